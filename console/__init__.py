@@ -1,0 +1,1 @@
+"""The web console for officers, legal reviewers and the command center: not built yet."""

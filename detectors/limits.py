@@ -1,0 +1,43 @@
+"""Gross-mass limits by axle configuration.
+
+Source: 《超限运输车辆行驶公路管理规定》 (Ministry of Transport Order 2016 No. 62), Art. 3 para. 1
+items (4)–(8), with GB 1589-2016. National law, the same in every province.
+"""
+
+from __future__ import annotations
+
+# configuration code → (limit kg, name on a notice)
+CONFIGURATIONS: dict[str, tuple[int, str]] = {
+    "truck_2": (18_000, "二轴货车"),
+    "truck_3": (25_000, "三轴货车"),
+    "combination_3": (27_000, "三轴汽车列车"),
+    "truck_4": (31_000, "四轴货车"),
+    "combination_4": (36_000, "四轴汽车列车"),
+    "combination_5": (43_000, "五轴汽车列车"),
+    "combination_6": (49_000, "六轴及以上汽车列车"),
+    "combination_6_single_drive": (46_000, "六轴及以上汽车列车(驱动轴为单轴)"),
+}
+
+# A spacing this long behind the first axle is a coupling (tractor to semi-trailer), not a
+# rigid chassis: used only when the device does not report vehicle_kind.
+COUPLING_SPACING_MM = 6_000
+
+
+def infer_kind(axle_count: int, spacings_mm: list[int]) -> str:
+    if axle_count >= 5 or any(s >= COUPLING_SPACING_MM for s in spacings_mm[1:]):
+        return "combination"
+    return "rigid"
+
+
+def configuration(axle_count: int, combination: bool, drive_axles: int | None) -> str:
+    """The Art. 3 configuration of a vehicle. An unknown drive-axle count on 6+ axles takes the
+    higher limit (49 t): in doubt, the reading most favourable to the party."""
+    if axle_count <= 2:
+        return "truck_2"
+    if axle_count == 3:
+        return "combination_3" if combination else "truck_3"
+    if axle_count == 4:
+        return "combination_4" if combination else "truck_4"
+    if axle_count == 5:
+        return "combination_5"
+    return "combination_6_single_drive" if drive_axles == 1 else "combination_6"

@@ -1,0 +1,181 @@
+"""The detection stage: road.wim + road.anpr → detections (one per overloaded pass)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import ValidationError
+
+from events import (
+    DETECTIONS,
+    ROAD_ANPR,
+    ROAD_WIM,
+    UNENFORCEABLE_FLAGS,
+    AnprCapture,
+    Detection,
+    Registry,
+    WimRecord,
+    derive_id,
+)
+from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
+
+from . import overload
+from .limits import configuration, infer_kind
+from .match import Match, Matcher
+
+
+class DetectionStage:
+    name = "detect"
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        window_s: float = 2.0,
+        min_plate_confidence: float = 0.9,
+        topic_prefix: str = "",
+    ) -> None:
+        self.registry = registry
+        self.min_plate_confidence = min_plate_confidence
+        self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
+        self.out_topic = topic_prefix + DETECTIONS
+        self.inputs = (self.wim_topic, self.anpr_topic)
+        self.matcher = Matcher(window_s)
+
+    async def process(self, batch: list[Incoming]) -> StageResult:
+        dead = [d for msg in batch if (d := self._accept(msg)) is not None]
+        return StageResult(out=self._detect(self.matcher.ready()), dead=dead)
+
+    async def idle(self) -> StageResult:
+        return StageResult(out=self._detect(self.matcher.ready(flush=True)))
+
+    def held(self) -> dict[tuple[str, int], int]:
+        return self.matcher.held()
+
+    async def acknowledged(self, result: StageResult) -> None:
+        return None
+
+    def _accept(self, msg: Incoming) -> Outgoing | None:
+        """Validate one message into the matcher; a dead letter if it cannot be used."""
+        pos = (msg.topic, msg.partition, msg.offset)
+        try:
+            if msg.topic == self.wim_topic:
+                record = WimRecord.model_validate_json(msg.value)
+                problem = self._check_registry(record.site_id, record.device_id, "wim", record.lane)
+                if problem is None:
+                    self.matcher.add_wim(record, pos)
+            else:
+                capture = AnprCapture.model_validate_json(msg.value)
+                problem = self._check_registry(
+                    capture.site_id, capture.camera_id, "anpr", capture.lane
+                )
+                if problem is None:
+                    self.matcher.add_capture(capture, pos)
+        except ValidationError as exc:
+            problem = validation_reason(exc)
+        return None if problem is None else dead_letter(msg, problem, self.name)
+
+    def _check_registry(self, site_id: str, device_id: str, kind: str, lane: int) -> str | None:
+        site = self.registry.site(site_id)
+        if site is None:
+            return f"site_id: unknown site {site_id!r} (not in the registry)"
+        device = self.registry.device(device_id)
+        if device is None or device_id not in site.devices or device.type != kind:
+            return f"device: {device_id!r} is not a {kind} device of site {site_id}"
+        if lane > site.lanes:
+            return f"lane: site {site_id} has {site.lanes} lanes, got lane {lane}"
+        return None
+
+    def _columns(self, matches: list[Match]) -> overload.WimColumns:
+        n = len(matches)
+        gross = np.empty(n, np.int64)
+        config = np.empty(n, np.int64)
+        permille = np.empty(n, np.int64)
+        steady = np.empty(n, bool)
+        certified = np.empty(n, bool)
+        plate_ok = np.empty(n, bool)
+        for i, m in enumerate(matches):
+            r = m.record
+            device = self.registry.device(r.device_id)
+            assert device is not None and device.accuracy_class is not None
+            kind = r.vehicle_kind or infer_kind(r.axle_count, r.axle_spacings_mm)
+            gross[i] = r.gross_weight_kg
+            code = configuration(r.axle_count, kind == "combination", r.drive_axles)
+            config[i] = overload.CONFIG_INDEX[code]
+            permille[i] = round(device.accuracy_class * 10)
+            steady[i] = UNENFORCEABLE_FLAGS.isdisjoint(r.flags)
+            cert = device.certificate
+            certified[i] = cert is not None and cert.valid_on(r.ts.date())
+            plate_ok[i] = self._plate_status(m) == "read"
+        return overload.WimColumns(gross, config, permille, steady, certified, plate_ok)
+
+    def _plate_status(self, m: Match) -> str:
+        if m.capture is None:
+            return "no_capture"
+        if m.capture.plate is None:
+            return "unreadable"
+        if m.capture.confidence < self.min_plate_confidence:
+            return "low_confidence"
+        return "read"
+
+    def _detect(self, matches: list[Match]) -> list[Outgoing]:
+        if not matches:
+            return []
+        cols = self._columns(matches)
+        res = overload.detect(cols)
+        out = []
+        for i in np.flatnonzero(res.overloaded):
+            det = self._detection(matches[i], cols, res, int(i))
+            out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
+        return out
+
+    def _detection(
+        self, m: Match, cols: overload.WimColumns, res: overload.OverloadColumns, i: int
+    ) -> Detection:
+        r, cap = m.record, m.capture
+        device = self.registry.device(r.device_id)
+        assert device is not None and device.accuracy_class is not None
+        status = self._plate_status(m)
+        reasons = []
+        if not cols.steady[i]:
+            bad = sorted(UNENFORCEABLE_FLAGS.intersection(r.flags))
+            reasons += [f"flag:{f}" for f in bad]
+        if not cols.certified[i]:
+            reasons.append("certificate_invalid_on_pass_date")
+        if status != "read":
+            reasons.append(f"plate:{status}")
+        if r.vehicle_kind is None:
+            reasons.append("vehicle_kind_inferred")
+        config = list(overload.CONFIG_INDEX)[int(cols.config[i])]
+        return Detection(
+            detection_id=derive_id(
+                "det", overload.DETECTOR, overload.VERSION, r.site_id, r.device_id, r.record_id
+            ),
+            detector=overload.DETECTOR,
+            detector_version=overload.VERSION,
+            record_id=r.record_id,
+            capture_id=cap.capture_id if cap else None,
+            site_id=r.site_id,
+            device_id=r.device_id,
+            lane=r.lane,
+            ts=r.ts,
+            plate=cap.plate if cap else None,
+            plate_color=cap.plate_color if cap else None,
+            plate_status=status,  # type: ignore[arg-type]
+            match_confidence=m.confidence,
+            axle_count=r.axle_count,
+            vehicle_kind=r.vehicle_kind or infer_kind(r.axle_count, r.axle_spacings_mm),  # type: ignore[arg-type]
+            drive_axles=r.drive_axles,
+            configuration=config,
+            accuracy_class=device.accuracy_class,
+            certificate_number=device.certificate.number if device.certificate else None,
+            measured_kg=r.gross_weight_kg,
+            tolerance_kg=int(res.tolerance_kg[i]),
+            limit_kg=int(res.limit_kg[i]),
+            overload_kg=int(res.overload_kg[i]),
+            overloaded=True,
+            enforceable=bool(res.enforceable[i]),
+            reasons=reasons,
+            wim=r.model_dump(mode="json"),
+            capture=cap.model_dump(mode="json") if cap else None,
+            images=list(cap.images) if cap else [],
+        )

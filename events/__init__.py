@@ -1,0 +1,67 @@
+"""The contracts: messages on every topic, topic names, ids, the site registry."""
+
+from .errors import (
+    BrokerError,
+    ConfigError,
+    DatabaseError,
+    InvalidMessage,
+    OffsiteError,
+    ServiceError,
+    UsageError,
+)
+from .ids import derive_id
+from .models import (
+    UNENFORCEABLE_FLAGS,
+    Alert,
+    AnprCapture,
+    Case,
+    DeadLetter,
+    Detection,
+    ImageRef,
+    Message,
+    Violation,
+    WimRecord,
+)
+from .registry import CalibrationCertificate, Device, Registry, Site
+from .schema import export_schemas, schemas
+from .topics import ALERTS, ALL_TOPICS, CASES, DETECTIONS, ROAD_ANPR, ROAD_WIM, VIOLATIONS, dlq
+
+__all__ = [
+    # topics
+    "ALERTS",
+    "ALL_TOPICS",
+    "CASES",
+    "DETECTIONS",
+    "ROAD_ANPR",
+    "ROAD_WIM",
+    "UNENFORCEABLE_FLAGS",
+    "VIOLATIONS",
+    # messages
+    "Alert",
+    "AnprCapture",
+    # registry
+    "CalibrationCertificate",
+    "Case",
+    "DeadLetter",
+    "Detection",
+    "Device",
+    "ImageRef",
+    "Message",
+    "Registry",
+    "Site",
+    "Violation",
+    "WimRecord",
+    # errors
+    "BrokerError",
+    "ConfigError",
+    "DatabaseError",
+    "InvalidMessage",
+    "OffsiteError",
+    "ServiceError",
+    "UsageError",
+    # helpers
+    "derive_id",
+    "dlq",
+    "export_schemas",
+    "schemas",
+]

@@ -1,0 +1,211 @@
+"""Pydantic models of every message on every topic (SPEC.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+PlateColor = Literal["blue", "yellow", "green", "yellow_green", "white", "black"]
+ImageRole = Literal["plate", "front", "side", "rear", "overview", "composite"]
+VehicleKind = Literal["rigid", "combination"]
+PlateStatus = Literal["read", "no_capture", "unreadable", "low_confidence"]
+Outcome = Literal["none", "no_penalty", "warning", "fine", "review"]
+
+# Device validity flags that make a weighing unusable as evidence (the vehicle was not weighed
+# in a steady, single, centred pass).
+UNENFORCEABLE_FLAGS = frozenset({"lane_change", "acceleration", "straddle", "tailgating", "off_scale"})
+
+
+class Message(BaseModel):
+    """Base of every topic message: strict types, unknown extra fields kept (SPEC.md)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class ImageRef(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    role: ImageRole
+    uri: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class WimRecord(Message):
+    """``road.wim``: one vehicle pass over a weigh-in-motion station (key: site_id)."""
+
+    record_id: str = Field(min_length=1)
+    site_id: str = Field(min_length=1)
+    device_id: str = Field(min_length=1)
+    lane: int = Field(ge=1)
+    ts: AwareDatetime
+    speed_kmh: float = Field(ge=0, le=250)
+    axle_count: int = Field(ge=2, le=12)
+    axle_weights_kg: list[int]
+    axle_spacings_mm: list[int]
+    gross_weight_kg: int = Field(gt=0)
+    length_mm: int | None = Field(default=None, gt=0)
+    vehicle_kind: VehicleKind | None = None
+    drive_axles: Literal[1, 2] | None = None
+    flags: list[str] = Field(default_factory=list)
+    plate: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WimRecord:
+        if len(self.axle_weights_kg) != self.axle_count:
+            raise ValueError(
+                f"axle_count is {self.axle_count} but axle_weights_kg has "
+                f"{len(self.axle_weights_kg)} values"
+            )
+        if len(self.axle_spacings_mm) != self.axle_count - 1:
+            raise ValueError(
+                f"axle_spacings_mm needs axle_count - 1 = {self.axle_count - 1} values, "
+                f"got {len(self.axle_spacings_mm)}"
+            )
+        if any(w < 0 for w in self.axle_weights_kg):
+            raise ValueError("axle_weights_kg has a negative weight")
+        if any(s <= 0 for s in self.axle_spacings_mm):
+            raise ValueError("axle_spacings_mm has a spacing that is not positive")
+        total = sum(self.axle_weights_kg)
+        # A device reports the gross as the sum of its axle weighings; a larger gap means a
+        # corrupt record, not a heavy truck (FHWA TMG QC applies the same check).
+        if abs(total - self.gross_weight_kg) > max(50, self.gross_weight_kg // 100):
+            raise ValueError(
+                f"gross_weight_kg {self.gross_weight_kg} disagrees with the sum of "
+                f"axle_weights_kg {total}"
+            )
+        return self
+
+
+class AnprCapture(Message):
+    """``road.anpr``: one camera capture (key: site_id)."""
+
+    capture_id: str = Field(min_length=1)
+    site_id: str = Field(min_length=1)
+    camera_id: str = Field(min_length=1)
+    lane: int = Field(ge=1)
+    ts: AwareDatetime
+    plate: str | None
+    plate_color: PlateColor | None = None
+    confidence: float = Field(ge=0, le=1)
+    vehicle_type: str | None = None
+    images: list[ImageRef] = Field(default_factory=list)
+
+
+class Detection(Message):
+    """``detections``: a detector's finding on one WIM record, with the inputs it came from."""
+
+    detection_id: str
+    detector: str
+    detector_version: str
+    record_id: str
+    capture_id: str | None
+    site_id: str
+    device_id: str
+    lane: int
+    ts: AwareDatetime
+    plate: str | None
+    plate_color: PlateColor | None
+    plate_status: PlateStatus
+    match_confidence: float
+    axle_count: int
+    vehicle_kind: VehicleKind
+    drive_axles: int | None
+    configuration: str
+    accuracy_class: float
+    certificate_number: str | None
+    measured_kg: int
+    tolerance_kg: int
+    limit_kg: int
+    overload_kg: int
+    overloaded: bool
+    enforceable: bool
+    reasons: list[str]
+    wim: dict[str, Any]
+    capture: dict[str, Any] | None
+    images: list[ImageRef]
+
+
+class Violation(Message):
+    """``violations``: the decision of a rule on one detection (outcome, penalty, basis)."""
+
+    violation_id: str
+    detection_id: str
+    record_id: str
+    site_id: str
+    ts: AwareDatetime
+    plate: str | None
+    plate_color: PlateColor | None
+    violation_code: str
+    outcome: Outcome
+    fine_cny: int | None
+    measured_kg: int
+    tolerance_kg: int
+    limit_kg: int
+    overload_kg: int
+    tier: str
+    legal_basis: str
+    penalty_basis: str
+    rounding: str
+    reasons: list[str]
+    rule: str
+    rule_version: str
+    detection: Detection
+
+
+CaseStatus = Literal["pending_review", "confirmed", "rejected", "approved"]
+
+
+class Case(Message):
+    """``cases``: a violation stored for officer review; every case starts ``pending_review``."""
+
+    case_id: str
+    violation_id: str
+    status: CaseStatus = "pending_review"
+    site_id: str
+    ts: AwareDatetime
+    plate: str | None
+    outcome: Outcome
+    fine_cny: int | None
+
+
+class Alert(Message):
+    """``alerts``: what the command center sees when a case is created."""
+
+    alert_id: str
+    kind: Literal["case.created"]
+    case_id: str
+    site_id: str
+    ts: AwareDatetime
+    plate: str | None
+    violation_code: str
+    outcome: Outcome
+    fine_cny: int | None
+    overload_kg: int
+
+
+class DeadLetter(Message):
+    """``<topic>.dlq``: a message a stage could not accept, with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    reason: str
+    stage: str
+
+
+TOPIC_MODELS: dict[str, type[Message]] = {
+    "road.wim": WimRecord,
+    "road.anpr": AnprCapture,
+    "detections": Detection,
+    "violations": Violation,
+    "cases": Case,
+    "alerts": Alert,
+}

@@ -1,0 +1,79 @@
+"""The registry of enforcement sites and devices (configs/sites.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalibrationCertificate(_Strict):
+    """A metrology certificate (计量检定证书): a device measures lawfully only inside it."""
+
+    number: str = Field(min_length=1)
+    issuer: str = Field(min_length=1)
+    valid_from: dt.date
+    valid_until: dt.date
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_until
+
+
+class Device(_Strict):
+    id: str = Field(min_length=1)
+    type: Literal["wim", "anpr", "ais_receiver", "vessel_camera"]
+    accuracy_class: float | None = Field(default=None, gt=0, le=20)
+    certificate: CalibrationCertificate | None = None
+
+    @model_validator(mode="after")
+    def _wim_has_class(self) -> Device:
+        if self.type == "wim" and self.accuracy_class is None:
+            raise ValueError("a wim device needs accuracy_class")
+        return self
+
+
+class Site(_Strict):
+    id: str = Field(min_length=1)
+    name: str
+    road: str
+    km: float | None = None
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    direction: str
+    lanes: int = Field(ge=1, le=12)
+    devices: list[str]
+    announced: bool
+    signed: bool
+    jurisdiction: str = "national"
+    timezone_offset_hours: int = 8
+
+
+class Registry(_Strict):
+    sites: list[Site]
+    devices: list[Device]
+    _sites: dict[str, Site] = PrivateAttr(default_factory=dict)
+    _devices: dict[str, Device] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> Registry:
+        ids = {d.id for d in self.devices}
+        for site in self.sites:
+            for dev in site.devices:
+                if dev not in ids:
+                    raise ValueError(f"site {site.id} names unknown device {dev}")
+        return self
+
+    def site(self, site_id: str) -> Site | None:
+        return self._sites.get(site_id)
+
+    def device(self, device_id: str) -> Device | None:
+        return self._devices.get(device_id)
+
+    def model_post_init(self, _ctx: object) -> None:
+        self._sites = {s.id: s for s in self.sites}
+        self._devices = {d.id: d for d in self.devices}

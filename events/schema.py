@@ -1,0 +1,27 @@
+"""JSON Schema export of the message contracts to configs/schemas/."""
+
+import json
+from pathlib import Path
+
+from .models import TOPIC_MODELS, DeadLetter
+
+
+def schemas() -> dict[str, str]:
+    """File name → JSON Schema text for every topic (and the dead-letter envelope)."""
+    out = {f"{topic}.schema.json": model for topic, model in TOPIC_MODELS.items()}
+    out["dlq.schema.json"] = DeadLetter
+    return {
+        name: json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False, sort_keys=True)
+        + "\n"
+        for name, model in out.items()
+    }
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in schemas().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

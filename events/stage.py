@@ -1,0 +1,90 @@
+"""The contract between a pipeline stage and the runner that feeds it from Kafka.
+
+A stage is a pure batch function over messages: it never touches the broker. The runner
+(offsite.kafka) polls a batch, calls :meth:`Stage.process`, produces what it returns with
+``acks=all``, sends dead letters, calls :meth:`Stage.acknowledged`, and only then commits input
+offsets — never beyond :meth:`Stage.held` — so a crash anywhere replays the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from .models import DeadLetter, Message
+from .topics import dlq
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class StageResult:
+    out: list[Outgoing] = field(default_factory=list)
+    dead: list[Outgoing] = field(default_factory=list)
+
+
+class Stage(Protocol):
+    name: str
+    inputs: tuple[str, ...]
+
+    async def process(self, batch: list[Incoming]) -> StageResult:
+        """Called with each polled batch (in offset order per partition). Raising stops the
+        runner without committing: the batch is delivered again after restart."""
+        ...
+
+    async def idle(self) -> StageResult:
+        """Called when no message came for the idle interval: flush what waits on time."""
+        ...
+
+    def held(self) -> dict[TopicPartition, int]:
+        """Lowest offset per partition the stage still keeps in memory; commits stop there."""
+        ...
+
+    async def acknowledged(self, result: StageResult) -> None:
+        """Called after ``result`` was acknowledged by the broker, before offsets commit."""
+        ...
+
+
+def dead_letter(msg: Incoming, reason: str, stage: str) -> Outgoing:
+    """The dead-letter record of ``msg``: its bytes as text (lossless for UTF-8) and the reason."""
+    letter = DeadLetter(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key.decode("utf-8", "replace") if msg.key is not None else None,
+        value=msg.value.decode("utf-8", "backslashreplace"),
+        reason=reason,
+        stage=stage,
+    )
+    return Outgoing(dlq(msg.topic), msg.key, letter.to_json())
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """One line per error: ``field: message``; JSON syntax errors say so."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "json_invalid":
+            parts.append(f"invalid JSON: {err['msg']}")
+        else:
+            parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+

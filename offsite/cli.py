@@ -1,0 +1,195 @@
+"""The `offsite` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from events import ConfigError, OffsiteError, UsageError, export_schemas
+
+from . import services
+from .config import Settings, load_settings
+from .pipeline import STAGES, run
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
+def _aware(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"needs a UTC offset, e.g. +08:00: {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="offsite", description="Non-site enforcement (非现场执法) pipeline.")
+    p.add_argument("--config", type=Path, help="settings file (default configs/offsite.yaml)")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="services up, simulated traffic, pipeline, cases printed")
+    demo.add_argument("--vehicles", type=_positive_int, default=400)
+    demo.add_argument("--seed", type=int, default=20261122)
+
+    svc = sub.add_parser("services", help="embedded broker and PostgreSQL under var/")
+    svc.add_argument("action", choices=("up", "down", "status"))
+
+    r = sub.add_parser("run", help="run pipeline stages against the configured broker and database")
+    r.add_argument("--stage", action="append", choices=STAGES, help="repeatable; default: all")
+    r.add_argument("--until-idle", type=float, metavar="SECONDS",
+                   help="stop once no stage has seen data for this long")  # fmt: skip
+
+    rp = sub.add_parser("replay", help="stream recorded JSONL files into the raw topics")
+    rp.add_argument("files", nargs="+", type=Path)
+    rp.add_argument("--topic", help="road.wim or road.anpr (default: from the file name)")
+    rp.add_argument("--speed", type=float, help="pace by the records' ts; 1.0 = recorded speed")
+
+    sim = sub.add_parser("simulate", help="synthetic traffic with ground truth")
+    sim.add_argument("--vehicles", type=_positive_int, default=500)
+    sim.add_argument("--seed", type=int, default=20261122)
+    sim.add_argument("--overload-share", type=_share, default=0.25)
+    sim.add_argument("--start", type=_aware, help="first pass, ISO 8601 with offset")
+    sim.add_argument("--out", type=Path, help="write JSONL files here instead of producing")
+    sim.add_argument("--truth", type=Path, help="ground truth JSONL (default var/sim/truth.jsonl)")
+    sim.add_argument("--no-images", action="store_true", help="skip the JPEGs (faster)")
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("migrate",))
+
+    sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
+    sch.add_argument("action", choices=("export",))
+    sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"offsite: config error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"offsite: error: {exc}", file=sys.stderr)
+        return 2
+    except OffsiteError as exc:
+        print(f"offsite: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.verb == "services":
+        if args.action == "up":
+            ep = services.up(settings)
+            print(f"broker   {ep.bootstrap}\npostgres {_redact(ep.database_url)}")
+        elif args.action == "down":
+            stopped = services.down(settings)
+            print("stopped: " + (", ".join(stopped) or "nothing was running"))
+        else:
+            for name, state in services.status(settings).items():
+                print(f"{name:9}{state}")
+        return 0
+    if args.verb == "schemas":
+        for path in export_schemas(args.dir):
+            print(path)
+        return 0
+    if args.verb == "db":
+        ep = services.endpoints(settings)
+        applied = asyncio.run(_migrate(settings, ep))
+        print("applied: " + (", ".join(applied) or "nothing, schema is current"))
+        return 0
+    if args.verb == "run":
+        ep = services.endpoints(settings)
+        asyncio.run(_run_forever(settings, ep, args.stage or STAGES, args.until_idle))
+        return 0
+    if args.verb == "replay":
+        from .feed import replay_files
+
+        ep = services.endpoints(settings)
+        n = asyncio.run(replay_files(settings, ep, args.files, args.topic, args.speed))
+        print(f"replayed {n} messages")
+        return 0
+    if args.verb == "simulate":
+        from .feed import simulate_traffic
+
+        summary = asyncio.run(simulate_traffic(settings, args))
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    if args.verb == "demo":
+        from .demo import demo
+
+        return asyncio.run(demo(settings, args.vehicles, args.seed))
+    raise UsageError(f"unknown verb {args.verb}")  # pragma: no cover
+
+
+async def _migrate(settings: Settings, ep: services.Endpoints) -> list[str]:
+    from sinks import CaseStore
+
+    store = await CaseStore.connect(ep.database_url)
+    try:
+        return await store.migrate()
+    finally:
+        await store.close()
+
+
+async def _run_forever(
+    settings: Settings, ep: services.Endpoints, stages: Sequence[str], until_idle: float | None
+) -> None:
+    from prometheus_client import start_http_server
+
+    if settings.pipeline.metrics_port:
+        start_http_server(settings.pipeline.metrics_port, addr="127.0.0.1")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(settings, ep, stages, stop=stop, until_quiet_s=until_idle)
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, _, cred = head.partition("//")
+    return f"{scheme}//{cred.split(':')[0]}:***@{tail}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

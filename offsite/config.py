@@ -1,0 +1,128 @@
+"""Settings and registry loading: YAML files whose errors name the file, line and field."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from events import ConfigError, Registry
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc``, or of the deepest ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_yaml(path: Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
+    """Parse ``path`` into ``model``; any problem raises ConfigError with file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, "-", f"cannot read: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(str(path), line, "-", f"not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), 1, "-", "the file must hold a mapping")
+    data.update(overrides or {})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "-"
+        raise ConfigError(str(path), _line_of(node, loc), field, err["msg"]) from exc
+
+
+def load_registry(path: Path) -> Registry:
+    return load_yaml(path, Registry)
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap: str | None = None  # None: the embedded broker recorded by `services up`
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr | None = None  # None: the embedded PostgreSQL recorded by `services up`
+
+
+class PipelineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic_prefix: str = ""
+    group_prefix: str = "offsite"
+    match_window_s: float = Field(default=2.0, gt=0, le=60)
+    min_plate_confidence: float = Field(default=0.9, ge=0, le=1)
+    batch_max: int = Field(default=2000, ge=1)
+    idle_flush_s: float = Field(default=1.0, gt=0)
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """One frozen settings object: configs/offsite.yaml, overridden by OFFSITE_* variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OFFSITE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    registry: Path = Path("configs/sites.yaml")
+    var_dir: Path = Path("var")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from ``path`` (default: $OFFSITE_CONFIG or configs/offsite.yaml) and env."""
+    path = path or Path(os.environ.get("OFFSITE_CONFIG", "configs/offsite.yaml"))
+    if not path.exists():
+        return _env_only(path)
+    return load_yaml(path, Settings)
+
+
+def _env_only(path: Path) -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError("environment", None, field, err["msg"]) from exc
