@@ -1,5 +1,9 @@
 """WIM–ANPR matching: each WIM record meets the capture of the same site and lane nearest in time.
 
+A match is ambiguous, and its plate not trusted, when another capture or another WIM record of
+the same lane falls inside the window too: picking the nearer one could put one truck's plate on
+another truck's weight.
+
 A record is matched only when both topics of its site have moved past ``ts + window`` (or the
 stream went idle), so every capture that could match it has arrived: the result does not depend
 on how messages were batched, and a replay matches the same way.
@@ -22,12 +26,14 @@ class Match:
     position: Position
     capture: AnprCapture | None
     confidence: float  # 1.0 at the same instant, falling linearly to 0 at the window's edge
+    ambiguous: bool = False
 
 
 @dataclass
 class _Site:
     wim: list[tuple[WimRecord, Position]] = field(default_factory=list)
     captures: list[tuple[AnprCapture, Position]] = field(default_factory=list)
+    passes: list[tuple[int, dt.datetime, str]] = field(default_factory=list)  # lane, ts, record_id
     wim_mark: dt.datetime | None = None
     anpr_mark: dt.datetime | None = None
 
@@ -40,6 +46,7 @@ class Matcher:
     def add_wim(self, record: WimRecord, pos: Position) -> None:
         site = self._sites[record.site_id]
         site.wim.append((record, pos))
+        site.passes.append((record.lane, record.ts, record.record_id))
         site.wim_mark = max(site.wim_mark or record.ts, record.ts)
 
     def add_capture(self, capture: AnprCapture, pos: Position) -> None:
@@ -66,28 +73,34 @@ class Matcher:
         return out
 
     def _match(self, site: _Site, record: WimRecord, pos: Position) -> Match:
-        best = None
-        for i, (cap, _) in enumerate(site.captures):
-            if cap.lane != record.lane:
-                continue
-            gap = abs(cap.ts - record.ts)
-            if gap <= self.window and (best is None or (gap, cap.capture_id) < best[0]):
-                best = ((gap, cap.capture_id), i)
-        if best is None:
+        near = sorted(
+            (abs(cap.ts - record.ts), cap.capture_id, i)
+            for i, (cap, _) in enumerate(site.captures)
+            if cap.lane == record.lane and abs(cap.ts - record.ts) <= self.window
+        )
+        if not near:
             return Match(record, pos, None, 0.0)
-        capture, _ = site.captures.pop(best[1])
-        confidence = 1.0 - best[0][0] / self.window
-        return Match(record, pos, capture, round(confidence, 3))
+        gap, _, index = near[0]
+        capture, _ = site.captures.pop(index)
+        neighbours = any(
+            lane == record.lane and rid != record.record_id and abs(ts - capture.ts) <= self.window
+            for lane, ts, rid in site.passes
+        )
+        if len(near) > 1 or neighbours:
+            return Match(record, pos, capture, 0.0, ambiguous=True)
+        return Match(record, pos, capture, round(1.0 - gap / self.window, 3))
 
     def _expire(self, site: _Site, flush: bool) -> None:
         """Captures no pending record can still use are let go."""
         if flush:
             site.captures.clear()
+            site.passes.clear()
             return
         oldest = min((r.ts for r, _ in site.wim), default=None)
         mark = max(m for m in (site.wim_mark, site.anpr_mark) if m is not None)
-        horizon = min(oldest, mark) if oldest is not None else mark
-        site.captures = [c for c in site.captures if c[0].ts + self.window >= horizon - self.window]
+        horizon = (min(oldest, mark) if oldest is not None else mark) - 2 * self.window
+        site.captures = [c for c in site.captures if c[0].ts >= horizon]
+        site.passes = [p for p in site.passes if p[1] >= horizon]
 
     def held(self) -> dict[tuple[str, int], int]:
         """Lowest buffered offset per partition (offsets beyond it must not be committed)."""

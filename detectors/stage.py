@@ -30,7 +30,7 @@ class DetectionStage:
         self,
         registry: Registry,
         *,
-        window_s: float = 2.0,
+        window_s: float = 1.0,
         min_plate_confidence: float = 0.9,
         topic_prefix: str = "",
     ) -> None:
@@ -111,6 +111,8 @@ class DetectionStage:
     def _plate_status(self, m: Match) -> str:
         if m.capture is None:
             return "no_capture"
+        if m.ambiguous:
+            return "ambiguous"
         if m.capture.plate is None:
             return "unreadable"
         if m.capture.confidence < self.min_plate_confidence:

@@ -52,7 +52,7 @@ class SimulationConfig:
     flag_rate: float = 0.04
     trailer_plate_share: float = 0.3  # of combinations, captures that read the trailer's 挂 plate
     kind_reported_share: float = 0.9
-    mean_headway_s: float = 6.0
+    mean_headway_s: float = 4.0  # plus 2.5 s: a site sees one truck at a time
     images: bool = True
 
 
@@ -163,7 +163,7 @@ def simulate(
         noise = rng.gauss(0, device.accuracy_class / 600)
         measured = max(1, int(true_gross * (1 + noise)))
         headway = -cfg.mean_headway_s * math.log(1 - rng.random())
-        ts = clock[site.id] = clock[site.id] + dt.timedelta(milliseconds=int(headway * 1000) + 300)
+        ts = clock[site.id] = clock[site.id] + dt.timedelta(milliseconds=int(headway * 1000) + 2500)
         lane = rng.randint(1, site.lanes)
         seq[wim_id] = seq.get(wim_id, 0) + 1
         flags = [rng.choice(FLAGS)] if rng.random() < cfg.flag_rate else []
@@ -215,7 +215,7 @@ def simulate(
                 site_id=site.id,
                 camera_id=cam_id,
                 lane=lane,
-                ts=ts + dt.timedelta(milliseconds=int(max(-1500, min(1500, rng.gauss(0, 300))))),
+                ts=ts + dt.timedelta(milliseconds=int(max(-350, min(350, rng.gauss(0, 100))))),
                 plate=read,
                 plate_color="yellow",
                 confidence=conf,

@@ -79,7 +79,7 @@ class PipelineSettings(BaseModel):
 
     topic_prefix: str = ""
     group_prefix: str = "offsite"
-    match_window_s: float = Field(default=2.0, gt=0, le=60)
+    match_window_s: float = Field(default=1.0, gt=0, le=60)
     min_plate_confidence: float = Field(default=0.9, ge=0, le=1)
     batch_max: int = Field(default=2000, ge=1)
     idle_flush_s: float = Field(default=1.0, gt=0)

@@ -18,6 +18,9 @@ from events import ConfigError, ServiceError
 from .config import Settings
 
 
+_daemons: list[subprocess.Popen[bytes]] = []
+
+
 @dataclass(frozen=True)
 class Endpoints:
     bootstrap: str
@@ -78,15 +81,16 @@ def _tansu_binary() -> Path:
 
 def _start_broker(settings: Settings) -> dict[str, object]:
     port = _free_port(19092)
-    log = (settings.var_dir / "tansu.log").open("ab")
     url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(_tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with (settings.var_dir / "tansu.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [str(_tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _daemons.append(proc)  # it outlives this call by design; keep Popen from warning on GC
     deadline = time.monotonic() + 30
     while not _answers("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -1,0 +1,66 @@
+# offsite — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+
+.PHONY: install demo test lint typecheck unit test-kafka kafka-up kafka-down bench schemas clean
+
+install: $(STAMP) $(FONT)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Simulated plates and captions are Chinese: a CJK font from Debian.
+$(FONT):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq fonts-wqy-zenhei >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq fonts-wqy-zenhei >/dev/null)); \
+	else \
+	  sudo apt-get install -y -qq fonts-wqy-zenhei >/dev/null || \
+	  { echo "install the Debian package fonts-wqy-zenhei"; exit 1; }; \
+	fi
+
+demo: install
+	$(BIN)/offsite demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+# Lint, types, unit tests, and the integration tests on the embedded broker and PostgreSQL.
+test: lint typecheck
+	$(BIN)/pytest
+
+# The integration suite on a real Apache Kafka broker (KRaft, single node, jars from Maven Central).
+test-kafka: install
+	scripts/kafka.sh start
+	OFFSITE_TEST_KAFKA=$$(cat var/kafka/bootstrap) $(BIN)/pytest tests/integration; \
+	  status=$$?; scripts/kafka.sh stop; exit $$status
+
+kafka-up:
+	scripts/kafka.sh start
+
+kafka-down:
+	scripts/kafka.sh stop
+
+bench: install
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.casesink
+
+schemas: install
+	$(BIN)/offsite schemas export
+
+clean:
+	-$(BIN)/offsite services down
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
