@@ -1,0 +1,73 @@
+"""A pipeline process killed mid-batch (SIGKILL) and restarted loses no case and duplicates none."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ingest import SimulationConfig
+from offsite import services
+from offsite.config import Settings
+from offsite.feed import make_traffic, publish, traffic_messages
+from offsite.pipeline import prepare
+from tests.helpers import expected_cases
+from tests.integration.test_pipeline import cases_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    ep = services.endpoints(settings)
+    assert settings.database.url is not None
+    return {
+        **os.environ,
+        "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
+        "OFFSITE_DATABASE__URL": settings.database.url.get_secret_value(),
+        "OFFSITE_PIPELINE__TOPIC_PREFIX": settings.pipeline.topic_prefix,
+        "OFFSITE_PIPELINE__GROUP_PREFIX": settings.pipeline.group_prefix,
+        "OFFSITE_PIPELINE__METRICS_PORT": "0",
+        "OFFSITE_PIPELINE__BATCH_MAX": "40",
+        "OFFSITE_PIPELINE__IDLE_FLUSH_S": "0.5",
+        "OFFSITE_REGISTRY": str(settings.registry),
+    }
+
+
+async def _offsite(settings: Settings, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "offsite.cli", *args, env=_env(settings), cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def test_killed_mid_batch_then_restarted_loses_and_duplicates_nothing(
+    settings: Settings,
+) -> None:
+    ep = services.endpoints(settings)
+    passes = make_traffic(settings, SimulationConfig(vehicles=1500, seed=3, images=False))
+    expected = expected_cases([p.truth for p in passes])
+    await publish(settings, ep, traffic_messages(passes, settings.pipeline.topic_prefix))
+    (await prepare(settings, ep)).pool.terminate()
+
+    first = await _offsite(settings, "run")
+    try:
+        for _ in range(600):  # kill as soon as cases are being written, well before the end
+            await asyncio.sleep(0.05)
+            if len(await cases_of(settings)) >= 10:
+                break
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.communicate()
+    written = len(await cases_of(settings))
+    assert 0 < written < len(expected), "the kill must land mid-stream"
+
+    second = await _offsite(settings, "run", "--until-idle", "3")
+    _, err = await asyncio.wait_for(second.communicate(), timeout=180)
+    assert second.returncode == 0, err.decode()
+
+    cases = await cases_of(settings)
+    ids = [c["record_id"] for c in cases]
+    assert len(ids) == len(set(ids)), "duplicate cases"
+    assert set(ids) == set(expected)
