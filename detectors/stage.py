@@ -38,7 +38,7 @@ class DetectionStage:
         self.min_plate_confidence = min_plate_confidence
         self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
         self.out_topic = topic_prefix + DETECTIONS
-        self.inputs = (self.wim_topic, self.anpr_topic)
+        self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
 
     async def process(self, batch: list[Incoming]) -> StageResult:

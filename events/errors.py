@@ -1,12 +1,12 @@
 """The one error tree of offsite. Upper layers never see driver exceptions.
 
-    OffsiteError
-    ├── ConfigError        a configuration file or setting is wrong (file, line, field)
-    ├── InvalidMessage     a message failed decoding or validation → dead-letter topic
-    ├── ServiceError       the broker or database failed; ``retriable`` says if a retry may help
-    │   ├── BrokerError
-    │   └── DatabaseError
-    └── UsageError         a bad command-line argument
+OffsiteError
+├── ConfigError        a configuration file or setting is wrong (file, line, field)
+├── InvalidMessage     a message failed decoding or validation → dead-letter topic
+├── ServiceError       the broker or database failed; ``retriable`` says if a retry may help
+│   ├── BrokerError
+│   └── DatabaseError
+└── UsageError         a bad command-line argument
 """
 
 

@@ -14,7 +14,9 @@ Outcome = Literal["none", "no_penalty", "warning", "fine", "review"]
 
 # Device validity flags that make a weighing unusable as evidence (the vehicle was not weighed
 # in a steady, single, centred pass).
-UNENFORCEABLE_FLAGS = frozenset({"lane_change", "acceleration", "straddle", "tailgating", "off_scale"})
+UNENFORCEABLE_FLAGS = frozenset(
+    {"lane_change", "acceleration", "straddle", "tailgating", "off_scale"}
+)
 
 
 class Message(BaseModel):

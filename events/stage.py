@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from .models import DeadLetter, Message
+from .models import DeadLetter
 from .topics import dlq
 
 TopicPartition = tuple[str, int]
@@ -87,4 +87,3 @@ def validation_reason(exc: ValidationError) -> str:
         else:
             parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return "; ".join(parts)
-

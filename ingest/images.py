@@ -30,9 +30,7 @@ def cjk_font(size: int) -> ImageFont.FreeTypeFont:
     for path in FONT_PATHS:
         if path.exists():
             return ImageFont.truetype(str(path), size)
-    raise FileNotFoundError(
-        "no CJK font: install Debian's fonts-wqy-zenhei (`make` does this)"
-    )
+    raise FileNotFoundError("no CJK font: install Debian's fonts-wqy-zenhei (`make` does this)")
 
 
 def render_plate(plate: str, color: str, *, degraded: bool = False) -> np.ndarray:

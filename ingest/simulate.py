@@ -231,4 +231,3 @@ def simulate(
         passes.append(Pass(record, capture, truth))
     passes.sort(key=lambda p: (p.wim.ts, p.wim.record_id))
     return passes
-

@@ -142,8 +142,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "replay":
         from .feed import replay_files
 
-        ep = services.endpoints(settings)
-        n = asyncio.run(replay_files(settings, ep, args.files, args.topic, args.speed))
+        n = asyncio.run(replay_files(settings, args.files, args.topic, args.speed))
         print(f"replayed {n} messages")
         return 0
     if args.verb == "simulate":

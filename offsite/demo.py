@@ -9,7 +9,6 @@ from typing import Any
 from detectors.limits import CONFIGURATIONS
 from ingest import SimulationConfig
 from rules.national import PENALTY_BASIS
-from sinks import CaseStore
 
 from . import services
 from .config import Settings
@@ -45,7 +44,9 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     print(f"\ndone in {time.monotonic() - t0:.0f} s. Where to look next:")
     print(f"  cases in PostgreSQL:  psql '{ep.database_url}' -c 'SELECT * FROM cases'")
     print(f"  alerts topic:         {settings.pipeline.topic_prefix}alerts on {ep.bootstrap}")
-    print(f"  images:               {settings.var_dir}/blobs/   ground truth: {settings.var_dir}/sim/truth.jsonl")
+    print(
+        f"  images:               {settings.var_dir}/blobs/   ground truth: {settings.var_dir}/sim/truth.jsonl"
+    )
     print("  keep it running:      offsite run   (metrics on http://127.0.0.1:9108/metrics)")
     print("  stop the services:    offsite services down")
     return 0

@@ -43,7 +43,9 @@ def traffic_messages(passes: Sequence[Pass], prefix: str = "") -> list[Outgoing]
     """WIM records and captures interleaved in time order, as a site would send them."""
     timed = []
     for p in passes:
-        timed.append((p.wim.ts, 0, Outgoing(prefix + ROAD_WIM, p.wim.site_id.encode(), p.wim.to_json())))
+        timed.append(
+            (p.wim.ts, 0, Outgoing(prefix + ROAD_WIM, p.wim.site_id.encode(), p.wim.to_json()))
+        )
         if p.capture is not None:
             c = p.capture
             timed.append((c.ts, 1, Outgoing(prefix + ROAD_ANPR, c.site_id.encode(), c.to_json())))
@@ -96,9 +98,10 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
 
 
 async def replay_files(
-    settings: Settings, ep: Endpoints, files: Sequence[Path], topic: str | None, speed: float | None
+    settings: Settings, files: Sequence[Path], topic: str | None, speed: float | None
 ) -> int:
     records = list(read_records(files, topic, settings.pipeline.topic_prefix))
+    ep = endpoints(settings)
     await ensure_topics(
         ep.bootstrap, topic_names(settings.pipeline.topic_prefix), settings.kafka.partitions
     )

@@ -9,14 +9,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from events import ALL_TOPICS, BrokerError, dlq
-from events.stage import Incoming, Outgoing, Stage, StageResult
+from events.stage import Incoming, Outgoing, Stage
 from sinks.metrics import observe_batch
 
 log = logging.getLogger("offsite.kafka")
@@ -35,10 +35,8 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
         existing = set(await admin.list_topics())
         new = [NewTopic(n, partitions, rf) for n in names if n not in existing]
         if new:
-            try:
+            with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
     finally:

@@ -80,7 +80,7 @@ async def run(
             tasks = [asyncio.create_task(r.run(stop), name=r.stage.name) for r in runners]
             if until_quiet_s is not None:
                 tasks.append(asyncio.create_task(_stop_when_quiet(runners, stop, until_quiet_s)))
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            _done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             stop.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             for r in results:

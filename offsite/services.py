@@ -17,7 +17,6 @@ from events import ConfigError, ServiceError
 
 from .config import Settings
 
-
 _daemons: list[subprocess.Popen[bytes]] = []
 
 
@@ -84,7 +83,14 @@ def _start_broker(settings: Settings) -> dict[str, object]:
     url = f"tcp://127.0.0.1:{port}"
     with (settings.var_dir / "tansu.log").open("ab") as log:
         proc = subprocess.Popen(
-            [str(_tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                str(_tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -94,7 +100,9 @@ def _start_broker(settings: Settings) -> dict[str, object]:
     deadline = time.monotonic() + 30
     while not _answers("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise ServiceError(f"the embedded broker did not start; see {settings.var_dir}/tansu.log")
+            raise ServiceError(
+                f"the embedded broker did not start; see {settings.var_dir}/tansu.log"
+            )
         time.sleep(0.1)
     return {"bootstrap": f"127.0.0.1:{port}", "pid": proc.pid}
 
@@ -206,7 +214,7 @@ def status(settings: Settings) -> dict[str, str]:
     else:
         p = state.get("postgres")
         up_ = p and _alive(int(str(p["pid"])))
-        out["postgres"] = f"embedded {_pg_dir(settings)} running" if p and up_ else "embedded: stopped"
+        out["postgres"] = (
+            f"embedded {_pg_dir(settings)} running" if p and up_ else "embedded: stopped"
+        )
     return out
-
-

@@ -14,7 +14,7 @@ class RulesStage:
     name = "rules"
 
     def __init__(self, *, topic_prefix: str = "") -> None:
-        self.inputs = (topic_prefix + DETECTIONS,)
+        self.inputs: tuple[str, ...] = (topic_prefix + DETECTIONS,)
         self.out_topic = topic_prefix + VIOLATIONS
 
     async def process(self, batch: list[Incoming]) -> StageResult:

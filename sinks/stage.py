@@ -15,7 +15,7 @@ class CaseStage:
 
     def __init__(self, store: CaseStore, *, topic_prefix: str = "") -> None:
         self.store = store
-        self.inputs = (topic_prefix + VIOLATIONS,)
+        self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS,)
         self.alert_topic = topic_prefix + ALERTS
         self._owed: list[str] = []
 

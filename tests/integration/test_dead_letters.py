@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from events.stage import Outgoing
 from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
-from events.stage import Outgoing
 from tests.helpers import expected_cases
 from tests.integration.test_pipeline import cases_of, read_topic
 
@@ -24,7 +24,7 @@ def _bad_wim(good: dict) -> dict[str, bytes]:
         "truncated": json.dumps(good).encode()[:60],
         "wrong_type": variant(gross_weight_kg="49000"),
         "missing_field": json.dumps(missing, ensure_ascii=False).encode(),
-        "negative_weight": variant(axle_weights_kg=[-100] + good["axle_weights_kg"][1:]),
+        "negative_weight": variant(axle_weights_kg=[-100, *good["axle_weights_kg"][1:]]),
         "axle_count_mismatch": variant(axle_count=good["axle_count"] + 1),
         "unknown_site": variant(site_id="X999-K1-N"),
     }

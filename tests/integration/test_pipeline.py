@@ -63,7 +63,10 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     for image in capture.images:
         from sinks import BlobStore
 
-        assert BlobStore(settings.var_dir / "blobs").path(image.uri).read_bytes()[:3] == b"\xff\xd8\xff"
+        assert (
+            BlobStore(settings.var_dir / "blobs").path(image.uri).read_bytes()[:3]
+            == b"\xff\xd8\xff"
+        )
 
     alerts = await read_topic(ep.bootstrap, settings.pipeline.topic_prefix + "alerts")
     assert sorted(a["case_id"] for a in alerts) == sorted(c["case_id"] for c in cases)

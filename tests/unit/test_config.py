@@ -1,0 +1,58 @@
+"""A bad configuration file stops start-up with its file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from events import ConfigError
+from offsite.config import load_registry, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_registry_loads() -> None:
+    reg = load_registry(ROOT / "configs" / "sites.yaml")
+    site = reg.site("G107-K1520-S")
+    assert site is not None and site.announced and site.signed
+    device = reg.device("WIM-G107-1520")
+    assert device is not None and device.accuracy_class == 5 and device.certificate is not None
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    text = (ROOT / "configs" / "sites.yaml").read_text(encoding="utf-8")
+    bad = text.replace("    lanes: 1\n", "    lanes: one\n")
+    path = tmp_path / "sites.yaml"
+    path.write_text(bad, encoding="utf-8")
+    line = bad.splitlines().index("    lanes: one") + 1
+    with pytest.raises(ConfigError) as exc:
+        load_registry(path)
+    assert (exc.value.file, exc.value.line, exc.value.field) == (str(path), line, "sites.2.lanes")
+    assert str(exc.value).startswith(f"{path}:{line}: sites.2.lanes:")
+
+
+def test_unknown_device_reference_and_bad_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "sites.yaml"
+    path.write_text("sites: []\ndevices:\n  - {id: W, type: wim}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_registry(path)
+    assert exc.value.line == 3 and exc.value.field == "devices.0"
+    assert "accuracy_class" in exc.value.message
+    path.write_text("sites: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_registry(path)
+    assert "not valid YAML" in exc.value.message and exc.value.line == 2
+
+
+def test_settings_file_errors_and_env_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "offsite.yaml"
+    path.write_text("pipeline:\n  match_window_s: 1.0\n  batch_maxx: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert (exc.value.line, exc.value.field) == (3, "pipeline.batch_maxx")
+    path.write_text("kafka:\n  bootstrap: from-file:9092\n", encoding="utf-8")
+    monkeypatch.setenv("OFFSITE_KAFKA__BOOTSTRAP", "from-env:9092")
+    assert load_settings(path).kafka.bootstrap == "from-env:9092"

@@ -1,0 +1,63 @@
+"""Message contracts: what is accepted, what is rejected and why, and the exported schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from events import WimRecord, schemas
+from events.stage import validation_reason
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {
+    "record_id": "r1", "site_id": "G107-K1520-S", "device_id": "WIM-G107-1520", "lane": 1,
+    "ts": "2026-11-22T08:15:02.123+08:00", "speed_kmh": 52.5, "axle_count": 2,
+    "axle_weights_kg": [6000, 13000], "axle_spacings_mm": [4700], "gross_weight_kg": 19000,
+}  # fmt: skip
+
+
+def reason(**changes: object) -> str:
+    with pytest.raises(ValidationError) as exc:
+        WimRecord.model_validate_json(json.dumps({**GOOD, **changes}))
+    return validation_reason(exc.value)
+
+
+def test_good_record_keeps_unknown_fields() -> None:
+    rec = WimRecord.model_validate_json(json.dumps({**GOOD, "vendor_x": 7}))
+    assert rec.gross_weight_kg == 19000 and rec.model_dump()["vendor_x"] == 7
+
+
+@pytest.mark.parametrize(
+    ("changes", "phrase"),
+    [
+        ({"gross_weight_kg": "19000"}, "gross_weight_kg: Input should be a valid integer"),
+        ({"gross_weight_kg": -5}, "gross_weight_kg: Input should be greater than 0"),
+        ({"axle_weights_kg": [-1000, 20000]}, "negative weight"),
+        ({"axle_count": 3}, "axle_count is 3 but axle_weights_kg has 2 values"),
+        ({"axle_spacings_mm": []}, "axle_spacings_mm needs axle_count - 1 = 1 values"),
+        ({"gross_weight_kg": 25000}, "disagrees with the sum of axle_weights_kg 19000"),
+        ({"ts": "2026-11-22T08:15:02"}, "ts: Input should have timezone info"),
+        ({"axle_count": 1, "axle_weights_kg": [5], "axle_spacings_mm": []}, "axle_count"),
+    ],
+)
+def test_rejections_say_why(changes: dict, phrase: str) -> None:
+    assert phrase in reason(**changes)
+
+
+def test_missing_field_and_truncated_json() -> None:
+    body = {k: v for k, v in GOOD.items() if k != "lane"}
+    with pytest.raises(ValidationError) as exc:
+        WimRecord.model_validate_json(json.dumps(body))
+    assert validation_reason(exc.value) == "lane: Field required"
+    with pytest.raises(ValidationError) as exc:
+        WimRecord.model_validate_json(json.dumps(GOOD)[:40])
+    assert validation_reason(exc.value).startswith("invalid JSON")
+
+
+def test_exported_schemas_are_in_sync() -> None:
+    for name, text in schemas().items():
+        path = ROOT / "configs" / "schemas" / name
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: make schemas"

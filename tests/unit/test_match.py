@@ -1,0 +1,89 @@
+"""WIM–ANPR matching: nearest capture of the same lane, ambiguity, windows, batching, offsets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from detectors import Matcher
+from events import AnprCapture, WimRecord
+
+T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def wim(rid: str, s: float, lane: int = 1, site: str = "S1") -> WimRecord:
+    return WimRecord(
+        record_id=rid, site_id=site, device_id="W", lane=lane, ts=T0 + dt.timedelta(seconds=s),
+        speed_kmh=50.0, axle_count=2, axle_weights_kg=[6000, 12000], axle_spacings_mm=[4700],
+        gross_weight_kg=18000,
+    )  # fmt: skip
+
+
+def cap(cid: str, s: float, lane: int = 1, plate: str | None = "湘A12345") -> AnprCapture:
+    return AnprCapture(
+        capture_id=cid, site_id="S1", camera_id="C", lane=lane,
+        ts=T0 + dt.timedelta(seconds=s), plate=plate, plate_color="yellow", confidence=0.95,
+    )  # fmt: skip
+
+
+def feed(m: Matcher, items: list) -> list:
+    out = []
+    for off, item in enumerate(items):
+        if isinstance(item, WimRecord):
+            m.add_wim(item, ("road.wim", 0, off))
+        else:
+            m.add_capture(item, ("road.anpr", 0, off))
+        out += m.ready()
+    return out + m.ready(flush=True)
+
+
+def test_nearest_capture_of_the_same_lane() -> None:
+    got = feed(Matcher(1.0), [wim("w1", 0), cap("c2", 0.1, lane=2), cap("c1", 0.2), cap("x", 9)])
+    assert [(m.record.record_id, m.capture.capture_id if m.capture else None) for m in got] == [
+        ("w1", "c1")
+    ]
+    assert got[0].confidence == 0.8 and not got[0].ambiguous
+
+
+def test_outside_window_is_no_capture_and_edge_is_inside() -> None:
+    got = feed(Matcher(1.0), [wim("w1", 0), cap("c1", 1.001), wim("w2", 5), cap("c2", 6.0)])
+    assert got[0].capture is None and got[0].confidence == 0.0
+    assert got[1].capture is not None and got[1].capture.capture_id == "c2"
+    assert got[1].confidence == 0.0  # exactly at the window's edge: matched, least confident
+
+
+def test_two_captures_or_two_trucks_in_the_window_are_ambiguous() -> None:
+    two_captures = feed(Matcher(1.0), [wim("w1", 0), cap("c1", 0.1), cap("c2", 0.5), cap("z", 5)])
+    assert two_captures[0].ambiguous
+    two_trucks = feed(Matcher(1.0), [wim("w1", 0), wim("w2", 0.6), cap("c1", 0.3), cap("z", 5)])
+    assert two_trucks[0].ambiguous  # c1 could be either truck's plate
+    assert two_trucks[1].capture is None
+
+
+def test_result_does_not_depend_on_batching_or_arrival_order() -> None:
+    items = [wim("w1", 0), cap("c1", 0.1), wim("w2", 3), cap("c2", 2.8), wim("w3", 6), cap("c3", 7)]
+    one = [
+        (m.record.record_id, m.capture and m.capture.capture_id) for m in feed(Matcher(1.0), items)
+    ]
+    m = Matcher(1.0)
+    for off, item in enumerate(reversed(items)):
+        if isinstance(item, WimRecord):
+            m.add_wim(item, ("road.wim", 0, off))
+        else:
+            m.add_capture(item, ("road.anpr", 0, off))
+    other = [(x.record.record_id, x.capture and x.capture.capture_id) for x in m.ready(flush=True)]
+    assert one == other == [("w1", "c1"), ("w2", "c2"), ("w3", "c3")]
+
+
+def test_waits_for_both_topics_and_holds_offsets_until_matched() -> None:
+    m = Matcher(1.0)
+    m.add_wim(wim("w1", 0), ("road.wim", 0, 10))
+    m.add_wim(wim("w2", 5), ("road.wim", 0, 11))
+    assert m.ready() == []  # no capture seen yet for the site: the window is not closed
+    assert m.held() == {("road.wim", 0): 10}
+    m.add_capture(cap("c1", 0.1), ("road.anpr", 2, 4))
+    m.add_capture(cap("c9", 9.0), ("road.anpr", 2, 5))
+    assert [x.record.record_id for x in m.ready()] == ["w1"]  # w2 waits: wim topic is at 5 s
+    assert m.held() == {("road.wim", 0): 11, ("road.anpr", 2): 5}
+    m.add_wim(wim("w3", 9), ("road.wim", 0, 12))
+    assert [x.record.record_id for x in m.ready()] == ["w2"]
+    assert m.held() == {("road.wim", 0): 12, ("road.anpr", 2): 5}

@@ -1,0 +1,123 @@
+"""The stages as pure batch functions, fed in memory: no broker, no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from detectors import DetectionStage
+from events import AnprCapture, Detection, Violation, WimRecord
+from events.stage import Incoming
+from offsite.config import load_registry
+from rules import RulesStage
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = load_registry(ROOT / "configs" / "sites.yaml")
+TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def record(rid: str, gross: int, s: float = 0, **kw: object) -> WimRecord:
+    """A 6-axle combination at G312 (class 2 device, certificate valid 2026-01-15…2027-01-14)."""
+    base = gross // 6
+    fields = dict(
+        record_id=rid, site_id="G312-K1035-E", device_id="WIM-G312-1035", lane=1,
+        ts=dt.datetime(2026, 11, 22, 8, 0, tzinfo=TZ) + dt.timedelta(seconds=s), speed_kmh=50.0,
+        axle_count=6, axle_weights_kg=[base] * 5 + [gross - 5 * base],
+        axle_spacings_mm=[3200, 1350, 7000, 1310, 1310], gross_weight_kg=gross,
+        vehicle_kind="combination", drive_axles=2,
+    )  # fmt: skip
+    fields.update(kw)
+    return WimRecord(**fields)  # type: ignore[arg-type]
+
+
+def capture(cid: str, s: float, plate: str | None = "湘A12345", conf: float = 0.97) -> AnprCapture:
+    return AnprCapture(
+        capture_id=cid, site_id="G312-K1035-E", camera_id="CAM-G312-1035", lane=1,
+        ts=dt.datetime(2026, 11, 22, 8, 0, tzinfo=TZ) + dt.timedelta(seconds=s),
+        plate=plate, plate_color="yellow", confidence=conf,
+    )  # fmt: skip
+
+
+def incoming(items: list) -> list[Incoming]:
+    out = []
+    for off, item in enumerate(items):
+        topic = "road.wim" if isinstance(item, WimRecord) else "road.anpr"
+        value = item if isinstance(item, bytes) else item.to_json()
+        out.append(
+            Incoming(topic if not isinstance(item, bytes) else "road.wim", 0, off, None, value)
+        )
+    return out
+
+
+async def detect(items: list) -> tuple[list[Detection], list[dict]]:
+    stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
+    res = await stage.process(incoming(items))
+    flushed = await stage.idle()
+    dets = [Detection.model_validate_json(o.value) for o in res.out + flushed.out]
+    return dets, [json.loads(d.value) for d in res.dead]
+
+
+async def test_overloaded_pass_with_plate_is_enforceable_and_legal_pass_is_silent() -> None:
+    # 52,000 kg at class 2: tolerance ⌈1,040⌉ → 50,960 − 49,000 = 1,960 kg over
+    dets, dead = await detect([record("a", 52_000), capture("c1", 0.1), record("b", 49_900, 10),
+                               capture("c2", 10.1, plate="湘B00001")])  # fmt: skip
+    assert dead == []
+    assert [(d.record_id, d.plate, d.tolerance_kg, d.overload_kg, d.enforceable) for d in dets] == [
+        ("a", "湘A12345", 1_040, 1_960, True)
+    ]
+    assert dets[0].certificate_number == "湘计检(2026)WIM-0312" and dets[0].wim["record_id"] == "a"
+
+
+async def test_unfit_passes_are_kept_but_not_enforceable() -> None:
+    dets, _ = await detect([
+        record("flag", 60_000, 0, flags=["straddle"]), capture("c1", 0.1),
+        record("nocap", 60_000, 10),
+        record("unread", 60_000, 20), capture("c3", 20.1, plate=None, conf=0.3),
+        record("lowconf", 60_000, 30), capture("c4", 30.1, conf=0.6),
+        record("later", 60_000, 400, ts=dt.datetime(2027, 1, 15, 8, 0, tzinfo=TZ)),
+    ])  # fmt: skip
+    reasons = {d.record_id: (d.enforceable, d.plate_status, d.reasons) for d in dets}
+    assert reasons == {
+        "flag": (False, "read", ["flag:straddle"]),
+        "nocap": (False, "no_capture", ["plate:no_capture"]),
+        "unread": (False, "unreadable", ["plate:unreadable"]),
+        "lowconf": (False, "low_confidence", ["plate:low_confidence"]),
+        # the device's certificate ran out on 2027-01-14
+        "later": (False, "no_capture", ["certificate_invalid_on_pass_date", "plate:no_capture"]),
+    }
+
+
+async def test_bad_messages_become_dead_letters_with_reasons() -> None:
+    good = record("g", 60_000)
+    dets, dead = await detect([
+        b'{"record_id": "x", "site_id": ',
+        record("u", 60_000, site_id="NOPE"),
+        record("d", 60_000, device_id="CAM-G312-1035"),
+        record("l", 60_000, lane=9),
+        good, capture("c", 0.05),
+    ])  # fmt: skip
+    assert [d.record_id for d in dets] == ["g"]
+    assert [d["offset"] for d in dead] == [0, 1, 2, 3]
+    assert dead[0]["reason"].startswith("invalid JSON")
+    assert "unknown site 'NOPE'" in dead[1]["reason"]
+    assert "is not a wim device of site G312-K1035-E" in dead[2]["reason"]
+    assert "has 2 lanes, got lane 9" in dead[3]["reason"]
+    assert dead[0]["value"] == '{"record_id": "x", "site_id": '
+
+
+async def test_rules_stage_fines_enforceable_and_reviews_the_rest() -> None:
+    dets, _ = await detect([record("a", 56_000), capture("c1", 0.1), record("b", 56_000, 10)])
+    stage = RulesStage()
+    res = await stage.process([Incoming("detections", 0, i, None, d.to_json()) for i, d in enumerate(dets)]
+                              + [Incoming("detections", 0, 9, None, b"{}")])  # fmt: skip
+    vs = [Violation.model_validate_json(o.value) for o in res.out]
+    # 56,000 − ⌈1,120⌉ − 49,000 = 5,880 kg over → 5 full tonnes × 500
+    assert [(v.record_id, v.outcome, v.fine_cny, v.tier) for v in vs] == [
+        ("a", "fine", 2_500, "art43-2-per-tonne"),
+        ("b", "review", None, "review"),
+    ]
+    assert (
+        "第四十三条第一款第(二)项" in vs[0].penalty_basis and vs[0].rounding == "partial_tonne_down"
+    )
+    assert len(res.dead) == 1 and json.loads(res.dead[0].value)["topic"] == "detections"
