@@ -6,11 +6,15 @@ another truck's weight.
 
 A record is matched only when both topics of its site have moved past ``ts + window`` (or the
 stream went idle), so every capture that could match it has arrived: the result does not depend
-on how messages were batched, and a replay matches the same way.
+on how messages were batched, and a replay matches the same way. A site whose camera has gone
+quiet does not stall its WIM records: they are matched once the WIM stream is ``max_wait`` past.
+
+Buffers are kept sorted by time per site and lane, so matching a batch costs O(n log n).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,84 +33,125 @@ class Match:
     ambiguous: bool = False
 
 
+_LAST = "\U0010ffff"  # sorts after every id: (ts, _LAST) is the end of ts's run
+
+
+def _insert(items: list, item: tuple) -> None:
+    """Keep ``items`` sorted by their first two fields; in-order arrivals are a plain append."""
+    if not items or items[-1][:2] <= item[:2]:
+        items.append(item)
+    else:
+        bisect.insort(items, item, key=lambda x: x[:2])
+
+
+def _ms(ts: dt.datetime) -> int:
+    """Epoch milliseconds: integer keys compare far faster than aware datetimes."""
+    return (ts - _EPOCH) // _ONE_MS
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_MS = dt.timedelta(milliseconds=1)
+
+
+def _wim_key(record: WimRecord) -> tuple[int, str]:
+    return (_ms(record.ts), record.record_id)
+
+
+def _cap_key(capture: AnprCapture) -> tuple[int, str]:
+    return (_ms(capture.ts), capture.capture_id)
+
+
+@dataclass
+class _Lane:
+    # all sorted by (ts, id)
+    captures: list[tuple[int, str, AnprCapture, Position]] = field(default_factory=list)
+    passes: list[tuple[int, str]] = field(default_factory=list)
+
+
 @dataclass
 class _Site:
-    wim: list[tuple[WimRecord, Position]] = field(default_factory=list)
-    captures: list[tuple[AnprCapture, Position]] = field(default_factory=list)
-    passes: list[tuple[int, dt.datetime, str]] = field(default_factory=list)  # lane, ts, record_id
-    wim_mark: dt.datetime | None = None
-    anpr_mark: dt.datetime | None = None
+    pending: list[tuple[int, str, WimRecord, Position]] = field(default_factory=list)
+    lanes: dict[int, _Lane] = field(default_factory=lambda: defaultdict(_Lane))
+    wim_mark: int | None = None  # latest ts seen on each topic, epoch ms
+    anpr_mark: int | None = None
 
 
 class Matcher:
-    def __init__(self, window_s: float) -> None:
-        self.window = dt.timedelta(seconds=window_s)
+    def __init__(self, window_s: float, max_wait_s: float = 30.0) -> None:
+        self.window = round(window_s * 1000)  # ms
+        self.max_wait = max(round(max_wait_s * 1000), 2 * self.window)
         self._sites: dict[str, _Site] = defaultdict(_Site)
 
     def add_wim(self, record: WimRecord, pos: Position) -> None:
         site = self._sites[record.site_id]
-        site.wim.append((record, pos))
-        site.passes.append((record.lane, record.ts, record.record_id))
-        site.wim_mark = max(site.wim_mark or record.ts, record.ts)
+        key = _wim_key(record)
+        _insert(site.pending, (*key, record, pos))
+        _insert(site.lanes[record.lane].passes, key)
+        site.wim_mark = key[0] if site.wim_mark is None else max(site.wim_mark, key[0])
 
     def add_capture(self, capture: AnprCapture, pos: Position) -> None:
         site = self._sites[capture.site_id]
-        site.captures.append((capture, pos))
-        site.anpr_mark = max(site.anpr_mark or capture.ts, capture.ts)
+        lane = site.lanes[capture.lane]
+        key = _cap_key(capture)
+        _insert(lane.captures, (*key, capture, pos))
+        site.anpr_mark = key[0] if site.anpr_mark is None else max(site.anpr_mark, key[0])
 
     def ready(self, flush: bool = False) -> list[Match]:
         """Matches for every record whose window has closed (all records when ``flush``)."""
         out: list[Match] = []
         for site in self._sites.values():
-            marks = [m for m in (site.wim_mark, site.anpr_mark) if m is not None]
-            mark = min(marks) if len(marks) == 2 else None
-            site.wim.sort(key=lambda item: (item[0].ts, item[0].record_id))
-            keep = []
-            for record, pos in site.wim:
-                if flush or (mark is not None and mark > record.ts + self.window):
-                    out.append(self._match(site, record, pos))
-                else:
-                    keep.append((record, pos))
-            site.wim = keep
+            if flush:
+                n = len(site.pending)
+            elif site.wim_mark is not None:
+                cut = site.wim_mark - self.max_wait
+                if site.anpr_mark is not None:
+                    cut = max(cut, min(site.wim_mark, site.anpr_mark) - self.window)
+                n = bisect.bisect_left(site.pending, (cut,))
+            else:
+                n = 0
+            done, site.pending = site.pending[:n], site.pending[n:]
+            out += [self._match(site, ts, record, pos) for ts, _, record, pos in done]
             self._expire(site, flush)
-        out.sort(key=lambda m: (m.record.ts, m.record.record_id))
+        out.sort(key=lambda m: _wim_key(m.record))
         return out
 
-    def _match(self, site: _Site, record: WimRecord, pos: Position) -> Match:
-        near = sorted(
-            (abs(cap.ts - record.ts), cap.capture_id, i)
-            for i, (cap, _) in enumerate(site.captures)
-            if cap.lane == record.lane and abs(cap.ts - record.ts) <= self.window
-        )
-        if not near:
+    def _match(self, site: _Site, ts: int, record: WimRecord, pos: Position) -> Match:
+        lane = site.lanes[record.lane]
+        lo = bisect.bisect_left(lane.captures, (ts - self.window,))
+        hi = bisect.bisect_right(lane.captures, (ts + self.window, _LAST))
+        if lo == hi:
             return Match(record, pos, None, 0.0)
-        gap, _, index = near[0]
-        capture, _ = site.captures.pop(index)
-        neighbours = any(
-            lane == record.lane and rid != record.record_id and abs(ts - capture.ts) <= self.window
-            for lane, ts, rid in site.passes
+        gap, _, index = min(
+            (abs(lane.captures[i][0] - ts), lane.captures[i][1], i) for i in range(lo, hi)
         )
-        if len(near) > 1 or neighbours:
+        cap_ts, _, capture, _ = lane.captures.pop(index)
+        plo = bisect.bisect_left(lane.passes, (cap_ts - self.window,))
+        phi = bisect.bisect_right(lane.passes, (cap_ts + self.window, _LAST))
+        if hi - lo > 1 or phi - plo > 1:
             return Match(record, pos, capture, 0.0, ambiguous=True)
         return Match(record, pos, capture, round(1.0 - gap / self.window, 3))
 
     def _expire(self, site: _Site, flush: bool) -> None:
-        """Captures no pending record can still use are let go."""
-        if flush:
-            site.captures.clear()
-            site.passes.clear()
-            return
-        oldest = min((r.ts for r, _ in site.wim), default=None)
-        mark = max(m for m in (site.wim_mark, site.anpr_mark) if m is not None)
-        horizon = (min(oldest, mark) if oldest is not None else mark) - 2 * self.window
-        site.captures = [c for c in site.captures if c[0].ts >= horizon]
-        site.passes = [p for p in site.passes if p[1] >= horizon]
+        """Captures and passes no pending record can still need are let go."""
+        marks = [m for m in (site.wim_mark, site.anpr_mark) if m is not None]
+        if site.pending:
+            marks.append(site.pending[0][0])
+        horizon = max(min(marks) - 2 * self.window, max(marks) - 2 * self.max_wait)
+        for lane in site.lanes.values():
+            if flush:
+                lane.captures.clear()
+                lane.passes.clear()
+                continue
+            del lane.captures[: bisect.bisect_left(lane.captures, (horizon,))]
+            del lane.passes[: bisect.bisect_left(lane.passes, (horizon,))]
 
     def held(self) -> dict[tuple[str, int], int]:
         """Lowest buffered offset per partition (offsets beyond it must not be committed)."""
         low: dict[tuple[str, int], int] = {}
         for site in self._sites.values():
-            for _, (topic, part, off) in [*site.wim, *site.captures]:
+            positions = [p[3] for p in site.pending]
+            positions += [c[3] for lane in site.lanes.values() for c in lane.captures]
+            for topic, part, off in positions:
                 key = (topic, part)
                 low[key] = min(low.get(key, off), off)
         return low

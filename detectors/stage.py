@@ -54,6 +54,9 @@ class DetectionStage:
     async def acknowledged(self, result: StageResult) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
     def _accept(self, msg: Incoming) -> Outgoing | None:
         """Validate one message into the matcher; a dead letter if it cannot be used."""
         pos = (msg.topic, msg.partition, msg.offset)

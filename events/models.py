@@ -69,9 +69,9 @@ class WimRecord(Message):
                 f"axle_spacings_mm needs axle_count - 1 = {self.axle_count - 1} values, "
                 f"got {len(self.axle_spacings_mm)}"
             )
-        if any(w < 0 for w in self.axle_weights_kg):
+        if min(self.axle_weights_kg) < 0:
             raise ValueError("axle_weights_kg has a negative weight")
-        if any(s <= 0 for s in self.axle_spacings_mm):
+        if min(self.axle_spacings_mm) <= 0:
             raise ValueError("axle_spacings_mm has a spacing that is not positive")
         total = sum(self.axle_weights_kg)
         # A device reports the gross as the sum of its axle weighings; a larger gap means a

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -56,8 +57,6 @@ class Site(_Strict):
 class Registry(_Strict):
     sites: list[Site]
     devices: list[Device]
-    _sites: dict[str, Site] = PrivateAttr(default_factory=dict)
-    _devices: dict[str, Device] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> Registry:
@@ -68,12 +67,16 @@ class Registry(_Strict):
                     raise ValueError(f"site {site.id} names unknown device {dev}")
         return self
 
+    @cached_property
+    def site_index(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
+    @cached_property
+    def device_index(self) -> dict[str, Device]:
+        return {d.id: d for d in self.devices}
+
     def site(self, site_id: str) -> Site | None:
-        return self._sites.get(site_id)
+        return self.site_index.get(site_id)
 
     def device(self, device_id: str) -> Device | None:
-        return self._devices.get(device_id)
-
-    def model_post_init(self, _ctx: object) -> None:
-        self._sites = {s.id: s for s in self.sites}
-        self._devices = {d.id: d for d in self.devices}
+        return self.device_index.get(device_id)

@@ -62,6 +62,10 @@ class Stage(Protocol):
         """Called after ``result`` was acknowledged by the broker, before offsets commit."""
         ...
 
+    async def close(self) -> None:
+        """Called once when the runner stops, after a failure too: undo what is unfinished."""
+        ...
+
 
 def dead_letter(msg: Incoming, reason: str, stage: str) -> Outgoing:
     """The dead-letter record of ``msg``: its bytes as text (lossless for UTF-8) and the reason."""

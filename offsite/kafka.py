@@ -140,6 +140,7 @@ class StageRunner:
         except KafkaError as exc:
             raise BrokerError(f"stage {self.stage.name}: {exc}") from exc
         finally:
+            await self.stage.close()
             await consumer.stop()
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:

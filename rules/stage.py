@@ -39,3 +39,6 @@ class RulesStage:
 
     async def acknowledged(self, result: StageResult) -> None:
         return None
+
+    async def close(self) -> None:
+        return None

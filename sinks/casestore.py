@@ -1,4 +1,4 @@
-"""The PostgreSQL case store: migrations, idempotent batch writes, the alert outbox.
+"""The PostgreSQL case store: migrations and idempotent batch writes.
 
 asyncpg errors become DatabaseError here and nowhere else.
 """
@@ -19,6 +19,7 @@ COLUMNS = (
     "plate", "plate_color", "outcome", "fine_cny", "measured_kg", "tolerance_kg", "limit_kg",
     "overload_kg", "tier", "legal_basis", "penalty_basis", "violation",
 )  # fmt: skip
+_COLS = ", ".join(COLUMNS)
 
 
 def case_id(v: Violation) -> str:
@@ -32,6 +33,27 @@ def migrations() -> list[tuple[int, str, str]]:
         if f.name.endswith(".sql"):
             out.append((int(f.name.split("_", 1)[0]), f.name, f.read_text(encoding="utf-8")))
     return sorted(out)
+
+
+class PendingWrite:
+    """A case batch written but not yet committed: commit after its alerts are acknowledged."""
+
+    def __init__(self, conn: Any, tx: Any, alerts: list[Alert], release: Any) -> None:
+        self.conn, self.tx, self.alerts, self._release = conn, tx, alerts, release
+
+    async def commit(self) -> None:
+        try:
+            await self.tx.commit()
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"committing cases failed: {exc}") from exc
+        finally:
+            await self._release(self.conn)
+
+    async def rollback(self) -> None:
+        try:
+            await self.tx.rollback()
+        finally:
+            await self._release(self.conn)
 
 
 class CaseStore:
@@ -74,46 +96,51 @@ class CaseStore:
             raise DatabaseError(f"migration failed: {exc}") from exc
         return applied
 
-    async def write_batch(self, violations: Sequence[Violation]) -> list[Alert]:
-        """Insert the cases of ``violations`` in one transaction (COPY, then ON CONFLICT DO
-        NOTHING) and return the alerts still owed for them, new or left from a crash.
-        Raising means nothing was written and offsets must not be committed."""
-        rows = [_row(v) for v in violations]
-        ids = [r[0] for r in rows]
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS incoming_cases"
-                    " (LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                )
-                await conn.copy_records_to_table("incoming_cases", records=rows, columns=COLUMNS)
-                cols = ", ".join(COLUMNS)
-                await conn.execute(
-                    f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases"
-                    " ON CONFLICT DO NOTHING"
-                )
-                owed = await conn.fetch(
-                    "SELECT case_id, site_id, ts, plate, violation_code, outcome, fine_cny,"
-                    " overload_kg FROM cases WHERE case_id = ANY($1) AND alerted_at IS NULL"
-                    " ORDER BY ts, case_id",
-                    ids,
-                )
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"writing {len(rows)} cases failed: {exc}") from exc
-        return [
-            Alert(alert_id=derive_id("alert", r["case_id"]), kind="case.created", **dict(r))
-            for r in owed
-        ]
+    async def begin_batch(
+        self, violations: Sequence[Violation], documents: Sequence[str] | None = None
+    ) -> PendingWrite:
+        """Write the cases of ``violations`` in an open transaction and return it with the
+        alerts of the cases that are new. ``documents`` are the violations' JSON as received
+        (stored as is; serialised here when absent).
 
-    async def mark_alerted(self, case_ids: Sequence[str]) -> None:
-        if not case_ids:
-            return
+        The caller publishes the alerts, then commits: a crash before the commit rolls the
+        cases back and the replayed batch writes them (and alerts them) again, so every case
+        gets at least one alert, with a deterministic alert id. Raising means nothing was
+        written and offsets must not be committed."""
+        docs = documents if documents is not None else [v.model_dump_json() for v in violations]
+        rows = [_row(v, d) for v, d in zip(violations, docs, strict=True)]
+        conn = await self.pool.acquire()
+        tx = conn.transaction()
         try:
-            await self.pool.execute(
-                "UPDATE cases SET alerted_at = now() WHERE case_id = ANY($1)", list(case_ids)
-            )
+            await tx.start()
+            new = await self._insert(conn, rows)
         except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"marking alerts sent failed: {exc}") from exc
+            await tx.rollback()
+            await self.pool.release(conn)
+            raise DatabaseError(f"writing {len(rows)} cases failed: {exc}") from exc
+        alerts = [_alert(v) for v in violations if case_id(v) in new]
+        return PendingWrite(conn, tx, alerts, self.pool.release)
+
+    async def _insert(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert and return the ids of the rows that were new. Fresh batches (the usual case)
+        go straight in with COPY; a batch that meets an existing case (a replay) takes the
+        slower path through a staging table and ON CONFLICT DO NOTHING."""
+        try:
+            async with conn.transaction():  # a savepoint
+                await conn.copy_records_to_table("cases", records=rows, columns=COLUMNS)
+            return {r[0] for r in rows}
+        except asyncpg.UniqueViolationError:
+            pass
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_cases"
+            " (LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        await conn.copy_records_to_table("incoming_cases", records=rows, columns=COLUMNS)
+        inserted = await conn.fetch(
+            f"INSERT INTO cases ({_COLS}) SELECT {_COLS} FROM incoming_cases"
+            " ON CONFLICT DO NOTHING RETURNING case_id"
+        )
+        return {r[0] for r in inserted}
 
     async def cases(self, where: str = "TRUE", *args: Any) -> list[dict[str, Any]]:
         """Read side for the CLI and tests: case rows without the stored violation document."""
@@ -127,10 +154,19 @@ class CaseStore:
         return [dict(r) for r in rows]
 
 
-def _row(v: Violation) -> tuple[Any, ...]:
+def _alert(v: Violation) -> Alert:
+    cid = case_id(v)
+    return Alert(
+        alert_id=derive_id("alert", cid), kind="case.created", case_id=cid, site_id=v.site_id,
+        ts=v.ts, plate=v.plate, violation_code=v.violation_code, outcome=v.outcome,
+        fine_cny=v.fine_cny, overload_kg=v.overload_kg,
+    )  # fmt: skip
+
+
+def _row(v: Violation, document: str) -> tuple[Any, ...]:
     return (
         case_id(v), v.violation_id, v.detection_id, v.violation_code, v.record_id, v.site_id,
         v.ts.astimezone(dt.UTC), v.plate, v.plate_color, v.outcome, v.fine_cny, v.measured_kg,
         v.tolerance_kg, v.limit_kg, v.overload_kg, v.tier, v.legal_basis, v.penalty_basis,
-        v.model_dump_json(),
+        document,
     )  # fmt: skip

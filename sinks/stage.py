@@ -1,4 +1,4 @@
-"""The case stage: violations → cases in PostgreSQL, then one alert per new case."""
+"""The case stage: violations → cases in PostgreSQL, and one alert per new case."""
 
 from __future__ import annotations
 
@@ -7,21 +7,24 @@ from pydantic import ValidationError
 from events import ALERTS, VIOLATIONS, Violation
 from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
-from .casestore import CaseStore
+from .casestore import CaseStore, PendingWrite
 
 
 class CaseStage:
+    """Writes each batch's cases in a transaction that commits only after the batch's alerts
+    were acknowledged by the broker; input offsets are committed after that."""
+
     name = "cases"
 
     def __init__(self, store: CaseStore, *, topic_prefix: str = "") -> None:
         self.store = store
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS,)
         self.alert_topic = topic_prefix + ALERTS
-        self._owed: list[str] = []
+        self._pending: PendingWrite | None = None
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         result = StageResult()
-        violations = []
+        violations, documents = [], []
         for msg in batch:
             try:
                 v = Violation.model_validate_json(msg.value)
@@ -30,9 +33,13 @@ class CaseStage:
                 continue
             if v.outcome != "none":
                 violations.append(v)
-        alerts = await self.store.write_batch(violations) if violations else []
-        self._owed = [a.case_id for a in alerts]
-        result.out = [Outgoing(self.alert_topic, a.site_id.encode(), a.to_json()) for a in alerts]
+                documents.append(msg.value.decode())
+        if violations:
+            self._pending = await self.store.begin_batch(violations, documents)
+            result.out = [
+                Outgoing(self.alert_topic, a.site_id.encode(), a.to_json())
+                for a in self._pending.alerts
+            ]
         return result
 
     async def idle(self) -> StageResult:
@@ -42,5 +49,12 @@ class CaseStage:
         return {}
 
     async def acknowledged(self, result: StageResult) -> None:
-        await self.store.mark_alerted(self._owed)
-        self._owed = []
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending.commit()
+
+    async def close(self) -> None:
+        """Roll back a batch whose alerts never got acknowledged (the runner failed)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending.rollback()

@@ -22,10 +22,8 @@ CREATE TABLE cases (
                    CHECK (status IN ('pending_review', 'confirmed', 'rejected', 'approved')),
     violation      jsonb NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    alerted_at     timestamptz,
     -- one case per pass and violation, whatever rule version decided it
     UNIQUE (detection_id, violation_code)
 );
 CREATE INDEX cases_plate_ts ON cases (plate, ts);
 CREATE INDEX cases_status ON cases (status, ts);
-CREATE INDEX cases_unalerted ON cases (case_id) WHERE alerted_at IS NULL;

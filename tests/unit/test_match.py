@@ -87,3 +87,12 @@ def test_waits_for_both_topics_and_holds_offsets_until_matched() -> None:
     m.add_wim(wim("w3", 9), ("road.wim", 0, 12))
     assert [x.record.record_id for x in m.ready()] == ["w2"]
     assert m.held() == {("road.wim", 0): 12, ("road.anpr", 2): 5}
+
+
+def test_a_silent_camera_does_not_stall_its_site() -> None:
+    m = Matcher(1.0, max_wait_s=30)
+    m.add_wim(wim("w1", 0), ("road.wim", 0, 1))
+    m.add_wim(wim("w2", 29), ("road.wim", 0, 2))
+    assert m.ready() == []
+    m.add_wim(wim("w3", 31), ("road.wim", 0, 3))
+    assert [(x.record.record_id, x.capture) for x in m.ready()] == [("w1", None)]

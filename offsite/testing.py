@@ -1,0 +1,33 @@
+"""Helpers for tests and benchmarks: an isolated corner of the real services."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from pydantic import SecretStr
+
+from . import services
+from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings
+
+
+async def isolated_settings(base: Settings, tag: str = "t") -> Settings:
+    """``base`` with a new database, topic prefix and consumer groups of their own, on the
+    services ``base`` points at (started by ``services.up``)."""
+    ep = services.endpoints(base)
+    name = f"{tag}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(ep.database_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    url = ep.database_url.replace("/offsite?", f"/{name}?")
+    return Settings(
+        var_dir=base.var_dir,
+        registry=base.registry,
+        kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
+        database=DatabaseSettings(url=SecretStr(url)),
+        pipeline=PipelineSettings(
+            topic_prefix=f"{name}.", group_prefix=name, idle_flush_s=0.5, metrics_port=0
+        ),
+    )
