@@ -102,6 +102,9 @@ class StageRunner:
             fetch_max_bytes=16 * 1024 * 1024,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
+            # let the broker gather a batch worth processing rather than a handful of records
+            fetch_min_bytes=256 * 1024,
+            fetch_max_wait_ms=100,
         )
         try:
             await consumer.start()
