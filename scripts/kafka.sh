@@ -6,8 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LIB=.cache/kafka-lib
 RUN=var/kafka
-PORT=${KAFKA_PORT:-29092}
-CPORT=${KAFKA_CONTROLLER_PORT:-29093}
+free_port() {  # the preferred port if it is free, else any free one
+  python3 -c 'import socket,sys
+for p in (int(sys.argv[1]), 0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(s.getsockname()[1]); break' "$1"
+}
 
 jars() {
   if [ ! -f "$LIB/.complete" ]; then
@@ -20,6 +28,8 @@ jars() {
 start() {
   jars
   stop >/dev/null 2>&1 || true
+  PORT=${KAFKA_PORT:-$(free_port 29092)}
+  CPORT=${KAFKA_CONTROLLER_PORT:-$(free_port 29093)}
   rm -rf "$RUN" && mkdir -p "$RUN/data"
   cat > "$RUN/server.properties" <<PROPS
 process.roles=broker,controller
