@@ -5,7 +5,10 @@ Both sides are measured in steady state while the same messages are being publis
 are started and have joined their groups first (a warm-up slice of the traffic goes through the
 pipeline before the clock starts), so the one-time group join is reported separately.
 
-    python -m bench.pipeline [VEHICLES]      (OFFSITE_TEST_KAFKA=host:port for Apache Kafka)
+    python -m bench.pipeline [VEHICLES] [--processes]   (OFFSITE_TEST_KAFKA=host:port for Kafka)
+
+--processes runs the stages as two OS processes (`offsite run --stage detect` and
+`offsite run --stage rules --stage cases`) instead of tasks of this one.
 """
 
 from __future__ import annotations
@@ -64,14 +67,40 @@ async def bare_loop(settings: Settings, messages: list[Outgoing]) -> float:
         await consumer.stop()
 
 
+async def _processes(settings: Settings, stop: asyncio.Event) -> None:
+    """The stages as two OS processes (detect | rules + cases), as `offsite run --stage` would."""
+    ep = services.endpoints(settings)
+    assert settings.database.url is not None
+    env = {
+        **os.environ,
+        "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
+        "OFFSITE_DATABASE__URL": settings.database.url.get_secret_value(),
+        "OFFSITE_PIPELINE__TOPIC_PREFIX": settings.pipeline.topic_prefix,
+        "OFFSITE_PIPELINE__GROUP_PREFIX": settings.pipeline.group_prefix,
+        "OFFSITE_PIPELINE__METRICS_PORT": "0",
+        "OFFSITE_REGISTRY": str(settings.registry),
+    }
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "offsite.cli", "run", *a, env=env
+        )
+        for a in (("--stage", "detect"), ("--stage", "rules", "--stage", "cases"))
+    ]
+    await stop.wait()
+    for p in procs:
+        p.terminate()
+        await p.wait()
+
+
 async def pipeline_loop(
-    settings: Settings, messages: list[Outgoing], want: int
+    settings: Settings, messages: list[Outgoing], want: int, processes: bool
 ) -> tuple[float, float]:
     ep = services.endpoints(settings)
     store = await prepare(settings, ep)
     stop = asyncio.Event()
     t_start = time.perf_counter()
-    task = asyncio.create_task(run(settings, ep, stop=stop))
+    stages = _processes(settings, stop) if processes else run(settings, ep, stop=stop)
+    task = asyncio.create_task(stages)
 
     async def count() -> int:
         if task.done():
@@ -97,7 +126,7 @@ async def pipeline_loop(
         await store.close()
 
 
-async def main(vehicles: int) -> None:
+async def main(vehicles: int, processes: bool) -> None:
     bootstrap = os.environ.get("OFFSITE_TEST_KAFKA")
     registry = load_registry((await bench_settings(bootstrap)).registry)
     passes = simulate(registry, SimulationConfig(vehicles=vehicles, seed=1, images=False))
@@ -110,16 +139,18 @@ async def main(vehicles: int) -> None:
 
     pipe_settings = await bench_settings(bootstrap)
     pipe_msgs = traffic_messages(passes, pipe_settings.pipeline.topic_prefix)
-    piped, warm_up = await pipeline_loop(pipe_settings, pipe_msgs, want)
+    piped, warm_up = await pipeline_loop(pipe_settings, pipe_msgs, want, processes)
 
     n = len(bare_msgs) - WARM
     print(f"broker {services.endpoints(pipe_settings).bootstrap}; {vehicles} vehicles, "
           f"{n} measured messages, {want} cases")  # fmt: skip
     print(f"bare getmany + json.loads : {n / bare:9,.0f} msg/s  ({bare:.2f} s)")
-    print(f"pipeline → cases in PG    : {n / piped:9,.0f} msg/s  ({piped:.2f} s)")
+    how = "2 processes" if processes else "1 process"
+    print(f"pipeline → cases in PG    : {n / piped:9,.0f} msg/s  ({piped:.2f} s, {how})")
     print(f"ratio pipeline / bare     : {bare / piped:.2f}")
     print(f"(start-up incl. consumer-group joins and warm-up slice: {warm_up:.1f} s, not counted)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    asyncio.run(main(int(args[0]) if args else 50_000, "--processes" in sys.argv))
