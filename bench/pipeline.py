@@ -79,6 +79,7 @@ async def _processes(settings: Settings, stop: asyncio.Event) -> None:
         "OFFSITE_PIPELINE__GROUP_PREFIX": settings.pipeline.group_prefix,
         "OFFSITE_PIPELINE__METRICS_PORT": "0",
         "OFFSITE_REGISTRY": str(settings.registry),
+        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
     }
     procs = [
         await asyncio.create_subprocess_exec(

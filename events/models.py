@@ -151,12 +151,17 @@ class Violation(Message):
     limit_kg: int
     overload_kg: int
     tier: str
+    tier_name: str
     legal_basis: str
     penalty_basis: str
-    rounding: str
+    rounding: str | None
     reasons: list[str]
-    rule: str
+    rule: str  # the discretion baseline's id
     rule_version: str
+    baseline_hash: str  # SHA-256 of the baseline file that decided
+    quantities: dict[str, int]
+    reasoning: str  # 说理, in Chinese, for the notice
+    legal_review: bool  # a major decision (重大执法决定): 法制审核 before it is made
     detection: Detection
 
 

@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("migrate",))
 
+    rules = sub.add_parser("rules", help="discretion baselines, offline")
+    rsub = rules.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    chk = rsub.add_parser("check", help="validate a baseline file and print its table")
+    chk.add_argument("file", type=Path)
+    ev = rsub.add_parser(
+        "evaluate", help="road.wim records or detections (JSONL, stdin) → decisions"
+    )
+    ev.add_argument("--baseline", type=Path, required=True)
+    ev.add_argument("--as-measured", action="store_true",
+                    help="take each record as admissible and its values as final (no registry)")  # fmt: skip
+
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
     sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
@@ -126,6 +137,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             for name, state in services.status(settings).items():
                 print(f"{name:9}{state}")
         return 0
+    if args.verb == "rules":
+        from .config import load_baseline, load_registry
+        from .evaluate import check, evaluate
+
+        if args.action == "check":
+            check(args.file)
+            return 0
+        baseline, digest = load_baseline(args.baseline)
+        registry = None if args.as_measured else load_registry(settings.registry)
+        return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)

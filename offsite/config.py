@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from events import ConfigError, Registry
+from rules.baseline import Baseline
+from rules.baseline import problems as baseline_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,8 +35,14 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def load_yaml(path: Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Parse ``path`` into ``model``; any problem raises ConfigError with file, line and field."""
+Check = Callable[[Any], list[tuple[tuple[str | int, ...], str]]]
+
+
+def load_yaml(
+    path: Path, model: type[M], overrides: dict[str, Any] | None = None, check: Check | None = None
+) -> M:
+    """Parse ``path`` into ``model``; any problem raises ConfigError with file, line and field.
+    ``check`` finds what the schema cannot see, as (location, message) pairs."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -48,16 +58,37 @@ def load_yaml(path: Path, model: type[M], overrides: dict[str, Any] | None = Non
         raise ConfigError(str(path), 1, "-", "the file must hold a mapping")
     data.update(overrides or {})
     try:
-        return model.model_validate(data)
+        value = model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "-"
         raise ConfigError(str(path), _line_of(node, loc), field, err["msg"]) from exc
+    for loc, message in (check(value) if check else [])[:1]:
+        raise ConfigError(str(path), _line_of(node, loc), ".".join(map(str, loc)), message)
+    return value
+
+
+def load_baseline(path: Path) -> tuple[Baseline, str]:
+    """A discretion baseline and the SHA-256 of its file, which every decision records."""
+    baseline = load_yaml(path, Baseline, check=baseline_problems)
+    return baseline, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_registry(path: Path) -> Registry:
     return load_yaml(path, Registry)
+
+
+def load_baselines(files: dict[str, Path]) -> dict[str, tuple[Baseline, str]]:
+    """Each jurisdiction's baseline; a file whose jurisdiction differs from its key is an error."""
+    out = {}
+    for jurisdiction, path in files.items():
+        baseline, digest = load_baseline(path)
+        if baseline.jurisdiction != jurisdiction:
+            raise ConfigError(str(path), None, "jurisdiction",
+                              f"is {baseline.jurisdiction!r}, configured for {jurisdiction!r}")  # fmt: skip
+        out[jurisdiction] = (baseline, digest)
+    return out
 
 
 class KafkaSettings(BaseModel):
@@ -97,6 +128,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     pipeline: PipelineSettings = PipelineSettings()
     registry: Path = Path("configs/sites.yaml")
+    # jurisdiction → baseline file; a site's jurisdiction (sites.yaml) picks its baseline
+    baselines: dict[str, Path] = {"national": Path("configs/baselines/national.yaml")}
     var_dir: Path = Path("var")
 
     @classmethod

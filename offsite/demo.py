@@ -8,7 +8,6 @@ from typing import Any
 
 from detectors.limits import CONFIGURATIONS
 from ingest import SimulationConfig
-from rules.national import PENALTY_BASIS
 
 from . import services
 from .config import Settings
@@ -84,4 +83,4 @@ def _explain(r: dict[str, Any], passes: list[Any]) -> None:
     )
     print(f"    over the limit by {r['overload_kg']:,} kg → {tonnes} full tonnes × 500 CNY"
           f" = {r['fine_cny']:,} CNY (partial tonne counted down, cap 30,000)")  # fmt: skip
-    print(f"    basis: {PENALTY_BASIS}")
+    print(f"    basis: {r['penalty_basis']}")

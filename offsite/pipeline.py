@@ -12,7 +12,7 @@ from events.stage import Stage
 from rules import RulesStage
 from sinks import CaseStage, CaseStore
 
-from .config import Settings, load_registry
+from .config import Settings, load_baselines, load_registry
 from .kafka import StageRunner, ensure_topics, producer, topic_names
 from .services import Endpoints
 
@@ -24,15 +24,18 @@ STAGES = ("detect", "rules", "cases")
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
     p = settings.pipeline
     made: dict[str, Stage] = {}
+    registry = load_registry(settings.registry)
     if "detect" in names:
         made["detect"] = DetectionStage(
-            load_registry(settings.registry),
+            registry,
             window_s=p.match_window_s,
             min_plate_confidence=p.min_plate_confidence,
             topic_prefix=p.topic_prefix,
         )
     if "rules" in names:
-        made["rules"] = RulesStage(topic_prefix=p.topic_prefix)
+        made["rules"] = RulesStage(
+            load_baselines(settings.baselines), registry, store, topic_prefix=p.topic_prefix
+        )
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)
     return [made[n] for n in STAGES if n in made]

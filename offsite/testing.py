@@ -25,6 +25,7 @@ async def isolated_settings(base: Settings, tag: str = "t") -> Settings:
     return Settings(
         var_dir=base.var_dir,
         registry=base.registry,
+        baselines=base.baselines,
         kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
         database=DatabaseSettings(url=SecretStr(url)),
         pipeline=PipelineSettings(

@@ -1,6 +1,21 @@
-"""Penalty rules: detections → violations (national rule now; discretion baselines next)."""
+"""Penalty rules: discretion baselines applied to detections → violations."""
 
-from .national import decide, penalty
-from .stage import RulesStage
+from .baseline import Baseline, problems
+from .engine import Decision, Facts, decide, fine_of
+from .national import national_baseline
+from .stage import History, NoHistory, RulesStage, facts_of, violation_of
 
-__all__ = ["RulesStage", "decide", "penalty"]
+__all__ = [
+    "Baseline",
+    "Decision",
+    "Facts",
+    "History",
+    "NoHistory",
+    "RulesStage",
+    "decide",
+    "facts_of",
+    "fine_of",
+    "national_baseline",
+    "problems",
+    "violation_of",
+]

@@ -142,6 +142,30 @@ class CaseStore:
         )
         return {r[0] for r in inserted}
 
+    async def prior_offences(
+        self, passes: Sequence[tuple[str, dt.datetime]], lookback_days: int
+    ) -> list[int]:
+        """For each (plate, ts): cases of the plate confirmed by an officer (or approved after
+        legal review) with a pass in [ts − lookback_days, ts) — the history a baseline's first
+        offence and repeat tiers look at."""
+        if not passes:
+            return []
+        try:
+            rows = await self.pool.fetch(
+                "SELECT p.i, count(c.case_id) AS n"
+                " FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS p(plate, ts, i)"
+                " LEFT JOIN cases c ON c.plate = p.plate"
+                "  AND c.status IN ('confirmed', 'approved')"
+                "  AND c.ts >= p.ts - make_interval(days => $3) AND c.ts < p.ts"
+                " GROUP BY p.i ORDER BY p.i",
+                [p for p, _ in passes],
+                [t for _, t in passes],
+                lookback_days,
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading case history failed: {exc}") from exc
+        return [int(r["n"]) for r in rows]
+
     async def cases(self, where: str = "TRUE", *args: Any) -> list[dict[str, Any]]:
         """Read side for the CLI and tests: case rows without the stored violation document."""
         cols = ", ".join(c for c in (*COLUMNS, "status", "created_at") if c != "violation")

@@ -24,6 +24,7 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     settings = Settings(
         var_dir=var,
         registry=ROOT / "configs" / "sites.yaml",
+        baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=external),
     )
     services.up(settings)

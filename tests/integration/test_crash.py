@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -32,6 +33,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "OFFSITE_PIPELINE__BATCH_MAX": "40",
         "OFFSITE_PIPELINE__IDLE_FLUSH_S": "0.5",
         "OFFSITE_REGISTRY": str(settings.registry),
+        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
     }
 
 

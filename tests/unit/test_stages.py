@@ -9,11 +9,12 @@ from pathlib import Path
 from detectors import DetectionStage
 from events import AnprCapture, Detection, Violation, WimRecord
 from events.stage import Incoming
-from offsite.config import load_registry
+from offsite.config import load_baselines, load_registry
 from rules import RulesStage
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry(ROOT / "configs" / "sites.yaml")
+BASELINES = {"national": ROOT / "configs" / "baselines" / "national.yaml"}
 TZ = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -108,7 +109,7 @@ async def test_bad_messages_become_dead_letters_with_reasons() -> None:
 
 async def test_rules_stage_fines_enforceable_and_reviews_the_rest() -> None:
     dets, _ = await detect([record("a", 56_000), capture("c1", 0.1), record("b", 56_000, 10)])
-    stage = RulesStage()
+    stage = RulesStage(load_baselines(BASELINES), REGISTRY)
     res = await stage.process([Incoming("detections", 0, i, None, d.to_json()) for i, d in enumerate(dets)]
                               + [Incoming("detections", 0, 9, None, b"{}")])  # fmt: skip
     vs = [Violation.model_validate_json(o.value) for o in res.out]
@@ -117,7 +118,19 @@ async def test_rules_stage_fines_enforceable_and_reviews_the_rest() -> None:
         ("a", "fine", 2_500, "art43-2-per-tonne"),
         ("b", "review", None, "review"),
     ]
-    assert (
-        "第四十三条第一款第(二)项" in vs[0].penalty_basis and vs[0].rounding == "partial_tonne_down"
-    )
+    assert "第四十三条第一款第(二)项" in vs[0].penalty_basis and vs[0].rounding == "down"
     assert len(res.dead) == 1 and json.loads(res.dead[0].value)["topic"] == "detections"
+
+
+async def test_unannounced_or_unsigned_site_is_not_admissible() -> None:
+    dets, _ = await detect([record("a", 56_000), capture("c1", 0.1)])
+    data = REGISTRY.model_dump()
+    data["sites"] = [
+        {**s, "announced": False} if s["id"] == "G312-K1035-E" else s for s in data["sites"]
+    ]
+    unannounced = type(REGISTRY).model_validate(data)
+    stage = RulesStage(load_baselines(BASELINES), unannounced)
+    res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
+    v = Violation.model_validate_json(res.out[0].value)
+    assert (v.outcome, v.fine_cny) == ("review", None)
+    assert "site_not_announced" in v.reasons and "site_not_signed" not in v.reasons
