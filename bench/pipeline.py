@@ -27,6 +27,7 @@ from offsite import services
 from offsite.config import Settings, load_registry
 from offsite.feed import publish, traffic_messages
 from offsite.pipeline import prepare, run
+from offsite.testing import settings_env
 from tests.helpers import expected_cases
 
 from .common import bench_settings
@@ -69,18 +70,7 @@ async def bare_loop(settings: Settings, messages: list[Outgoing]) -> float:
 
 async def _processes(settings: Settings, stop: asyncio.Event) -> None:
     """The stages as two OS processes (detect | rules + cases), as `offsite run --stage` would."""
-    ep = services.endpoints(settings)
-    assert settings.database.url is not None
-    env = {
-        **os.environ,
-        "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
-        "OFFSITE_DATABASE__URL": settings.database.url.get_secret_value(),
-        "OFFSITE_PIPELINE__TOPIC_PREFIX": settings.pipeline.topic_prefix,
-        "OFFSITE_PIPELINE__GROUP_PREFIX": settings.pipeline.group_prefix,
-        "OFFSITE_PIPELINE__METRICS_PORT": "0",
-        "OFFSITE_REGISTRY": str(settings.registry),
-        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
-    }
+    env = settings_env(settings)
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "offsite.cli", "run", *a, env=env

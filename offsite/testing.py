@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 
 import asyncpg
@@ -32,3 +34,24 @@ async def isolated_settings(base: Settings, tag: str = "t") -> Settings:
             topic_prefix=f"{name}.", group_prefix=name, idle_flush_s=0.5, metrics_port=0
         ),
     )
+
+
+def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
+    """The environment that makes an `offsite` subprocess use ``settings`` (plus pipeline
+    overrides such as ``BATCH_MAX="40"``)."""
+    ep = services.endpoints(settings)
+    p = settings.pipeline
+    env = {
+        **os.environ,
+        "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
+        "OFFSITE_DATABASE__URL": ep.database_url,
+        "OFFSITE_PIPELINE__TOPIC_PREFIX": p.topic_prefix,
+        "OFFSITE_PIPELINE__GROUP_PREFIX": p.group_prefix,
+        "OFFSITE_PIPELINE__METRICS_PORT": str(p.metrics_port),
+        "OFFSITE_PIPELINE__IDLE_FLUSH_S": str(p.idle_flush_s),
+        "OFFSITE_REGISTRY": str(settings.registry),
+        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
+        "OFFSITE_VAR_DIR": str(settings.var_dir),
+    }
+    env.update({f"OFFSITE_PIPELINE__{k}": v for k, v in pipeline.items()})
+    return env

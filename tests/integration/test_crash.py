@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -14,32 +12,16 @@ from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import prepare
+from offsite.testing import settings_env
 from tests.helpers import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    ep = services.endpoints(settings)
-    assert settings.database.url is not None
-    return {
-        **os.environ,
-        "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
-        "OFFSITE_DATABASE__URL": settings.database.url.get_secret_value(),
-        "OFFSITE_PIPELINE__TOPIC_PREFIX": settings.pipeline.topic_prefix,
-        "OFFSITE_PIPELINE__GROUP_PREFIX": settings.pipeline.group_prefix,
-        "OFFSITE_PIPELINE__METRICS_PORT": "0",
-        "OFFSITE_PIPELINE__BATCH_MAX": "40",
-        "OFFSITE_PIPELINE__IDLE_FLUSH_S": "0.5",
-        "OFFSITE_REGISTRY": str(settings.registry),
-        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
-    }
-
-
 async def _offsite(settings: Settings, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "offsite.cli", *args, env=_env(settings), cwd=ROOT,
+        sys.executable, "-m", "offsite.cli", *args, env=settings_env(settings, BATCH_MAX="40"), cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
