@@ -90,7 +90,8 @@ async def pipeline_loop(
     store = await prepare(settings, ep)
     stop = asyncio.Event()
     t_start = time.perf_counter()
-    stages = _processes(settings, stop) if processes else run(settings, ep, stop=stop)
+    road = ("detect", "rules", "cases")  # evidence packages are measured by bench.evidence
+    stages = _processes(settings, stop) if processes else run(settings, ep, road, stop=stop)
     task = asyncio.create_task(stages)
 
     async def count() -> int:

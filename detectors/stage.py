@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import numpy as np
 from pydantic import ValidationError
 
@@ -21,6 +24,7 @@ from events.stage import Incoming, Outgoing, StageResult, dead_letter, validatio
 from . import overload
 from .limits import configuration, infer_kind
 from .match import Match, Matcher
+from .plates import PlateReader, agree
 
 
 class DetectionStage:
@@ -33,9 +37,15 @@ class DetectionStage:
         window_s: float = 1.0,
         min_plate_confidence: float = 0.9,
         topic_prefix: str = "",
+        plate_reader: PlateReader | None = None,
+        load_image: Callable[[str], bytes] | None = None,
     ) -> None:
+        """With ``plate_reader`` (and ``load_image`` to fetch a blob), every enforceable
+        overload's plate is read a second time from its plate image; a plate the second read
+        does not confirm is "uncertain" and goes to review."""
         self.registry = registry
         self.min_plate_confidence = min_plate_confidence
+        self.plate_reader, self.load_image = plate_reader, load_image
         self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
         self.out_topic = topic_prefix + DETECTIONS
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
@@ -43,10 +53,10 @@ class DetectionStage:
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
-        return StageResult(out=self._detect(self.matcher.ready()), dead=dead)
+        return StageResult(out=await self._detect(self.matcher.ready()), dead=dead)
 
     async def idle(self) -> StageResult:
-        return StageResult(out=self._detect(self.matcher.ready(flush=True)))
+        return StageResult(out=await self._detect(self.matcher.ready(flush=True)))
 
     def held(self) -> dict[tuple[str, int], int]:
         return self.matcher.held()
@@ -122,31 +132,64 @@ class DetectionStage:
             return "low_confidence"
         return "read"
 
-    def _detect(self, matches: list[Match]) -> list[Outgoing]:
+    async def _detect(self, matches: list[Match]) -> list[Outgoing]:
         if not matches:
             return []
         cols = self._columns(matches)
         res = overload.detect(cols)
+        rows = [int(i) for i in np.flatnonzero(res.overloaded)]
+        doubts = await self._verify_plates([matches[i] for i in rows if res.enforceable[i]])
         out = []
-        for i in np.flatnonzero(res.overloaded):
-            det = self._detection(matches[i], cols, res, int(i))
+        for i in rows:
+            det = self._detection(matches[i], cols, res, i, doubts.get(matches[i].record.record_id))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
 
+    async def _verify_plates(self, matches: list[Match]) -> dict[str, str]:
+        """record_id → why its plate is uncertain, for the matches a second read does not
+        confirm. The OCR runs in a worker thread, once per batch."""
+        if self.plate_reader is None or self.load_image is None or not matches:
+            return {}
+        reader, load = self.plate_reader, self.load_image
+
+        def second_reads() -> dict[str, str]:
+            doubts = {}
+            for m in matches:
+                assert m.capture is not None
+                image = next((i for i in m.capture.images if i.role == "plate"), None)
+                if image is None:
+                    doubts[m.record.record_id] = "no plate image for a second read"
+                    continue
+                why = agree(
+                    m.capture.plate, reader.read(load(image.uri)), self.min_plate_confidence
+                )
+                if why is not None:
+                    doubts[m.record.record_id] = why
+            return doubts
+
+        return await asyncio.to_thread(second_reads)
+
     def _detection(
-        self, m: Match, cols: overload.WimColumns, res: overload.OverloadColumns, i: int
+        self,
+        m: Match,
+        cols: overload.WimColumns,
+        res: overload.OverloadColumns,
+        i: int,
+        doubt: str | None,
     ) -> Detection:
         r, cap = m.record, m.capture
         device = self.registry.device(r.device_id)
         assert device is not None and device.accuracy_class is not None
-        status = self._plate_status(m)
+        status = "uncertain" if doubt else self._plate_status(m)
         reasons = []
         if not cols.steady[i]:
             bad = sorted(UNENFORCEABLE_FLAGS.intersection(r.flags))
             reasons += [f"flag:{f}" for f in bad]
         if not cols.certified[i]:
             reasons.append("certificate_invalid_on_pass_date")
-        if status != "read":
+        if doubt:
+            reasons.append(f"plate:uncertain: {doubt}")
+        elif status != "read":
             reasons.append(f"plate:{status}")
         if r.vehicle_kind is None:
             reasons.append("vehicle_kind_inferred")
@@ -178,7 +221,7 @@ class DetectionStage:
             limit_kg=int(res.limit_kg[i]),
             overload_kg=int(res.overload_kg[i]),
             overloaded=True,
-            enforceable=bool(res.enforceable[i]),
+            enforceable=bool(res.enforceable[i]) and doubt is None,
             reasons=reasons,
             wim=r.model_dump(mode="json"),
             capture=cap.model_dump(mode="json") if cap else None,

@@ -9,7 +9,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 PlateColor = Literal["blue", "yellow", "green", "yellow_green", "white", "black"]
 ImageRole = Literal["plate", "front", "side", "rear", "overview", "composite"]
 VehicleKind = Literal["rigid", "combination"]
-PlateStatus = Literal["read", "no_capture", "unreadable", "low_confidence", "ambiguous"]
+PlateStatus = Literal[
+    "read", "no_capture", "unreadable", "low_confidence", "ambiguous", "uncertain"
+]
 Outcome = Literal["none", "no_penalty", "warning", "fine", "review"]
 
 # Device validity flags that make a weighing unusable as evidence (the vehicle was not weighed

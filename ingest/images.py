@@ -25,7 +25,7 @@ PLATE_COLORS = {  # background, text (RGB)
 }
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=32)
 def cjk_font(size: int) -> ImageFont.FreeTypeFont:
     for path in FONT_PATHS:
         if path.exists():
@@ -40,8 +40,13 @@ def render_plate(plate: str, color: str, *, degraded: bool = False) -> np.ndarra
     draw = ImageDraw.Draw(img)
     draw.rectangle((6, 6, 433, 133), outline=fg, width=4)
     text = plate[:2] + "·" + plate[2:]
-    font = cjk_font(86 if len(plate) <= 7 else 64)
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    size = 86
+    while True:  # the characters keep clear of the frame, as on a real plate
+        font = cjk_font(size)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        if right - left <= 380 or size <= 40:
+            break
+        size -= 4
     draw.text(((440 - (right - left)) / 2 - left, (140 - (bottom - top)) / 2 - top), text,
               fill=fg, font=font)  # fmt: skip
     bgr = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)

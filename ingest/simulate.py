@@ -32,7 +32,7 @@ CONFIGS: tuple[tuple[str, int, str, int | None, float, int, int, tuple[int, ...]
      (3_600, 7_200, 1_310, 1_310, 1_310)),
 )  # fmt: skip
 
-PROVINCES = "湘" * 12 + "鄂赣粤桂黔川渝豫"
+PROVINCES = "湘" * 12 + "鄂赣粤桂贵川渝豫"
 LETTERS = "ABCDEFGHJKLMN"
 CHARS = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 FLAGS = ("lane_change", "acceleration", "straddle", "tailgating", "off_scale")
@@ -49,6 +49,9 @@ class SimulationConfig:
     missed_capture_rate: float = 0.02
     unreadable_rate: float = 0.02
     misread_rate: float = 0.03
+    confident_misread_rate: float = (
+        0.01  # wrong plate, high confidence: only a second read catches it
+    )
     flag_rate: float = 0.04
     trailer_plate_share: float = 0.3  # of combinations, captures that read the trailer's 挂 plate
     kind_reported_share: float = 0.9
@@ -77,7 +80,7 @@ class Truth:
     measured_kg: int
     accuracy_class: float
     flags: list[str]
-    capture: str  # ok | missed | unreadable | misread
+    capture: str  # ok | missed | unreadable | misread | confident_misread
     read_plate: str | None
     capture_confidence: float | None
 
@@ -183,17 +186,19 @@ def simulate(
             drive_axles=drive,  # type: ignore[arg-type]
             flags=flags,
         )
-        u = rng.random()
-        state = (
-            "missed" if u < cfg.missed_capture_rate
-            else "unreadable" if u < cfg.missed_capture_rate + cfg.unreadable_rate
-            else "misread" if u < cfg.missed_capture_rate + cfg.unreadable_rate + cfg.misread_rate
-            else "ok"
-        )  # fmt: skip
+        u, edges = rng.random(), 0.0
+        state = "ok"
+        for name, rate in (("missed", cfg.missed_capture_rate), ("unreadable", cfg.unreadable_rate),
+                           ("misread", cfg.misread_rate),
+                           ("confident_misread", cfg.confident_misread_rate)):  # fmt: skip
+            edges += rate
+            if u < edges:
+                state = name
+                break
         capture, read, conf = None, None, None
         if state != "missed":
             read = None if state == "unreadable" else (
-                _misread(rng, vehicle.plate) if state == "misread" else vehicle.plate
+                _misread(rng, vehicle.plate) if "misread" in state else vehicle.plate
             )  # fmt: skip
             conf = round(
                 rng.uniform(0.2, 0.45) if state == "unreadable"

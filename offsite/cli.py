@@ -100,6 +100,21 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--as-measured", action="store_true",
                     help="take each record as admissible and its values as final (no registry)")  # fmt: skip
 
+    keys = sub.add_parser("keys", help="the Ed25519 key that signs evidence packages")
+    keys.add_argument("action", choices=("create",))
+    keys.add_argument("--path", type=Path, help="default: evidence.key of the settings")
+
+    evd = sub.add_parser("evidence", help="evidence packages")
+    evd.add_argument("action", choices=("verify",))
+    evd.add_argument("path", type=Path, help="a package directory (or a folder of packages)")
+    evd.add_argument("--trusted-key", action="append", metavar="KEY_ID",
+                     help="accept only packages signed by these key ids (repeatable)")  # fmt: skip
+
+    case = sub.add_parser("case", help="one case")
+    case.add_argument("action", choices=("replay",))
+    case.add_argument("case_id")
+    case.add_argument("--baseline", type=Path, help="replay under this baseline file instead")
+
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
     sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
@@ -147,6 +162,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         baseline, digest = load_baseline(args.baseline)
         registry = None if args.as_measured else load_registry(settings.registry)
         return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
+    if args.verb == "keys":
+        from evidence import generate_key
+
+        path = args.path or settings.evidence.key
+        print(f"created {path} (key id {generate_key(path)}); keep it secret, back it up")
+        return 0
+    if args.verb == "evidence":
+        return _verify(args.path, args.trusted_key)
+    if args.verb == "case":
+        from evidence import replay_package
+
+        path = settings.evidence.dir / args.case_id
+        if not (path / "bag-info.txt").exists():
+            raise UsageError(f"no evidence package for case {args.case_id} under {path.parent}")
+        result = replay_package(path, args.baseline)
+        print(json.dumps({"case_id": args.case_id, "matches": result.matches,
+                          "differences": result.differences, "stored": result.stored,
+                          "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
+        return 0 if result.matches else 1
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)
@@ -177,6 +211,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(demo(settings, args.vehicles, args.seed))
     raise UsageError(f"unknown verb {args.verb}")  # pragma: no cover
+
+
+def _verify(path: Path, trusted: list[str] | None) -> int:
+    from evidence import verify_package
+
+    if not path.exists():
+        raise UsageError(f"no such package: {path}")
+    bags = (
+        [path]
+        if (path / "bagit.txt").exists()
+        else sorted(p.parent for p in path.glob("*/bagit.txt"))
+    )
+    if not bags:
+        raise UsageError(f"no evidence package at {path}")
+    broken = 0
+    for bag in bags:
+        problems = verify_package(bag, trusted_keys=trusted)
+        broken += bool(problems)
+        print(f"{bag}: " + ("intact" if not problems else "BROKEN"))
+        for p in problems:
+            print(f"  - {p}")
+    return 1 if broken else 0
 
 
 async def _migrate(settings: Settings, ep: services.Endpoints) -> list[str]:

@@ -112,9 +112,18 @@ class PipelineSettings(BaseModel):
     group_prefix: str = "offsite"
     match_window_s: float = Field(default=1.0, gt=0, le=60)
     min_plate_confidence: float = Field(default=0.9, ge=0, le=1)
+    verify_plates: bool = True  # a second read of each enforceable plate by OCR
     batch_max: int = Field(default=2000, ge=1)
     idle_flush_s: float = Field(default=1.0, gt=0)
     metrics_port: int = Field(default=9108, ge=0, le=65535)
+
+
+class EvidenceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agency: str = "（请在 configs/offsite.yaml 的 evidence.agency 填写执法机关名称）"
+    key: Path = Path("var/keys/evidence.pem")  # Ed25519 private key: `offsite keys create`
+    dir: Path = Path("var/evidence")  # one package per case: <dir>/<case_id>/
 
 
 class Settings(BaseSettings):
@@ -127,6 +136,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     database: DatabaseSettings = DatabaseSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     registry: Path = Path("configs/sites.yaml")
     # jurisdiction → baseline file; a site's jurisdiction (sites.yaml) picks its baseline
     baselines: dict[str, Path] = {"national": Path("configs/baselines/national.yaml")}

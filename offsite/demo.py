@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from detectors.limits import CONFIGURATIONS
+from evidence import generate_key, verify_package
 from ingest import SimulationConfig
 
 from . import services
@@ -23,13 +24,16 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     ep = await asyncio.to_thread(services.up, settings)
     store = await prepare(settings, ep)
     print(f"      broker {ep.bootstrap}, database ready")
+    if not settings.evidence.key.exists():
+        kid = generate_key(settings.evidence.key)
+        print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
     passes = make_traffic(settings, SimulationConfig(vehicles=vehicles, seed=seed))
     write_truth(settings.var_dir / "sim" / "truth.jsonl", passes)
     messages = traffic_messages(passes, settings.pipeline.topic_prefix)
     await publish(settings, ep, messages)
     print(f"      {len(messages)} messages on road.wim and road.anpr")
-    print("[3/4] running the pipeline: detect → rules → cases (stops when the stream is quiet)")
+    print("[3/4] running the pipeline: detect → rules → cases + evidence (stops when quiet)")
     await run(settings, ep, until_quiet_s=3.0)
     print("[4/4] cases for officer review")
     try:
@@ -40,6 +44,11 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     example = next((r for r in rows if r["outcome"] == "fine"), None)
     if example:
         _explain(example, passes)
+        package = settings.evidence.dir / example["case_id"]
+        problems = await asyncio.to_thread(verify_package, package)
+        print(f"    evidence package: {package}  ({problems if problems else 'intact'})")
+        print(f"      verify:  offsite evidence verify {package}")
+        print(f"      replay:  offsite case replay {example['case_id']}")
     print(f"\ndone in {time.monotonic() - t0:.0f} s. Where to look next:")
     print(f"  cases in PostgreSQL:  psql '{ep.database_url}' -c 'SELECT * FROM cases'")
     print(f"  alerts topic:         {settings.pipeline.topic_prefix}alerts on {ep.bootstrap}")

@@ -8,9 +8,12 @@ import time
 from collections.abc import Sequence
 
 from detectors import DetectionStage
+from detectors.plates import OcrPlateReader
+from events import ConfigError
 from events.stage import Stage
+from evidence import EvidenceStage, Signer
 from rules import RulesStage
-from sinks import CaseStage, CaseStore
+from sinks import BlobStore, CaseStage, CaseStore
 
 from .config import Settings, load_baselines, load_registry
 from .kafka import StageRunner, ensure_topics, producer, topic_names
@@ -18,7 +21,7 @@ from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
 
-STAGES = ("detect", "rules", "cases")
+STAGES = ("detect", "rules", "cases", "evidence")
 
 
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
@@ -26,11 +29,14 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     made: dict[str, Stage] = {}
     registry = load_registry(settings.registry)
     if "detect" in names:
+        blobs = BlobStore(settings.var_dir / "blobs")
         made["detect"] = DetectionStage(
             registry,
             window_s=p.match_window_s,
             min_plate_confidence=p.min_plate_confidence,
             topic_prefix=p.topic_prefix,
+            plate_reader=OcrPlateReader() if p.verify_plates else None,
+            load_image=lambda uri: blobs.path(uri).read_bytes(),
         )
     if "rules" in names:
         made["rules"] = RulesStage(
@@ -38,7 +44,24 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         )
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)
+    if "evidence" in names:
+        made["evidence"] = EvidenceStage(
+            registry,
+            BlobStore(settings.var_dir / "blobs"),
+            load_signer(settings),
+            settings.evidence.dir,
+            settings.evidence.agency,
+            list(settings.baselines.values()),
+            topic_prefix=p.topic_prefix,
+        )
     return [made[n] for n in STAGES if n in made]
+
+
+def load_signer(settings: Settings) -> Signer:
+    if not settings.evidence.key.exists():
+        raise ConfigError("settings", None, "evidence.key",
+                          f"no signing key at {settings.evidence.key}: run `offsite keys create`")  # fmt: skip
+    return Signer.load(settings.evidence.key)
 
 
 async def prepare(settings: Settings, ep: Endpoints) -> CaseStore:

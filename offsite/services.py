@@ -17,8 +17,6 @@ from events import ConfigError, ServiceError
 
 from .config import Settings
 
-_daemons: list[subprocess.Popen[bytes]] = []
-
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -81,30 +79,21 @@ def _tansu_binary() -> Path:
 def _start_broker(settings: Settings) -> dict[str, object]:
     port = _free_port(19092)
     url = f"tcp://127.0.0.1:{port}"
-    with (settings.var_dir / "tansu.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                str(_tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    _daemons.append(proc)  # it outlives this call by design; keep Popen from warning on GC
+    log = (settings.var_dir / "tansu.log").resolve()
+    # Started through sh in its own session so it outlives this process, and no Popen of ours
+    # is left waiting on it.
+    started = subprocess.run(
+        ["sh", "-c", 'setsid "$0" broker --listener-url "$1" --advertised-listener-url "$1"'
+         ' </dev/null >>"$2" 2>&1 & echo $!', str(_tansu_binary()), url, str(log)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pid = int(started.stdout.strip())
     deadline = time.monotonic() + 30
     while not _answers("127.0.0.1", port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise ServiceError(
-                f"the embedded broker did not start; see {settings.var_dir}/tansu.log"
-            )
+        if not _alive(pid) or time.monotonic() > deadline:
+            raise ServiceError(f"the embedded broker did not start; see {log}")
         time.sleep(0.1)
-    return {"bootstrap": f"127.0.0.1:{port}", "pid": proc.pid}
+    return {"bootstrap": f"127.0.0.1:{port}", "pid": pid}
 
 
 def _pg_dir(settings: Settings) -> Path:
@@ -184,7 +173,7 @@ def down(settings: Settings) -> list[str]:
     stopped = []
     broker = state.pop("broker", None)
     if broker and _alive(int(str(broker["pid"]))):
-        os.killpg(int(str(broker["pid"])), signal.SIGTERM)
+        os.kill(int(str(broker["pid"])), signal.SIGTERM)
         stopped.append("broker")
     pg = state.pop("postgres", None)
     if pg and _alive(int(str(pg["pid"]))):

@@ -13,7 +13,7 @@ from . import services
 from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings
 
 
-async def isolated_settings(base: Settings, tag: str = "t") -> Settings:
+async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool = True) -> Settings:
     """``base`` with a new database, topic prefix and consumer groups of their own, on the
     services ``base`` points at (started by ``services.up``)."""
     ep = services.endpoints(base)
@@ -24,14 +24,20 @@ async def isolated_settings(base: Settings, tag: str = "t") -> Settings:
     finally:
         await conn.close()
     url = ep.database_url.replace("/offsite?", f"/{name}?")
+    evidence = base.evidence.model_copy(update={"dir": base.var_dir / "evidence" / name})
     return Settings(
         var_dir=base.var_dir,
+        evidence=evidence,
         registry=base.registry,
         baselines=base.baselines,
         kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
         database=DatabaseSettings(url=SecretStr(url)),
         pipeline=PipelineSettings(
-            topic_prefix=f"{name}.", group_prefix=name, idle_flush_s=0.5, metrics_port=0
+            topic_prefix=f"{name}.",
+            group_prefix=name,
+            idle_flush_s=0.5,
+            metrics_port=0,
+            verify_plates=verify_plates,
         ),
     )
 
@@ -49,9 +55,12 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
         "OFFSITE_PIPELINE__GROUP_PREFIX": p.group_prefix,
         "OFFSITE_PIPELINE__METRICS_PORT": str(p.metrics_port),
         "OFFSITE_PIPELINE__IDLE_FLUSH_S": str(p.idle_flush_s),
+        "OFFSITE_PIPELINE__VERIFY_PLATES": str(p.verify_plates).lower(),
         "OFFSITE_REGISTRY": str(settings.registry),
         "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
         "OFFSITE_VAR_DIR": str(settings.var_dir),
+        "OFFSITE_EVIDENCE__KEY": str(settings.evidence.key),
+        "OFFSITE_EVIDENCE__DIR": str(settings.evidence.dir),
     }
     env.update({f"OFFSITE_PIPELINE__{k}": v for k, v in pipeline.items()})
     return env

@@ -8,16 +8,19 @@ from typing import Any
 UNFIT = {"lane_change", "acceleration", "straddle", "tailgating", "off_scale"}
 
 
-def expected_cases(truth: list[Any]) -> dict[str, dict[str, Any]]:
+def expected_cases(truth: list[Any], verified: bool = True) -> dict[str, dict[str, Any]]:
     """record_id → the case the regulation calls for: over = measured − ⌈measured × class %⌉ −
-    limit; > 0 is a case; Art. 43 (2) for clean passes with a readable plate, review otherwise."""
+    limit; > 0 is a case; Art. 43 (2) for clean passes with a readable plate, review otherwise.
+    ``verified``: plates are read a second time from their images, which catches the cameras'
+    confident misreads (without images there is nothing to verify, so everything is review)."""
     out = {}
     for t in truth:
         tolerance = -(-Fraction(t.measured_kg) * Fraction(str(t.accuracy_class)) // 100)
         over = t.measured_kg - int(tolerance) - t.limit_kg
         if over <= 0:
             continue
-        clean = not UNFIT.intersection(t.flags) and t.capture == "ok"
+        plate_ok = t.capture == "ok" or (t.capture == "confident_misread" and not verified)
+        clean = not UNFIT.intersection(t.flags) and plate_ok
         if not clean:
             outcome, fine = "review", None
         elif over <= 1000:
@@ -25,7 +28,7 @@ def expected_cases(truth: list[Any]) -> dict[str, dict[str, Any]]:
         else:
             outcome, fine = "fine", min(30_000, 500 * (over // 1000))
         out[t.record_id] = {
-            "plate": t.plate if t.capture == "ok" else t.read_plate,
+            "plate": t.read_plate,
             "outcome": outcome,
             "fine_cny": fine,
             "overload_kg": over,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from evidence import generate_key
 from offsite import services
-from offsite.config import KafkaSettings, Settings
+from offsite.config import EvidenceSettings, KafkaSettings, Settings
 from offsite.testing import isolated_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +24,12 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     external = os.environ.get("OFFSITE_TEST_KAFKA")
     settings = Settings(
         var_dir=var,
+        evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
         registry=ROOT / "configs" / "sites.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=external),
     )
+    generate_key(settings.evidence.key)
     services.up(settings)
     yield settings
     services.down(settings)
@@ -36,3 +39,9 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
 async def settings(service_settings: Settings) -> Settings:
     """Settings for one test: fresh topic prefix, consumer groups and database."""
     return await isolated_settings(service_settings)
+
+
+@pytest.fixture
+async def plain_settings(service_settings: Settings) -> Settings:
+    """As ``settings``, without the OCR second read (for traffic simulated without images)."""
+    return await isolated_settings(service_settings, verify_plates=False)

@@ -27,11 +27,12 @@ async def _offsite(settings: Settings, *args: str) -> asyncio.subprocess.Process
 
 
 async def test_killed_mid_batch_then_restarted_loses_and_duplicates_nothing(
-    settings: Settings,
+    plain_settings: Settings,
 ) -> None:
+    settings = plain_settings  # simulated without images: no second plate read
     ep = services.endpoints(settings)
     passes = make_traffic(settings, SimulationConfig(vehicles=1500, seed=3, images=False))
-    expected = expected_cases([p.truth for p in passes])
+    expected = expected_cases([p.truth for p in passes], verified=False)
     await publish(settings, ep, traffic_messages(passes, settings.pipeline.topic_prefix))
     (await prepare(settings, ep)).pool.terminate()
 

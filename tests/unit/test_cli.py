@@ -25,7 +25,7 @@ def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["simulate", "--overload-share", "2"], "must be between 0 and 1"),
         (["simulate", "--start", "2026-11-22T08:00"], "needs a UTC offset"),
         (["services", "sideways"], "invalid choice: 'sideways'"),
-        (["run", "--stage", "evidence"], "invalid choice: 'evidence'"),
+        (["run", "--stage", "bogus"], "invalid choice: 'bogus'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["replay", "--topic", "road.wim", "/nonexistent.jsonl"], "cannot read /nonexistent.jsonl"),
     ],

@@ -1,0 +1,75 @@
+"""Replaying a decision from its package: the stored facts through today's rules engine.
+
+For an appeal, years later. The package keeps what the decision was made from: the detection,
+the site's notice (announced, signed), the prior offences the history showed (in the decision's
+``quantities``) and the baseline file that decided. Re-running the engine on them shows whether
+today's code reaches the same decision; given another baseline file, what it would decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from events import Detection, Registry, Site
+from rules import Baseline, decide, facts_of, violation_of
+
+from .errors import EvidenceError
+
+VIOLATION_DOC = "data/decision/violation.json"
+BASELINE_DOC = "data/decision/baseline.yaml"
+SITE_DOC = "data/site/notice.json"
+COMPARED = ("outcome", "fine_cny", "tier", "overload_kg", "rule", "rule_version", "baseline_hash")
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    matches: bool
+    stored: dict[str, Any]
+    recomputed: dict[str, Any]
+    differences: list[str]
+
+
+def _site_registry(notice: dict[str, Any]) -> Registry:
+    """A registry holding only the site as it was packaged (what admissibility looks at)."""
+    if not notice.pop("in_registry", False):
+        return Registry(sites=[], devices=[])
+    return Registry(sites=[Site.model_validate({**notice, "devices": []})], devices=[])
+
+
+def replay_package(path: Path, baseline_file: Path | None = None) -> ReplayResult:
+    """Re-run the decision of the package at ``path`` and compare it with the stored one:
+    under the package's own baseline file, or under ``baseline_file`` when given (e.g. the
+    jurisdiction's current baseline). Does not check integrity: see :func:`verify_package`."""
+    path = Path(path)
+    try:
+        doc = json.loads((path / VIOLATION_DOC).read_bytes())
+        det = Detection.model_validate_json(json.dumps(doc["detection"]))
+        registry = _site_registry(json.loads((path / SITE_DOC).read_bytes()))
+        data = (baseline_file or path / BASELINE_DOC).read_bytes()
+        baseline = Baseline.model_validate(yaml.safe_load(data))
+        prior = int(doc.get("quantities", {}).get("prior_offences", 0))
+    except (OSError, ValueError, KeyError, TypeError, ValidationError, yaml.YAMLError) as exc:
+        raise EvidenceError(f"the decision cannot be replayed: {exc}", path.name) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    new = violation_of(det, decide(baseline, digest, facts_of(det, registry, prior)))
+    stored = {k: doc.get(k) for k in COMPARED}
+    recomputed = {k: getattr(new, k) for k in COMPARED}
+    differences = []
+    for k in COMPARED:
+        if stored[k] == recomputed[k]:
+            continue
+        if k == "rule_version":
+            differences.append(
+                f"rule_version: decided under {stored['rule']} version {stored[k]}, "
+                f"replayed under {new.rule} version {recomputed[k]}"
+            )
+        else:
+            differences.append(f"{k}: stored {stored[k]!r}, replayed {recomputed[k]!r}")
+    return ReplayResult(not differences, stored, recomputed, differences)
