@@ -90,6 +90,7 @@ class StageRunner:
         self.batches = 0
         self._consumed: dict[tuple[str, int], int] = {}
         self.last_activity = time.monotonic()  # last time a batch moved data
+        self.joined = False  # has partitions assigned: it sees everything on its topics
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -113,6 +114,8 @@ class StageRunner:
         try:
             last_data = time.monotonic()
             while not stop.is_set():
+                if not self.joined and consumer.assignment():
+                    self.joined, self.last_activity = True, time.monotonic()
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value)

@@ -120,6 +120,6 @@ async def _stop_when_quiet(runners: list[StageRunner], stop: asyncio.Event, quie
     while not stop.is_set():
         await asyncio.sleep(0.2)
         now = time.monotonic()
-        started = any(r.batches > 0 for r in runners)
+        started = any(r.batches > 0 for r in runners) and all(r.joined for r in runners)
         if started and all(now - r.last_activity >= quiet_s for r in runners):
             stop.set()
