@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 
 import bagit
 from aiokafka import AIOKafkaConsumer
@@ -100,6 +102,15 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
         bagit.Bag(str(package)).validate()
         assert verify_package(package) == []
         assert replay_package(package).matches
+    # and an outside tool agrees on the signature: OpenSSL over the tag manifest
+    sig = settings.var_dir / "sig.bin"
+    sig.write_bytes(base64.b64decode((package / "signature.ed25519").read_bytes()))
+    checked = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public-key.pem", "-rawin",
+         "-in", "tagmanifest-sha256.txt", "-sigfile", str(sig)],
+        cwd=package, capture_output=True, text=True,
+    )  # fmt: skip
+    assert checked.returncode == 0 and "Signature Verified Successfully" in checked.stdout
     alerts = await read_topic(ep.bootstrap, settings.pipeline.topic_prefix + "alerts")
     assert sorted(a["case_id"] for a in alerts) == sorted(c["case_id"] for c in cases)
 
