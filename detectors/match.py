@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from events import AnprCapture, WimRecord
 
@@ -31,6 +31,7 @@ class Match:
     capture: AnprCapture | None
     confidence: float  # 1.0 at the same instant, falling linearly to 0 at the window's edge
     ambiguous: bool = False
+    gap_ms: int | None = None  # from the rear of the vehicle before it in the lane; None: none seen
 
 
 _LAST = "\U0010ffff"  # sorts after every id: (ts, _LAST) is the end of ts's run
@@ -53,6 +54,17 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_MS = dt.timedelta(milliseconds=1)
 
 
+# A vehicle of unknown length is taken as long as the law allows (18.1 m): its follower's gap
+# comes out shorter, so doubt about separation goes to the party.
+_MAX_LENGTH_MM = 18_100
+
+
+def _rear_ms(record: WimRecord) -> int:
+    """How long after its front axle the vehicle's rear leaves the sensors."""
+    length = record.length_mm or _MAX_LENGTH_MM
+    return round(length * 3.6 / record.speed_kmh) if record.speed_kmh > 0 else 10**9
+
+
 def _wim_key(record: WimRecord) -> tuple[int, str]:
     return (_ms(record.ts), record.record_id)
 
@@ -65,7 +77,7 @@ def _cap_key(capture: AnprCapture) -> tuple[int, str]:
 class _Lane:
     # all sorted by (ts, id)
     captures: list[tuple[int, str, AnprCapture, Position]] = field(default_factory=list)
-    passes: list[tuple[int, str]] = field(default_factory=list)
+    passes: list[tuple[int, str, int]] = field(default_factory=list)  # ts, record_id, rear ts
 
 
 @dataclass
@@ -80,13 +92,14 @@ class Matcher:
     def __init__(self, window_s: float, max_wait_s: float = 30.0) -> None:
         self.window = round(window_s * 1000)  # ms
         self.max_wait = max(round(max_wait_s * 1000), 2 * self.window)
+        self.keep = max(2 * self.window, 10_000)  # passes kept to measure the gap to the next
         self._sites: dict[str, _Site] = defaultdict(_Site)
 
     def add_wim(self, record: WimRecord, pos: Position) -> None:
         site = self._sites[record.site_id]
         key = _wim_key(record)
         _insert(site.pending, (*key, record, pos))
-        _insert(site.lanes[record.lane].passes, key)
+        _insert(site.lanes[record.lane].passes, (*key, key[0] + _rear_ms(record)))
         site.wim_mark = key[0] if site.wim_mark is None else max(site.wim_mark, key[0])
 
     def add_capture(self, capture: AnprCapture, pos: Position) -> None:
@@ -117,6 +130,12 @@ class Matcher:
 
     def _match(self, site: _Site, ts: int, record: WimRecord, pos: Position) -> Match:
         lane = site.lanes[record.lane]
+        me = bisect.bisect_left(lane.passes, (ts, record.record_id))
+        gap = ts - lane.passes[me - 1][2] if me > 0 else None
+        match = self._capture(lane, ts, record, pos)
+        return match if gap is None else replace(match, gap_ms=gap)
+
+    def _capture(self, lane: _Lane, ts: int, record: WimRecord, pos: Position) -> Match:
         lo = bisect.bisect_left(lane.captures, (ts - self.window,))
         hi = bisect.bisect_right(lane.captures, (ts + self.window, _LAST))
         if lo == hi:
@@ -137,13 +156,14 @@ class Matcher:
         if site.pending:
             marks.append(site.pending[0][0])
         horizon = max(min(marks) - 2 * self.window, max(marks) - 2 * self.max_wait)
+        keep_from = max(min(marks) - self.keep, max(marks) - 2 * self.max_wait)
         for lane in site.lanes.values():
             if flush:
                 lane.captures.clear()
                 lane.passes.clear()
                 continue
             del lane.captures[: bisect.bisect_left(lane.captures, (horizon,))]
-            del lane.passes[: bisect.bisect_left(lane.passes, (horizon,))]
+            del lane.passes[: bisect.bisect_left(lane.passes, (keep_from,))]
 
     def held(self) -> dict[tuple[str, int], int]:
         """Lowest buffered offset per partition (offsets beyond it must not be committed)."""

@@ -15,6 +15,7 @@ from events import (
     UNENFORCEABLE_FLAGS,
     AnprCapture,
     Detection,
+    Device,
     Registry,
     WimRecord,
     derive_id,
@@ -36,6 +37,7 @@ class DetectionStage:
         *,
         window_s: float = 1.0,
         min_plate_confidence: float = 0.9,
+        min_gap_s: float = 1.0,
         topic_prefix: str = "",
         plate_reader: PlateReader | None = None,
         load_image: Callable[[str], bytes] | None = None,
@@ -45,6 +47,7 @@ class DetectionStage:
         does not confirm is "uncertain" and goes to review."""
         self.registry = registry
         self.min_plate_confidence = min_plate_confidence
+        self.min_gap_ms = round(min_gap_s * 1000)
         self.plate_reader, self.load_image = plate_reader, load_image
         self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
         self.out_topic = topic_prefix + DETECTIONS
@@ -115,11 +118,23 @@ class DetectionStage:
             code = configuration(r.axle_count, kind == "combination", r.drive_axles)
             config[i] = overload.CONFIG_INDEX[code]
             permille[i] = round(device.accuracy_class * 10)
-            steady[i] = UNENFORCEABLE_FLAGS.isdisjoint(r.flags)
+            steady[i] = not self._evasion(m, device)
             cert = device.certificate
             certified[i] = cert is not None and cert.valid_on(r.ts.date())
             plate_ok[i] = self._plate_status(m) == "read"
         return overload.WimColumns(gross, config, permille, steady, certified, plate_ok)
+
+    def _evasion(self, m: Match, device: Device) -> list[str]:
+        """Why the pass was not a steady, single, centred weighing: the device's own flags, a
+        vehicle too close behind another, or a speed outside the device's verified range."""
+        r = m.record
+        out = [f"flag:{f}" for f in sorted(UNENFORCEABLE_FLAGS.intersection(r.flags))]
+        if m.gap_ms is not None and m.gap_ms < self.min_gap_ms and "flag:tailgating" not in out:
+            out.append(f"tailgating: {m.gap_ms / 1000:.2f} s behind the vehicle before it")
+        low, high = device.speed_range_kmh or (0.0, float("inf"))
+        if not low <= r.speed_kmh <= high:
+            out.append(f"speed {r.speed_kmh:g} km/h outside the device's {low:g}–{high:g} km/h")
+        return out
 
     def _plate_status(self, m: Match) -> str:
         if m.capture is None:
@@ -182,9 +197,7 @@ class DetectionStage:
         assert device is not None and device.accuracy_class is not None
         status = "uncertain" if doubt else self._plate_status(m)
         reasons = []
-        if not cols.steady[i]:
-            bad = sorted(UNENFORCEABLE_FLAGS.intersection(r.flags))
-            reasons += [f"flag:{f}" for f in bad]
+        reasons += self._evasion(m, device)
         if not cols.certified[i]:
             reasons.append("certificate_invalid_on_pass_date")
         if doubt:

@@ -30,6 +30,9 @@ class Device(_Strict):
     type: Literal["wim", "anpr", "ais_receiver", "vessel_camera"]
     accuracy_class: float | None = Field(default=None, gt=0, le=20)
     certificate: CalibrationCertificate | None = None
+    # the speeds the device is verified for (its certificate's range); outside it a weighing
+    # is not enforceable
+    speed_range_kmh: tuple[float, float] | None = None
 
     @model_validator(mode="after")
     def _wim_has_class(self) -> Device:

@@ -113,6 +113,8 @@ class PipelineSettings(BaseModel):
     match_window_s: float = Field(default=1.0, gt=0, le=60)
     min_plate_confidence: float = Field(default=0.9, ge=0, le=1)
     verify_plates: bool = True  # a second read of each enforceable plate by OCR
+    # two vehicles closer than this on the sensors are not weighed separately (tailgating)
+    min_gap_s: float = Field(default=1.0, ge=0, le=30)
     batch_max: int = Field(default=2000, ge=1)
     idle_flush_s: float = Field(default=1.0, gt=0)
     metrics_port: int = Field(default=9108, ge=0, le=65535)

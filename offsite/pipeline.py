@@ -34,6 +34,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             registry,
             window_s=p.match_window_s,
             min_plate_confidence=p.min_plate_confidence,
+            min_gap_s=p.min_gap_s,
             topic_prefix=p.topic_prefix,
             plate_reader=OcrPlateReader() if p.verify_plates else None,
             load_image=lambda uri: blobs.path(uri).read_bytes(),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from events import ALERTS, VIOLATIONS, Violation
+from events import ALERTS, CASES, VIOLATIONS, Case, Violation
 from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
-from .casestore import CaseStore, PendingWrite
+from .casestore import CaseStore, PendingWrite, case_id
 
 
 class CaseStage:
@@ -20,6 +20,7 @@ class CaseStage:
         self.store = store
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS,)
         self.alert_topic = topic_prefix + ALERTS
+        self.case_topic = topic_prefix + CASES
         self._pending: PendingWrite | None = None
 
     async def process(self, batch: list[Incoming]) -> StageResult:
@@ -36,9 +37,14 @@ class CaseStage:
                 documents.append(msg.value.decode())
         if violations:
             self._pending = await self.store.begin_batch(violations, documents)
+            new = {a.case_id for a in self._pending.alerts}
             result.out = [
                 Outgoing(self.alert_topic, a.site_id.encode(), a.to_json())
                 for a in self._pending.alerts
+            ] + [
+                Outgoing(self.case_topic, v.site_id.encode(), _case(v).to_json())
+                for v in violations
+                if case_id(v) in new
             ]
         return result
 
@@ -58,3 +64,10 @@ class CaseStage:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             await pending.rollback()
+
+
+def _case(v: Violation) -> Case:
+    return Case(
+        case_id=case_id(v), violation_id=v.violation_id, site_id=v.site_id, ts=v.ts,
+        plate=v.plate, outcome=v.outcome, fine_cny=v.fine_cny,
+    )  # fmt: skip

@@ -113,6 +113,10 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     assert checked.returncode == 0 and "Signature Verified Successfully" in checked.stdout
     alerts = await read_topic(ep.bootstrap, settings.pipeline.topic_prefix + "alerts")
     assert sorted(a["case_id"] for a in alerts) == sorted(c["case_id"] for c in cases)
+    published = await read_topic(ep.bootstrap, settings.pipeline.topic_prefix + "cases")
+    assert {c["case_id"]: c["status"] for c in published} == {
+        c["case_id"]: "pending_review" for c in cases
+    }
 
     # the same input again: nothing changes
     await publish(settings, ep, messages)

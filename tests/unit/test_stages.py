@@ -134,3 +134,32 @@ async def test_unannounced_or_unsigned_site_is_not_admissible() -> None:
     v = Violation.model_validate_json(res.out[0].value)
     assert (v.outcome, v.fine_cny) == ("review", None)
     assert "site_not_announced" in v.reasons and "site_not_signed" not in v.reasons
+
+
+async def test_tailgating_by_gap_and_speed_outside_the_device_range() -> None:
+    # A: 16,000 mm at 36 km/h leaves the sensors 16,000 × 3.6 / 36 = 1,600 ms after its front.
+    # B 2.5 s behind A: gap 900 ms < 1 s → tailgating. C 2.6 s behind B's front... see below.
+    lead = dict(length_mm=16_000, speed_kmh=36.0)
+    dets, _ = await detect([
+        record("A", 60_000, 0, **lead), capture("cA", 0.05),
+        record("B", 60_000, 2.5, length_mm=16_000, speed_kmh=36.0), capture("cB", 2.55),
+        # C: 2.6 s after B's front, B's rear left at 1.6 s → gap exactly 1,000 ms: not flagged
+        record("C", 60_000, 5.1, length_mm=12_000, speed_kmh=100.0), capture("cC", 5.15),
+        record("D", 60_000, 60, speed_kmh=101.0), capture("cD", 60.05),
+    ])  # fmt: skip
+    got = {d.record_id: (d.enforceable, d.reasons) for d in dets}
+    assert got["A"] == (True, [])
+    assert got["B"] == (False, ["tailgating: 0.90 s behind the vehicle before it"])
+    assert got["C"] == (True, [])  # 100 km/h is still inside the device's 5–100 km/h
+    assert got["D"] == (False, ["speed 101 km/h outside the device's 5–100 km/h"])
+
+
+async def test_certificate_valid_through_its_last_day_in_local_time() -> None:
+    # WIM-G312-1035's certificate is valid until 2027-01-14 (inclusive)
+    last = dt.datetime(2027, 1, 14, 23, 59, 59, tzinfo=TZ)
+    after = dt.datetime(2027, 1, 15, 0, 0, 0, tzinfo=TZ)
+    dets, _ = await detect([
+        record("last", 60_000, ts=last), record("after", 60_000, ts=after),
+    ])  # fmt: skip
+    got = {d.record_id: "certificate_invalid_on_pass_date" in d.reasons for d in dets}
+    assert got == {"last": False, "after": True}
