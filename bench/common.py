@@ -17,6 +17,7 @@ async def bench_settings(bootstrap: str | None = None) -> Settings:
     base = Settings(
         var_dir=ROOT / "var" / "bench",
         registry=ROOT / "configs" / "sites.yaml",
+        vehicles=ROOT / "configs" / "vehicles.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=bootstrap),
     )

@@ -23,12 +23,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.stage import Outgoing
 from ingest import SimulationConfig, simulate
+from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings, load_registry
 from offsite.feed import publish, traffic_messages
 from offsite.pipeline import prepare, run
 from offsite.testing import settings_env
-from tests.helpers import expected_cases
 
 from .common import bench_settings
 

@@ -6,8 +6,9 @@ another truck's weight.
 
 A record is matched only when both topics of its site have moved past ``ts + window`` (or the
 stream went idle), so every capture that could match it has arrived: the result does not depend
-on how messages were batched, and a replay matches the same way. A site whose camera has gone
-quiet does not stall its WIM records: they are matched once the WIM stream is ``max_wait`` past.
+on how messages were batched or how far one topic was read ahead of the other, and a replay
+matches the same way. A topic of a site that has sent nothing for ``max_wait_s`` of wall-clock
+time (a camera down) is not waited for: its site's records are matched without it.
 
 Buffers are kept sorted by time per site and lane, so matching a batch costs O(n log n).
 """
@@ -16,7 +17,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from events import AnprCapture, WimRecord
@@ -86,12 +90,16 @@ class _Site:
     lanes: dict[int, _Lane] = field(default_factory=lambda: defaultdict(_Lane))
     wim_mark: int | None = None  # latest ts seen on each topic, epoch ms
     anpr_mark: int | None = None
+    wim_seen: float = -math.inf  # when each topic last sent something (wall clock, s)
+    anpr_seen: float = -math.inf
 
 
 class Matcher:
-    def __init__(self, window_s: float, max_wait_s: float = 30.0) -> None:
+    def __init__(
+        self, window_s: float, max_wait_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window = round(window_s * 1000)  # ms
-        self.max_wait = max(round(max_wait_s * 1000), 2 * self.window)
+        self.max_wait_s, self.clock = max_wait_s, clock
         self.keep = max(2 * self.window, 10_000)  # passes kept to measure the gap to the next
         self._sites: dict[str, _Site] = defaultdict(_Site)
 
@@ -101,6 +109,7 @@ class Matcher:
         _insert(site.pending, (*key, record, pos))
         _insert(site.lanes[record.lane].passes, (*key, key[0] + _rear_ms(record)))
         site.wim_mark = key[0] if site.wim_mark is None else max(site.wim_mark, key[0])
+        site.wim_seen = self.clock()
 
     def add_capture(self, capture: AnprCapture, pos: Position) -> None:
         site = self._sites[capture.site_id]
@@ -108,18 +117,17 @@ class Matcher:
         key = _cap_key(capture)
         _insert(lane.captures, (*key, capture, pos))
         site.anpr_mark = key[0] if site.anpr_mark is None else max(site.anpr_mark, key[0])
+        site.anpr_seen = self.clock()
 
     def ready(self, flush: bool = False) -> list[Match]:
         """Matches for every record whose window has closed (all records when ``flush``)."""
         out: list[Match] = []
         for site in self._sites.values():
+            low = self._low_mark(site)
             if flush:
                 n = len(site.pending)
-            elif site.wim_mark is not None:
-                cut = site.wim_mark - self.max_wait
-                if site.anpr_mark is not None:
-                    cut = max(cut, min(site.wim_mark, site.anpr_mark) - self.window)
-                n = bisect.bisect_left(site.pending, (cut,))
+            elif low is not None:
+                n = bisect.bisect_left(site.pending, (low - self.window,))
             else:
                 n = 0
             done, site.pending = site.pending[:n], site.pending[n:]
@@ -150,13 +158,25 @@ class Matcher:
             return Match(record, pos, capture, 0.0, ambiguous=True)
         return Match(record, pos, capture, round(1.0 - gap / self.window, 3))
 
+    def _low_mark(self, site: _Site) -> int | None:
+        """How far both topics of a site have come: the lower of their marks, leaving out a
+        topic that has been silent for ``max_wait_s`` while the other goes on."""
+        now = self.clock()
+        marks = [(site.wim_mark, site.wim_seen), (site.anpr_mark, site.anpr_seen)]
+        live = [m for m, seen in marks if m is not None and now - seen <= self.max_wait_s]
+        known = [m for m, _ in marks if m is not None]
+        if len(known) < 2 and len(live) == len(known):
+            return None  # one topic never heard from, and it has not been long: wait for it
+        return min(live or known)
+
     def _expire(self, site: _Site, flush: bool) -> None:
         """Captures and passes no pending record can still need are let go."""
-        marks = [m for m in (site.wim_mark, site.anpr_mark) if m is not None]
-        if site.pending:
-            marks.append(site.pending[0][0])
-        horizon = max(min(marks) - 2 * self.window, max(marks) - 2 * self.max_wait)
-        keep_from = max(min(marks) - self.keep, max(marks) - 2 * self.max_wait)
+        low = self._low_mark(site)
+        marks = [m for m in (low, site.pending[0][0] if site.pending else None) if m is not None]
+        if not marks:
+            return
+        horizon = min(marks) - 2 * self.window
+        keep_from = min(marks) - self.keep
         for lane in site.lanes.values():
             if flush:
                 lane.captures.clear()

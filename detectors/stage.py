@@ -10,13 +10,16 @@ from pydantic import ValidationError
 
 from events import (
     DETECTIONS,
+    LEADS,
     ROAD_ANPR,
     ROAD_WIM,
     UNENFORCEABLE_FLAGS,
     AnprCapture,
     Detection,
     Device,
+    Lead,
     Registry,
+    Sighting,
     WimRecord,
     derive_id,
 )
@@ -26,6 +29,8 @@ from . import overload
 from .limits import configuration, infer_kind
 from .match import Match, Matcher
 from .plates import PlateReader, agree
+
+HEAVY_KG = 12_000
 
 
 class DetectionStage:
@@ -51,6 +56,7 @@ class DetectionStage:
         self.plate_reader, self.load_image = plate_reader, load_image
         self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
         self.out_topic = topic_prefix + DETECTIONS
+        self.lead_topic = topic_prefix + LEADS
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
 
@@ -152,12 +158,37 @@ class DetectionStage:
             return []
         cols = self._columns(matches)
         res = overload.detect(cols)
+        out = self._missing_plates(matches, cols)
         rows = [int(i) for i in np.flatnonzero(res.overloaded)]
         doubts = await self._verify_plates([matches[i] for i in rows if res.enforceable[i]])
-        out = []
         for i in rows:
             det = self._detection(matches[i], cols, res, i, doubts.get(matches[i].record.record_id))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
+        return out
+
+    def _missing_plates(self, matches: list[Match], cols: overload.WimColumns) -> list[Outgoing]:
+        """Heavy vehicles (measured gross ≥ 12 t, GB 7258's heavy class) with no readable plate:
+        leads for transfer to the police (移送公安), with the capture's images when there is one.
+        An unreadable plate the camera saw scores higher than a capture that never came (the
+        camera may have failed)."""
+        out = []
+        for i in np.flatnonzero(cols.gross_kg >= HEAVY_KG):
+            m = matches[int(i)]
+            status = self._plate_status(m)
+            if status not in ("no_capture", "unreadable"):
+                continue
+            r, cap = m.record, m.capture
+            sightings = [] if cap is None else [Sighting(
+                capture_id=cap.capture_id, site_id=cap.site_id, ts=cap.ts, plate=None,
+                images=list(cap.images))]  # fmt: skip
+            lead = Lead(
+                lead_id=derive_id("lead", "plate_missing", r.site_id, r.device_id, r.record_id),
+                kind="plate_missing", detector="plate.missing", detector_version=overload.VERSION,
+                plate=None, site_id=r.site_id, ts=r.ts, score=0.9 if cap else 0.5,
+                reasons=[f"{r.axle_count}-axle vehicle, {r.gross_weight_kg} kg, plate {status}"],
+                sightings=sightings, record_id=r.record_id,
+            )  # fmt: skip
+            out.append(Outgoing(self.lead_topic, r.site_id.encode(), lead.to_json()))
         return out
 
     async def _verify_plates(self, matches: list[Match]) -> dict[str, str]:

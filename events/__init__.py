@@ -18,13 +18,25 @@ from .models import (
     DeadLetter,
     Detection,
     ImageRef,
+    Lead,
     Message,
+    Sighting,
     Violation,
     WimRecord,
 )
 from .registry import CalibrationCertificate, Device, Registry, Site
 from .schema import export_schemas, schemas
-from .topics import ALERTS, ALL_TOPICS, CASES, DETECTIONS, ROAD_ANPR, ROAD_WIM, VIOLATIONS, dlq
+from .topics import (
+    ALERTS,
+    ALL_TOPICS,
+    CASES,
+    DETECTIONS,
+    LEADS,
+    ROAD_ANPR,
+    ROAD_WIM,
+    VIOLATIONS,
+    dlq,
+)
 
 __all__ = [
     # topics
@@ -32,6 +44,7 @@ __all__ = [
     "ALL_TOPICS",
     "CASES",
     "DETECTIONS",
+    "LEADS",
     "ROAD_ANPR",
     "ROAD_WIM",
     "UNENFORCEABLE_FLAGS",
@@ -51,10 +64,12 @@ __all__ = [
     "Device",
     "ImageRef",
     "InvalidMessage",
+    "Lead",
     "Message",
     "OffsiteError",
     "Registry",
     "ServiceError",
+    "Sighting",
     "Site",
     "UsageError",
     "Violation",

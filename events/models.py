@@ -167,6 +167,39 @@ class Violation(Message):
     detection: Detection
 
 
+class Sighting(BaseModel):
+    """One camera sighting a lead rests on."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    capture_id: str
+    site_id: str
+    ts: AwareDatetime
+    plate: str | None
+    images: list[ImageRef] = Field(default_factory=list)
+
+
+LeadKind = Literal["cloned_plate", "restricted_hours", "plate_missing", "illegal_operation"]
+
+
+class Lead(Message):
+    """``leads``: a finding for officers to follow up, never a penalty by itself — a cloned
+    plate (套牌) or a missing plate for transfer to the police (移送公安), a coach on the road in
+    restricted hours, an illegal-operation pattern (非法营运线索)."""
+
+    lead_id: str
+    kind: LeadKind
+    detector: str
+    detector_version: str
+    plate: str | None
+    site_id: str  # where the (last) sighting was
+    ts: AwareDatetime
+    score: float = Field(ge=0, le=1)
+    reasons: list[str]
+    sightings: list[Sighting]
+    record_id: str | None = None  # the WIM pass, when the lead comes from one
+
+
 CaseStatus = Literal["pending_review", "confirmed", "rejected", "approved"]
 
 
@@ -217,4 +250,5 @@ TOPIC_MODELS: dict[str, type[Message]] = {
     "violations": Violation,
     "cases": Case,
     "alerts": Alert,
+    "leads": Lead,
 }

@@ -55,11 +55,31 @@ class Site(_Strict):
     signed: bool
     jurisdiction: str = "national"
     timezone_offset_hours: int = 8
+    hub: bool = False  # at a passenger transport hub (bus station, railway station, airport)
+
+
+class RoadDistance(_Strict):
+    """Road distance between two sites, for telling a cloned plate from a fast truck."""
+
+    between: tuple[str, str]
+    km: float = Field(gt=0)
+
+
+class Vehicle(_Strict):
+    """A vehicle the transport agency knows: its class and its operating licence (道路运输证)."""
+
+    plate: str = Field(min_length=7, max_length=8)
+    kind: Literal["coach", "dangerous_goods", "truck", "bus", "car"]
+    licensed: bool
+    # dangerous goods: the local minutes of day it may run, as (start, end) pairs; may wrap
+    permitted_minutes: list[tuple[int, int]] = Field(default_factory=list)
 
 
 class Registry(_Strict):
     sites: list[Site]
     devices: list[Device]
+    distances: list[RoadDistance] = Field(default_factory=list)
+    vehicles: list[Vehicle] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Registry:
@@ -68,7 +88,27 @@ class Registry(_Strict):
             for dev in site.devices:
                 if dev not in ids:
                     raise ValueError(f"site {site.id} names unknown device {dev}")
+        sites = {s.id for s in self.sites}
+        for d in self.distances:
+            for end in d.between:
+                if end not in sites:
+                    raise ValueError(f"distance names unknown site {end}")
         return self
+
+    @cached_property
+    def vehicle_index(self) -> dict[str, Vehicle]:
+        return {v.plate: v for v in self.vehicles}
+
+    def distance_km(self, a: str, b: str) -> float | None:
+        return self._distances.get((a, b))
+
+    @cached_property
+    def _distances(self) -> dict[tuple[str, str], float]:
+        out = {}
+        for d in self.distances:
+            a, b = d.between
+            out[(a, b)] = out[(b, a)] = d.km
+        return out
 
     @cached_property
     def site_index(self) -> dict[str, Site]:

@@ -6,8 +6,9 @@ DETECTIONS = "detections"
 VIOLATIONS = "violations"
 CASES = "cases"
 ALERTS = "alerts"
+LEADS = "leads"
 
-ALL_TOPICS = (ROAD_WIM, ROAD_ANPR, DETECTIONS, VIOLATIONS, CASES, ALERTS)
+ALL_TOPICS = (ROAD_WIM, ROAD_ANPR, DETECTIONS, VIOLATIONS, CASES, ALERTS, LEADS)
 
 
 def dlq(topic: str) -> str:

@@ -137,7 +137,9 @@ def simulate(
     if not sites:
         raise ValueError("the registry has no site with both a wim and an anpr device")
     weights = [c[4] for c in CONFIGS]
-    fleet: list[Vehicle] = []
+    # vehicles come back to the site they were last seen at: the per-site clocks run side by
+    # side, so a return elsewhere could be faster than the road allows (a false 套牌)
+    fleet: dict[str, list[Vehicle]] = {}
     clock = {site.id: cfg.start for site, _, _ in sites}
     seq: dict[str, int] = {}
     passes = []
@@ -145,13 +147,14 @@ def simulate(
         if progress is not None and n % 100 == 0:
             progress(n)
         site, wim_id, cam_id = rng.choice(sites)
-        if fleet and rng.random() < cfg.repeat_share:
-            vehicle = rng.choice(fleet)
+        regulars = fleet.setdefault(site.id, [])
+        if regulars and rng.random() < cfg.repeat_share:
+            vehicle = rng.choice(regulars)
         else:
             k = rng.choices(range(len(CONFIGS)), weights)[0]
             trailer = CONFIGS[k][2] == "combination" and rng.random() < cfg.trailer_plate_share
             vehicle = Vehicle(_plate(rng, trailer), k)
-            fleet.append(vehicle)
+            regulars.append(vehicle)
         code, axles, kind, drive, _, tare, limit, spacing = CONFIGS[vehicle.config]
         device = registry.device(wim_id)
         assert device is not None and device.accuracy_class is not None

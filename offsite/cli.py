@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", type=Path, help="write JSONL files here instead of producing")
     sim.add_argument("--truth", type=Path, help="ground truth JSONL (default var/sim/truth.jsonl)")
     sim.add_argument("--no-images", action="store_true", help="skip the JPEGs (faster)")
+    sim.add_argument("--no-leads", action="store_true",
+                     help="no injected cloned plates, night coaches or hub shuttles")  # fmt: skip
+    sim.add_argument("--score", action="store_true",
+                     help="run the pipeline, then print precision and recall per detector")  # fmt: skip
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("migrate",))

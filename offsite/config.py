@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from events import ConfigError, Registry
+from events.registry import Vehicle
 from rules.baseline import Baseline
 from rules.baseline import problems as baseline_problems
 
@@ -75,8 +76,19 @@ def load_baseline(path: Path) -> tuple[Baseline, str]:
     return baseline, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_registry(path: Path) -> Registry:
-    return load_yaml(path, Registry)
+class _Vehicles(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vehicles: list[Vehicle]
+
+
+def load_registry(path: Path, vehicles: Path | None = None) -> Registry:
+    """Sites and devices from ``path``; with ``vehicles``, the agency's vehicle records too."""
+    registry = load_yaml(path, Registry)
+    if vehicles is None:
+        return registry
+    listed = load_yaml(vehicles, _Vehicles).vehicles
+    return Registry.model_validate({**registry.model_dump(), "vehicles": listed})
 
 
 def load_baselines(files: dict[str, Path]) -> dict[str, tuple[Baseline, str]]:
@@ -140,6 +152,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     registry: Path = Path("configs/sites.yaml")
+    vehicles: Path = Path("configs/vehicles.yaml")
     # jurisdiction → baseline file; a site's jurisdiction (sites.yaml) picks its baseline
     baselines: dict[str, Path] = {"national": Path("configs/baselines/national.yaml")}
     var_dir: Path = Path("var")

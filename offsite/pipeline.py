@@ -8,12 +8,13 @@ import time
 from collections.abc import Sequence
 
 from detectors import DetectionStage
+from detectors.leads import LeadStage
 from detectors.plates import OcrPlateReader
 from events import ConfigError
 from events.stage import Stage
 from evidence import EvidenceStage, Signer
 from rules import RulesStage
-from sinks import BlobStore, CaseStage, CaseStore
+from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage
 
 from .config import Settings, load_baselines, load_registry
 from .kafka import StageRunner, ensure_topics, producer, topic_names
@@ -21,13 +22,13 @@ from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
 
-STAGES = ("detect", "rules", "cases", "evidence")
+STAGES = ("detect", "rules", "cases", "evidence", "leads", "lead-store")
 
 
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
     p = settings.pipeline
     made: dict[str, Stage] = {}
-    registry = load_registry(settings.registry)
+    registry = load_registry(settings.registry, settings.vehicles)
     if "detect" in names:
         blobs = BlobStore(settings.var_dir / "blobs")
         made["detect"] = DetectionStage(
@@ -55,6 +56,10 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             list(settings.baselines.values()),
             topic_prefix=p.topic_prefix,
         )
+    if "leads" in names:
+        made["leads"] = LeadStage(registry, topic_prefix=p.topic_prefix)
+    if "lead-store" in names:
+        made["lead-store"] = LeadSinkStage(store, topic_prefix=p.topic_prefix)
     return [made[n] for n in STAGES if n in made]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import SecretStr
@@ -23,12 +24,14 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    url = ep.database_url.replace("/offsite?", f"/{name}?")
+    parts = urlsplit(ep.database_url)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
     evidence = base.evidence.model_copy(update={"dir": base.var_dir / "evidence" / name})
     return Settings(
         var_dir=base.var_dir,
         evidence=evidence,
         registry=base.registry,
+        vehicles=base.vehicles,
         baselines=base.baselines,
         kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
         database=DatabaseSettings(url=SecretStr(url)),
@@ -57,6 +60,7 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
         "OFFSITE_PIPELINE__IDLE_FLUSH_S": str(p.idle_flush_s),
         "OFFSITE_PIPELINE__VERIFY_PLATES": str(p.verify_plates).lower(),
         "OFFSITE_REGISTRY": str(settings.registry),
+        "OFFSITE_VEHICLES": str(settings.vehicles),
         "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
         "OFFSITE_VAR_DIR": str(settings.var_dir),
         "OFFSITE_EVIDENCE__KEY": str(settings.evidence.key),

@@ -2,6 +2,6 @@
 
 from .blobs import BlobStore
 from .casestore import CaseStore, case_id
-from .stage import CaseStage
+from .stage import CaseStage, LeadSinkStage
 
-__all__ = ["BlobStore", "CaseStage", "CaseStore", "case_id"]
+__all__ = ["BlobStore", "CaseStage", "CaseStore", "LeadSinkStage", "case_id"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from events import Alert, DatabaseError, Violation, derive_id
+from events import Alert, DatabaseError, Lead, Violation, derive_id
 
 COLUMNS = (
     "case_id", "violation_id", "detection_id", "violation_code", "record_id", "site_id", "ts",
@@ -165,6 +165,37 @@ class CaseStore:
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"reading case history failed: {exc}") from exc
         return [int(r["n"]) for r in rows]
+
+    async def write_leads(self, leads: Sequence[tuple[Lead, str]]) -> int:
+        """Store leads (with their JSON as received), idempotently; returns how many were new."""
+        if not leads:
+            return 0
+        try:
+            rows = await self.pool.fetch(
+                "INSERT INTO leads (lead_id, kind, plate, site_id, ts, score, lead)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                " $5::timestamptz[], $6::real[], $7::jsonb[])"
+                " ON CONFLICT DO NOTHING RETURNING lead_id",
+                [x.lead_id for x, _ in leads], [x.kind for x, _ in leads],
+                [x.plate for x, _ in leads], [x.site_id for x, _ in leads],
+                [x.ts for x, _ in leads], [x.score for x, _ in leads], [d for _, d in leads],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing {len(leads)} leads failed: {exc}") from exc
+        return len(rows)
+
+    async def leads(self) -> list[dict[str, Any]]:
+        try:
+            rows = await self.pool.fetch(
+                "SELECT lead_id, kind, plate, site_id, ts, score, status,"
+                " lead->>'record_id' AS record_id,"
+                " ARRAY(SELECT s->>'capture_id' FROM jsonb_array_elements(lead->'sightings') s)"
+                "  AS captures"
+                " FROM leads ORDER BY ts, lead_id"
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading leads failed: {exc}") from exc
+        return [dict(r) for r in rows]
 
     async def cases(self, where: str = "TRUE", *args: Any) -> list[dict[str, Any]]:
         """Read side for the CLI and tests: case rows without the stored violation document."""

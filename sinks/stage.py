@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from events import ALERTS, CASES, VIOLATIONS, Case, Violation
+from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
 from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from .casestore import CaseStore, PendingWrite, case_id
@@ -71,3 +71,36 @@ def _case(v: Violation) -> Case:
         case_id=case_id(v), violation_id=v.violation_id, site_id=v.site_id, ts=v.ts,
         plate=v.plate, outcome=v.outcome, fine_cny=v.fine_cny,
     )  # fmt: skip
+
+
+class LeadSinkStage:
+    """leads → the ``leads`` table (idempotent), for officers to follow up."""
+
+    name = "lead-store"
+
+    def __init__(self, store: CaseStore, *, topic_prefix: str = "") -> None:
+        self.store = store
+        self.inputs: tuple[str, ...] = (topic_prefix + LEADS,)
+
+    async def process(self, batch: list[Incoming]) -> StageResult:
+        result = StageResult()
+        leads = []
+        for msg in batch:
+            try:
+                leads.append((Lead.model_validate_json(msg.value), msg.value.decode()))
+            except ValidationError as exc:
+                result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
+        await self.store.write_leads(leads)
+        return result
+
+    async def idle(self) -> StageResult:
+        return StageResult()
+
+    def held(self) -> dict[tuple[str, int], int]:
+        return {}
+
+    async def acknowledged(self, result: StageResult) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -26,6 +26,7 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
         var_dir=var,
         evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
         registry=ROOT / "configs" / "sites.yaml",
+        vehicles=ROOT / "configs" / "vehicles.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=external),
     )

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from ingest import SimulationConfig
+from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import prepare
 from offsite.testing import settings_env
-from tests.helpers import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ import json
 
 from events.stage import Outgoing
 from ingest import SimulationConfig
+from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
-from tests.helpers import expected_cases
 from tests.integration.test_pipeline import cases_of, read_topic
 
 

@@ -11,12 +11,12 @@ from aiokafka import AIOKafkaConsumer
 
 from evidence import replay_package, verify_package
 from ingest import SimulationConfig
+from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
 from sinks import CaseStore
-from tests.helpers import expected_cases
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict]:

@@ -90,9 +90,26 @@ def test_waits_for_both_topics_and_holds_offsets_until_matched() -> None:
 
 
 def test_a_silent_camera_does_not_stall_its_site() -> None:
-    m = Matcher(1.0, max_wait_s=30)
+    now = [0.0]
+    m = Matcher(1.0, max_wait_s=30, clock=lambda: now[0])
+    m.add_capture(cap("c0", -50), ("road.anpr", 0, 0))
     m.add_wim(wim("w1", 0), ("road.wim", 0, 1))
-    m.add_wim(wim("w2", 29), ("road.wim", 0, 2))
+    m.add_wim(wim("w2", 5), ("road.wim", 0, 2))
+    now[0] = 29.0
+    assert m.ready() == []  # the camera may just be behind
+    now[0] = 31.0  # 31 s of wall clock without a capture: the camera is down
+    m.add_wim(wim("w3", 9), ("road.wim", 0, 3))
+    assert [(x.record.record_id, x.capture) for x in m.ready()] == [("w1", None), ("w2", None)]
+
+
+def test_one_topic_read_far_ahead_of_the_other_changes_nothing() -> None:
+    m = Matcher(1.0)
+    for i in range(50):  # the whole WIM backlog first, as one partition's batch
+        m.add_wim(wim(f"w{i}", i * 4), ("road.wim", 0, i))
     assert m.ready() == []
-    m.add_wim(wim("w3", 31), ("road.wim", 0, 3))
-    assert [(x.record.record_id, x.capture) for x in m.ready()] == [("w1", None)]
+    for i in range(50):
+        m.add_capture(cap(f"c{i}", i * 4 + 0.1), ("road.anpr", 0, i))
+    got = m.ready() + m.ready(flush=True)
+    assert [(x.record.record_id, x.capture and x.capture.capture_id) for x in got] == [
+        (f"w{i}", f"c{i}") for i in range(50)
+    ]

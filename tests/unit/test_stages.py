@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from detectors import DetectionStage
-from events import AnprCapture, Detection, Violation, WimRecord
+from events import AnprCapture, Detection, Lead, Violation, WimRecord
 from events.stage import Incoming
 from offsite.config import load_baselines, load_registry
 from rules import RulesStage
@@ -55,7 +55,8 @@ async def detect(items: list) -> tuple[list[Detection], list[dict]]:
     stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
     res = await stage.process(incoming(items))
     flushed = await stage.idle()
-    dets = [Detection.model_validate_json(o.value) for o in res.out + flushed.out]
+    outs = res.out + flushed.out
+    dets = [Detection.model_validate_json(o.value) for o in outs if o.topic == "detections"]
     return dets, [json.loads(d.value) for d in res.dead]
 
 
@@ -163,3 +164,19 @@ async def test_certificate_valid_through_its_last_day_in_local_time() -> None:
     ])  # fmt: skip
     got = {d.record_id: "certificate_invalid_on_pass_date" in d.reasons for d in dets}
     assert got == {"last": False, "after": True}
+
+
+async def test_heavy_vehicle_without_a_readable_plate_is_a_police_lead() -> None:
+    stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
+    items = [
+        record("hidden", 30_000, 0), capture("c1", 0.1, plate=None, conf=0.3),
+        record("nocam", 30_000, 10),
+        record("light", 11_999, 20, axle_count=2, axle_weights_kg=[5_000, 6_999],
+               axle_spacings_mm=[4_700], vehicle_kind="rigid", drive_axles=None),
+        record("read", 30_000, 30), capture("c4", 30.1),
+    ]  # fmt: skip
+    res = await stage.process(incoming(items))
+    leads = [Lead.model_validate_json(o.value) for o in res.out + (await stage.idle()).out
+             if o.topic == "leads"]  # fmt: skip
+    got = {x.record_id: (x.kind, x.score, [s.capture_id for s in x.sightings]) for x in leads}
+    assert got == {"hidden": ("plate_missing", 0.9, ["c1"]), "nocam": ("plate_missing", 0.5, [])}

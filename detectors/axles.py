@@ -1,0 +1,286 @@
+"""Axle and axle-group overload over a padded batch of vehicles, and its per-vehicle twin.
+
+Every limit here is ◐ in DOMAIN-REFERENCE.md: commonly tabulated from GB 1589-2016 (Table 3),
+not checked against the official text. They are only the defaults of :class:`AxleLimits`, for a
+baseline to override; a decision that rests on them goes to review until a province confirms.
+
+Grouping. Consecutive axles closer than ``AxleLimits.group_spacing_mm`` (default 1,800 mm) form
+a group: two make a tandem (并装双轴), three a tridem (并装三轴). A longer run is cut into tridems
+from the front (3 + 1, 3 + 2, 3 + 3 …): the table knows no larger group. The tandem table has a
+row for d ≥ 1.8 m, which the default threshold never reaches: GB 1589 gives that row to trailers
+only (仅挂车), while twin-steer trucks (8×4) carry their two steer axles 1.8–2.0 m apart and are
+tabulated as two single axles. Raising the threshold globally would fold those into a tandem, so
+the default stays at 1,800 mm and the row is kept for a baseline that raises it.
+
+Spacing d of a group: the gap of a tandem; the larger of the two gaps of a tridem (in doubt, the
+reading that gives the higher limit). A tridem with d > 1.4 m is not tabulated: it takes the
+highest tridem limit, for the same reason.
+
+Tyres. The flags are what the caller knows or presumes. DOMAIN.md (2016 No. 62 Art. 3): except
+the drive axle, axles in tandems and tridems and trailer axles are taken as dual-tyred; the steer
+axle has single tyres. :func:`presumed_dual` fills that convention. A non-drive axle in a group
+with single tyres each side lowers the group's limit by 3,000 kg (wide-base tyres excepted: pass
+them as dual). A single axle with single tyres has 7,000 kg whether it drives or not.
+
+No measurement tolerance is deducted here: the axle-load error of a WIM device is not its
+vehicle-mass error, and the rules layer applies whichever margin the baseline names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DETECTOR = "overload.axle"
+VERSION = "1.0.0"
+
+MAX_AXLES = 12
+SINGLE, TANDEM, TRIDEM = 1, 2, 3  # a group's kind is its number of axles
+
+
+@dataclass(frozen=True)
+class AxleLimits:
+    """Axle-load limits in kg (GB 1589-2016, all ◐) and the grouping threshold in mm."""
+
+    single_tyres_kg: int = 7_000  # single axle, single tyres each side (a steer axle)
+    dual_tyres_kg: int = 10_000  # single axle, dual tyres each side
+    drive_dual_tyres_kg: int = 11_500  # single drive axle, dual tyres each side
+    # Tandem bands by d, closed on the left: d < 1000, 1000 ≤ d < 1300, 1300 ≤ d < 1800, d ≥ 1800.
+    tandem_bounds_mm: tuple[int, ...] = (1_000, 1_300, 1_800)
+    tandem_kg: tuple[int, ...] = (11_500, 16_000, 18_000, 18_000)
+    # Same bands, for a tandem whose drive axles have dual tyres, on air suspension.
+    tandem_drive_air_kg: tuple[int, ...] = (11_500, 16_000, 19_000, 18_000)
+    # Tridem bands by d, closed on the right: d ≤ 1300, 1300 < d ≤ 1400, d > 1400 (untabulated).
+    tridem_bounds_mm: tuple[int, ...] = (1_300, 1_400)
+    tridem_kg: tuple[int, ...] = (21_000, 24_000, 24_000)
+    single_tyre_in_group_kg: int = 3_000  # off the group limit, per non-drive single-tyred axle
+    group_spacing_mm: int = 1_800  # axles closer than this belong to one group
+
+    def __post_init__(self) -> None:
+        if len(self.tandem_kg) != len(self.tandem_bounds_mm) + 1:
+            raise ValueError("tandem_kg needs one limit more than tandem_bounds_mm")
+        if len(self.tandem_drive_air_kg) != len(self.tandem_kg):
+            raise ValueError("tandem_drive_air_kg needs as many limits as tandem_kg")
+        if len(self.tridem_kg) != len(self.tridem_bounds_mm) + 1:
+            raise ValueError("tridem_kg needs one limit more than tridem_bounds_mm")
+        for bounds in (self.tandem_bounds_mm, self.tridem_bounds_mm):
+            if list(bounds) != sorted(bounds):
+                raise ValueError("band bounds must ascend")
+
+
+@dataclass(frozen=True)
+class AxleColumns:
+    """One row per vehicle; per-axle arrays are padded to ``MAX_AXLES`` columns.
+
+    ``weight_kg[v, k]`` is axle k's load; ``spacing_mm[v, k]`` the distance from axle k to axle
+    k + 1. Padding is -1 (bool arrays: anything, it is ignored). A real axle with weight < 0 or a
+    real gap with spacing < 0 means "not measured": the vehicle is not judged.
+    """
+
+    axle_count: np.ndarray  # int64 (n,)
+    weight_kg: np.ndarray  # int64 (n, MAX_AXLES)
+    spacing_mm: np.ndarray  # int64 (n, MAX_AXLES); column MAX_AXLES - 1 is always padding
+    dual: np.ndarray  # bool (n, MAX_AXLES): dual tyres each side
+    drive: np.ndarray  # bool (n, MAX_AXLES): a drive axle
+    air_suspension: np.ndarray | None = field(default=None)  # bool (n,); None: none known
+
+    def __len__(self) -> int:
+        return len(self.axle_count)
+
+
+@dataclass(frozen=True)
+class AxleGroups:
+    """Per vehicle: its groups in axle order (padded like the input) and the worst of them.
+
+    Group padding: start -1, kind 0, spacing -1, limit/load/over 0. ``spacing_mm`` is the d the
+    limit was read at (-1 for a single axle). The worst group is the one furthest over (or, when
+    none is over, nearest its limit), the first on ties; -1 with no groups (or not judged).
+    """
+
+    judged: np.ndarray  # bool (n,)
+    n_groups: np.ndarray  # int64 (n,)
+    start: np.ndarray  # int64 (n, MAX_AXLES): index of the group's first axle
+    kind: np.ndarray
+    spacing_mm: np.ndarray
+    limit_kg: np.ndarray
+    load_kg: np.ndarray
+    over_kg: np.ndarray  # load - limit; negative is the margin left
+    worst: np.ndarray  # int64 (n,): index into the group arrays
+    worst_start: np.ndarray  # the worst group's first axle, -1 with none
+    worst_kind: np.ndarray
+    worst_limit_kg: np.ndarray
+    worst_load_kg: np.ndarray
+    worst_over_kg: np.ndarray
+    overloaded: np.ndarray  # bool (n,): judged and worst_over_kg > 0
+
+
+def presumed_dual(axle_count: np.ndarray) -> np.ndarray:
+    """The Art. 3 convention as a ``dual`` array: axle 0 (steer) single, every other axle dual.
+
+    A drive axle is not presumed by the law; it is presumed dual here because heavy drive axles
+    are, and it is the reading that gives the party the higher limit. Override what is known.
+    """
+    k = np.arange(MAX_AXLES)
+    return (k >= 1) & (k < np.asarray(axle_count)[:, None])
+
+
+def detect(cols: AxleColumns, limits: AxleLimits | None = None) -> AxleGroups:
+    lim = limits or AxleLimits()
+    n, K = len(cols), MAX_AXLES
+    count = np.asarray(cols.axle_count, np.int64)
+    w = np.asarray(cols.weight_kg, np.int64).reshape(n, K)
+    sp = np.asarray(cols.spacing_mm, np.int64).reshape(n, K)
+    k = np.arange(K)
+    real = k < count[:, None]
+    gap = k < (count - 1)[:, None]
+    judged = (count >= 1) & (count <= K) & ~(real & (w < 0)).any(1) & ~(gap & (sp < 0)).any(1)
+    real &= judged[:, None]
+    gap &= judged[:, None]
+    dual = np.asarray(cols.dual, bool).reshape(n, K) & real
+    drive = np.asarray(cols.drive, bool).reshape(n, K) & real
+    air = np.zeros(n, bool) if cols.air_suspension is None else np.asarray(cols.air_suspension)
+
+    # Runs of linked axles, cut into groups of at most three from the front.
+    link = gap & (sp < lim.group_spacing_mm)
+    linked_back = np.zeros((n, K), bool)
+    linked_back[:, 1:] = link[:, :-1]
+    run_start = real & ~linked_back
+    pos = k - np.maximum.accumulate(np.where(run_start, k, 0), axis=1)
+    first = real & (pos % 3 == 0)
+    gid = np.cumsum(first, axis=1) - 1
+    n_groups = first.sum(1)
+
+    # Group totals by scattering each real axle onto its (vehicle, group) slot.
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, K))
+    slot = (rows * K + gid)[real]
+    size = np.bincount(slot, minlength=n * K).reshape(n, K)
+    load = np.rint(np.bincount(slot, w[real], n * K)).astype(np.int64).reshape(n, K)
+    n_drive = np.bincount(slot, drive[real], n * K).reshape(n, K)
+    n_drive_single = np.bincount(slot, (drive & ~dual)[real], n * K).reshape(n, K)
+    n_reduced = np.bincount(slot, (~drive & ~dual)[real], n * K).reshape(n, K)
+
+    # Read each group's limit at its first axle, then put it in its group slot.
+    vi, ai = np.nonzero(first)
+    gi = gid[vi, ai]
+    g_size = size[vi, gi]
+    gap_next = np.where(ai + 1 < K, sp[vi, np.minimum(ai + 1, K - 1)], -1)
+    d = np.where(g_size == TANDEM, sp[vi, ai], np.maximum(sp[vi, ai], gap_next))
+    d = np.where(g_size == SINGLE, -1, d)
+
+    single = np.where(
+        ~dual[vi, ai],
+        lim.single_tyres_kg,
+        np.where(drive[vi, ai], lim.drive_dual_tyres_kg, lim.dual_tyres_kg),
+    )
+    band2 = np.searchsorted(np.array(lim.tandem_bounds_mm), d, side="right")
+    air_ok = air[vi] & (n_drive[vi, gi] > 0) & (n_drive_single[vi, gi] == 0)
+    tandem = np.where(
+        air_ok, np.array(lim.tandem_drive_air_kg)[band2], np.array(lim.tandem_kg)[band2]
+    )
+    band3 = np.searchsorted(np.array(lim.tridem_bounds_mm), d, side="left")
+    tridem = np.array(lim.tridem_kg)[band3]
+    reduction = lim.single_tyre_in_group_kg * n_reduced[vi, gi]
+    g_limit = np.where(
+        g_size == SINGLE, single, np.where(g_size == TANDEM, tandem, tridem) - reduction
+    )
+
+    def padded(values: np.ndarray, fill: int) -> np.ndarray:
+        out = np.full((n, K), fill, np.int64)
+        out[vi, gi] = values
+        return out
+
+    start = padded(ai, -1)
+    kind = padded(g_size, 0)
+    spacing = padded(d, -1)
+    limit = padded(g_limit, 0)
+    load = np.where(kind > 0, load, 0)
+    over = np.where(kind > 0, load - limit, 0)
+
+    has = n_groups > 0
+    worst = np.where(has, np.argmax(np.where(kind > 0, over, np.iinfo(np.int64).min), 1), -1)
+    r, c = np.arange(n), np.maximum(worst, 0)
+
+    def at_worst(a: np.ndarray, fill: int) -> np.ndarray:
+        return np.where(has, a[r, c], fill)
+
+    worst_over = at_worst(over, 0)
+    return AxleGroups(
+        judged=judged,
+        n_groups=n_groups,
+        start=start,
+        kind=kind,
+        spacing_mm=spacing,
+        limit_kg=limit,
+        load_kg=load,
+        over_kg=over,
+        worst=worst,
+        worst_start=at_worst(start, -1),
+        worst_kind=at_worst(kind, 0),
+        worst_limit_kg=at_worst(limit, 0),
+        worst_load_kg=at_worst(load, 0),
+        worst_over_kg=worst_over,
+        overloaded=worst_over > 0,
+    )
+
+
+# (first axle, kind, spacing d or -1, limit, load, over)
+Group = tuple[int, int, int, int, int, int]
+
+
+def detect_one(
+    weights: list[int],
+    spacings: list[int],
+    dual: list[bool],
+    drive: list[bool],
+    air_suspension: bool = False,
+    limits: AxleLimits | None = None,
+) -> tuple[bool, list[Group], int]:
+    """Reference twin of :func:`detect` for one vehicle, unpadded, written for obviousness.
+
+    ``spacings[k]`` is the gap from axle k to k + 1. Returns (judged, groups, worst index).
+    """
+    lim = limits or AxleLimits()
+    count = len(weights)
+    if not 1 <= count <= MAX_AXLES or min(weights) < 0 or any(s < 0 for s in spacings):
+        return False, [], -1
+
+    groups: list[Group] = []
+    a = 0
+    while a < count:
+        size = 1
+        while size < 3 and a + size < count and spacings[a + size - 1] < lim.group_spacing_mm:
+            size += 1
+        axles = range(a, a + size)
+        load = sum(weights[j] for j in axles)
+        if size == SINGLE:
+            d = -1
+            if not dual[a]:
+                limit = lim.single_tyres_kg
+            elif drive[a]:
+                limit = lim.drive_dual_tyres_kg
+            else:
+                limit = lim.dual_tyres_kg
+        else:
+            if size == TANDEM:
+                d = spacings[a]
+                band = sum(1 for b in lim.tandem_bounds_mm if d >= b)
+                drives = [j for j in axles if drive[j]]
+                if air_suspension and drives and all(dual[j] for j in drives):
+                    limit = lim.tandem_drive_air_kg[band]
+                else:
+                    limit = lim.tandem_kg[band]
+            else:
+                d = max(spacings[a], spacings[a + 1])
+                band = sum(1 for b in lim.tridem_bounds_mm if d > b)
+                limit = lim.tridem_kg[band]
+            single_tyred = sum(1 for j in axles if not dual[j] and not drive[j])
+            limit -= lim.single_tyre_in_group_kg * single_tyred
+        groups.append((a, size, d, limit, load, load - limit))
+        a += size
+
+    worst = 0
+    for g, group in enumerate(groups):
+        if group[5] > groups[worst][5]:
+            worst = g
+    return True, groups, worst

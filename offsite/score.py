@@ -1,0 +1,94 @@
+"""`offsite simulate --score`: precision and recall of each detector against the ground truth
+of simulated traffic and injected lead scenarios, from what the pipeline stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ingest import Pass
+from ingest.leads import LeadTruth
+from ingest.truth import expected_cases, expected_missing_plates
+from sinks import CaseStore
+
+from .config import Settings
+from .services import endpoints
+
+T = TypeVar("T")
+F = TypeVar("F")
+
+
+@dataclass(frozen=True)
+class Score:
+    detector: str
+    expected: int
+    found: int
+    true_found: int  # found items that match something expected
+    found_expected: int  # expected items that something found matches
+
+    @property
+    def precision(self) -> float:
+        return self.true_found / self.found if self.found else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.found_expected / self.expected if self.expected else 1.0
+
+    def line(self) -> str:
+        return (f"{self.detector:30} expected {self.expected:4}  found {self.found:4}  "
+                f"precision {self.precision:.3f}  recall {self.recall:.3f}")  # fmt: skip
+
+
+def _score(name: str, expected: list[T], found: list[F], same: Callable[[T, F], bool]) -> Score:
+    return Score(
+        name, len(expected), len(found),
+        sum(any(same(e, f) for e in expected) for f in found),
+        sum(any(same(e, f) for f in found) for e in expected),
+    )  # fmt: skip
+
+
+def _eq(items: Iterable[Any]) -> list[Any]:
+    return sorted(items, key=repr)
+
+
+async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth]) -> list[Score]:
+    """A case is right only with the expected record, outcome, fine and plate; a lead only with
+    the expected kind and plate (and record, for missing plates) and sightings from the truth."""
+    store = await CaseStore.connect(endpoints(settings).database_url)
+    try:
+        cases = await store.cases()
+        leads = await store.leads()
+        reviews = await store.pool.fetch(
+            "SELECT record_id, violation->'reasons' AS r FROM cases WHERE outcome = 'review'"
+        )
+    finally:
+        await store.close()
+    truth = [p.truth for p in passes]
+    want = expected_cases(truth, verified=settings.pipeline.verify_plates)
+    penalties = _eq((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
+                    if w["outcome"] != "review")  # fmt: skip
+    proposed = _eq((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases
+                   if c["outcome"] != "review")  # fmt: skip
+    flagged = {t.record_id for t in truth if t.flags}
+    evasion = [r["record_id"] for r in reviews
+               if any(x.startswith("flag:") for x in json.loads(r["r"]))]  # fmt: skip
+    missing = [x["record_id"] for x in leads if x["kind"] == "plate_missing"]
+    out = [
+        _score("overload, penalty proposed", penalties, proposed, lambda e, f: e == f),
+        _score("overload, all cases", _eq(want), _eq(c["record_id"] for c in cases),
+               lambda e, f: e == f),
+        _score("evasion → review", _eq(r for r in want if r in flagged), evasion,
+               lambda e, f: e == f),
+        _score("plate missing → police", _eq(expected_missing_plates(truth)), missing,
+               lambda e, f: e == f),
+    ]  # fmt: skip
+    for kind in ("cloned_plate", "restricted_hours", "illegal_operation"):
+        out.append(_score(
+            kind.replace("_", " "),
+            [t for t in injected if t.kind == kind],
+            [x for x in leads if x["kind"] == kind],
+            lambda t, x: t.plate == x["plate"] and set(x["captures"]) <= set(t.capture_ids),
+        ))  # fmt: skip
+    return out
