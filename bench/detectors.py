@@ -1,0 +1,125 @@
+"""Each vectorized detector's records/s as a ratio to its per-record reference twin, and the
+detection stage's cost as a ratio to the decode-and-validate cost of the same batch.
+
+    python -m bench.detectors [RECORDS]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from detectors import DetectionStage, axles, clones, hours, operation, overload
+from events import AnprCapture, WimRecord
+from events.stage import Incoming
+from ingest import SimulationConfig, simulate
+from offsite.config import load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def report(name: str, n: int, fast: float, twin: float) -> None:
+    print(
+        f"{name:10} vectorized {n / fast:12,.0f}/s   twin {n / twin:10,.0f}/s   ratio {twin / fast:7.1f}×"
+    )
+
+
+def main(n: int) -> None:
+    rng = np.random.default_rng(1)
+    # overload
+    codes = list(overload.CONFIG_INDEX)
+    cols = overload.WimColumns(
+        gross_kg=rng.integers(5_000, 80_000, n), config=rng.integers(0, len(codes), n),
+        class_permille=rng.choice([20, 50, 100], n), steady=rng.random(n) > 0.05,
+        certified=rng.random(n) > 0.01, plate_ok=rng.random(n) > 0.05,
+    )  # fmt: skip
+    rows = list(zip(cols.gross_kg.tolist(), [codes[c] for c in cols.config.tolist()],
+                    cols.class_permille.tolist(), cols.steady.tolist(), cols.certified.tolist(),
+                    cols.plate_ok.tolist(), strict=True))  # fmt: skip
+    report("overload", n, timed(lambda: overload.detect(cols)),
+           timed(lambda: [overload.detect_one(*r) for r in rows]))  # fmt: skip
+    # axles: 2–6 axles
+    count = rng.integers(2, 7, n)
+    w = np.full((n, axles.MAX_AXLES), -1, np.int64)
+    sp = np.full((n, axles.MAX_AXLES), -1, np.int64)
+    for k in range(6):
+        w[:, k] = np.where(k < count, rng.integers(3_000, 14_000, n), -1)
+        sp[:, k] = np.where(k < count - 1, rng.choice([1_310, 1_350, 3_200, 4_700, 7_000], n), -1)
+    dual = axles.presumed_dual(count)
+    drive = np.zeros_like(dual)
+    drive[:, 1] = True
+    acols = axles.AxleColumns(count, w, sp, dual, drive)
+    per = [(w[v, : count[v]].tolist(), sp[v, : count[v] - 1].tolist(),
+            dual[v, : count[v]].tolist(), drive[v, : count[v]].tolist()) for v in range(n)]  # fmt: skip
+    report("axles", n, timed(lambda: axles.detect(acols)),
+           timed(lambda: [axles.detect_one(*p) for p in per]))  # fmt: skip
+    # clones: ~5 sightings per plate over 6 sites
+    plate, site = rng.integers(0, n // 5, n), rng.integers(0, 6, n)
+    ts = rng.integers(0, 86_400_000, n)
+    dist = np.abs(np.subtract.outer(np.arange(6), np.arange(6))) * 30.0
+
+    def clones_twin() -> None:
+        by: dict[int, list[int]] = {}
+        for i in np.argsort(ts, kind="stable").tolist():
+            by.setdefault(int(plate[i]), []).append(i)
+        for idx in by.values():
+            for a, b in itertools.pairwise(idx):
+                clones.implausible(int(ts[a]), int(site[a]), int(ts[b]), int(site[b]), dist, 120.0)
+
+    report("clones", n, timed(lambda: clones.detect(plate, site, ts, dist, 120.0)),
+           timed(clones_twin))  # fmt: skip
+    # hours
+    minute, cls = rng.integers(0, 1440, n), rng.integers(0, 3, n)
+    rules = hours.HoursRules(dangerous_goods_permitted=((360, 1200),))
+    mins, clss = minute.tolist(), cls.tolist()
+    report("hours", n, timed(lambda: hours.detect(minute, cls, rules)),
+           timed(lambda: [hours.detect_one(m, c, rules) for m, c in zip(mins, clss, strict=True)]))  # fmt: skip
+    # operation
+    hub = rng.integers(-1, 3, n)
+    licensed = rng.random(n) > 0.1
+    orules = operation.OperationRules()
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    for i in range(n):
+        if not licensed[i]:
+            groups.setdefault(int(plate[i]), []).append((i, int(ts[i]), int(hub[i])))
+    report("operation", n, timed(lambda: operation.detect(plate, ts, hub, licensed, orules)),
+           timed(lambda: [operation.detect_one(g, orules) for g in groups.values()]))  # fmt: skip
+
+
+async def stage_cost(vehicles: int) -> None:
+    registry = load_registry(ROOT / "configs" / "sites.yaml")
+    passes = simulate(registry, SimulationConfig(vehicles=vehicles, seed=2, images=False))
+    msgs = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
+    msgs += [Incoming("road.anpr", 0, i, None, p.capture.to_json())
+             for i, p in enumerate(passes) if p.capture is not None]  # fmt: skip
+    t0 = time.perf_counter()
+    for m in msgs:
+        (WimRecord if m.topic == "road.wim" else AnprCapture).model_validate_json(m.value)
+    decode = time.perf_counter() - t0
+    stage = DetectionStage(registry)
+    t0 = time.perf_counter()
+    for i in range(0, len(msgs), 2_000):
+        await stage.process(msgs[i : i + 2_000])
+    await stage.idle()
+    whole = time.perf_counter() - t0
+    print(f"detection stage: {whole:.2f} s for {len(msgs)} messages; decode+validate "
+          f"{decode:.2f} s; stage / decode = {whole / decode:.1f}×, "
+          f"work beyond decoding = {(whole - decode) / decode:.1f}× decode")  # fmt: skip
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    main(n)
+    asyncio.run(stage_cost(n // 4))
