@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from events import LEADS, ROAD_ANPR, AnprCapture, Lead, Registry, Sighting, derive_id
-from events.stage import Incoming, Outgoing, StageResult
+from events.stage import BaseStage, Incoming, Outgoing, StageResult
 
 from . import clones, hours, operation
 from .plates import normalise
@@ -39,7 +39,7 @@ def _ms(ts: dt.datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
-class LeadStage:
+class LeadStage(BaseStage):
     name = "leads"
 
     def __init__(
@@ -195,12 +195,3 @@ class LeadStage:
             topic, part, off = s.position
             low[(topic, part)] = min(low.get((topic, part), off), off)
         return low
-
-    async def idle(self) -> StageResult:
-        return StageResult()
-
-    async def acknowledged(self, result: StageResult) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None

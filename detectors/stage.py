@@ -23,7 +23,7 @@ from events import (
     WimRecord,
     derive_id,
 )
-from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from . import overload
 from .limits import configuration, infer_kind
@@ -33,7 +33,7 @@ from .plates import PlateReader, agree
 HEAVY_KG = 12_000
 
 
-class DetectionStage:
+class DetectionStage(BaseStage):
     name = "detect"
 
     def __init__(
@@ -69,12 +69,6 @@ class DetectionStage:
 
     def held(self) -> dict[tuple[str, int], int]:
         return self.matcher.held()
-
-    async def acknowledged(self, result: StageResult) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
     def _accept(self, msg: Incoming) -> Outgoing | None:
         """Validate one message into the matcher; a dead letter if it cannot be used."""

@@ -67,6 +67,26 @@ class Stage(Protocol):
         ...
 
 
+class BaseStage:
+    """Defaults for a stage that keeps nothing between batches: no idle work, nothing held back,
+    nothing to do on acknowledgement or close. Stages override what they need."""
+
+    name: str
+    inputs: tuple[str, ...]
+
+    async def idle(self) -> StageResult:
+        return StageResult()
+
+    def held(self) -> dict[TopicPartition, int]:
+        return {}
+
+    async def acknowledged(self, result: StageResult) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 def dead_letter(msg: Incoming, reason: str, stage: str) -> Outgoing:
     """The dead-letter record of ``msg``: its bytes as text (lossless for UTF-8) and the reason."""
     letter = DeadLetter(

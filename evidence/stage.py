@@ -9,13 +9,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from events import VIOLATIONS, Registry, Violation
-from events.stage import Incoming, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, StageResult, dead_letter, validation_reason
 
 from .bag import BlobSource, build_package
 from .signing import Signer
 
 
-class EvidenceStage:
+class EvidenceStage(BaseStage):
     """Packages are built in a worker thread (images, hashing, signing) and are idempotent:
     a replayed violation finds its package in place and leaves it alone."""
 
@@ -57,15 +57,3 @@ class EvidenceStage:
                 v, self.registry, self.blobs, self.out_dir, self.signer, self.agency,
                 baseline_files=self.baseline_files, document=document,
             )  # fmt: skip
-
-    async def idle(self) -> StageResult:
-        return StageResult()
-
-    def held(self) -> dict[tuple[str, int], int]:
-        return {}
-
-    async def acknowledged(self, result: StageResult) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None

@@ -9,7 +9,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, derive_id
-from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from .baseline import Baseline
 from .engine import Decision, Facts, decide
@@ -72,7 +72,7 @@ def violation_of(det: Detection, d: Decision) -> Violation:
     )  # fmt: skip
 
 
-class RulesStage:
+class RulesStage(BaseStage):
     name = "rules"
 
     def __init__(
@@ -125,15 +125,3 @@ class RulesStage:
             for i, n in zip(idx, counts, strict=True):
                 out[i] = n
         return out
-
-    async def idle(self) -> StageResult:
-        return StageResult()
-
-    def held(self) -> dict[tuple[str, int], int]:
-        return {}
-
-    async def acknowledged(self, result: StageResult) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
-from events.stage import Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from .casestore import CaseStore, PendingWrite, case_id
 
 
-class CaseStage:
+class CaseStage(BaseStage):
     """Writes each batch's cases in a transaction that commits only after the batch's alerts
     were acknowledged by the broker; input offsets are committed after that."""
 
@@ -48,12 +48,6 @@ class CaseStage:
             ]
         return result
 
-    async def idle(self) -> StageResult:
-        return StageResult()
-
-    def held(self) -> dict[tuple[str, int], int]:
-        return {}
-
     async def acknowledged(self, result: StageResult) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
@@ -73,7 +67,7 @@ def _case(v: Violation) -> Case:
     )  # fmt: skip
 
 
-class LeadSinkStage:
+class LeadSinkStage(BaseStage):
     """leads → the ``leads`` table (idempotent), for officers to follow up."""
 
     name = "lead-store"
@@ -92,15 +86,3 @@ class LeadSinkStage:
                 result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
         await self.store.write_leads(leads)
         return result
-
-    async def idle(self) -> StageResult:
-        return StageResult()
-
-    def held(self) -> dict[tuple[str, int], int]:
-        return {}
-
-    async def acknowledged(self, result: StageResult) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
