@@ -23,12 +23,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.stage import Outgoing
 from ingest import SimulationConfig, simulate
-from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings, load_registry
 from offsite.feed import publish, traffic_messages
 from offsite.pipeline import prepare, run
 from offsite.testing import settings_env
+from offsite.truth import expected_cases
 
 from .common import bench_settings
 
@@ -122,7 +122,7 @@ async def main(vehicles: int, processes: bool) -> None:
     bootstrap = os.environ.get("OFFSITE_TEST_KAFKA")
     registry = load_registry((await bench_settings(bootstrap)).registry)
     passes = simulate(registry, SimulationConfig(vehicles=vehicles, seed=1, images=False))
-    want = len(expected_cases([p.truth for p in passes]))
+    want = len(expected_cases(passes))
 
     bare_settings = await bench_settings(bootstrap)
     bare_msgs = traffic_messages(passes, bare_settings.pipeline.topic_prefix)

@@ -25,7 +25,7 @@ from events import (
 )
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
-from . import overload
+from . import axles, overload
 from .limits import configuration, infer_kind
 from .match import Match, Matcher
 from .plates import PlateReader, agree
@@ -152,11 +152,20 @@ class DetectionStage(BaseStage):
             return []
         cols = self._columns(matches)
         res = overload.detect(cols)
+        groups = axles.detect(_axle_columns(matches))
+        # the worst group's load net of the device's margin, the same way as the gross
+        group_tol = (groups.worst_load_kg * cols.class_permille + 999) // 1000
+        axle_over = groups.overloaded & (groups.worst_over_kg - group_tol > 0) & ~res.overloaded
         out = self._missing_plates(matches, cols)
-        rows = [int(i) for i in np.flatnonzero(res.overloaded)]
-        doubts = await self._verify_plates([matches[i] for i in rows if res.enforceable[i]])
+        rows = [int(i) for i in np.flatnonzero(res.overloaded | axle_over)]
+        clean = [
+            matches[i] for i in rows if cols.steady[i] and cols.certified[i] and cols.plate_ok[i]
+        ]
+        doubts = await self._verify_plates(clean)
         for i in rows:
-            det = self._detection(matches[i], cols, res, i, doubts.get(matches[i].record.record_id))
+            group = _group(groups, i) if groups.judged[i] else None
+            doubt = doubts.get(matches[i].record.record_id)
+            det = self._detection(matches[i], cols, res, i, doubt, group, bool(axle_over[i]))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
 
@@ -216,7 +225,11 @@ class DetectionStage(BaseStage):
         res: overload.OverloadColumns,
         i: int,
         doubt: str | None,
+        group: dict[str, int] | None = None,
+        by_axle: bool = False,
     ) -> Detection:
+        """The detection of row ``i``: gross overload, or (``by_axle``) an axle group over its
+        limit on a vehicle whose gross is within it."""
         r, cap = m.record, m.capture
         device = self.registry.device(r.device_id)
         assert device is not None and device.accuracy_class is not None
@@ -232,12 +245,22 @@ class DetectionStage(BaseStage):
         if r.vehicle_kind is None:
             reasons.append("vehicle_kind_inferred")
         config = list(overload.CONFIG_INDEX)[int(cols.config[i])]
+        detector, version = (
+            (axles.DETECTOR, axles.VERSION) if by_axle else (overload.DETECTOR, overload.VERSION)
+        )
+        measured, limit = r.gross_weight_kg, int(res.limit_kg[i])
+        tolerance, over = int(res.tolerance_kg[i]), int(res.overload_kg[i])
+        enforceable = bool(res.enforceable[i])
+        if by_axle:
+            assert group is not None
+            measured, limit = group["load_kg"], group["limit_kg"]
+            tolerance = -(-measured * int(cols.class_permille[i]) // 1000)
+            over = measured - tolerance - limit
+            enforceable = bool(cols.steady[i] and cols.certified[i] and cols.plate_ok[i])
         return Detection(
-            detection_id=derive_id(
-                "det", overload.DETECTOR, overload.VERSION, r.site_id, r.device_id, r.record_id
-            ),
-            detector=overload.DETECTOR,
-            detector_version=overload.VERSION,
+            detection_id=derive_id("det", detector, version, r.site_id, r.device_id, r.record_id),
+            detector=detector,
+            detector_version=version,
             record_id=r.record_id,
             capture_id=cap.capture_id if cap else None,
             site_id=r.site_id,
@@ -254,14 +277,42 @@ class DetectionStage(BaseStage):
             configuration=config,
             accuracy_class=device.accuracy_class,
             certificate_number=device.certificate.number if device.certificate else None,
-            measured_kg=r.gross_weight_kg,
-            tolerance_kg=int(res.tolerance_kg[i]),
-            limit_kg=int(res.limit_kg[i]),
-            overload_kg=int(res.overload_kg[i]),
+            measured_kg=measured,
+            tolerance_kg=tolerance,
+            limit_kg=limit,
+            overload_kg=over,
             overloaded=True,
-            enforceable=bool(res.enforceable[i]) and doubt is None,
+            enforceable=enforceable and doubt is None,
             reasons=reasons,
             wim=r.model_dump(mode="json"),
             capture=cap.model_dump(mode="json") if cap else None,
             images=list(cap.images) if cap else [],
+            axle_group=group,
         )
+
+
+def _axle_columns(matches: list[Match]) -> axles.AxleColumns:
+    """The axle loads and spacings of a batch, padded; tyres by the Art. 3 presumption and the
+    drive axles right behind the steer axle (one, or the reported number)."""
+    n = len(matches)
+    count = np.array([m.record.axle_count for m in matches], np.int64)
+    weight = np.full((n, axles.MAX_AXLES), -1, np.int64)
+    spacing = np.full((n, axles.MAX_AXLES), -1, np.int64)
+    drive = np.zeros((n, axles.MAX_AXLES), bool)
+    for i, m in enumerate(matches):
+        r = m.record
+        weight[i, : r.axle_count] = r.axle_weights_kg
+        spacing[i, : r.axle_count - 1] = r.axle_spacings_mm
+        drive[i, 1 : 1 + (r.drive_axles or 1)] = True
+    return axles.AxleColumns(count, weight, spacing, axles.presumed_dual(count), drive)
+
+
+def _group(groups: axles.AxleGroups, i: int) -> dict[str, int]:
+    return {
+        "first_axle": int(groups.worst_start[i]) + 1,
+        "kind": int(groups.worst_kind[i]),
+        "spacing_mm": int(groups.spacing_mm[i, groups.worst[i]]),
+        "limit_kg": int(groups.worst_limit_kg[i]),
+        "load_kg": int(groups.worst_load_kg[i]),
+        "over_kg": int(groups.worst_over_kg[i]),
+    }

@@ -133,6 +133,9 @@ class Detection(Message):
     wim: dict[str, Any]
     capture: dict[str, Any] | None
     images: list[ImageRef]
+    # the axle group furthest over its limit: first_axle (1 = front), kind (1 single, 2 tandem,
+    # 3 tridem), spacing_mm, limit_kg, load_kg, over_kg (before any margin)
+    axle_group: dict[str, int] | None = None
 
 
 class Violation(Message):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from ingest import Pass
 from ingest.leads import LeadTruth
-from ingest.truth import expected_cases, expected_missing_plates
+from offsite.truth import expected_cases, expected_missing_plates
 from sinks import CaseStore
 
 from .config import Settings
@@ -66,7 +66,7 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     finally:
         await store.close()
     truth = [p.truth for p in passes]
-    want = expected_cases(truth, verified=settings.pipeline.verify_plates)
+    want = expected_cases(passes, verified=settings.pipeline.verify_plates)
     penalties = _eq((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
                     if w["outcome"] != "review")  # fmt: skip
     proposed = _eq((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The violation codes the detectors produce; a baseline naming any other code is rejected.
-VIOLATION_CODES = ("road.overload.gross",)
+VIOLATION_CODES = ("road.overload.gross", "road.overload.axle")
 Quantity = Literal["overload_kg", "overload_pct", "prior_offences", "hour"]
 
 
@@ -73,7 +73,9 @@ class Range(_Strict):
 
 
 class Outcome(_Strict):
-    kind: Literal["no_penalty", "warning", "fixed", "per_unit", "range"]
+    # review: the baseline proposes no penalty itself (e.g. its limits are not settled law);
+    # the case goes to an officer with the measurements
+    kind: Literal["no_penalty", "warning", "fixed", "per_unit", "range", "review"]
     amount_cny: int | None = Field(default=None, ge=0)  # fixed, or per unit
     unit_kg: int | None = Field(default=None, gt=0)  # per_unit
     rounding: Literal["down", "up", "proportional"] | None = None  # per_unit: partial units

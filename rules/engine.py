@@ -132,7 +132,9 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
         )
         basis = ""
     fine = fine_of(tier.outcome, over)
-    outcome = {"no_penalty": "no_penalty", "warning": "warning"}.get(tier.outcome.kind, "fine")
+    outcome = {"no_penalty": "no_penalty", "warning": "warning", "review": "review"}.get(
+        tier.outcome.kind, "fine"
+    )
     return Decision(
         violation_code=facts.violation_code, outcome=outcome, fine_cny=fine, tier=tier.id,
         tier_name=tier.name, rounding=tier.outcome.rounding, reasons=list(facts.reasons),
@@ -153,7 +155,9 @@ def _penalty_zh(
     b: Baseline, name: str, base: dict[str, Any], tier: Tier, fine: int | None, basis: str
 ) -> str:
     o = tier.outcome
-    if o.kind == "no_penalty":
+    if o.kind == "review":
+        what = "本基准不直接给出处罚，转人工审核"
+    elif o.kind == "no_penalty":
         what = "不予处罚"
     elif o.kind == "warning":
         what = "予以警告"

@@ -4,6 +4,7 @@ jurisdiction, with admissibility and the vehicle's history."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -14,7 +15,8 @@ from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter
 from .baseline import Baseline
 from .engine import Decision, Facts, decide
 
-VIOLATION_CODE = "road.overload.gross"
+# detector → the violation code a baseline decides it under
+VIOLATION_CODES = {"overload.gross": "road.overload.gross", "overload.axle": "road.overload.axle"}
 
 
 class History(Protocol):
@@ -45,7 +47,7 @@ def facts_of(det: Detection, registry: Registry | None, prior: int = 0) -> Facts
         reasons.append("site_not_signed")
     return Facts(
         record_id=det.record_id,
-        violation_code=VIOLATION_CODE,
+        violation_code=VIOLATION_CODES[det.detector],
         measured_kg=det.measured_kg,
         device_tolerance_kg=det.tolerance_kg,
         limit_kg=det.limit_kg,
@@ -61,7 +63,8 @@ def violation_of(det: Detection, d: Decision) -> Violation:
     return Violation(
         violation_id=derive_id("vio", det.detection_id, b["id"], b["version"], b["content_hash"]),
         detection_id=det.detection_id, record_id=det.record_id, site_id=det.site_id, ts=det.ts,
-        plate=det.plate, plate_color=det.plate_color, violation_code=VIOLATION_CODE,
+        plate=det.plate, plate_color=det.plate_color,
+        violation_code=VIOLATION_CODES[det.detector],
         outcome=d.outcome,  # type: ignore[arg-type]
         fine_cny=d.fine_cny, measured_kg=d.measured_kg, tolerance_kg=d.tolerance_kg,
         limit_kg=d.limit_kg, overload_kg=d.overload_kg, tier=d.tier or "none",
@@ -106,7 +109,13 @@ class RulesStage(BaseStage):
         priors = await self._priors(dets)
         for det, prior in zip(dets, priors, strict=True):
             baseline, digest = self.baseline_for(det.site_id)
-            decision = decide(baseline, digest, facts_of(det, self.registry, prior))
+            facts = facts_of(det, self.registry, prior)
+            if facts.violation_code not in baseline.violations:
+                # the jurisdiction has no rule for it: an officer looks, nothing is proposed
+                facts = replace(facts, admissible=False, reasons=(
+                    *facts.reasons, f"baseline {baseline.id} has no rule for {facts.violation_code}"))  # fmt: skip
+                baseline = _with_rule_of(baseline, facts.violation_code)
+            decision = decide(baseline, digest, facts)
             v = violation_of(det, decision)
             result.out.append(Outgoing(self.out_topic, v.site_id.encode(), v.to_json()))
         return result
@@ -125,3 +134,11 @@ class RulesStage(BaseStage):
             for i, n in zip(idx, counts, strict=True):
                 out[i] = n
         return out
+
+
+def _with_rule_of(baseline: Baseline, code: str) -> Baseline:
+    """``baseline`` plus the national rule for ``code``, only to word a review decision."""
+    from .national import national_baseline
+
+    rules = {**baseline.violations, code: national_baseline()[0].violations[code]}
+    return baseline.model_copy(update={"violations": rules})

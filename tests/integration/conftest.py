@@ -5,6 +5,8 @@ consumer groups and database."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    var = tmp_path_factory.mktemp("var")
+def service_settings() -> Iterator[Settings]:
+    # not under pytest's own temporary folders: pytest prunes old ones while another run may
+    # still have its PostgreSQL there
+    var = Path(tempfile.mkdtemp(prefix="offsite-it-"))
+    var.chmod(0o755)
     external = os.environ.get("OFFSITE_TEST_KAFKA")
     settings = Settings(
         var_dir=var,
@@ -34,6 +39,7 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     services.up(settings)
     yield settings
     services.down(settings)
+    shutil.rmtree(var, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from ingest import SimulationConfig
-from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import prepare
 from offsite.testing import settings_env
+from offsite.truth import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ async def test_killed_mid_batch_then_restarted_loses_and_duplicates_nothing(
     settings = plain_settings  # simulated without images: no second plate read
     ep = services.endpoints(settings)
     passes = make_traffic(settings, SimulationConfig(vehicles=1500, seed=3, images=False))
-    expected = expected_cases([p.truth for p in passes], verified=False)
+    expected = expected_cases(passes, verified=False)
     await publish(settings, ep, traffic_messages(passes, settings.pipeline.topic_prefix))
     (await prepare(settings, ep)).pool.terminate()
 

@@ -11,11 +11,11 @@ from aiokafka import AIOKafkaConsumer
 
 from evidence import replay_package, verify_package
 from ingest import SimulationConfig
-from ingest.truth import expected_cases
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
+from offsite.truth import expected_cases
 from sinks import CaseStore
 
 
@@ -59,7 +59,7 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     sim = SimulationConfig(vehicles=400, seed=7, images=True, confident_misread_rate=0.08)
     passes = make_traffic(settings, sim)
     truth = {p.truth.record_id: p.truth for p in passes}
-    expected = expected_cases(list(truth.values()))
+    expected = expected_cases(passes)
     assert {e["outcome"] for e in expected.values()} == {"fine", "warning", "review"}
     # the dangerous case is there: a camera sure of a wrong plate on an overloaded truck
     assert any(truth[r].capture == "confident_misread" for r in expected)

@@ -20,11 +20,12 @@ TZ = dt.timezone(dt.timedelta(hours=8))
 
 def record(rid: str, gross: int, s: float = 0, **kw: object) -> WimRecord:
     """A 6-axle combination at G312 (class 2 device, certificate valid 2026-01-15…2027-01-14)."""
-    base = gross // 6
+    steer = 6_500  # a steer axle on single tyres carries at most 7,000 kg (GB 1589)
+    base = (gross - steer) // 5
     fields = dict(
         record_id=rid, site_id="G312-K1035-E", device_id="WIM-G312-1035", lane=1,
         ts=dt.datetime(2026, 11, 22, 8, 0, tzinfo=TZ) + dt.timedelta(seconds=s), speed_kmh=50.0,
-        axle_count=6, axle_weights_kg=[base] * 5 + [gross - 5 * base],
+        axle_count=6, axle_weights_kg=[steer] + [base] * 4 + [gross - steer - 4 * base],
         axle_spacings_mm=[3200, 1350, 7000, 1310, 1310], gross_weight_kg=gross,
         vehicle_kind="combination", drive_axles=2,
     )  # fmt: skip
@@ -62,7 +63,7 @@ async def detect(items: list) -> tuple[list[Detection], list[dict]]:
 
 async def test_overloaded_pass_with_plate_is_enforceable_and_legal_pass_is_silent() -> None:
     # 52,000 kg at class 2: tolerance ⌈1,040⌉ → 50,960 − 49,000 = 1,960 kg over
-    dets, dead = await detect([record("a", 52_000), capture("c1", 0.1), record("b", 49_900, 10),
+    dets, dead = await detect([record("a", 52_000), capture("c1", 0.1), record("b", 48_000, 10, axle_weights_kg=[6_800, 8_700, 8_700, 7_900, 7_900, 8_000]),
                                capture("c2", 10.1, plate="湘B00001")])  # fmt: skip
     assert dead == []
     assert [(d.record_id, d.plate, d.tolerance_kg, d.overload_kg, d.enforceable) for d in dets] == [
@@ -180,3 +181,20 @@ async def test_heavy_vehicle_without_a_readable_plate_is_a_police_lead() -> None
              if o.topic == "leads"]  # fmt: skip
     got = {x.record_id: (x.kind, x.score, [s.capture_id for s in x.sightings]) for x in leads}
     assert got == {"hidden": ("plate_missing", 0.9, ["c1"]), "nocam": ("plate_missing", 0.5, [])}
+
+
+async def test_axle_group_over_its_limit_within_the_gross_is_its_own_detection() -> None:
+    # 6 axles, gross 40,000 (limit 49,000): steer 6,500; tandem (axles 2–3, 1,350 mm apart:
+    # 18,000 kg limit) carries 10,000 + 10,200 = 20,200 kg → over by 2,200; class 2 margin on
+    # the group load: ⌈20,200 × 2 %⌉ = 404 → 1,796 kg over after the margin.
+    rec = record("tandem", 40_000, axle_weights_kg=[6_500, 10_000, 10_200, 4_400, 4_400, 4_500])
+    dets, _ = await detect([rec, capture("c1", 0.1)])
+    assert [
+        (d.detector, d.measured_kg, d.limit_kg, d.tolerance_kg, d.overload_kg) for d in dets
+    ] == [("overload.axle", 20_200, 18_000, 404, 1_796)]
+    assert dets[0].axle_group == {"first_axle": 2, "kind": 2, "spacing_mm": 1_350,
+                                  "limit_kg": 18_000, "load_kg": 20_200, "over_kg": 2_200}  # fmt: skip
+    stage = RulesStage(load_baselines(BASELINES), REGISTRY)
+    res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
+    v = Violation.model_validate_json(res.out[0].value)
+    assert (v.violation_code, v.outcome, v.fine_cny) == ("road.overload.axle", "review", None)
