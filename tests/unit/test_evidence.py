@@ -385,3 +385,16 @@ def test_repeated_roles_and_a_cameras_own_composite_keep_their_files(
         path / "data/images/plate.jpg"
     ).read_bytes()
     assert verify_package(path) == []
+
+
+def test_a_changed_baseline_file_is_a_mismatch_naming_both_versions(
+    package: Path, tmp_path: Path
+) -> None:
+    national = (ROOT / "configs" / "baselines" / "national.yaml").read_text(encoding="utf-8")
+    changed = tmp_path / "national-v2.yaml"
+    changed.write_text(national.replace("version: 1\n", "version: 2\n", 1), encoding="utf-8")
+    result = replay_package(package, changed)
+    assert not result.matches
+    assert any("version 1" in d and "version 2" in d for d in result.differences), (
+        result.differences
+    )
