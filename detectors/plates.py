@@ -66,6 +66,7 @@ class OcrPlateReader:
 
                 from rapidocr import RapidOCR
 
+                # rapidocr sets its logger to INFO on import; its model-loading chatter is noise
                 logging.getLogger("RapidOCR").setLevel(logging.WARNING)
                 self._engine = RapidOCR()
             result = self._engine(img, use_det=False, use_cls=False)

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import time
+from collections import Counter
 from typing import Any
 
 from detectors.limits import CONFIGURATIONS
 from evidence import generate_key, verify_package
 from ingest import SimulationConfig
+from ingest.leads import LeadConfig, simulate_leads
 
 from . import services
-from .config import Settings
+from .config import Settings, load_registry
 from .feed import make_traffic, publish, traffic_messages, write_truth
 from .pipeline import prepare, run
 
+LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
+           "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip
 OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核", "no_penalty": "不予处罚"}
 
 
@@ -28,19 +34,31 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
         kid = generate_key(settings.evidence.key)
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
-    passes = make_traffic(settings, SimulationConfig(vehicles=vehicles, seed=seed))
-    write_truth(settings.var_dir / "sim" / "truth.jsonl", passes)
-    messages = traffic_messages(passes, settings.pipeline.topic_prefix)
+    sim = SimulationConfig(vehicles=vehicles, seed=seed)
+    passes = make_traffic(settings, sim)
+    day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
+    registry = load_registry(settings.registry, settings.vehicles)
+    extra, injected = simulate_leads(registry, LeadConfig(seed=seed, day=day))
+    write_truth(settings.var_dir / "sim" / "truth.jsonl", passes, injected)
+    messages = traffic_messages(passes, settings.pipeline.topic_prefix, extra)
     await publish(settings, ep, messages)
-    print(f"      {len(messages)} messages on road.wim and road.anpr")
-    print("[3/4] running the pipeline: detect → rules → cases + evidence (stops when quiet)")
+    print(f"      {len(messages)} messages on road.wim and road.anpr, with {len(injected)} "
+          "staged leads (cloned plates, night coaches, hub shuttles)")  # fmt: skip
+    print("[3/4] running the pipeline: detect → rules → cases, evidence, leads (stops when quiet)")
     await run(settings, ep, until_quiet_s=3.0)
     print("[4/4] cases for officer review")
     try:
         rows = await store.cases("record_id = ANY($1)", [p.wim.record_id for p in passes])
+        why = {r["record_id"]: json.loads(r["reasons"]) for r in await store.pool.fetch(
+            "SELECT record_id, violation->'reasons' AS reasons FROM cases"
+            " WHERE outcome = 'review' AND record_id = ANY($1)", [p.wim.record_id for p in passes])}  # fmt: skip
+        leads = await store.leads()
     finally:
         await store.close()
-    _print_cases(rows)
+    _print_cases(rows, why)
+    kinds = Counter(x["kind"] for x in leads)
+    print("      leads for follow-up (never penalties): "
+          + (", ".join(f"{LEAD_ZH[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
     example = next((r for r in rows if r["outcome"] == "fine"), None)
     if example:
         _explain(example, passes)
@@ -60,7 +78,7 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     return 0
 
 
-def _print_cases(rows: list[dict[str, Any]]) -> None:
+def _print_cases(rows: list[dict[str, Any]], why: dict[str, list[str]]) -> None:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
@@ -72,10 +90,15 @@ def _print_cases(rows: list[dict[str, Any]]) -> None:
         print(
             f"      {r['plate'] or '(no plate)':11} {r['site_id']:14} {r['measured_kg']:>9,}"
             f" {r['tolerance_kg']:>9,} {r['limit_kg']:>7,} {r['overload_kg']:>7,}"
-            f"  {r['outcome']}{fine}"
+            f"  {r['outcome']}{fine}{_why(why.get(r['record_id']))}"
         )
     if len(rows) > 15:
         print(f"      … and {len(rows) - 15} more (all are status pending_review)")
+
+
+def _why(reasons: list[str] | None) -> str:
+    shown = [r for r in reasons or [] if not r.startswith("not admissible")][:1]
+    return f" ({shown[0][:60]})" if shown else ""
 
 
 def _explain(r: dict[str, Any], passes: list[Any]) -> None:
@@ -90,6 +113,6 @@ def _explain(r: dict[str, Any], passes: list[Any]) -> None:
         f" (accuracy class {truth.accuracy_class:g}: {truth.accuracy_class:g} % rounded up)"
         f" = {net:,} kg"
     )
-    print(f"    over the limit by {r['overload_kg']:,} kg → {tonnes} full tonnes × 500 CNY"
+    print(f"    over the limit by {r['overload_kg']:,} kg → {tonnes} full tonne{'s' if tonnes != 1 else ''} × 500 CNY"
           f" = {r['fine_cny']:,} CNY (partial tonne counted down, cap 30,000)")  # fmt: skip
     print(f"    basis: {r['penalty_basis']}")
