@@ -62,13 +62,10 @@ class OcrPlateReader:
             return PlateRead(None, 0.0, None)
         with self._lock:  # one engine, used from worker threads one at a time
             if self._engine is None:
-                import logging
-
                 from rapidocr import RapidOCR
 
-                # rapidocr sets its logger to INFO on import; its model-loading chatter is noise
-                logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-                self._engine = RapidOCR()
+                # its model-loading chatter at INFO is noise in a pipeline's log
+                self._engine = RapidOCR(params={"Global.log_level": "warning"})
             result = self._engine(img, use_det=False, use_cls=False)
             texts, scores = result.txts or (), result.scores or ()
             if not texts:
