@@ -9,11 +9,11 @@ offsets — never beyond :meth:`Stage.held` — so a crash anywhere replays the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from .models import DeadLetter
+from .models import DeadLetter, Message
 from .topics import dlq
 
 TopicPartition = tuple[str, int]
@@ -85,6 +85,23 @@ class BaseStage:
 
     async def close(self) -> None:
         return None
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode_batch(
+    model: type[M], batch: list[Incoming], stage: str
+) -> tuple[list[tuple[M, Incoming]], list[Outgoing]]:
+    """Validate every message of a batch as ``model``: the good ones with their message, and a
+    dead letter (with the reason) for each one that fails."""
+    good, dead = [], []
+    for msg in batch:
+        try:
+            good.append((model.model_validate_json(msg.value), msg))
+        except ValidationError as exc:
+            dead.append(dead_letter(msg, validation_reason(exc), stage))
+    return good, dead
 
 
 def dead_letter(msg: Incoming, reason: str, stage: str) -> Outgoing:

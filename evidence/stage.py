@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from events import VIOLATIONS, Registry, Violation
-from events.stage import BaseStage, Incoming, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, StageResult, decode_batch
 
 from .bag import BlobSource, build_package
 from .signing import Signer
@@ -37,19 +35,11 @@ class EvidenceStage(BaseStage):
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS,)
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        result = StageResult()
-        todo: list[tuple[Violation, bytes]] = []
-        for msg in batch:
-            try:
-                v = Violation.model_validate_json(msg.value)
-            except ValidationError as exc:
-                result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
-                continue
-            if v.outcome != "none":
-                todo.append((v, msg.value))
+        good, dead = decode_batch(Violation, batch, self.name)
+        todo = [(v, msg.value) for v, msg in good if v.outcome != "none"]
         if todo:
             await asyncio.to_thread(self._build, todo)
-        return result
+        return StageResult(dead=dead)
 
     def _build(self, todo: list[tuple[Violation, bytes]]) -> None:
         for v, document in todo:

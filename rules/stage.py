@@ -7,10 +7,8 @@ import datetime as dt
 from dataclasses import replace
 from typing import Protocol
 
-from pydantic import ValidationError
-
 from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, derive_id
-from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
 
 from .baseline import Baseline
 from .engine import Decision, Facts, decide
@@ -96,16 +94,9 @@ class RulesStage(BaseStage):
         return self.baselines[site.jurisdiction if site else "national"]
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        result = StageResult()
-        dets = []
-        for msg in batch:
-            try:
-                det = Detection.model_validate_json(msg.value)
-            except ValidationError as exc:
-                result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
-                continue
-            if det.overloaded:
-                dets.append(det)
+        good, dead = decode_batch(Detection, batch, self.name)
+        result = StageResult(dead=dead)
+        dets = [det for det, _ in good if det.overloaded]
         priors = await self._priors(dets)
         for det, prior in zip(dets, priors, strict=True):
             baseline, digest = self.baseline_for(det.site_id)

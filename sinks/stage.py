@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
-from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
 
 from .casestore import CaseStore, PendingWrite, case_id
 
@@ -24,17 +22,10 @@ class CaseStage(BaseStage):
         self._pending: PendingWrite | None = None
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        result = StageResult()
-        violations, documents = [], []
-        for msg in batch:
-            try:
-                v = Violation.model_validate_json(msg.value)
-            except ValidationError as exc:
-                result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
-                continue
-            if v.outcome != "none":
-                violations.append(v)
-                documents.append(msg.value.decode())
+        good, dead = decode_batch(Violation, batch, self.name)
+        result = StageResult(dead=dead)
+        violations = [v for v, _ in good if v.outcome != "none"]
+        documents = [msg.value.decode() for v, msg in good if v.outcome != "none"]
         if violations:
             self._pending = await self.store.begin_batch(violations, documents)
             new = {a.case_id for a in self._pending.alerts}
@@ -77,12 +68,6 @@ class LeadSinkStage(BaseStage):
         self.inputs: tuple[str, ...] = (topic_prefix + LEADS,)
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        result = StageResult()
-        leads = []
-        for msg in batch:
-            try:
-                leads.append((Lead.model_validate_json(msg.value), msg.value.decode()))
-            except ValidationError as exc:
-                result.dead.append(dead_letter(msg, validation_reason(exc), self.name))
-        await self.store.write_leads(leads)
-        return result
+        good, dead = decode_batch(Lead, batch, self.name)
+        await self.store.write_leads([(lead, msg.value.decode()) for lead, msg in good])
+        return StageResult(dead=dead)
