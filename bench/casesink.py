@@ -9,13 +9,11 @@ import asyncio
 import sys
 import time
 
-from detectors import DetectionStage
 from events import Violation
-from events.stage import Incoming
-from ingest import SimulationConfig, simulate
+from ingest import SimulationConfig
 from offsite import services
 from offsite.config import load_registry
-from rules import RulesStage
+from offsite.testing import violations_in_memory
 from sinks import CaseStore
 from sinks.casestore import COLUMNS, _row
 
@@ -27,16 +25,8 @@ BATCH = 2_000
 async def violations(n: int) -> list[Violation]:
     """Real violations: simulated overloads through the detection and rules stages in memory."""
     settings = await bench_settings()
-    registry = load_registry(settings.registry)
-    passes = simulate(registry, SimulationConfig(vehicles=int(n * 1.3), seed=2, overload_share=1.0,
-                                                  images=False))  # fmt: skip
-    detect, rules = DetectionStage(registry), RulesStage()
-    raw = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
-    dets = (await detect.process(raw)).out + (await detect.idle()).out
-    res = await rules.process(
-        [Incoming("detections", 0, i, None, d.value) for i, d in enumerate(dets)]
-    )
-    out = [Violation.model_validate_json(o.value) for o in res.out]
+    cfg = SimulationConfig(vehicles=int(n * 1.3), seed=2, overload_share=1.0, images=False)
+    out = await violations_in_memory(load_registry(settings.registry), settings.baselines, cfg)
     assert len(out) >= n, f"only {len(out)} violations"
     return out[:n]
 

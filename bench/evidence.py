@@ -20,14 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detectors import DetectionStage
 from events import Violation
-from events.stage import Incoming
 from evidence import Signer, build_package, generate_key, render_composite
 from evidence.bag import _images
-from ingest import SimulationConfig, simulate
-from offsite.config import load_baselines, load_registry
-from rules import RulesStage
+from ingest import SimulationConfig
+from offsite.config import load_registry
+from offsite.testing import violations_in_memory
 from sinks.blobs import BlobStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,18 +35,7 @@ BASELINES = {"national": ROOT / "configs" / "baselines" / "national.yaml"}
 
 async def violations(n: int, blobs: BlobStore) -> list[Violation]:
     cfg = SimulationConfig(vehicles=int(n * 1.4), seed=11, overload_share=1.0)
-    raw: list[Incoming] = []
-    for p in simulate(REGISTRY, cfg, put_blob=blobs.put):
-        raw.append(Incoming("road.wim", 0, len(raw), None, p.wim.to_json()))
-        if p.capture is not None:
-            raw.append(Incoming("road.anpr", 0, len(raw), None, p.capture.to_json()))
-    detect = DetectionStage(REGISTRY)
-    dets = (await detect.process(raw)).out + (await detect.idle()).out
-    rules = RulesStage(load_baselines(BASELINES), REGISTRY)
-    res = await rules.process(
-        [Incoming("detections", 0, i, None, d.value) for i, d in enumerate(dets)]
-    )
-    out = [Violation.model_validate_json(o.value) for o in res.out]
+    out = await violations_in_memory(REGISTRY, BASELINES, cfg, blobs.put)
     assert len(out) >= n, f"only {len(out)} violations"
     return out[:n]
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import SecretStr
 
+from detectors import DetectionStage
+from events import DETECTIONS, ROAD_ANPR, ROAD_WIM, Registry, Violation
+from events.stage import Incoming
+from ingest import SimulationConfig, simulate
+from ingest.simulate import BlobWriter
+from rules import RulesStage
+
 from . import services
-from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings
+from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings, load_baselines
 
 
 async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool = True) -> Settings:
@@ -68,3 +76,24 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
     }
     env.update({f"OFFSITE_PIPELINE__{k}": v for k, v in pipeline.items()})
     return env
+
+
+async def violations_in_memory(
+    registry: Registry,
+    baselines: dict[str, Path],
+    cfg: SimulationConfig,
+    put_blob: BlobWriter | None = None,
+) -> list[Violation]:
+    """Simulated traffic through the detection and rules stages in memory (no broker, no
+    database): real violations for tests and benchmarks of what comes after them."""
+    raw: list[Incoming] = []
+    for p in simulate(registry, cfg, put_blob=put_blob):
+        raw.append(Incoming(ROAD_WIM, 0, len(raw), None, p.wim.to_json()))
+        if p.capture is not None:
+            raw.append(Incoming(ROAD_ANPR, 0, len(raw), None, p.capture.to_json()))
+    detect = DetectionStage(registry)
+    outs = (await detect.process(raw)).out + (await detect.idle()).out
+    dets = [Incoming(DETECTIONS, 0, i, None, o.value) for i, o in enumerate(outs)
+            if o.topic == DETECTIONS]  # fmt: skip
+    res = await RulesStage(load_baselines(baselines), registry).process(dets)
+    return [Violation.model_validate_json(o.value) for o in res.out]

@@ -21,9 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import evidence
-from detectors import DetectionStage
 from events import Violation
-from events.stage import Incoming
 from evidence import (
     CustodyEvent,
     EvidenceError,
@@ -37,9 +35,9 @@ from evidence import (
     verify_chain,
     verify_package,
 )
-from ingest import SimulationConfig, simulate
-from offsite.config import load_baselines, load_registry
-from rules import RulesStage
+from ingest import SimulationConfig
+from offsite.config import load_registry
+from offsite.testing import violations_in_memory
 from sinks.blobs import BlobStore
 from sinks.casestore import case_id as store_case_id
 
@@ -68,18 +66,7 @@ class Run:
 async def pipeline(root: Path, vehicles: int, seed: int) -> tuple[list[Violation], BlobStore]:
     blobs = BlobStore(root / "blobs")
     cfg = SimulationConfig(vehicles=vehicles, seed=seed, overload_share=1.0)
-    raw: list[Incoming] = []
-    for p in simulate(REGISTRY, cfg, put_blob=blobs.put):
-        raw.append(Incoming("road.wim", 0, len(raw), None, p.wim.to_json()))
-        if p.capture is not None:
-            raw.append(Incoming("road.anpr", 0, len(raw), None, p.capture.to_json()))
-    detect = DetectionStage(REGISTRY)
-    dets = (await detect.process(raw)).out + (await detect.idle()).out
-    rules = RulesStage(load_baselines(BASELINES), REGISTRY)
-    res = await rules.process(
-        [Incoming("detections", 0, i, None, d.value) for i, d in enumerate(dets)]
-    )
-    return [Violation.model_validate_json(o.value) for o in res.out], blobs
+    return await violations_in_memory(REGISTRY, BASELINES, cfg, blobs.put), blobs
 
 
 @pytest.fixture(scope="module")
