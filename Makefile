@@ -54,9 +54,14 @@ kafka-up:
 kafka-down:
 	scripts/kafka.sh stop
 
+# Benchmarks (not tests): ratios against bare baselines, see bench/README.md.
 bench: install
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline 50000 --processes
+	$(BIN)/python -m bench.pipeline 50000
 	$(BIN)/python -m bench.casesink
+	$(BIN)/python -m bench.rules
+	$(BIN)/python -m bench.detectors
+	$(BIN)/python -m bench.evidence 200
 
 schemas: install
 	$(BIN)/offsite schemas export
