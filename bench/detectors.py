@@ -20,6 +20,7 @@ from events import AnprCapture, WimRecord
 from events.stage import Incoming
 from ingest import SimulationConfig, simulate
 from offsite.config import load_registry
+from offsite.pipeline import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,6 +110,7 @@ async def stage_cost(vehicles: int) -> None:
         (WimRecord if m.topic == "road.wim" else AnprCapture).model_validate_json(m.value)
     decode = time.perf_counter() - t0
     stage = DetectionStage(registry)
+    tune_gc()  # as `offsite run` does
     t0 = time.perf_counter()
     for i in range(0, len(msgs), 2_000):
         await stage.process(msgs[i : i + 2_000])

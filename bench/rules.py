@@ -29,6 +29,7 @@ async def main(n: int) -> None:
     detect = DetectionStage(registry)
     raw = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
     out = (await detect.process(raw)).out + (await detect.idle()).out
+    out = [o for o in out if o.topic == "detections"]
     dets = [Incoming("detections", 0, i, None, o.value) for i, o in enumerate(out[:n])]
     stage = RulesStage(
         load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"}), registry

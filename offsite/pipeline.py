@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -63,6 +64,14 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     return [made[n] for n in STAGES if n in made]
 
 
+def tune_gc() -> None:
+    """A pipeline process allocates many short-lived objects per message and keeps long-lived
+    state (buffers, registry): collect the young generation less often and never rescan what
+    existed at start-up. Halves the detection stage's cost (bench.detectors)."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 def load_signer(settings: Settings) -> Signer:
     if not settings.evidence.key.exists():
         raise ConfigError("settings", None, "evidence.key",
@@ -94,6 +103,7 @@ async def run(
     """Run ``stages`` until ``stop`` is set, or (``until_quiet_s``) until every stage has had
     no data for that long after the first data arrived."""
     stop = stop or asyncio.Event()
+    tune_gc()
     store = await prepare(settings, ep)
     p = settings.pipeline
     try:

@@ -112,12 +112,14 @@ class RulesStage(BaseStage):
         return result
 
     async def _priors(self, dets: list[Detection]) -> list[int]:
-        """Prior confirmed offences, asked once per batch for the passes that have a plate."""
+        """Prior confirmed offences, asked once per batch for the passes that have a plate and
+        fall under a baseline whose outcome can depend on them."""
         out = [0] * len(dets)
         by_days: dict[int, list[int]] = {}
         for i, det in enumerate(dets):
-            if det.plate is not None:
-                by_days.setdefault(self.baseline_for(det.site_id)[0].lookback_days, []).append(i)
+            baseline = self.baseline_for(det.site_id)[0]
+            if det.plate is not None and uses_history(baseline):
+                by_days.setdefault(baseline.lookback_days, []).append(i)
         for days, idx in by_days.items():
             counts = await self.history.prior_offences(
                 [(dets[i].plate or "", dets[i].ts) for i in idx], days
@@ -125,6 +127,14 @@ class RulesStage(BaseStage):
             for i, n in zip(idx, counts, strict=True):
                 out[i] = n
         return out
+
+
+def uses_history(b: Baseline) -> bool:
+    """Whether any decision of ``b`` can depend on the vehicle's prior offences."""
+    return any(
+        rule.first_offence is not None or any("prior_offences" in t.when for t in rule.tiers)
+        for rule in b.violations.values()
+    )
 
 
 def _with_rule_of(baseline: Baseline, code: str) -> Baseline:
