@@ -56,7 +56,7 @@ kafka-down:
 
 # Benchmarks (not tests): ratios against bare baselines, see bench/README.md.
 bench: install
-	$(BIN)/python -m bench.pipeline 50000 --processes
+	$(BIN)/python -m bench.pipeline 100000 --processes
 	$(BIN)/python -m bench.pipeline 50000
 	$(BIN)/python -m bench.casesink
 	$(BIN)/python -m bench.rules
