@@ -16,9 +16,9 @@ from .limits import CONFIGURATIONS
 DETECTOR = "overload.gross"
 VERSION = "1.0.0"
 
-_CODES = list(CONFIGURATIONS)
-CONFIG_INDEX = {c: i for i, c in enumerate(_CODES)}
-_LIMITS = np.array([CONFIGURATIONS[c][0] for c in _CODES], dtype=np.int64)
+CODES = tuple(CONFIGURATIONS)  # configuration index → code
+CONFIG_INDEX = {c: i for i, c in enumerate(CODES)}
+_LIMITS = np.array([CONFIGURATIONS[c][0] for c in CODES], dtype=np.int64)
 
 
 @dataclass(frozen=True)

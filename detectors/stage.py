@@ -244,7 +244,7 @@ class DetectionStage(BaseStage):
             reasons.append(f"plate:{status}")
         if r.vehicle_kind is None:
             reasons.append("vehicle_kind_inferred")
-        config = list(overload.CONFIG_INDEX)[int(cols.config[i])]
+        config = overload.CODES[int(cols.config[i])]
         detector, version = (
             (axles.DETECTOR, axles.VERSION) if by_axle else (overload.DETECTOR, overload.VERSION)
         )

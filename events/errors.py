@@ -2,11 +2,11 @@
 
 OffsiteError
 ├── ConfigError        a configuration file or setting is wrong (file, line, field)
-├── InvalidMessage     a message failed decoding or validation → dead-letter topic
 ├── ServiceError       the broker or database failed; ``retriable`` says if a retry may help
 │   ├── BrokerError
 │   └── DatabaseError
-└── UsageError         a bad command-line argument
+├── UsageError         a bad command-line argument
+└── EvidenceError      a package cannot be built or read (evidence.errors)
 """
 
 
@@ -19,12 +19,6 @@ class ConfigError(OffsiteError):
         self.file, self.line, self.field, self.message = file, line, field, message
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {field}: {message}")
-
-
-class InvalidMessage(OffsiteError):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 class ServiceError(OffsiteError):

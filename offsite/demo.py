@@ -35,7 +35,7 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
     sim = SimulationConfig(vehicles=vehicles, seed=seed)
-    passes = make_traffic(settings, sim)
+    passes = await asyncio.to_thread(make_traffic, settings, sim)  # JPEG work off the loop
     day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
     registry = load_registry(settings.registry, settings.vehicles)
     extra, injected = simulate_leads(registry, LeadConfig(seed=seed, day=day))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -88,7 +89,7 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         images=not args.no_images,
         **({"start": args.start} if args.start else {}),
     )
-    passes = make_traffic(settings, cfg)
+    passes = await asyncio.to_thread(make_traffic, settings, cfg)  # JPEG work off the loop
     registry = load_registry(settings.registry, settings.vehicles)
     day = dt.datetime.combine(cfg.start.date() + dt.timedelta(days=1), dt.time(), cfg.start.tzinfo)
     extra, injected = (

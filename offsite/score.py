@@ -49,7 +49,7 @@ def _score(name: str, expected: list[T], found: list[F], same: Callable[[T, F], 
     )  # fmt: skip
 
 
-def _eq(items: Iterable[Any]) -> list[Any]:
+def _sorted(items: Iterable[Any]) -> list[Any]:
     return sorted(items, key=repr)
 
 
@@ -67,9 +67,9 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
         await store.close()
     truth = [p.truth for p in passes]
     want = expected_cases(passes, verified=settings.pipeline.verify_plates)
-    penalties = _eq((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
+    penalties = _sorted((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
                     if w["outcome"] != "review")  # fmt: skip
-    proposed = _eq((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases
+    proposed = _sorted((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases
                    if c["outcome"] != "review")  # fmt: skip
     flagged = {t.record_id for t in truth if t.flags}
     evasion = [r["record_id"] for r in reviews
@@ -77,11 +77,11 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     missing = [x["record_id"] for x in leads if x["kind"] == "plate_missing"]
     out = [
         _score("overload, penalty proposed", penalties, proposed, lambda e, f: e == f),
-        _score("overload, all cases", _eq(want), _eq(c["record_id"] for c in cases),
+        _score("overload, all cases", _sorted(want), _sorted(c["record_id"] for c in cases),
                lambda e, f: e == f),
-        _score("evasion → review", _eq(r for r in want if r in flagged), evasion,
+        _score("evasion → review", _sorted(r for r in want if r in flagged), evasion,
                lambda e, f: e == f),
-        _score("plate missing → police", _eq(expected_missing_plates(truth)), missing,
+        _score("plate missing → police", _sorted(expected_missing_plates(truth)), missing,
                lambda e, f: e == f),
     ]  # fmt: skip
     for kind in ("cloned_plate", "restricted_hours", "illegal_operation"):

@@ -9,11 +9,10 @@ from fractions import Fraction
 from typing import Any
 
 from detectors import axles
+from detectors.stage import HEAVY_KG
+from events import UNENFORCEABLE_FLAGS
 from ingest import Pass
 from ingest.simulate import Truth
-
-UNFIT = {"lane_change", "acceleration", "straddle", "tailgating", "off_scale"}
-HEAVY_KG = 12_000  # GB 7258's heavy goods vehicle
 
 
 def _axle_over(p: Pass) -> tuple[int, int] | None:
@@ -49,7 +48,7 @@ def expected_cases(passes: list[Pass], verified: bool = True) -> dict[str, dict[
                                     "overload_kg": load - margin - limit, "limit_kg": limit}  # fmt: skip
             continue
         plate_ok = t.capture == "ok" or (t.capture == "confident_misread" and not verified)
-        if UNFIT.intersection(t.flags) or not plate_ok:
+        if UNENFORCEABLE_FLAGS.intersection(t.flags) or not plate_ok:
             outcome, fine = "review", None
         elif over <= 1000:
             outcome, fine = "warning", None

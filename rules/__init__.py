@@ -2,7 +2,6 @@
 
 from .baseline import Baseline, problems
 from .engine import Decision, Facts, decide, fine_of
-from .national import national_baseline
 from .stage import History, NoHistory, RulesStage, facts_of, violation_of
 
 __all__ = [
@@ -15,7 +14,6 @@ __all__ = [
     "decide",
     "facts_of",
     "fine_of",
-    "national_baseline",
     "problems",
     "violation_of",
 ]

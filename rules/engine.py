@@ -4,7 +4,7 @@ penalty, and the decision's trace (which baseline, which tier, why, with what ro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -88,7 +88,10 @@ def _matches(when: dict[Quantity, Range], q: dict[str, int]) -> bool:
 
 
 def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
-    rule = b.violations[facts.violation_code]
+    rule = b.violations.get(facts.violation_code)
+    if rule is None:  # the jurisdiction has no rule for it: an officer looks, nothing is proposed
+        facts = replace(facts, admissible=False, reasons=(
+            *facts.reasons, f"baseline {b.id} has no rule for {facts.violation_code}"))  # fmt: skip
     tol = tolerance_kg(b, facts)
     over = facts.measured_kg - tol - facts.limit_kg
     q = {
@@ -100,8 +103,8 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
     base: dict[str, Any] = dict(
         record_id=facts.record_id, measured_kg=facts.measured_kg, tolerance_kg=tol,
         limit_kg=facts.limit_kg, overload_kg=over, quantities=q,
-        legal_basis="；".join(c.text() for c in rule.legal_basis),
-        penalty_basis="；".join(c.text() for c in rule.penalty_basis),
+        legal_basis="；".join(c.text() for c in rule.legal_basis) if rule else "",
+        penalty_basis="；".join(c.text() for c in rule.penalty_basis) if rule else "",
         baseline={"id": b.id, "version": b.version, "content_hash": content_hash,
                   "jurisdiction": b.jurisdiction, "status": b.status,
                   "document": f"{b.authority}《{b.document}》({b.document_number})"},
@@ -120,6 +123,7 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
             reasoning=measured + f"因{why}，该测量结果暂不作为处罚依据，转人工审核。",
             legal_review=False, **base,
         )  # fmt: skip
+    assert rule is not None  # admissible facts always have a rule (see above)
     first = rule.first_offence
     if first is not None and facts.prior_offences == 0 and _matches(first.when, q):
         tier = Tier(

@@ -4,7 +4,6 @@ jurisdiction, with admissibility and the vehicle's history."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Protocol
 
 from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, derive_id
@@ -100,13 +99,7 @@ class RulesStage(BaseStage):
         priors = await self._priors(dets)
         for det, prior in zip(dets, priors, strict=True):
             baseline, digest = self.baseline_for(det.site_id)
-            facts = facts_of(det, self.registry, prior)
-            if facts.violation_code not in baseline.violations:
-                # the jurisdiction has no rule for it: an officer looks, nothing is proposed
-                facts = replace(facts, admissible=False, reasons=(
-                    *facts.reasons, f"baseline {baseline.id} has no rule for {facts.violation_code}"))  # fmt: skip
-                baseline = _with_rule_of(baseline, facts.violation_code)
-            decision = decide(baseline, digest, facts)
+            decision = decide(baseline, digest, facts_of(det, self.registry, prior))
             v = violation_of(det, decision)
             result.out.append(Outgoing(self.out_topic, v.site_id.encode(), v.to_json()))
         return result
@@ -135,11 +128,3 @@ def uses_history(b: Baseline) -> bool:
         rule.first_offence is not None or any("prior_offences" in t.when for t in rule.tiers)
         for rule in b.violations.values()
     )
-
-
-def _with_rule_of(baseline: Baseline, code: str) -> Baseline:
-    """``baseline`` plus the national rule for ``code``, only to word a review decision."""
-    from .national import national_baseline
-
-    rules = {**baseline.violations, code: national_baseline()[0].violations[code]}
-    return baseline.model_copy(update={"violations": rules})
