@@ -177,3 +177,12 @@ def test_changed_baseline_has_a_new_hash_and_old_decisions_replay_under_the_old_
     assert (before.fine_cny, decide(b2, h2, f).fine_cny) == (1_000, 1_500)
     replayed = decide(*load_baseline(old), f)  # the old file, kept by its hash, decides the same
     assert replayed == before
+
+
+def test_a_violation_the_baseline_has_no_rule_for_goes_to_review() -> None:
+    baseline, digest = load_baseline(BASELINES / "example-round-up.yaml")  # no axle rule
+    f = Facts(record_id="r", violation_code="road.overload.axle", measured_kg=20_200,
+              device_tolerance_kg=404, limit_kg=18_000, hour=10, admissible=True)  # fmt: skip
+    d = decide(baseline, digest, f)
+    assert (d.outcome, d.fine_cny, d.legal_basis) == ("review", None, "")
+    assert "baseline example-round-up has no rule for road.overload.axle" in d.reasons
