@@ -91,16 +91,17 @@ class AxleColumns:
 
 @dataclass(frozen=True)
 class AxleGroups:
-    """Per vehicle: its groups in axle order (padded like the input) and the worst of them.
+    """Per vehicle: its groups in axle order (padded) and the worst of them.
 
-    Group padding: start -1, kind 0, spacing -1, limit/load/over 0. ``spacing_mm`` is the d the
-    limit was read at (-1 for a single axle). The worst group is the one furthest over (or, when
+    The group arrays have as many columns as the batch's longest vehicle has axles (no vehicle
+    has more groups). Group padding: start -1, kind 0, spacing -1, limit/load/over 0.
+    ``spacing_mm`` is the d the limit was read at (-1 for a single axle). The worst group is the one furthest over (or, when
     none is over, nearest its limit), the first on ties; -1 with no groups (or not judged).
     """
 
     judged: np.ndarray  # bool (n,)
     n_groups: np.ndarray  # int64 (n,)
-    start: np.ndarray  # int64 (n, MAX_AXLES): index of the group's first axle
+    start: np.ndarray  # int64 (n, longest): index of the group's first axle
     kind: np.ndarray
     spacing_mm: np.ndarray
     limit_kg: np.ndarray
@@ -125,103 +126,127 @@ def presumed_dual(axle_count: np.ndarray) -> np.ndarray:
     return (k >= 1) & (k < np.asarray(axle_count)[:, None])
 
 
+BLOCK = 8_192  # vehicles walked together: their state stays in the CPU cache
+
+
 def detect(cols: AxleColumns, limits: AxleLimits | None = None) -> AxleGroups:
+    """Walks the axle columns front to back, a block of vehicles at once: axle k joins the open
+    group when it is linked to axle k - 1 and the group has fewer than three axles, else it opens
+    a new one; a group is judged when its last axle is reached."""
     lim = limits or AxleLimits()
-    n, K = len(cols), MAX_AXLES
-    count = np.asarray(cols.axle_count, np.int64)
-    w = np.asarray(cols.weight_kg, np.int64).reshape(n, K)
-    sp = np.asarray(cols.spacing_mm, np.int64).reshape(n, K)
-    k = np.arange(K)
-    real = k < count[:, None]
-    gap = k < (count - 1)[:, None]
-    judged = (count >= 1) & (count <= K) & ~(real & (w < 0)).any(1) & ~(gap & (sp < 0)).any(1)
-    real &= judged[:, None]
-    gap &= judged[:, None]
-    dual = np.asarray(cols.dual, bool).reshape(n, K) & real
-    drive = np.asarray(cols.drive, bool).reshape(n, K) & real
-    air = np.zeros(n, bool) if cols.air_suspension is None else np.asarray(cols.air_suspension)
-
-    # Runs of linked axles, cut into groups of at most three from the front.
-    link = gap & (sp < lim.group_spacing_mm)
-    linked_back = np.zeros((n, K), bool)
-    linked_back[:, 1:] = link[:, :-1]
-    run_start = real & ~linked_back
-    pos = k - np.maximum.accumulate(np.where(run_start, k, 0), axis=1)
-    first = real & (pos % 3 == 0)
-    gid = np.cumsum(first, axis=1) - 1
-    n_groups = first.sum(1)
-
-    # Group totals by scattering each real axle onto its (vehicle, group) slot.
-    rows = np.broadcast_to(np.arange(n)[:, None], (n, K))
-    slot = (rows * K + gid)[real]
-    size = np.bincount(slot, minlength=n * K).reshape(n, K)
-    load = np.rint(np.bincount(slot, w[real], n * K)).astype(np.int64).reshape(n, K)
-    n_drive = np.bincount(slot, drive[real], n * K).reshape(n, K)
-    n_drive_single = np.bincount(slot, (drive & ~dual)[real], n * K).reshape(n, K)
-    n_reduced = np.bincount(slot, (~drive & ~dual)[real], n * K).reshape(n, K)
-
-    # Read each group's limit at its first axle, then put it in its group slot.
-    vi, ai = np.nonzero(first)
-    gi = gid[vi, ai]
-    g_size = size[vi, gi]
-    gap_next = np.where(ai + 1 < K, sp[vi, np.minimum(ai + 1, K - 1)], -1)
-    d = np.where(g_size == TANDEM, sp[vi, ai], np.maximum(sp[vi, ai], gap_next))
-    d = np.where(g_size == SINGLE, -1, d)
-
-    single = np.where(
-        ~dual[vi, ai],
-        lim.single_tyres_kg,
-        np.where(drive[vi, ai], lim.drive_dual_tyres_kg, lim.dual_tyres_kg),
-    )
-    band2 = np.searchsorted(np.array(lim.tandem_bounds_mm), d, side="right")
-    air_ok = air[vi] & (n_drive[vi, gi] > 0) & (n_drive_single[vi, gi] == 0)
-    tandem = np.where(
-        air_ok, np.array(lim.tandem_drive_air_kg)[band2], np.array(lim.tandem_kg)[band2]
-    )
-    band3 = np.searchsorted(np.array(lim.tridem_bounds_mm), d, side="left")
-    tridem = np.array(lim.tridem_kg)[band3]
-    reduction = lim.single_tyre_in_group_kg * n_reduced[vi, gi]
-    g_limit = np.where(
-        g_size == SINGLE, single, np.where(g_size == TANDEM, tandem, tridem) - reduction
-    )
-
-    def padded(values: np.ndarray, fill: int) -> np.ndarray:
-        out = np.full((n, K), fill, np.int64)
-        out[vi, gi] = values
-        return out
-
-    start = padded(ai, -1)
-    kind = padded(g_size, 0)
-    spacing = padded(d, -1)
-    limit = padded(g_limit, 0)
-    load = np.where(kind > 0, load, 0)
-    over = np.where(kind > 0, load - limit, 0)
-
-    has = n_groups > 0
-    worst = np.where(has, np.argmax(np.where(kind > 0, over, np.iinfo(np.int64).min), 1), -1)
-    r, c = np.arange(n), np.maximum(worst, 0)
-
-    def at_worst(a: np.ndarray, fill: int) -> np.ndarray:
-        return np.where(has, a[r, c], fill)
-
-    worst_over = at_worst(over, 0)
+    n = len(cols)
+    # group g of vehicle v at [g, v], transposed on return; no vehicle has more groups than axles
+    K = int(np.clip(cols.axle_count, 0, MAX_AXLES).max(initial=0))
+    fill = np.array([-1, 0, -1, 0, 0, 0])  # padding of start, kind, spacing, limit, load, over
+    table = np.empty((6, K, n), np.int64)
+    table[:] = fill[:, None, None]
+    judged = np.zeros(n, bool)
+    n_groups = np.zeros(n, np.int64)
+    worst = np.full(n, -1, np.int64)
+    air = cols.air_suspension
+    for s in range(0, n, BLOCK):
+        part = slice(s, s + BLOCK)
+        block = AxleColumns(
+            np.asarray(cols.axle_count)[part],
+            np.asarray(cols.weight_kg)[part],
+            np.asarray(cols.spacing_mm)[part],
+            np.asarray(cols.dual)[part],
+            np.asarray(cols.drive)[part],
+            None if air is None else np.asarray(air)[part],
+        )
+        judged[part], n_groups[part], worst[part] = _walk(block, lim, table[:, :, part])
+    start, kind, spacing, limit, load, over = table
+    picked = np.repeat(fill[:, None], n, 1)
+    has = np.flatnonzero(worst >= 0)
+    picked[:, has] = table[:, worst[has], has]
     return AxleGroups(
         judged=judged,
         n_groups=n_groups,
-        start=start,
-        kind=kind,
-        spacing_mm=spacing,
-        limit_kg=limit,
-        load_kg=load,
-        over_kg=over,
+        start=start.T,
+        kind=kind.T,
+        spacing_mm=spacing.T,
+        limit_kg=limit.T,
+        load_kg=load.T,
+        over_kg=over.T,
         worst=worst,
-        worst_start=at_worst(start, -1),
-        worst_kind=at_worst(kind, 0),
-        worst_limit_kg=at_worst(limit, 0),
-        worst_load_kg=at_worst(load, 0),
-        worst_over_kg=worst_over,
-        overloaded=worst_over > 0,
+        worst_start=picked[0],
+        worst_kind=picked[1],
+        worst_limit_kg=picked[3],
+        worst_load_kg=picked[4],
+        worst_over_kg=picked[5],
+        overloaded=picked[5] > 0,
     )
+
+
+def _walk(
+    cols: AxleColumns, lim: AxleLimits, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block: writes each group's start, kind, d, limit, load and over into ``out`` at
+    [:, g, v]; returns (judged, n_groups, worst)."""
+    n, K = len(cols), MAX_AXLES
+    count = np.asarray(cols.axle_count, np.int64)
+    width = int(np.clip(count, 0, K).max(initial=0))  # the columns any vehicle uses
+    # Axle-major: one axle position of the block is one contiguous row.
+    w = np.asarray(cols.weight_kg, np.int64).reshape(n, K)[:, :width].T.copy()
+    sp = np.asarray(cols.spacing_mm, np.int64).reshape(n, K)[:, :width].T.copy()
+    dual = np.asarray(cols.dual, bool).reshape(n, K)[:, :width].T
+    drive = np.asarray(cols.drive, bool).reshape(n, K)[:, :width].T
+    k = np.arange(width)[:, None]
+    judged = (
+        (count >= 1)
+        & (count <= K)
+        & ~((k < count) & (w < 0)).any(0)
+        & ~((k < count - 1) & (sp < 0)).any(0)
+    )
+    count = np.where(judged, count, 0)
+    air = np.zeros(n, bool) if cols.air_suspension is None else np.asarray(cols.air_suspension)
+    linked = (k < count - 1) & (sp < lim.group_spacing_mm)  # axle k + 1 is grouped with k
+    # What each axle adds to its group's tallies: SIZE, LOAD, drive axles, drive axles on single
+    # tyres, non-drive axles on single tyres. One array, so that a step is two operations.
+    add = np.stack([np.ones_like(w), w, drive, drive & ~dual, ~drive & ~dual], axis=1)
+    # a single axle's limit, if this axle is one
+    single = np.where(
+        ~dual, lim.single_tyres_kg, np.where(drive, lim.drive_dual_tyres_kg, lim.dual_tyres_kg)
+    )
+    tandem_bounds, tridem_bounds = np.array(lim.tandem_bounds_mm), np.array(lim.tridem_bounds_mm)
+    tandem_kg, tandem_air_kg = np.array(lim.tandem_kg), np.array(lim.tandem_drive_air_kg)
+    tridem_kg = np.array(lim.tridem_kg)
+    n_groups = np.zeros(n, np.int64)
+    worst = np.full(n, -1, np.int64)  # the group furthest over; the first on ties
+    worst_over = np.full(n, np.iinfo(np.int64).min, np.int64)
+
+    # the open group of each vehicle
+    tally = np.zeros((5, n), np.int64)
+    g_start = np.zeros(n, np.int64)
+    g_d = np.full(n, -1, np.int64)
+    g_single = np.zeros(n, np.int64)  # the limit if it stays a single axle
+    for a in range(width):
+        here = a < count
+        opens = here & ~((tally[0] < 3) & linked[a - 1]) if a > 0 else here
+        tally = tally * ~opens + add[a]
+        g_start = np.where(opens, a, g_start)
+        g_d = np.where(opens, -1, np.maximum(g_d, sp[a - 1])) if a > 0 else np.full(n, -1)
+        g_single = np.where(opens, single[a], g_single)
+
+        v = np.flatnonzero(here & ~((tally[0] < 3) & linked[a]))  # the groups that end here
+        size, g_load, drives, drives_single, reduced = tally[:, v]
+        d = g_d[v]
+        band2 = np.searchsorted(tandem_bounds, d, side="right")
+        air_ok = air[v] & (drives > 0) & (drives_single == 0)
+        tandem = np.where(air_ok, tandem_air_kg[band2], tandem_kg[band2])
+        tridem = tridem_kg[np.searchsorted(tridem_bounds, d, side="left")]
+        g = n_groups[v]
+        g_limit = np.where(
+            size == SINGLE,
+            g_single[v],
+            np.where(size == TANDEM, tandem, tridem) - lim.single_tyre_in_group_kg * reduced,
+        )
+        g_over = g_load - g_limit
+        out[:, g, v] = (g_start[v], size, d, g_limit, g_load, g_over)
+        better = g_over > worst_over[v]
+        worst[v[better]], worst_over[v[better]] = g[better], g_over[better]
+        n_groups[v] += 1
+    return judged, n_groups, worst
 
 
 # (first axle, kind, spacing d or -1, limit, load, over)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .order import by_plate_time
+
 DETECTOR = "plate.clone"
 VERSION = "1.0.0"
 
@@ -41,7 +43,7 @@ def detect(
     """Implausible consecutive pairs as an int64 array (k, 2) of input indices, i before j in time
     (ties in time: by index), rows sorted by (i, j)."""
     plate, site, ts = (np.asarray(a, np.int64) for a in (plate, site, ts_ms))
-    order = np.lexsort((np.arange(len(plate)), ts, plate))
+    order = by_plate_time(plate, ts)
     same = (plate[order][1:] == plate[order][:-1]) & (site[order][1:] != site[order][:-1])
     i, j = order[:-1][same], order[1:][same]
     dist = np.asarray(distance_km, np.float64)[site[i], site[j]]

@@ -22,6 +22,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from .order import by_plate_time
+
 DETECTOR = "operation.passenger_lead"
 VERSION = "1.0.0"
 
@@ -72,7 +74,7 @@ def detect(
 ) -> OperationLeads:
     plate, ts, hub = (np.asarray(a, np.int64) for a in (plate, ts_ms, hub))
     look = np.flatnonzero(~np.asarray(licensed, bool) & (hub >= 0))
-    order = look[np.lexsort((look, ts[look], plate[look]))]
+    order = look[by_plate_time(plate[look], ts[look])]  # look ascends: ties keep input order
     p, t, h = plate[order], ts[order], hub[order]
     is_trip = (
         (p[1:] == p[:-1])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pytest
@@ -221,7 +221,7 @@ def test_presumed_dual() -> None:
 
 def test_empty_batch() -> None:
     res = axles.detect(columns([]))
-    assert res.start.shape == (0, MAX_AXLES) and len(res.worst) == 0
+    assert res.start.shape == (0, 0) and len(res.worst) == 0
 
 
 def test_bad_limits_are_refused() -> None:
@@ -271,3 +271,18 @@ def test_vectorized_equals_reference(vehicles: list[Vehicle], threshold: int, pa
             int(res.worst_over_kg[v]),
             bool(res.overloaded[v]),
         ) == (named[0], named[1], named[3], named[4], named[5], named[5] > 0)
+
+
+@settings(max_examples=50)
+@given(st.lists(vehicle(), min_size=1, max_size=40), st.integers(1, 7))
+def test_blocks_give_the_whole_batch_result(vehicles: list[Vehicle], block: int) -> None:
+    """The walk goes a block of vehicles at a time; the block size changes nothing."""
+    whole = axles.detect(columns(vehicles))
+    saved = axles.BLOCK
+    try:
+        axles.BLOCK = block
+        blocked = axles.detect(columns(vehicles))
+    finally:
+        axles.BLOCK = saved
+    for f in fields(axles.AxleGroups):
+        assert np.array_equal(getattr(blocked, f.name), getattr(whole, f.name)), f.name
