@@ -21,7 +21,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from events import AnprCapture, WimRecord
 
@@ -121,7 +121,7 @@ class Matcher:
 
     def ready(self, flush: bool = False) -> list[Match]:
         """Matches for every record whose window has closed (all records when ``flush``)."""
-        out: list[Match] = []
+        out: list[tuple[int, str, Match]] = []
         for site in self._sites.values():
             low = self._low_mark(site)
             if flush:
@@ -131,23 +131,24 @@ class Matcher:
             else:
                 n = 0
             done, site.pending = site.pending[:n], site.pending[n:]
-            out += [self._match(site, ts, record, pos) for ts, _, record, pos in done]
+            out += [(ts, rid, self._match(site, ts, record, pos)) for ts, rid, record, pos in done]
             self._expire(site, flush)
-        out.sort(key=lambda m: _wim_key(m.record))
-        return out
+        out.sort(key=lambda x: x[:2])
+        return [m for _, _, m in out]
 
     def _match(self, site: _Site, ts: int, record: WimRecord, pos: Position) -> Match:
         lane = site.lanes[record.lane]
         me = bisect.bisect_left(lane.passes, (ts, record.record_id))
         gap = ts - lane.passes[me - 1][2] if me > 0 else None
-        match = self._capture(lane, ts, record, pos)
-        return match if gap is None else replace(match, gap_ms=gap)
+        return self._capture(lane, ts, record, pos, gap)
 
-    def _capture(self, lane: _Lane, ts: int, record: WimRecord, pos: Position) -> Match:
+    def _capture(
+        self, lane: _Lane, ts: int, record: WimRecord, pos: Position, gap_ms: int | None
+    ) -> Match:
         lo = bisect.bisect_left(lane.captures, (ts - self.window,))
         hi = bisect.bisect_right(lane.captures, (ts + self.window, _LAST))
         if lo == hi:
-            return Match(record, pos, None, 0.0)
+            return Match(record, pos, None, 0.0, gap_ms=gap_ms)
         gap, _, index = min(
             (abs(lane.captures[i][0] - ts), lane.captures[i][1], i) for i in range(lo, hi)
         )
@@ -155,8 +156,8 @@ class Matcher:
         plo = bisect.bisect_left(lane.passes, (cap_ts - self.window,))
         phi = bisect.bisect_right(lane.passes, (cap_ts + self.window, _LAST))
         if hi - lo > 1 or phi - plo > 1:
-            return Match(record, pos, capture, 0.0, ambiguous=True)
-        return Match(record, pos, capture, round(1.0 - gap / self.window, 3))
+            return Match(record, pos, capture, 0.0, ambiguous=True, gap_ms=gap_ms)
+        return Match(record, pos, capture, round(1.0 - gap / self.window, 3), gap_ms=gap_ms)
 
     def _low_mark(self, site: _Site) -> int | None:
         """How far both topics of a site have come: the lower of their marks, leaving out a

@@ -59,6 +59,7 @@ class DetectionStage(BaseStage):
         self.lead_topic = topic_prefix + LEADS
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
+        self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
@@ -91,38 +92,48 @@ class DetectionStage(BaseStage):
         return None if problem is None else dead_letter(msg, problem, self.name)
 
     def _check_registry(self, site_id: str, device_id: str, kind: str, lane: int) -> str | None:
+        key = (site_id, device_id, kind)
+        if key not in self._checked:  # the registry is fixed for the stage's life
+            self._checked[key] = self._site_device(*key)
+        lanes, problem = self._checked[key]
+        if problem is None and lane > lanes:
+            return f"lane: site {site_id} has {lanes} lanes, got lane {lane}"
+        return problem
+
+    def _site_device(self, site_id: str, device_id: str, kind: str) -> tuple[int, str | None]:
+        """(lanes of the site, why the site or device cannot be used or None)."""
         site = self.registry.site(site_id)
         if site is None:
-            return f"site_id: unknown site {site_id!r} (not in the registry)"
+            return 0, f"site_id: unknown site {site_id!r} (not in the registry)"
         device = self.registry.device(device_id)
         if device is None or device_id not in site.devices or device.type != kind:
-            return f"device: {device_id!r} is not a {kind} device of site {site_id}"
-        if lane > site.lanes:
-            return f"lane: site {site_id} has {site.lanes} lanes, got lane {lane}"
-        return None
+            return 0, f"device: {device_id!r} is not a {kind} device of site {site_id}"
+        return site.lanes, None
 
     def _columns(self, matches: list[Match]) -> overload.WimColumns:
-        n = len(matches)
-        gross = np.empty(n, np.int64)
-        config = np.empty(n, np.int64)
-        permille = np.empty(n, np.int64)
-        steady = np.empty(n, bool)
-        certified = np.empty(n, bool)
-        plate_ok = np.empty(n, bool)
-        for i, m in enumerate(matches):
+        # Python lists, one array each at the end: element stores into numpy are slow
+        gross, config, permille, steady, certified, plate_ok = [], [], [], [], [], []
+        for m in matches:
             r = m.record
             device = self.registry.device(r.device_id)
             assert device is not None and device.accuracy_class is not None
             kind = r.vehicle_kind or infer_kind(r.axle_count, r.axle_spacings_mm)
-            gross[i] = r.gross_weight_kg
+            gross.append(r.gross_weight_kg)
             code = configuration(r.axle_count, kind == "combination", r.drive_axles)
-            config[i] = overload.CONFIG_INDEX[code]
-            permille[i] = round(device.accuracy_class * 10)
-            steady[i] = not self._evasion(m, device)
+            config.append(overload.CONFIG_INDEX[code])
+            permille.append(round(device.accuracy_class * 10))
+            steady.append(not self._evasion(m, device))
             cert = device.certificate
-            certified[i] = cert is not None and cert.valid_on(r.ts.date())
-            plate_ok[i] = self._plate_status(m) == "read"
-        return overload.WimColumns(gross, config, permille, steady, certified, plate_ok)
+            certified.append(cert is not None and cert.valid_on(r.ts.date()))
+            plate_ok.append(self._plate_status(m) == "read")
+        return overload.WimColumns(
+            np.array(gross, np.int64),
+            np.array(config, np.int64),
+            np.array(permille, np.int64),
+            np.array(steady, bool),
+            np.array(certified, bool),
+            np.array(plate_ok, bool),
+        )
 
     def _evasion(self, m: Match, device: Device) -> list[str]:
         """Why the pass was not a steady, single, centred weighing: the device's own flags, a
