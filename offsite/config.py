@@ -70,9 +70,22 @@ def load_yaml(
     return value
 
 
-def load_baseline(path: Path) -> tuple[Baseline, str]:
-    """A discretion baseline and the SHA-256 of its file, which every decision records."""
-    baseline = load_yaml(path, Baseline, check=baseline_problems)
+def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
+    """A discretion baseline and the SHA-256 of its file, which every decision records. With
+    ``jurisdiction``, it is to decide real cases there: it must be that jurisdiction's, and law,
+    not an example."""
+
+    def check(b: Baseline) -> list[tuple[tuple[str | int, ...], str]]:
+        found = baseline_problems(b)
+        if jurisdiction is not None and b.jurisdiction != jurisdiction:
+            found.append(
+                (("jurisdiction",), f"is {b.jurisdiction!r}, configured for {jurisdiction!r}")
+            )
+        if jurisdiction is not None and b.status != "law":
+            found.append((("status",), f"is {b.status!r}: an example must not decide real cases"))
+        return found
+
+    baseline = load_yaml(path, Baseline, check=check)
     return baseline, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -92,15 +105,8 @@ def load_registry(path: Path, vehicles: Path | None = None) -> Registry:
 
 
 def load_baselines(files: dict[str, Path]) -> dict[str, tuple[Baseline, str]]:
-    """Each jurisdiction's baseline; a file whose jurisdiction differs from its key is an error."""
-    out = {}
-    for jurisdiction, path in files.items():
-        baseline, digest = load_baseline(path)
-        if baseline.jurisdiction != jurisdiction:
-            raise ConfigError(str(path), None, "jurisdiction",
-                              f"is {baseline.jurisdiction!r}, configured for {jurisdiction!r}")  # fmt: skip
-        out[jurisdiction] = (baseline, digest)
-    return out
+    """Each jurisdiction's baseline, for deciding real cases (see :func:`load_baseline`)."""
+    return {jurisdiction: load_baseline(path, jurisdiction) for jurisdiction, path in files.items()}
 
 
 class KafkaSettings(BaseModel):

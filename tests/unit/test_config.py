@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from events import ConfigError
-from offsite.config import load_registry, load_settings
+from offsite.config import load_baselines, load_registry, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +56,13 @@ def test_settings_file_errors_and_env_override(
     path.write_text("kafka:\n  bootstrap: from-file:9092\n", encoding="utf-8")
     monkeypatch.setenv("OFFSITE_KAFKA__BOOTSTRAP", "from-env:9092")
     assert load_settings(path).kafka.bootstrap == "from-env:9092"
+
+
+def test_an_example_baseline_cannot_decide_real_cases() -> None:
+    example = ROOT / "configs" / "baselines" / "example-round-up.yaml"
+    with pytest.raises(ConfigError) as err:
+        load_baselines({"example-a": example})
+    assert err.value.field == "status" and err.value.file.endswith("example-round-up.yaml")
+    assert err.value.line == 9  # status: example
+    national = load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"})
+    assert national["national"][0].status == "law"
