@@ -1,15 +1,21 @@
 """The lead stage: road.anpr sightings → leads (cloned plates, restricted hours, unlicensed
 vehicles shuttling between passenger hubs). Leads go to officers; they are never penalties.
 
-Sightings that a later sighting may still need (the last one of each plate, the hub sightings of
-unlicensed vehicles in the look-back window) are kept in memory and their offsets held back, so a
-restart replays them; lead ids are derived from the sightings, so a replay adds no lead.
+What a later sighting may still need (every read plate for the longest drive between two sites,
+the hub sightings of unlicensed vehicles for the operation window) goes to a sighting store —
+PostgreSQL in the pipeline — before a batch is answered, and each batch reads back the history
+of its own plates. So every lead worker sees every site's sightings, a restart replays nothing
+but the unfinished batch, and no offset is held back. Lead ids are derived from the sightings,
+so a replayed batch sends the same leads again, which the lead store drops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from pydantic import ValidationError
@@ -27,12 +33,59 @@ _HOURS_REASON = {
 }
 
 
+class SightingStore(Protocol):
+    async def remember_sightings(self, rows: Sequence[tuple[Sighting, dt.datetime]]) -> None:
+        """Store (sighting, keep until) pairs; a sighting already stored is left as it is."""
+        ...
+
+    async def recall_sightings(
+        self, plates: Sequence[str], since: dt.datetime, until: dt.datetime
+    ) -> list[Sighting]:
+        """The stored sightings of ``plates`` with since ≤ ts ≤ until, by (ts, capture_id)."""
+        ...
+
+    async def forget_sightings(self, before: dt.datetime) -> int:
+        """Drop the sightings kept until before ``before``; returns how many."""
+        ...
+
+
+class MemorySightings:
+    """A sighting store in this process's memory, for tests and runs without a database: its
+    sightings are lost with the process."""
+
+    def __init__(self) -> None:
+        self.by_plate: dict[str, dict[str, tuple[Sighting, dt.datetime]]] = defaultdict(dict)
+
+    async def remember_sightings(self, rows: Sequence[tuple[Sighting, dt.datetime]]) -> None:
+        for sighting, keep_until in rows:
+            self.by_plate[sighting.plate or ""].setdefault(
+                sighting.capture_id, (sighting, keep_until)
+            )
+
+    async def recall_sightings(
+        self, plates: Sequence[str], since: dt.datetime, until: dt.datetime
+    ) -> list[Sighting]:
+        found = [s for p in set(plates) for s, _ in self.by_plate.get(p, {}).values()
+                 if since <= s.ts <= until]  # fmt: skip
+        return sorted(found, key=lambda s: (s.ts, s.capture_id))
+
+    async def forget_sightings(self, before: dt.datetime) -> int:
+        gone = 0
+        for plate in list(self.by_plate):
+            kept = {k: v for k, v in self.by_plate[plate].items() if v[1] >= before}
+            gone += len(self.by_plate[plate]) - len(kept)
+            if kept:
+                self.by_plate[plate] = kept
+            else:
+                del self.by_plate[plate]
+        return gone
+
+
 @dataclass(frozen=True)
 class _Seen:
     ts_ms: int
     site: int
     sighting: Sighting
-    position: tuple[str, int, int]
 
 
 def _ms(ts: dt.datetime) -> int:
@@ -45,12 +98,17 @@ class LeadStage(BaseStage):
     def __init__(
         self,
         registry: Registry,
+        store: SightingStore,
         *,
         max_speed_kmh: float = 120.0,
         operation_rules: operation.OperationRules | None = None,
+        max_lateness: dt.timedelta = dt.timedelta(days=1),
         topic_prefix: str = "",
     ) -> None:
-        self.registry, self.max_speed = registry, max_speed_kmh
+        """``max_lateness``: how far behind the newest sighting one may arrive (a site that
+        uploads its backlog after an outage) and still meet the sightings it should."""
+        self.registry, self.store, self.max_speed = registry, store, max_speed_kmh
+        self.max_lateness = max_lateness
         self.rules = operation_rules or operation.OperationRules()
         self.inputs: tuple[str, ...] = (topic_prefix + ROAD_ANPR,)
         self.out_topic = topic_prefix + LEADS
@@ -63,11 +121,10 @@ class LeadStage(BaseStage):
             a, b = (index[x] for x in d.between)
             self.distance[a, b] = self.distance[b, a] = d.km
         longest = np.nanmax(self.distance) if registry.distances else 0.0
-        self.clone_horizon_ms = int(longest / max_speed_kmh * 3_600_000) + 1
+        self.clone_horizon = dt.timedelta(milliseconds=int(longest / max_speed_kmh * 3_600_000) + 1)
+        self.window = dt.timedelta(days=self.rules.window_days)
         self.hubs = {s.id: i for i, s in enumerate(s for s in registry.sites if s.hub)}
-        self.last: dict[str, _Seen] = {}  # plate → its latest sighting
-        self.at_hubs: dict[str, list[_Seen]] = {}  # unlicensed plate → hub sightings in window
-        self.emitted: dict[str, int] = {}  # lead id → its time: leads already sent
+        self.emitted: dict[str, int] = {}  # lead id → its time: leads this process already sent
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         seen = []
@@ -81,20 +138,50 @@ class LeadStage(BaseStage):
                 continue
             sighting = Sighting(capture_id=c.capture_id, site_id=c.site_id, ts=c.ts, plate=plate,
                                 images=list(c.images))  # fmt: skip
-            pos = (msg.topic, msg.partition, msg.offset)
-            seen.append(_Seen(_ms(c.ts), self.site_index[c.site_id], sighting, pos))
+            seen.append(_Seen(_ms(c.ts), self.site_index[c.site_id], sighting))
+        if not seen:
+            return StageResult()
         seen.sort(key=lambda s: (s.ts_ms, s.sighting.capture_id))
-        leads = self._clones(seen) + self._hours(seen) + self._operation(seen)
+        # Remember first, then recall: of two workers with sightings of one plate at once, the
+        # one that reads last sees both.
+        await self.store.remember_sightings([(s.sighting, self._keep_until(s)) for s in seen])
+        first, last = seen[0].sighting.ts, seen[-1].sighting.ts
+        reach = max(self.clone_horizon, self.window)
+        ours = {s.sighting.capture_id for s in seen}
+        history = [
+            _Seen(_ms(x.ts), self.site_index[x.site_id], x)
+            for x in await self.store.recall_sightings(
+                sorted({s.sighting.plate or "" for s in seen}), first - reach, last + reach
+            )
+            if x.capture_id not in ours and x.site_id in self.site_index
+        ]
+        leads = self._clones(seen, history) + self._hours(seen) + self._operation(seen, history)
         fresh = [x for x in leads if x.lead_id not in self.emitted]
         self.emitted.update((x.lead_id, _ms(x.ts)) for x in fresh)
-        self._forget(seen[-1].ts_ms if seen else None)
+        recent = seen[-1].ts_ms - 2 * _ms_of(self.window)
+        self.emitted = {k: t for k, t in self.emitted.items() if t >= recent}
+        # A camera whose clock runs far ahead moves this cut forward: history is then forgotten
+        # early and a lead may be missed; never is one made up.
+        await self.store.forget_sightings(last - self.max_lateness)
         return StageResult(out=[Outgoing(self.out_topic, (x.plate or "").encode(), x.to_json())
                                 for x in fresh])  # fmt: skip
 
-    def _clones(self, seen: list[_Seen]) -> list[Lead]:
-        rows = [
-            self.last[p] for p in sorted({s.sighting.plate or "" for s in seen}) if p in self.last
-        ]
+    def _keep_until(self, s: _Seen) -> dt.datetime:
+        """A plate's sighting serves clone checks for the longest drive; an unlicensed vehicle's
+        hub sighting serves the operation window."""
+        return s.sighting.ts + (self.window if self._unlicensed_at_hub(s) else self.clone_horizon)
+
+    def _unlicensed_at_hub(self, s: _Seen) -> bool:
+        vehicle = self.registry.vehicle_index.get(s.sighting.plate or "")
+        return s.sighting.site_id in self.hubs and not (vehicle and vehicle.licensed)
+
+    def _clones(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
+        """Implausible consecutive pairs over the plates' history and this batch; a pair of two
+        history sightings was found when the later of them came."""
+        horizon = _ms_of(self.clone_horizon)
+        lo, hi = seen[0].ts_ms - horizon, seen[-1].ts_ms + horizon
+        rows = [h for h in history if lo <= h.ts_ms <= hi]
+        old = len(rows)
         rows += seen
         plates = {p: i for i, p in enumerate(sorted({r.sighting.plate or "" for r in rows}))}
         pairs = clones.detect(
@@ -104,10 +191,10 @@ class LeadStage(BaseStage):
             self.distance,
             self.max_speed,
         )
-        for s in seen:
-            self.last[s.sighting.plate or ""] = s
         out = []
         for i, j in pairs:
+            if i < old and j < old:
+                continue
             a, b = rows[int(i)], rows[int(j)]
             km = float(self.distance[a.site, b.site])
             hours_needed = km / self.max_speed
@@ -134,17 +221,15 @@ class LeadStage(BaseStage):
                                       [why]))  # fmt: skip
         return out
 
-    def _operation(self, seen: list[_Seen]) -> list[Lead]:
-        touched = set()
-        for s in seen:
-            plate = s.sighting.plate or ""
-            vehicle = self.registry.vehicle_index.get(plate)
-            if s.sighting.site_id in self.hubs and not (vehicle and vehicle.licensed):
-                self.at_hubs.setdefault(plate, []).append(s)
-                touched.add(plate)
+    def _operation(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
+        touched = {s.sighting.plate or "" for s in seen if self._unlicensed_at_hub(s)}
+        at_hubs: dict[str, list[_Seen]] = defaultdict(list)
+        for s in sorted(history + seen, key=lambda s: (s.ts_ms, s.sighting.capture_id)):
+            if s.sighting.plate in touched and self._unlicensed_at_hub(s):
+                at_hubs[s.sighting.plate or ""].append(s)
         out = []
         for plate in sorted(touched):
-            rows = self.at_hubs[plate]
+            rows = at_hubs[plate]
             found = operation.detect(
                 np.zeros(len(rows), np.int64),
                 np.array([r.ts_ms for r in rows], np.int64),
@@ -172,26 +257,6 @@ class LeadStage(BaseStage):
             reasons=reasons, sightings=[r.sighting for r in rows],
         )  # fmt: skip
 
-    def _forget(self, now_ms: int | None) -> None:
-        """Drop what no later sighting can need: last sightings older than the longest drive,
-        hub sightings older than the operation window."""
-        if now_ms is None:
-            return
-        self.last = {
-            p: s for p, s in self.last.items() if now_ms - s.ts_ms <= self.clone_horizon_ms
-        }
-        window = self.rules.window_days * operation.MS_PER_DAY
-        self.emitted = {k: t for k, t in self.emitted.items() if now_ms - t <= 2 * window}
-        for plate in list(self.at_hubs):
-            kept = [s for s in self.at_hubs[plate] if now_ms - s.ts_ms <= window]
-            if kept:
-                self.at_hubs[plate] = kept
-            else:
-                del self.at_hubs[plate]
 
-    def held(self) -> dict[tuple[str, int], int]:
-        low: dict[tuple[str, int], int] = {}
-        for s in [*self.last.values(), *(x for rows in self.at_hubs.values() for x in rows)]:
-            topic, part, off = s.position
-            low[(topic, part)] = min(low.get((topic, part), off), off)
-        return low
+def _ms_of(span: dt.timedelta) -> int:
+    return span // dt.timedelta(milliseconds=1)

@@ -58,7 +58,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             topic_prefix=p.topic_prefix,
         )
     if "leads" in names:
-        made["leads"] = LeadStage(registry, topic_prefix=p.topic_prefix)
+        made["leads"] = LeadStage(registry, store, topic_prefix=p.topic_prefix)
     if "lead-store" in names:
         made["lead-store"] = LeadSinkStage(store, topic_prefix=p.topic_prefix)
     return [made[n] for n in STAGES if n in made]

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from events import Alert, DatabaseError, Lead, Violation, derive_id
+from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 
 COLUMNS = (
     "case_id", "violation_id", "detection_id", "violation_code", "record_id", "site_id", "ts",
@@ -183,6 +183,46 @@ class CaseStore:
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"writing {len(leads)} leads failed: {exc}") from exc
         return len(rows)
+
+    async def remember_sightings(self, rows: Sequence[tuple[Sighting, dt.datetime]]) -> None:
+        """Store (sighting, keep until) pairs, idempotently: a replayed batch changes nothing."""
+        if not rows:
+            return
+        try:
+            await self.pool.execute(
+                "INSERT INTO sightings (capture_id, plate, site_id, ts, keep_until, sighting)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
+                " $5::timestamptz[], $6::json[]) ON CONFLICT DO NOTHING",
+                [x.capture_id for x, _ in rows], [x.plate for x, _ in rows],
+                [x.site_id for x, _ in rows], [x.ts for x, _ in rows], [k for _, k in rows],
+                [x.model_dump_json() for x, _ in rows],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing {len(rows)} sightings failed: {exc}") from exc
+
+    async def recall_sightings(
+        self, plates: Sequence[str], since: dt.datetime, until: dt.datetime
+    ) -> list[Sighting]:
+        """The stored sightings of ``plates`` with since ≤ ts ≤ until, by time (then id)."""
+        if not plates:
+            return []
+        try:
+            rows = await self.pool.fetch(
+                "SELECT sighting FROM sightings WHERE plate = ANY($1::text[])"
+                " AND ts BETWEEN $2 AND $3 ORDER BY ts, capture_id",
+                list(plates), since, until,
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading sightings failed: {exc}") from exc
+        return [Sighting.model_validate_json(r["sighting"]) for r in rows]
+
+    async def forget_sightings(self, before: dt.datetime) -> int:
+        """Drop the sightings no later one can need any more (keep_until < ``before``)."""
+        try:
+            done = await self.pool.execute("DELETE FROM sightings WHERE keep_until < $1", before)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"forgetting sightings failed: {exc}") from exc
+        return int(done.split()[-1])
 
     async def leads(self) -> list[dict[str, Any]]:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detectors.leads import LeadStage
+from detectors.leads import LeadStage, MemorySightings
 from events import Lead
 from events.stage import Incoming
 from ingest.leads import LeadConfig, simulate_leads
@@ -16,7 +16,7 @@ REGISTRY = load_registry(ROOT / "configs" / "sites.yaml", ROOT / "configs" / "ve
 
 async def run(batch_size: int) -> list[Lead]:
     captures, _ = simulate_leads(REGISTRY, LeadConfig(seed=3))
-    stage = LeadStage(REGISTRY)
+    stage = LeadStage(REGISTRY, MemorySightings())
     msgs = [Incoming("road.anpr", 0, i, None, c.to_json()) for i, c in enumerate(captures)]
     out = []
     for i in range(0, len(msgs), batch_size):
