@@ -133,6 +133,8 @@ async def stage_cost(vehicles: int) -> None:
     cores = [0.0]  # the vectorized detectors the stage calls
     timing(overload, "detect", cores)
     timing(axles, "detect", cores)
+    documents = [0.0]  # building the detection documents (each with its WIM record and capture)
+    timing(stage, "_detection", documents)
     tune_gc()  # as `offsite run` does
     t0 = time.perf_counter()
     for i in range(0, len(msgs), 2_000):
@@ -141,6 +143,8 @@ async def stage_cost(vehicles: int) -> None:
     whole = time.perf_counter() - t0
     print(f"detection stage, {len(msgs)} messages: decode+validate {decode:.3f} s")
     print(f"  detectors (vectorized cores)  {cores[0]:.3f} s = {cores[0] / decode:5.2f}× decode")
+    print(f"  detection documents           {documents[0]:.3f} s = "
+          f"{documents[0] / decode:5.2f}× decode")  # fmt: skip
     print(f"  whole stage                   {whole:.3f} s = {whole / decode:5.2f}× decode "
           f"(beyond decoding: {(whole - decode) / decode:.2f}×: registry checks, WIM–ANPR "
           f"matching, columns, detection documents)")  # fmt: skip
