@@ -145,17 +145,12 @@ class LeadStage(BaseStage):
         # Remember first, then recall: of two workers with sightings of one plate at once, the
         # one that reads last sees both.
         await self.store.remember_sightings([(s.sighting, self._keep_until(s)) for s in seen])
-        first, last = seen[0].sighting.ts, seen[-1].sighting.ts
-        reach = max(self.clone_horizon, self.window)
-        ours = {s.sighting.capture_id for s in seen}
-        history = [
-            _Seen(_ms(x.ts), self.site_index[x.site_id], x)
-            for x in await self.store.recall_sightings(
-                sorted({s.sighting.plate or "" for s in seen}), first - reach, last + reach
-            )
-            if x.capture_id not in ours and x.site_id in self.site_index
-        ]
-        leads = self._clones(seen, history) + self._hours(seen) + self._operation(seen, history)
+        last = seen[-1].sighting.ts
+        plates = {s.sighting.plate or "" for s in seen}
+        shuttling = {s.sighting.plate or "" for s in seen if self._unlicensed_at_hub(s)}
+        nearby = await self._history(seen, plates, self.clone_horizon)
+        at_hubs = await self._history(seen, shuttling, self.window)
+        leads = self._clones(seen, nearby) + self._hours(seen) + self._operation(seen, at_hubs)
         fresh = [x for x in leads if x.lead_id not in self.emitted]
         self.emitted.update((x.lead_id, _ms(x.ts)) for x in fresh)
         recent = seen[-1].ts_ms - 2 * _ms_of(self.window)
@@ -165,6 +160,18 @@ class LeadStage(BaseStage):
         await self.store.forget_sightings(last - self.max_lateness)
         return StageResult(out=[Outgoing(self.out_topic, (x.plate or "").encode(), x.to_json())
                                 for x in fresh])  # fmt: skip
+
+    async def _history(
+        self, seen: list[_Seen], plates: set[str], reach: dt.timedelta
+    ) -> list[_Seen]:
+        """The stored sightings of ``plates`` within ``reach`` of the batch, not the batch's own."""
+        if not plates:
+            return []
+        ours = {s.sighting.capture_id for s in seen}
+        first, last = seen[0].sighting.ts, seen[-1].sighting.ts
+        found = await self.store.recall_sightings(sorted(plates), first - reach, last + reach)
+        return [_Seen(_ms(x.ts), self.site_index[x.site_id], x) for x in found
+                if x.capture_id not in ours and x.site_id in self.site_index]  # fmt: skip
 
     def _keep_until(self, s: _Seen) -> dt.datetime:
         """A plate's sighting serves clone checks for the longest drive; an unlicensed vehicle's
@@ -178,9 +185,7 @@ class LeadStage(BaseStage):
     def _clones(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
         """Implausible consecutive pairs over the plates' history and this batch; a pair of two
         history sightings was found when the later of them came."""
-        horizon = _ms_of(self.clone_horizon)
-        lo, hi = seen[0].ts_ms - horizon, seen[-1].ts_ms + horizon
-        rows = [h for h in history if lo <= h.ts_ms <= hi]
+        rows = list(history)
         old = len(rows)
         rows += seen
         plates = {p: i for i, p in enumerate(sorted({r.sighting.plate or "" for r in rows}))}
@@ -222,13 +227,12 @@ class LeadStage(BaseStage):
         return out
 
     def _operation(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
-        touched = {s.sighting.plate or "" for s in seen if self._unlicensed_at_hub(s)}
         at_hubs: dict[str, list[_Seen]] = defaultdict(list)
         for s in sorted(history + seen, key=lambda s: (s.ts_ms, s.sighting.capture_id)):
-            if s.sighting.plate in touched and self._unlicensed_at_hub(s):
+            if self._unlicensed_at_hub(s):
                 at_hubs[s.sighting.plate or ""].append(s)
         out = []
-        for plate in sorted(touched):
+        for plate in sorted({s.sighting.plate or "" for s in seen if self._unlicensed_at_hub(s)}):
             rows = at_hubs[plate]
             found = operation.detect(
                 np.zeros(len(rows), np.int64),
