@@ -95,8 +95,9 @@ class AxleGroups:
 
     The group arrays have as many columns as the batch's longest vehicle has axles (no vehicle
     has more groups). Group padding: start -1, kind 0, spacing -1, limit/load/over 0.
-    ``spacing_mm`` is the d the limit was read at (-1 for a single axle). The worst group is the one furthest over (or, when
-    none is over, nearest its limit), the first on ties; -1 with no groups (or not judged).
+    ``spacing_mm`` is the d the limit was read at (-1 for a single axle). The worst group is the
+    one furthest over (or, when none is over, nearest its limit), the first on ties; -1 with no
+    groups (or not judged).
     """
 
     judged: np.ndarray  # bool (n,)
