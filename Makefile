@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 
-.PHONY: install demo test lint typecheck unit test-kafka kafka-up kafka-down bench schemas clean
+.PHONY: install demo test lint typecheck unit test-kafka test-slow kafka-up kafka-down bench schemas clean
 
 install: $(STAMP) $(FONT)
 
@@ -47,6 +47,13 @@ test-kafka: install
 	scripts/kafka.sh start
 	OFFSITE_TEST_KAFKA=$$(cat var/kafka/bootstrap) $(BIN)/pytest tests/integration; \
 	  status=$$?; scripts/kafka.sh stop; exit $$status
+
+# The integration suite on the embedded broker, then on Apache Kafka, with the CPU starved: one
+# core shared with two busy loops (scripts/starve.sh). Not part of .ci/run; run it before you
+# resolve anything that touches timing.
+test-slow: install
+	scripts/starve.sh $(BIN)/pytest tests/integration
+	scripts/starve.sh $(MAKE) --no-print-directory test-kafka
 
 kafka-up:
 	scripts/kafka.sh start

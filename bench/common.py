@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 from pathlib import Path
 
 from offsite import services
@@ -21,5 +22,13 @@ async def bench_settings(bootstrap: str | None = None) -> Settings:
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=bootstrap),
     )
+    if not services.running(base):  # stop at exit what this benchmark started
+        atexit.register(_stop, base)
     await asyncio.to_thread(services.up, base)
     return await isolated_settings(base, "b")
+
+
+def _stop(settings: Settings) -> None:
+    stopped = services.down(settings)
+    if stopped:
+        print(f"(stopped the {' and '.join(stopped)} this benchmark started under var/bench)")

@@ -26,7 +26,8 @@ from ingest import SimulationConfig, simulate
 from offsite import services
 from offsite.config import Settings, load_registry
 from offsite.feed import publish, traffic_messages
-from offsite.pipeline import prepare, run
+from offsite.kafka import wait_drained
+from offsite.pipeline import build_stages, group_id, prepare, run
 from offsite.testing import settings_env
 from offsite.truth import expected_cases
 
@@ -99,11 +100,16 @@ async def pipeline_loop(
             task.result()
         return int(await store.pool.fetchval("SELECT count(*) FROM cases"))
 
+    groups = {group_id(settings, s.name): s.inputs for s in build_stages(settings, store, road)}
     try:
         await publish(settings, ep, messages[:WARM])
-        while await count() == 0:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(2)  # the warm-up slice drains; all stages have joined
+        # every stage has joined its group and committed the warm-up slice to its end
+        drained = asyncio.create_task(wait_drained(ep.bootstrap, groups))
+        await asyncio.wait([drained, task], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            drained.cancel()
+            task.result()
+            raise RuntimeError("the pipeline stopped during the warm-up")
         warm_up = time.perf_counter() - t_start
         t0 = time.perf_counter()
         sender = asyncio.create_task(publish(settings, ep, messages[WARM:]))

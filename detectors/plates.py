@@ -41,6 +41,10 @@ class PlateRead:
 
 
 class PlateReader(Protocol):
+    def load(self) -> None:
+        """Load the model now (blocking: call off the event loop), not on the first read."""
+        ...
+
     def read(self, jpeg: bytes) -> PlateRead:
         """Blocking: call off the event loop."""
         ...
@@ -53,6 +57,17 @@ class OcrPlateReader:
         self._engine: Any = None
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        with self._lock:
+            self._load()
+
+    def _load(self) -> None:
+        if self._engine is None:
+            from rapidocr import RapidOCR
+
+            # its model-loading chatter at INFO is noise in a pipeline's log
+            self._engine = RapidOCR(params={"Global.log_level": "warning"})
+
     def read(self, jpeg: bytes) -> PlateRead:
         import cv2
         import numpy as np
@@ -61,11 +76,7 @@ class OcrPlateReader:
         if img is None:
             return PlateRead(None, 0.0, None)
         with self._lock:  # one engine, used from worker threads one at a time
-            if self._engine is None:
-                from rapidocr import RapidOCR
-
-                # its model-loading chatter at INFO is noise in a pipeline's log
-                self._engine = RapidOCR(params={"Global.log_level": "warning"})
+            self._load()
             result = self._engine(img, use_det=False, use_cls=False)
             texts, scores = result.txts or (), result.scores or ()
             if not texts:

@@ -61,6 +61,10 @@ class DetectionStage(BaseStage):
         self.matcher = Matcher(window_s)
         self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
 
+    async def start(self) -> None:
+        if self.plate_reader is not None:
+            await asyncio.to_thread(self.plate_reader.load)
+
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
         return StageResult(out=await self._detect(self.matcher.ready()), dead=dead)

@@ -6,6 +6,7 @@ from .errors import (
     DatabaseError,
     OffsiteError,
     ServiceError,
+    UnfinishedError,
     UsageError,
 )
 from .ids import derive_id
@@ -69,6 +70,7 @@ __all__ = [
     "ServiceError",
     "Sighting",
     "Site",
+    "UnfinishedError",
     "UsageError",
     "Violation",
     "WimRecord",

@@ -6,6 +6,7 @@ OffsiteError
 │   ├── BrokerError
 │   └── DatabaseError
 ├── UsageError         a bad command-line argument
+├── UnfinishedError    a run did not finish its input within its time-out (``lags`` says where)
 └── EvidenceError      a package cannot be built or read (evidence.errors)
 """
 
@@ -35,3 +36,23 @@ class DatabaseError(ServiceError):
 
 class UsageError(OffsiteError):
     pass
+
+
+class UnfinishedError(OffsiteError):
+    """A run to the end of its input timed out. ``lags``: stage → (topic, partition) → messages
+    not yet processed; ``states``: stage → what it was doing (e.g. inside a batch for 40 s)."""
+
+    def __init__(
+        self,
+        timeout_s: float,
+        lags: dict[str, dict[tuple[str, int], int]],
+        states: dict[str, str],
+    ) -> None:
+        self.timeout_s, self.lags, self.states = timeout_s, lags, states
+        parts = []
+        for stage in sorted(set(lags) | set(states)):
+            left = [f"{t}[{p}] {n} left" for (t, p), n in lags.get(stage, {}).items()]
+            parts.append(f"{stage}: " + ", ".join([*left, states.get(stage, "")]).strip(", "))
+        super().__init__(
+            f"the run did not finish within {timeout_s:g} s; unfinished stages: " + "; ".join(parts)
+        )

@@ -45,13 +45,19 @@ class Stage(Protocol):
     name: str
     inputs: tuple[str, ...]
 
+    async def start(self) -> None:
+        """Called once before the first message is read: load models and other heavy resources
+        here, so that no batch waits on them."""
+        ...
+
     async def process(self, batch: list[Incoming]) -> StageResult:
         """Called with each polled batch (in offset order per partition). Raising stops the
         runner without committing: the batch is delivered again after restart."""
         ...
 
     async def idle(self) -> StageResult:
-        """Called when no message came for the idle interval: flush what waits on time."""
+        """Called when no message came for the idle interval, or when the stage has read its
+        inputs to the end of a drain: flush what waits on time."""
         ...
 
     def held(self) -> dict[TopicPartition, int]:
@@ -68,11 +74,15 @@ class Stage(Protocol):
 
 
 class BaseStage:
-    """Defaults for a stage that keeps nothing between batches: no idle work, nothing held back,
-    nothing to do on acknowledgement or close. Stages override what they need."""
+    """Defaults for a stage that keeps nothing between batches: nothing to load, no idle work,
+    nothing held back, nothing to do on acknowledgement or close. Stages override what they
+    need."""
 
     name: str
     inputs: tuple[str, ...]
+
+    async def start(self) -> None:
+        return None
 
     async def idle(self) -> StageResult:
         return StageResult()

@@ -17,7 +17,7 @@ from events import ConfigError, OffsiteError, UsageError, export_schemas
 
 from . import services
 from .config import Settings, load_settings
-from .pipeline import STAGES, run
+from .pipeline import STAGES, RunReport, run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +31,16 @@ def _positive_int(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
 
@@ -69,8 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run pipeline stages against the configured broker and database")
     r.add_argument("--stage", action="append", choices=STAGES, help="repeatable; default: all")
-    r.add_argument("--until-idle", type=float, metavar="SECONDS",
-                   help="stop once no stage has seen data for this long")  # fmt: skip
+    r.add_argument("--until-idle", action="store_true",
+                   help="stop once every stage has processed its inputs to their end offsets")  # fmt: skip
+    r.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                   help="with --until-idle: give up after this long, naming what is left "
+                        "(default pipeline.drain_timeout_s)")  # fmt: skip
 
     rp = sub.add_parser("replay", help="stream recorded JSONL files into the raw topics")
     rp.add_argument("files", nargs="+", type=Path)
@@ -195,9 +208,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("applied: " + (", ".join(applied) or "nothing, schema is current"))
         return 0
     if args.verb == "run":
+        if args.timeout is not None and not args.until_idle:
+            raise UsageError("--timeout applies only with --until-idle")
+        if args.timeout is not None:
+            pipeline = settings.pipeline.model_copy(update={"drain_timeout_s": args.timeout})
+            settings = settings.model_copy(update={"pipeline": pipeline})
         ep = services.endpoints(settings)
-        asyncio.run(_run_forever(settings, ep, args.stage or STAGES, args.until_idle))
-        return 0
+        report = asyncio.run(_run_forever(settings, ep, args.stage or STAGES, args.until_idle))
+        if args.until_idle:
+            _print_run(report)
+        return 0 if report.done or not args.until_idle else 130
     if args.verb == "replay":
         from .feed import replay_files
 
@@ -250,8 +270,8 @@ async def _migrate(settings: Settings, ep: services.Endpoints) -> list[str]:
 
 
 async def _run_forever(
-    settings: Settings, ep: services.Endpoints, stages: Sequence[str], until_idle: float | None
-) -> None:
+    settings: Settings, ep: services.Endpoints, stages: Sequence[str], until_idle: bool
+) -> RunReport:
     from prometheus_client import start_http_server
 
     if settings.pipeline.metrics_port:
@@ -260,7 +280,20 @@ async def _run_forever(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run(settings, ep, stages, stop=stop, until_quiet_s=until_idle)
+    return await run(settings, ep, stages, stop=stop, until_done=until_idle)
+
+
+def _print_run(report: RunReport) -> None:
+    if report.nothing_to_do:
+        print("nothing to process: every stage had consumed its inputs to their end")
+        return
+    for name, s in report.stages.items():
+        loaded = f", loaded in {s.loaded_s:.1f} s" if s.loaded_s and s.loaded_s >= 0.05 else ""
+        print(f"{name:10} {s.messages:>8} messages in {s.batches} batches{loaded}")
+    if report.done:
+        print("done: every stage processed its inputs to their end offsets")
+    else:
+        print("stopped before every stage had processed its inputs")
 
 
 def _redact(url: str) -> str:

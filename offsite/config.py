@@ -135,6 +135,8 @@ class PipelineSettings(BaseModel):
     min_gap_s: float = Field(default=1.0, ge=0, le=30)
     batch_max: int = Field(default=2000, ge=1)
     idle_flush_s: float = Field(default=1.0, gt=0)
+    # `run --until-idle`, the demo and the tests give up after this long, naming what is left
+    drain_timeout_s: float = Field(default=1800, gt=0)
     metrics_port: int = Field(default=9108, ge=0, le=65535)
 
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from detectors.limits import CONFIGURATIONS
 from evidence import generate_key, verify_package
 from ingest import SimulationConfig
-from ingest.leads import LeadConfig, simulate_leads
+from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 
 from . import services
 from .config import Settings, load_registry
 from .feed import make_traffic, publish, traffic_messages, write_truth
 from .pipeline import prepare, run
+from .truth import expected_cases, expected_missing_plates
 
 LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
            "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip
@@ -44,8 +47,11 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     await publish(settings, ep, messages)
     print(f"      {len(messages)} messages on road.wim and road.anpr, with {len(injected)} "
           "staged leads (cloned plates, night coaches, hub shuttles)")  # fmt: skip
-    print("[3/4] running the pipeline: detect → rules → cases, evidence, leads (stops when quiet)")
-    await run(settings, ep, until_quiet_s=3.0)
+    print("[3/4] running the pipeline: detect → rules → cases, evidence, leads,"
+          " until every stage has processed all of its input")  # fmt: skip
+    report = await run(settings, ep, until_done=True, on_loaded=_print_load)
+    print("      " + ", ".join(f"{n} {s.messages}" for n, s in report.stages.items())
+          + " messages processed")  # fmt: skip
     print("[4/4] cases for officer review")
     try:
         rows = await store.cases("record_id = ANY($1)", [p.wim.record_id for p in passes])
@@ -59,6 +65,18 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     kinds = Counter(x["kind"] for x in leads)
     print("      leads for follow-up (never penalties): "
           + (", ".join(f"{LEAD_ZH[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
+    missing = _missing(
+        expected_cases(passes),
+        rows,
+        expected_missing_plates([p.truth for p in passes]),
+        injected,
+        kinds,
+    )
+    if missing:
+        print(f"offsite demo: the pipeline finished but made {missing}; per stage: "
+              + ", ".join(f"{n} read {s.messages} messages" for n, s in report.stages.items()),
+              file=sys.stderr)  # fmt: skip
+        return 1
     example = next((r for r in rows if r["outcome"] == "fine"), None)
     if example:
         _explain(example, passes)
@@ -76,6 +94,31 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     print("  keep it running:      offsite run   (metrics on http://127.0.0.1:9108/metrics)")
     print("  stop the services:    offsite services down")
     return 0
+
+
+def _print_load(stage: str, seconds: float) -> None:
+    if seconds >= 0.05:  # the detection stage's OCR engine
+        print(f"      {stage}: models loaded in {seconds:.1f} s, before the first message was read")
+
+
+def _missing(
+    expected: dict[str, Any],
+    rows: list[dict[str, Any]],
+    plates_missing: set[str],
+    injected: Sequence[LeadTruth],
+    kinds: Counter[str],
+) -> str | None:
+    """What traffic called for that the run did not make, or None: an empty result is never a
+    success."""
+    gaps = []
+    if expected and not rows:
+        gaps.append(f"no case from {len(expected)} overloaded trucks")
+    wanted = Counter(t.kind for t in injected)
+    if plates_missing:
+        wanted["plate_missing"] += len(plates_missing)
+    gaps += [f"no {LEAD_ZH[k]} lead ({n} expected)" for k, n in sorted(wanted.items())
+             if not kinds.get(k)]  # fmt: skip
+    return "; ".join(gaps) or None
 
 
 def _print_cases(rows: list[dict[str, Any]], why: dict[str, list[str]]) -> None:

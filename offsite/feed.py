@@ -117,8 +117,8 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         from .pipeline import run
         from .score import score
 
-        print("running the pipeline until the stream is quiet …", file=sys.stderr)
-        await run(settings, endpoints(settings), until_quiet_s=3.0)
+        print("running the pipeline until every stage has processed its input …", file=sys.stderr)
+        await run(settings, endpoints(settings), until_done=True)
         scores = await score(settings, passes, injected)
         for s in scores:
             print(s.line(), file=sys.stderr)

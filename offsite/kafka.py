@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -72,8 +72,128 @@ async def send_all(prod: AIOKafkaProducer, items: list[Outgoing]) -> None:
         raise BrokerError(f"produce failed: {exc}") from exc
 
 
+Partition = tuple[str, int]
+
+
+class OffsetProbe:
+    """Reads where topics end and how far consumer groups have committed, outside any group."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+
+    async def __aenter__(self) -> OffsetProbe:
+        try:
+            await self._consumer.start()
+            await self._admin.start()
+        except KafkaError as exc:
+            await self.__aexit__()
+            raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+        await self._admin.close()
+
+    async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
+        try:
+            await self._consumer.topics()  # fresh metadata
+        except KafkaError as exc:
+            raise BrokerError(f"cannot read topic metadata: {exc}") from exc
+        out = []
+        for t in sorted(set(topics)):
+            parts = self._consumer.partitions_for_topic(t)
+            if parts is None:
+                raise BrokerError(f"topic {t} does not exist on {self.bootstrap}")
+            out += [TopicPartition(t, p) for p in sorted(parts)]
+        return out
+
+    async def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
+        """The end offset (next offset to be written) of every partition of ``topics``."""
+        tps = await self.partitions(topics)
+        try:
+            ends = await self._consumer.end_offsets(tps)
+        except KafkaError as exc:
+            raise BrokerError(f"cannot read end offsets: {exc}") from exc
+        return {(tp.topic, tp.partition): int(o) for tp, o in ends.items()}
+
+    async def lag(self, group: str, topics: Iterable[str]) -> dict[Partition, int]:
+        """Messages of ``topics`` not yet committed by ``group``, per partition that has any (a
+        group that never committed starts from each partition's first offset)."""
+        tps = await self.partitions(topics)
+        try:
+            ends = await self._consumer.end_offsets(tps)
+            starts = await self._consumer.beginning_offsets(tps)
+            done = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+        except KafkaError as exc:
+            raise BrokerError(f"cannot read the offsets of group {group}: {exc}") from exc
+        out = {}
+        for tp in tps:
+            meta = done.get(tp)
+            at = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+            if ends[tp] > at:
+                out[(tp.topic, tp.partition)] = int(ends[tp] - at)
+        return out
+
+
+async def wait_drained(bootstrap: str, groups: dict[str, Sequence[str]]) -> None:
+    """Wait until each consumer group (→ its input topics) has committed every partition to its
+    end, and the ends did not move between two such checks: a fact about offsets, for stages
+    that run in other processes."""
+    topics = {t for ts in groups.values() for t in ts}
+    previous: dict[Partition, int] | None = None
+    async with OffsetProbe(bootstrap) as probe:
+        while True:
+            ends = await probe.ends(topics)
+            lagging = [g for g, ts in groups.items() if await probe.lag(g, ts)]
+            if not lagging and ends == previous:
+                return
+            previous = None if lagging else ends
+            await asyncio.sleep(0.05)
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
+    """Every message of ``topic`` from its first offset to the end it had when called, as
+    (partition, offset, key, value), by partition then offset."""
+    async with OffsetProbe(bootstrap) as probe:
+        ends = await probe.ends([topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)  # fmt: skip
+    out: list[tuple[int, int, bytes | None, bytes]] = []
+    try:
+        await consumer.start()
+        tps = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
+        if not tps:
+            return out
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+
+        async def unread(tps: Iterable[TopicPartition]) -> list[TopicPartition]:
+            return [
+                tp for tp in tps if await consumer.position(tp) < ends[(tp.topic, tp.partition)]
+            ]
+
+        left = await unread(tps)
+        while left:
+            polled = await consumer.getmany(*left, timeout_ms=500)
+            for tp, msgs in polled.items():
+                out += [(tp.partition, m.offset, m.key, m.value) for m in msgs]
+            left = await unread(left)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return sorted(out, key=lambda m: m[:2])
+
+
 class StageRunner:
-    """Consumes a stage's inputs in a consumer group and commits only what is safe."""
+    """Consumes a stage's inputs in a consumer group and commits only what is safe.
+
+    Given a drain target (:meth:`drain_to`: end offsets of its inputs), the runner flushes what
+    waits on time as soon as it has consumed up to the target, and reports itself settled for
+    that target once it has nothing left to send: done is a fact about offsets, never a pause.
+    """
 
     def __init__(
         self,
@@ -87,12 +207,34 @@ class StageRunner:
     ) -> None:
         self.stage, self.bootstrap, self.group_id, self.prod = stage, bootstrap, group_id, prod
         self.batch_max, self.idle_flush_s = batch_max, idle_flush_s
-        self.batches = 0
+        self.batches = self.messages = 0
         self._consumed: dict[tuple[str, int], int] = {}
-        self.last_activity = time.monotonic()  # last time a batch moved data
+        self._committed: dict[TopicPartition, int] = {}
         self.joined = False  # has partitions assigned: it sees everything on its topics
+        self.loaded_s: float | None = None  # how long the stage took to load its resources
+        self.in_batch_since: float | None = None  # monotonic start of the batch in hand
+        self.positions: dict[tuple[str, int], int] = {}  # next offset to read, per partition
+        self._target: dict[tuple[str, int], int] = {}
+        self._target_round = 0
+        self.settled_round = 0  # the last drain round whose target this runner reached
+
+    def drain_to(self, round_: int, target: dict[tuple[str, int], int]) -> None:
+        """Aim for ``target`` (end offsets of the inputs) in drain round ``round_``."""
+        self._target = {tp: end for tp, end in target.items() if tp[0] in self.stage.inputs}
+        self._target_round = round_
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """What is left of the drain target, per partition (assigned or not)."""
+        return {
+            tp: end - self.positions.get(tp, 0)
+            for tp, end in sorted(self._target.items())
+            if end > self.positions.get(tp, 0)
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
+        started_load = time.perf_counter()
+        await self.stage.start()  # models load before the first message is read
+        self.loaded_s = time.perf_counter() - started_load
         consumer = AIOKafkaConsumer(
             *self.stage.inputs,
             bootstrap_servers=self.bootstrap,
@@ -108,46 +250,62 @@ class StageRunner:
             fetch_max_wait_ms=100,
         )
         try:
-            await consumer.start()
-        except KafkaError as exc:
-            raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
-        try:
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
             last_data = time.monotonic()
             while not stop.is_set():
-                if not self.joined and consumer.assignment():
-                    self.joined, self.last_activity = True, time.monotonic()
+                self.joined = bool(consumer.assignment())
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value)
                     for tp, msgs in polled.items()
                     for m in msgs
                 ]
+                started = time.perf_counter()
                 if batch:
                     last_data = time.monotonic()
-                    started = time.perf_counter()
+                    self.in_batch_since = last_data
                     result = await self.stage.process(batch)
-                elif time.monotonic() - last_data >= self.idle_flush_s:
+                else:
+                    reached = await self._reached(consumer)
+                    if reached is None and time.monotonic() - last_data < self.idle_flush_s:
+                        continue
                     last_data = time.monotonic()
                     result = await self.stage.idle()
-                    started = time.perf_counter()
                     if not (result.out or result.dead):
                         await self._commit(consumer)
+                        if reached is not None and not self.stage.held():
+                            self.settled_round = reached
                         continue
-                else:
-                    continue
-                self.last_activity = time.monotonic()
+                    self.in_batch_since = last_data
                 await send_all(self.prod, result.out + result.dead)
                 await self.stage.acknowledged(result)
                 for m in batch:
                     self._consumed[(m.topic, m.partition)] = m.offset + 1
                 await self._commit(consumer)
                 self.batches += 1
+                self.messages += len(batch)
+                self.in_batch_since = None
                 observe_batch(self.stage.name, batch, result, time.perf_counter() - started)
         except KafkaError as exc:
             raise BrokerError(f"stage {self.stage.name}: {exc}") from exc
         finally:
             await self.stage.close()
             await consumer.stop()
+
+    async def _reached(self, consumer: AIOKafkaConsumer) -> int | None:
+        """The drain round whose target this runner has read up to on every input partition,
+        or None (no target yet, partitions not assigned, or not there yet)."""
+        round_, target, assigned = self._target_round, self._target, consumer.assignment()
+        if not target or not assigned:
+            return None
+        for tp in assigned:
+            self.positions[(tp.topic, tp.partition)] = await consumer.position(tp)
+        if all(self.positions.get(tp, 0) >= end for tp, end in target.items()):
+            return round_
+        return None
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         held = self.stage.held()
@@ -158,5 +316,6 @@ class StageRunner:
                 continue
             keep = held.get(tp)
             offsets[TopicPartition(*tp)] = position if keep is None else min(position, keep)
-        if offsets:
+        if offsets and offsets != self._committed:
             await consumer.commit(offsets)
+            self._committed = offsets

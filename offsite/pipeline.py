@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from detectors import DetectionStage
 from detectors.leads import LeadStage
 from detectors.plates import OcrPlateReader
-from events import ConfigError
+from events import ConfigError, UnfinishedError
 from events.stage import Stage
 from evidence import EvidenceStage, Signer
 from rules import RulesStage
 from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage
 
-from .config import Settings, load_baselines, load_registry
-from .kafka import StageRunner, ensure_topics, producer, topic_names
+from .config import PipelineSettings, Settings, load_baselines, load_registry
+from .kafka import OffsetProbe, StageRunner, ensure_topics, producer, topic_names
 from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
@@ -64,6 +67,12 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     return [made[n] for n in STAGES if n in made]
 
 
+def group_id(settings: Settings, stage: str) -> str:
+    """The consumer group of ``stage``: every process running it shares the group."""
+    p = settings.pipeline
+    return f"{p.group_prefix}.{p.topic_prefix}{stage}"
+
+
 def tune_gc() -> None:
     """A pipeline process allocates many short-lived objects per message and keeps long-lived
     state (buffers, registry): collect the young generation less often and never rescan what
@@ -92,50 +101,150 @@ async def prepare(settings: Settings, ep: Endpoints) -> CaseStore:
     return store
 
 
+@dataclass(frozen=True)
+class StageReport:
+    loaded_s: float | None  # time the stage took to load its models before reading
+    batches: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class RunReport:
+    stages: dict[str, StageReport] = field(default_factory=dict)
+    nothing_to_do: bool = False  # every input was consumed to its end before the run
+    done: bool = False  # every stage processed its inputs to their end (until_done runs)
+
+
 async def run(
     settings: Settings,
     ep: Endpoints,
     stages: Sequence[str] = STAGES,
     *,
     stop: asyncio.Event | None = None,
-    until_quiet_s: float | None = None,
-) -> None:
-    """Run ``stages`` until ``stop`` is set, or (``until_quiet_s``) until every stage has had
-    no data for that long after the first data arrived."""
-    stop = stop or asyncio.Event()
+    until_done: bool = False,
+    on_loaded: Callable[[str, float], None] | None = None,
+) -> RunReport:
+    """Run ``stages`` until ``stop`` is set, or (``until_done``) until every stage has processed
+    everything on its inputs (see :func:`run_stages`)."""
     tune_gc()
     store = await prepare(settings, ep)
-    p = settings.pipeline
     try:
-        async with producer(ep.bootstrap) as prod:
-            runners = [
-                StageRunner(
-                    s,
-                    ep.bootstrap,
-                    f"{p.group_prefix}.{p.topic_prefix}{s.name}",
-                    prod,
-                    batch_max=p.batch_max,
-                    idle_flush_s=p.idle_flush_s,
-                )
-                for s in build_stages(settings, store, stages)
-            ]
-            tasks = [asyncio.create_task(r.run(stop), name=r.stage.name) for r in runners]
-            if until_quiet_s is not None:
-                tasks.append(asyncio.create_task(_stop_when_quiet(runners, stop, until_quiet_s)))
-            _done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            stop.set()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException):
-                    raise r
+        built = build_stages(settings, store, stages)
+        return await run_stages(
+            settings, ep, built, stop=stop, until_done=until_done, on_loaded=on_loaded
+        )
     finally:
         await store.close()
 
 
-async def _stop_when_quiet(runners: list[StageRunner], stop: asyncio.Event, quiet_s: float) -> None:
-    while not stop.is_set():
-        await asyncio.sleep(0.2)
-        now = time.monotonic()
-        started = any(r.batches > 0 for r in runners) and all(r.joined for r in runners)
-        if started and all(now - r.last_activity >= quiet_s for r in runners):
+async def run_stages(
+    settings: Settings,
+    ep: Endpoints,
+    stages: Sequence[Stage],
+    *,
+    stop: asyncio.Event | None = None,
+    until_done: bool = False,
+    on_loaded: Callable[[str, float], None] | None = None,
+) -> RunReport:
+    """Drive ``stages``, each in its consumer group. With ``until_done`` the run ends when it is
+    a fact that the work is done: every stage has read all its input partitions up to their end
+    offsets, has no batch in hand, has flushed what waits on time, and the end offsets did not
+    move while that was checked (so what one stage sent, the next has processed). No pause is
+    ever taken as the end. After ``pipeline.drain_timeout_s`` it raises UnfinishedError naming
+    each unfinished stage and its lag. ``on_loaded(stage, seconds)`` reports each stage's
+    model loading, which happens before it reads."""
+    stop = stop or asyncio.Event()
+    p = settings.pipeline
+    groups = {s.name: group_id(settings, s.name) for s in stages}
+    if until_done and await _nothing_to_do(ep.bootstrap, stages, groups):
+        return RunReport(nothing_to_do=True, done=True)
+    async with producer(ep.bootstrap) as prod:
+        runners = [
+            StageRunner(s, ep.bootstrap, groups[s.name], prod,
+                        batch_max=p.batch_max, idle_flush_s=p.idle_flush_s)
+            for s in stages
+        ]  # fmt: skip
+        tasks = [asyncio.create_task(r.run(stop), name=r.stage.name) for r in runners]
+        watchers: list[asyncio.Task[Any]] = [
+            asyncio.create_task(_report_loads(runners, stop, on_loaded))
+        ]
+        if until_done:
+            watchers.append(asyncio.create_task(_until_done(runners, ep.bootstrap, stop, p)))
+        try:
+            await asyncio.wait([*tasks, *watchers], return_when=asyncio.FIRST_EXCEPTION)
+        finally:
             stop.set()
+            if any(t.done() and not t.cancelled() and t.exception() for t in tasks + watchers):
+                for t in tasks:  # a stage stuck inside a batch would never see ``stop``
+                    t.cancel()
+            results = await asyncio.gather(*tasks, *watchers, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for r in sorted(failures, key=lambda r: isinstance(r, asyncio.CancelledError)):
+            raise r
+    done = until_done and results[-1] is True
+    return RunReport({r.stage.name: StageReport(r.loaded_s, r.batches, r.messages)
+                      for r in runners}, done=done)  # fmt: skip
+
+
+async def _nothing_to_do(bootstrap: str, stages: Sequence[Stage], groups: dict[str, str]) -> bool:
+    """Whether every stage's group has committed every input partition to its end: a fresh
+    process holds nothing in memory, so there is no work at all."""
+    async with OffsetProbe(bootstrap) as probe:
+        for s in stages:
+            if await probe.lag(groups[s.name], s.inputs):
+                return False
+    return True
+
+
+async def _report_loads(
+    runners: list[StageRunner], stop: asyncio.Event, on_loaded: Callable[[str, float], None] | None
+) -> None:
+    waiting = list(runners)
+    while waiting and not stop.is_set():
+        for r in [r for r in waiting if r.loaded_s is not None]:
+            waiting.remove(r)
+            assert r.loaded_s is not None
+            log.info("stage %s loaded in %.2f s", r.stage.name, r.loaded_s)
+            if on_loaded is not None:
+                on_loaded(r.stage.name, r.loaded_s)
+        await asyncio.sleep(0.05)
+
+
+async def _until_done(
+    runners: list[StageRunner], bootstrap: str, stop: asyncio.Event, p: PipelineSettings
+) -> bool:
+    """True once the work is done (and ``stop`` set); False if stopped before."""
+    deadline = time.monotonic() + p.drain_timeout_s
+    topics = {t for r in runners for t in r.stage.inputs}
+    previous: dict[tuple[str, int], int] | None = None
+    async with OffsetProbe(bootstrap) as probe:
+        for round_ in itertools.count(1):
+            ends = await probe.ends(topics)
+            if ends == previous:
+                break
+            for r in runners:
+                r.drain_to(round_, ends)
+            while any(r.settled_round < round_ for r in runners):
+                if stop.is_set():
+                    return False
+                if time.monotonic() > deadline:
+                    raise _unfinished(runners, round_, p.drain_timeout_s)
+                await asyncio.sleep(0.05)
+            previous = ends
+    stop.set()
+    return True
+
+
+def _unfinished(runners: list[StageRunner], round_: int, timeout_s: float) -> UnfinishedError:
+    now, states = time.monotonic(), {}
+    late = [r for r in runners if r.settled_round < round_]
+    for r in late:
+        if r.in_batch_since is not None:
+            states[r.stage.name] = f"inside a batch for {now - r.in_batch_since:.0f} s"
+        elif r.loaded_s is None:
+            states[r.stage.name] = "still loading its models"
+        elif not r.joined:
+            states[r.stage.name] = "not yet given its partitions by the broker"
+        else:
+            states[r.stage.name] = "flushing what waits on time"
+    return UnfinishedError(timeout_s, {r.stage.name: r.lag() for r in late}, states)

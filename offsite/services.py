@@ -186,6 +186,14 @@ def down(settings: Settings) -> list[str]:
     return stopped
 
 
+def running(settings: Settings) -> bool:
+    """Whether every embedded service the settings need is up already."""
+    state = _read_state(settings)
+    needed = [n for n, external in (("broker", settings.kafka.bootstrap),
+                                    ("postgres", settings.database.url)) if external is None]  # fmt: skip
+    return all(n in state and _alive(int(str(state[n]["pid"]))) for n in needed)
+
+
 def status(settings: Settings) -> dict[str, str]:
     state = _read_state(settings)
     out = {}

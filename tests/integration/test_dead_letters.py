@@ -51,7 +51,7 @@ async def test_bad_messages_go_to_dlq_and_good_ones_still_become_cases(
     assert not bad
     messages.append(Outgoing(prefix + "road.anpr", b"G107-K1520-S", bad_capture))
     await publish(settings, ep, messages)
-    await run(settings, ep, until_quiet_s=2.5)
+    await run(settings, ep, until_done=True)
 
     dead = await read_topic(ep.bootstrap, prefix + "road.wim.dlq")
     reasons = sorted(d["reason"] for d in dead)

@@ -7,32 +7,20 @@ import json
 import subprocess
 
 import bagit
-from aiokafka import AIOKafkaConsumer
 
 from evidence import replay_package, verify_package
 from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
+from offsite.kafka import read_to_end
 from offsite.pipeline import run
 from offsite.truth import expected_cases
 from sinks import CaseStore
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    try:
-        out = []
-        while True:
-            polled = await consumer.getmany(timeout_ms=1500)
-            if not polled:
-                return out
-            out += [json.loads(m.value) for msgs in polled.values() for m in msgs]
-    finally:
-        await consumer.stop()
+    return [json.loads(value) for _, _, _, value in await read_to_end(bootstrap, topic)]
 
 
 async def cases_of(settings: Settings) -> list[dict]:
@@ -65,7 +53,7 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     assert any(truth[r].capture == "confident_misread" for r in expected)
     messages = traffic_messages(passes, settings.pipeline.topic_prefix)
     await publish(settings, ep, messages)
-    await run(settings, ep, until_quiet_s=2.5)
+    await run(settings, ep, until_done=True)
 
     cases = await cases_of(settings)
     got = {c["record_id"]: c for c in cases}
@@ -120,7 +108,7 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
 
     # the same input again: nothing changes
     await publish(settings, ep, messages)
-    await run(settings, ep, until_quiet_s=2.5)
+    await run(settings, ep, until_done=True)
     again = await cases_of(settings)
     assert again == cases
     alerts_again = await read_topic(ep.bootstrap, settings.pipeline.topic_prefix + "alerts")
