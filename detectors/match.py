@@ -171,7 +171,13 @@ class Matcher:
         return min(live or known)
 
     def _expire(self, site: _Site, flush: bool) -> None:
-        """Captures and passes no pending record can still need are let go."""
+        """Captures and passes no pending record can still need are let go (all of them on a
+        flush, also at a site whose other topic never sent anything)."""
+        if flush:
+            for lane in site.lanes.values():
+                lane.captures.clear()
+                lane.passes.clear()
+            return
         low = self._low_mark(site)
         marks = [m for m in (low, site.pending[0][0] if site.pending else None) if m is not None]
         if not marks:
@@ -179,10 +185,6 @@ class Matcher:
         horizon = min(marks) - 2 * self.window
         keep_from = min(marks) - self.keep
         for lane in site.lanes.values():
-            if flush:
-                lane.captures.clear()
-                lane.passes.clear()
-                continue
             del lane.captures[: bisect.bisect_left(lane.captures, (horizon,))]
             del lane.passes[: bisect.bisect_left(lane.passes, (keep_from,))]
 

@@ -113,3 +113,13 @@ def test_one_topic_read_far_ahead_of_the_other_changes_nothing() -> None:
     assert [(x.record.record_id, x.capture and x.capture.capture_id) for x in got] == [
         (f"w{i}", f"c{i}") for i in range(50)
     ]
+
+
+def test_a_flush_lets_go_of_captures_at_a_site_without_weighings() -> None:
+    # a camera-only site: no WIM record will ever ask for its captures, so after a flush
+    # nothing may hold their offsets back
+    m = Matcher(1.0)
+    m.add_capture(cap("c1", 0.0), ("road.anpr", 1, 7))
+    assert m.held() == {("road.anpr", 1): 7}
+    assert m.ready(flush=True) == []
+    assert m.held() == {}
