@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -37,10 +38,33 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
         if new:
             with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+            await _until_led(admin, [t.name for t in new])
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def _until_led(
+    admin: AIOKafkaAdminClient, names: list[str], limit_s: float = 60
+) -> list[dict[str, Any]]:
+    """The metadata of topics ``names`` once every partition has a leader: a broker creates
+    topics in the background (Apache Kafka does), and whoever comes too early is refused."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            t.get("error_code", 0) == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return list(described)
+        if time.monotonic() > deadline:
+            raise BrokerError(
+                f"topics missing or without a leader after {limit_s:g} s: {', '.join(names)}"
+            )
+        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -98,16 +122,12 @@ class OffsetProbe:
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         try:
-            await self._consumer.topics()  # fresh metadata
+            described = await _until_led(self._admin, sorted(set(topics)), limit_s=30)
         except KafkaError as exc:
             raise BrokerError(f"cannot read topic metadata: {exc}") from exc
-        out = []
-        for t in sorted(set(topics)):
-            parts = self._consumer.partitions_for_topic(t)
-            if parts is None:
-                raise BrokerError(f"topic {t} does not exist on {self.bootstrap}")
-            out += [TopicPartition(t, p) for p in sorted(parts)]
-        return out
+        return sorted(
+            TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
+        )
 
     async def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
         """The end offset (next offset to be written) of every partition of ``topics``."""
