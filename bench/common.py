@@ -19,6 +19,7 @@ async def bench_settings(bootstrap: str | None = None) -> Settings:
         var_dir=ROOT / "var" / "bench",
         registry=ROOT / "configs" / "sites.yaml",
         vehicles=ROOT / "configs" / "vehicles.yaml",
+        permits=ROOT / "configs" / "permits.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=bootstrap),
     )

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-DETECTOR = "overload.axle"
-VERSION = "1.0.0"
+from events import MAX_AXLES
 
-MAX_AXLES = 12
+DETECTOR = "overload.axle"
+VERSION = "1.1.0"  # 1.1: the margin is applied to every group before the worst is chosen
 SINGLE, TANDEM, TRIDEM = 1, 2, 3  # a group's kind is its number of axles
 
 
@@ -252,6 +252,33 @@ def _walk(
 
 # (first axle, kind, spacing d or -1, limit, load, over)
 Group = tuple[int, int, int, int, int, int]
+
+
+def worst_after_margin(
+    groups: AxleGroups, class_permille: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per vehicle: the group furthest over its limit once the device's margin (class ‰ of the
+    group's load, rounded up) is taken off every group, and that net excess; (-1, min) for a
+    vehicle not judged or without groups. The group furthest over before the margin need not be
+    the one over after it: a light group over by a little can stand where a heavy one falls."""
+    permille = np.asarray(class_permille, np.int64)[:, None]
+    net = groups.over_kg - (groups.load_kg * permille + 999) // 1000
+    real = (groups.kind > 0) & groups.judged[:, None]
+    low = np.iinfo(np.int64).min
+    net = np.where(real, net, low)
+    worst = np.argmax(net, axis=1) if net.shape[1] else np.zeros(len(net), np.int64)
+    best = net[np.arange(len(net)), worst] if net.shape[1] else np.full(len(net), low)
+    return np.where(best > low, worst, -1), best
+
+
+def worst_after_margin_one(groups: list[Group], class_permille: int) -> tuple[int, int]:
+    """Reference twin of :func:`worst_after_margin` for one vehicle's groups."""
+    worst, best = -1, None
+    for g, (_, _, _, limit, load, _) in enumerate(groups):
+        net = load - -(-load * class_permille // 1000) - limit
+        if best is None or net > best:
+            worst, best = g, net
+    return worst, best if best is not None else int(np.iinfo(np.int64).min)
 
 
 def detect_one(

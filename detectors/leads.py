@@ -214,9 +214,10 @@ class LeadStage(BaseStage):
         out = []
         for s in seen:
             vehicle = self.registry.vehicle_index.get(s.sighting.plate or "")
-            if vehicle is None or vehicle.kind not in _CLASS:
+            site = self.registry.site_index.get(s.sighting.site_id)
+            if vehicle is None or vehicle.kind not in _CLASS or site is None:
                 continue
-            local = s.sighting.ts.astimezone(dt.timezone(dt.timedelta(hours=8)))
+            local = site.local(s.sighting.ts)  # the hour of the rule is the site's local one
             minute = np.array([local.hour * 60 + local.minute])
             rules = hours.HoursRules(dangerous_goods_permitted=tuple(vehicle.permitted_minutes))
             found = hours.detect(minute, np.array([_CLASS[vehicle.kind]]), rules)

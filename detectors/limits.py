@@ -18,16 +18,6 @@ CONFIGURATIONS: dict[str, tuple[int, str]] = {
     "combination_6_single_drive": (46_000, "六轴及以上汽车列车(驱动轴为单轴)"),
 }
 
-# A spacing this long behind the first axle is a coupling (tractor to semi-trailer), not a
-# rigid chassis: used only when the device does not report vehicle_kind.
-COUPLING_SPACING_MM = 6_000
-
-
-def infer_kind(axle_count: int, spacings_mm: list[int]) -> str:
-    if axle_count >= 5 or any(s >= COUPLING_SPACING_MM for s in spacings_mm[1:]):
-        return "combination"
-    return "rigid"
-
 
 def configuration(axle_count: int, combination: bool, drive_axles: int | None) -> str:
     """The Art. 3 configuration of a vehicle. An unknown drive-axle count on 6+ axles takes the
@@ -41,3 +31,16 @@ def configuration(axle_count: int, combination: bool, drive_axles: int | None) -
     if axle_count == 5:
         return "combination_5"
     return "combination_6_single_drive" if drive_axles == 1 else "combination_6"
+
+
+def readings(axle_count: int, kind: str | None, drive_axles: int | None) -> tuple[str, str | None]:
+    """(the configuration most favourable to the party, the other one when a fact the limit
+    rests on is not known, else None). A 3- or 4-axle vehicle of unknown body is a road train
+    (27/36 t) or a rigid truck (25/31 t); a 6+-axle one of unknown drive axles has 49 t or 46 t.
+    The decision takes the higher limit and goes to review when the other would decide
+    otherwise."""
+    if axle_count in (3, 4) and kind is None:
+        return f"combination_{axle_count}", f"truck_{axle_count}"
+    if axle_count >= 6 and drive_axles is None:
+        return "combination_6", "combination_6_single_drive"
+    return configuration(axle_count, kind == "combination", drive_axles), None

@@ -21,7 +21,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from events import AnprCapture, WimRecord
 
@@ -36,6 +36,7 @@ class Match:
     confidence: float  # 1.0 at the same instant, falling linearly to 0 at the window's edge
     ambiguous: bool = False
     gap_ms: int | None = None  # from the rear of the vehicle before it in the lane; None: none seen
+    received_ms: int | None = None  # when the broker received the record (epoch ms)
 
 
 _LAST = "\U0010ffff"  # sorts after every id: (ts, _LAST) is the end of ts's run
@@ -86,7 +87,7 @@ class _Lane:
 
 @dataclass
 class _Site:
-    pending: list[tuple[int, str, WimRecord, Position]] = field(default_factory=list)
+    pending: list[tuple[int, str, WimRecord, Position, int | None]] = field(default_factory=list)
     lanes: dict[int, _Lane] = field(default_factory=lambda: defaultdict(_Lane))
     wim_mark: int | None = None  # latest ts seen on each topic, epoch ms
     anpr_mark: int | None = None
@@ -103,10 +104,10 @@ class Matcher:
         self.keep = max(2 * self.window, 10_000)  # passes kept to measure the gap to the next
         self._sites: dict[str, _Site] = defaultdict(_Site)
 
-    def add_wim(self, record: WimRecord, pos: Position) -> None:
+    def add_wim(self, record: WimRecord, pos: Position, received_ms: int | None = None) -> None:
         site = self._sites[record.site_id]
         key = _wim_key(record)
-        _insert(site.pending, (*key, record, pos))
+        _insert(site.pending, (*key, record, pos, received_ms))
         _insert(site.lanes[record.lane].passes, (*key, key[0] + _rear_ms(record)))
         site.wim_mark = key[0] if site.wim_mark is None else max(site.wim_mark, key[0])
         site.wim_seen = self.clock()
@@ -131,16 +132,21 @@ class Matcher:
             else:
                 n = 0
             done, site.pending = site.pending[:n], site.pending[n:]
-            out += [(ts, rid, self._match(site, ts, record, pos)) for ts, rid, record, pos in done]
+            out += [
+                (ts, rid, self._match(site, ts, record, pos, received))
+                for ts, rid, record, pos, received in done
+            ]
             self._expire(site, flush)
         out.sort(key=lambda x: x[:2])
         return [m for _, _, m in out]
 
-    def _match(self, site: _Site, ts: int, record: WimRecord, pos: Position) -> Match:
+    def _match(
+        self, site: _Site, ts: int, record: WimRecord, pos: Position, received_ms: int | None
+    ) -> Match:
         lane = site.lanes[record.lane]
         me = bisect.bisect_left(lane.passes, (ts, record.record_id))
         gap = ts - lane.passes[me - 1][2] if me > 0 else None
-        return self._capture(lane, ts, record, pos, gap)
+        return replace(self._capture(lane, ts, record, pos, gap), received_ms=received_ms)
 
     def _capture(
         self, lane: _Lane, ts: int, record: WimRecord, pos: Position, gap_ms: int | None

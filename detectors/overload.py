@@ -18,7 +18,7 @@ VERSION = "1.0.0"
 
 CODES = tuple(CONFIGURATIONS)  # configuration index → code
 CONFIG_INDEX = {c: i for i, c in enumerate(CODES)}
-_LIMITS = np.array([CONFIGURATIONS[c][0] for c in CODES], dtype=np.int64)
+LIMITS = np.array([CONFIGURATIONS[c][0] for c in CODES], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class OverloadColumns:
 
 
 def detect(cols: WimColumns) -> OverloadColumns:
-    limit = _LIMITS[cols.config]
+    limit = LIMITS[cols.config]
     tolerance = (cols.gross_kg * cols.class_permille + 999) // 1000
     overload = cols.gross_kg - tolerance - limit
     overloaded = overload > 0

@@ -1,16 +1,23 @@
-"""The detection stage: road.wim + road.anpr → detections (one per overloaded pass)."""
+"""The detection stage: road.wim + road.anpr → detections (one per overloaded pass, or per
+pass the device did not weigh whole)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
 
 from events import (
     DETECTIONS,
+    GOODS_VEHICLE_TYPES,
+    HARMLESS_FLAGS,
+    HEAVY_PLATE_COLORS,
     LEADS,
+    MAX_AXLES,
     ROAD_ANPR,
     ROAD_WIM,
     UNENFORCEABLE_FLAGS,
@@ -26,11 +33,12 @@ from events import (
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from . import axles, overload
-from .limits import configuration, infer_kind
+from .limits import CONFIGURATIONS, readings
 from .match import Match, Matcher
-from .plates import PlateReader, agree
+from .plates import PlateReader, agree, normalise
 
 HEAVY_KG = 12_000
+SMALL_VEHICLE_KG = 4_500  # the most a small vehicle (小型汽车, blue plate) may weigh (GB 7258)
 
 
 class DetectionStage(BaseStage):
@@ -46,11 +54,14 @@ class DetectionStage(BaseStage):
         topic_prefix: str = "",
         plate_reader: PlateReader | None = None,
         load_image: Callable[[str], bytes] | None = None,
+        max_clock_ahead_s: float = 300.0,
     ) -> None:
         """With ``plate_reader`` (and ``load_image`` to fetch a blob), every enforceable
         overload's plate is read a second time from its plate image; a plate the second read
-        does not confirm is "uncertain" and goes to review."""
+        does not confirm is "uncertain" and goes to review. A pass dated more than
+        ``max_clock_ahead_s`` after the broker received it has a device clock fault."""
         self.registry = registry
+        self.max_clock_ahead_ms = round(max_clock_ahead_s * 1000)
         self.min_plate_confidence = min_plate_confidence
         self.min_gap_ms = round(min_gap_s * 1000)
         self.plate_reader, self.load_image = plate_reader, load_image
@@ -67,10 +78,10 @@ class DetectionStage(BaseStage):
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
-        return StageResult(out=await self._detect(self.matcher.ready()), dead=dead)
+        return StageResult(out=await self.assess(self.matcher.ready()), dead=dead)
 
     async def idle(self) -> StageResult:
-        return StageResult(out=await self._detect(self.matcher.ready(flush=True)))
+        return StageResult(out=await self.assess(self.matcher.ready(flush=True)))
 
     def held(self) -> dict[tuple[str, int], int]:
         return self.matcher.held()
@@ -81,12 +92,12 @@ class DetectionStage(BaseStage):
         try:
             if msg.topic == self.wim_topic:
                 record = WimRecord.model_validate_json(msg.value)
-                problem = self._check_registry(record.site_id, record.device_id, "wim", record.lane)
+                problem = self.check_registry(record.site_id, record.device_id, "wim", record.lane)
                 if problem is None:
-                    self.matcher.add_wim(record, pos)
+                    self.matcher.add_wim(record, pos, msg.timestamp_ms)
             else:
                 capture = AnprCapture.model_validate_json(msg.value)
-                problem = self._check_registry(
+                problem = self.check_registry(
                     capture.site_id, capture.camera_id, "anpr", capture.lane
                 )
                 if problem is None:
@@ -95,7 +106,7 @@ class DetectionStage(BaseStage):
             problem = validation_reason(exc)
         return None if problem is None else dead_letter(msg, problem, self.name)
 
-    def _check_registry(self, site_id: str, device_id: str, kind: str, lane: int) -> str | None:
+    def check_registry(self, site_id: str, device_id: str, kind: str, lane: int) -> str | None:
         key = (site_id, device_id, kind)
         if key not in self._checked:  # the registry is fixed for the stage's life
             self._checked[key] = self._site_device(*key)
@@ -114,36 +125,39 @@ class DetectionStage(BaseStage):
             return 0, f"device: {device_id!r} is not a {kind} device of site {site_id}"
         return site.lanes, None
 
-    def _columns(self, matches: list[Match]) -> overload.WimColumns:
-        # Python lists, one array each at the end: element stores into numpy are slow
-        gross, config, permille, steady, certified, plate_ok = [], [], [], [], [], []
-        for m in matches:
-            r = m.record
-            device = self.registry.device(r.device_id)
-            assert device is not None and device.accuracy_class is not None
-            kind = r.vehicle_kind or infer_kind(r.axle_count, r.axle_spacings_mm)
-            gross.append(r.gross_weight_kg)
-            code = configuration(r.axle_count, kind == "combination", r.drive_axles)
-            config.append(overload.CONFIG_INDEX[code])
-            permille.append(round(device.accuracy_class * 10))
-            steady.append(not self._evasion(m, device))
-            cert = device.certificate
-            certified.append(cert is not None and cert.valid_on(r.ts.date()))
-            plate_ok.append(self._plate_status(m) == "read")
-        return overload.WimColumns(
-            np.array(gross, np.int64),
-            np.array(config, np.int64),
-            np.array(permille, np.int64),
-            np.array(steady, bool),
-            np.array(certified, bool),
-            np.array(plate_ok, bool),
-        )
+    def _assess(self, m: Match) -> _Pass:
+        """Everything about one pass that makes its figures a fact or a doubt."""
+        r, cap = m.record, m.capture
+        site, device = self.registry.site(r.site_id), self.registry.device(r.device_id)
+        assert site is not None and device is not None and device.accuracy_class is not None
+        day = site.local(r.ts).date()
+        axle_sum = sum(r.axle_weights_kg)
+        plate_status, plate_why = self._plate_status(m, min(r.gross_weight_kg, axle_sum))
+        known = self.registry.vehicle(normalise(cap.plate), cap.plate_color) if cap else None
+        kind = r.vehicle_kind or (known.body if known and plate_status == "read" else None)
+        config, other = readings(r.axle_count, kind, r.drive_axles)
+        evasion = self._evasion(m, device)
+        cert = device.certificate
+        certified = cert is not None and cert.valid_on(day)
+        if m.received_ms is not None and _ms(r.ts) - m.received_ms > self.max_clock_ahead_ms:
+            received = dt.datetime.fromtimestamp(m.received_ms / 1000, dt.UTC)
+            evasion.append(f"clock_ahead: the pass is dated {r.ts.isoformat()}, after it was "
+                          f"received ({received.isoformat(timespec='seconds')}): a device clock fault")  # fmt: skip
+        incomplete = [f"axle {k + 1} weighed 0 kg: the device did not weigh the vehicle whole"
+                      for k, w in enumerate(r.axle_weights_kg) if w == 0]  # fmt: skip
+        if r.axle_count > MAX_AXLES:
+            incomplete.append(f"{r.axle_count} axles: more than {MAX_AXLES} is a large-cargo "
+                              "transport (大件运输) that needs a permit")  # fmt: skip
+        return _Pass(config, other, min(r.gross_weight_kg, axle_sum), axle_sum, evasion,
+                     certified, plate_status, plate_why, incomplete)  # fmt: skip
 
     def _evasion(self, m: Match, device: Device) -> list[str]:
-        """Why the pass was not a steady, single, centred weighing: the device's own flags, a
-        vehicle too close behind another, or a speed outside the device's verified range."""
+        """Why the pass was not a steady, single, centred weighing: any flag the device set
+        (but the harmless ones), a vehicle too close behind another, or a speed outside the
+        device's verified range."""
         r = m.record
-        out = [f"flag:{f}" for f in sorted(UNENFORCEABLE_FLAGS.intersection(r.flags))]
+        out = [f"flag:{f}" if f in UNENFORCEABLE_FLAGS else f"flag:{f} (unknown to offsite)"
+               for f in sorted(set(r.flags) - HARMLESS_FLAGS)]  # fmt: skip
         if m.gap_ms is not None and m.gap_ms < self.min_gap_ms and "flag:tailgating" not in out:
             out.append(f"tailgating: {m.gap_ms / 1000:.2f} s behind the vehicle before it")
         low, high = device.speed_range_kmh or (0.0, float("inf"))
@@ -151,49 +165,81 @@ class DetectionStage(BaseStage):
             out.append(f"speed {r.speed_kmh:g} km/h outside the device's {low:g}–{high:g} km/h")
         return out
 
-    def _plate_status(self, m: Match) -> str:
-        if m.capture is None:
-            return "no_capture"
+    def _plate_status(self, m: Match, measured_kg: int) -> tuple[str, str | None]:
+        """How far the capture's plate can be trusted to be this vehicle's, and why not."""
+        cap = m.capture
+        if cap is None:
+            return "no_capture", None
         if m.ambiguous:
-            return "ambiguous"
-        if m.capture.plate is None:
-            return "unreadable"
-        if m.capture.confidence < self.min_plate_confidence:
-            return "low_confidence"
-        return "read"
+            return "ambiguous", None
+        if cap.plate is None:
+            return "unreadable", None
+        if cap.confidence < self.min_plate_confidence:
+            return "low_confidence", None
+        if normalise(cap.plate) is None:
+            return "invalid", f"camera read {cap.plate!r} is not a valid plate"
+        if measured_kg > SMALL_VEHICLE_KG and cap.plate_color is None:
+            # a plate is a vehicle only with its colour (a yellow and a blue 湘A12345 are two)
+            return "not_this_vehicle", "the camera did not report the plate colour"
+        if measured_kg > SMALL_VEHICLE_KG and cap.plate_color not in HEAVY_PLATE_COLORS:
+            return "not_this_vehicle", (
+                f"a {cap.plate_color} plate cannot be a goods vehicle's of {measured_kg:,} kg"
+            )
+        if cap.vehicle_type is not None and cap.vehicle_type not in GOODS_VEHICLE_TYPES:
+            return "not_this_vehicle", f"the camera saw a {cap.vehicle_type!r}, not a goods vehicle"
+        return "read", None
 
-    async def _detect(self, matches: list[Match]) -> list[Outgoing]:
+    async def assess(self, matches: list[Match]) -> list[Outgoing]:
+        """Detections (and police leads) of matched passes: the one place that decides what a
+        pass's figures are worth, also for `offsite rules evaluate`."""
         if not matches:
             return []
-        cols = self._columns(matches)
+        passes = [self._assess(m) for m in matches]
+        cols = overload.WimColumns(
+            np.array([p.measured_kg for p in passes], np.int64),
+            np.array([overload.CONFIG_INDEX[p.config] for p in passes], np.int64),
+            np.array([self._permille(m) for m in matches], np.int64),
+            np.array([not p.evasion for p in passes], bool),
+            np.array([p.certified for p in passes], bool),
+            np.array([p.plate_status == "read" for p in passes], bool),
+        )
         res = overload.detect(cols)
+        other = np.array([overload.CONFIG_INDEX[p.other or p.config] for p in passes], np.int64)
+        over_other = cols.gross_kg - res.tolerance_kg - overload.LIMITS[other]
+        whole = np.array([not p.incomplete for p in passes], bool)
         groups = axles.detect(_axle_columns(matches))
-        # the worst group's load net of the device's margin, the same way as the gross
-        group_tol = (groups.worst_load_kg * cols.class_permille + 999) // 1000
-        axle_over = groups.overloaded & (groups.worst_over_kg - group_tol > 0) & ~res.overloaded
-        out = self._missing_plates(matches, cols)
-        rows = [int(i) for i in np.flatnonzero(res.overloaded | axle_over)]
-        clean = [
-            matches[i] for i in rows if cols.steady[i] and cols.certified[i] and cols.plate_ok[i]
-        ]
+        worst, net = axles.worst_after_margin(groups, cols.class_permille)
+        gross_over = res.overloaded | (over_other > 0)
+        axle_over = (net > 0) & ~gross_over
+        out = self._missing_plates(matches, cols, passes)
+        rows = [int(i) for i in np.flatnonzero(gross_over | axle_over | ~whole)]
+        clean = [matches[i] for i in rows
+                 if whole[i] and cols.steady[i] and cols.certified[i] and cols.plate_ok[i]]  # fmt: skip
         doubts = await self._verify_plates(clean)
         for i in rows:
-            group = _group(groups, i) if groups.judged[i] else None
+            group = _group(groups, i, int(worst[i])) if axle_over[i] else None
             doubt = doubts.get(matches[i].record.record_id)
-            det = self._detection(matches[i], cols, res, i, doubt, group, bool(axle_over[i]))
+            det = self._detection(matches[i], passes[i], res, i, int(cols.class_permille[i]),
+                                  doubt, group)  # fmt: skip
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
 
-    def _missing_plates(self, matches: list[Match], cols: overload.WimColumns) -> list[Outgoing]:
+    def _permille(self, m: Match) -> int:
+        device = self.registry.device(m.record.device_id)
+        assert device is not None and device.accuracy_class is not None
+        return round(device.accuracy_class * 10)
+
+    def _missing_plates(
+        self, matches: list[Match], cols: overload.WimColumns, passes: list[_Pass]
+    ) -> list[Outgoing]:
         """Heavy vehicles (measured gross ≥ 12 t, GB 7258's heavy class) with no readable plate:
         leads for transfer to the police (移送公安), with the capture's images when there is one.
         An unreadable plate the camera saw scores higher than a capture that never came (the
         camera may have failed)."""
         out = []
         for i in np.flatnonzero(cols.gross_kg >= HEAVY_KG):
-            m = matches[int(i)]
-            status = self._plate_status(m)
-            if status not in ("no_capture", "unreadable"):
+            m, status = matches[int(i)], passes[int(i)].plate_status
+            if status not in ("no_capture", "unreadable", "invalid"):
                 continue
             r, cap = m.record, m.capture
             sightings = [] if cap is None else [Sighting(
@@ -236,42 +282,50 @@ class DetectionStage(BaseStage):
     def _detection(
         self,
         m: Match,
-        cols: overload.WimColumns,
+        p: _Pass,
         res: overload.OverloadColumns,
         i: int,
+        permille: int,
         doubt: str | None,
-        group: dict[str, int] | None = None,
-        by_axle: bool = False,
+        group: dict[str, int] | None,
     ) -> Detection:
-        """The detection of row ``i``: gross overload, or (``by_axle``) an axle group over its
-        limit on a vehicle whose gross is within it."""
+        """The detection of row ``i``: gross overload (or a vehicle not weighed whole), or
+        (``group``) an axle group over its limit on a vehicle whose gross is within it."""
         r, cap = m.record, m.capture
-        device = self.registry.device(r.device_id)
-        assert device is not None and device.accuracy_class is not None
-        status = "uncertain" if doubt else self._plate_status(m)
-        reasons = []
-        reasons += self._evasion(m, device)
-        if not cols.certified[i]:
+        status = "uncertain" if doubt else p.plate_status
+        reasons = list(p.evasion)
+        if not p.certified:
             reasons.append("certificate_invalid_on_pass_date")
         if doubt:
             reasons.append(f"plate:uncertain: {doubt}")
         elif status != "read":
-            reasons.append(f"plate:{status}")
-        if r.vehicle_kind is None:
-            reasons.append("vehicle_kind_inferred")
-        config = overload.CODES[int(cols.config[i])]
+            reasons.append(f"plate:{status}" + (f": {p.plate_why}" if p.plate_why else ""))
+        reasons += p.incomplete
+        if p.measured_kg < r.gross_weight_kg:
+            reasons.append(f"measured: the sum of the axles {p.axle_sum_kg:,} kg, lower than the "
+                           f"reported gross {r.gross_weight_kg:,} kg")  # fmt: skip
+        name, limit = CONFIGURATIONS[p.config][1], int(res.limit_kg[i])
+        other_limit = other_name = None
+        if p.other is not None and group is None:
+            other_limit, other_name = CONFIGURATIONS[p.other]
+            what = "body" if r.axle_count < 6 else "drive axles"
+            reasons.append(f"{what} not reported: decided as {name} ({limit:,} kg), the reading "
+                           f"most favourable to the party; as {other_name} the limit is "
+                           f"{other_limit:,} kg")  # fmt: skip
         detector, version = (
-            (axles.DETECTOR, axles.VERSION) if by_axle else (overload.DETECTOR, overload.VERSION)
+            (axles.DETECTOR, axles.VERSION) if group else (overload.DETECTOR, overload.VERSION)
         )
-        measured, limit = r.gross_weight_kg, int(res.limit_kg[i])
-        tolerance, over = int(res.tolerance_kg[i]), int(res.overload_kg[i])
-        enforceable = bool(res.enforceable[i])
-        if by_axle:
-            assert group is not None
+        measured, tolerance, over = p.measured_kg, int(res.tolerance_kg[i]), int(res.overload_kg[i])
+        if group is not None:
             measured, limit = group["load_kg"], group["limit_kg"]
-            tolerance = -(-measured * int(cols.class_permille[i]) // 1000)
+            tolerance = -(-measured * permille // 1000)
             over = measured - tolerance - limit
-            enforceable = bool(cols.steady[i] and cols.certified[i] and cols.plate_ok[i])
+        device = self.registry.device(r.device_id)
+        assert device is not None and device.accuracy_class is not None
+        enforceable = (
+            not p.evasion and p.certified and p.plate_status == "read" and not p.incomplete
+        )
+        received = m.received_ms
         return Detection(
             detection_id=derive_id("det", detector, version, r.site_id, r.device_id, r.record_id),
             detector=detector,
@@ -282,52 +336,81 @@ class DetectionStage(BaseStage):
             device_id=r.device_id,
             lane=r.lane,
             ts=r.ts,
-            plate=cap.plate if cap else None,
+            plate=(normalise(cap.plate) or cap.plate) if cap else None,
             plate_color=cap.plate_color if cap else None,
             plate_status=status,  # type: ignore[arg-type]
             match_confidence=m.confidence,
             axle_count=r.axle_count,
-            vehicle_kind=r.vehicle_kind or infer_kind(r.axle_count, r.axle_spacings_mm),  # type: ignore[arg-type]
+            vehicle_kind="combination" if p.config.startswith("combination") else "rigid",
             drive_axles=r.drive_axles,
-            configuration=config,
+            configuration=p.config,
             accuracy_class=device.accuracy_class,
             certificate_number=device.certificate.number if device.certificate else None,
             measured_kg=measured,
             tolerance_kg=tolerance,
             limit_kg=limit,
             overload_kg=over,
-            overloaded=True,
+            overloaded=over > 0 or (other_limit is not None and measured - tolerance > other_limit),
             enforceable=enforceable and doubt is None,
             reasons=reasons,
             wim=r.model_dump(mode="json"),
             capture=cap.model_dump(mode="json") if cap else None,
             images=list(cap.images) if cap else [],
             axle_group=group,
+            other_limit_kg=other_limit,
+            other_reading=other_name,
+            whole=not p.incomplete,
+            received_at=None
+            if received is None
+            else dt.datetime.fromtimestamp(received / 1000, dt.UTC),
         )
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass's figures rest on, assessed once per pass."""
+
+    config: str  # Art. 3 configuration under the reading most favourable to the party
+    other: str | None  # the other reading's, when a fact the limit rests on is not known
+    measured_kg: int  # the lower of the reported gross and the sum of the axles
+    axle_sum_kg: int
+    evasion: list[str]  # why it was not a steady, single weighing (flags, gap, speed, clock)
+    certified: bool  # the metrology certificate is valid on the site's local date of the pass
+    plate_status: str
+    plate_why: str | None
+    incomplete: list[str]  # why the vehicle was not weighed whole
+
+
+def _ms(ts: dt.datetime) -> int:
+    return int(ts.timestamp() * 1000)
 
 
 def _axle_columns(matches: list[Match]) -> axles.AxleColumns:
     """The axle loads and spacings of a batch, padded; tyres by the Art. 3 presumption and the
-    drive axles right behind the steer axle (one, or the reported number)."""
+    drive axles right behind the steer axle (one, or the reported number). A vehicle with more
+    axles than the padding keeps its count, so it is not judged."""
     n = len(matches)
     count = np.array([m.record.axle_count for m in matches], np.int64)
-    weight = np.full((n, axles.MAX_AXLES), -1, np.int64)
-    spacing = np.full((n, axles.MAX_AXLES), -1, np.int64)
-    drive = np.zeros((n, axles.MAX_AXLES), bool)
+    weight = np.full((n, MAX_AXLES), -1, np.int64)
+    spacing = np.full((n, MAX_AXLES), -1, np.int64)
+    drive = np.zeros((n, MAX_AXLES), bool)
     for i, m in enumerate(matches):
         r = m.record
+        if r.axle_count > MAX_AXLES:
+            continue
         weight[i, : r.axle_count] = r.axle_weights_kg
         spacing[i, : r.axle_count - 1] = r.axle_spacings_mm
         drive[i, 1 : 1 + (r.drive_axles or 1)] = True
     return axles.AxleColumns(count, weight, spacing, axles.presumed_dual(count), drive)
 
 
-def _group(groups: axles.AxleGroups, i: int) -> dict[str, int]:
+def _group(groups: axles.AxleGroups, i: int, g: int) -> dict[str, int]:
+    """Group ``g`` of vehicle ``i``, as a detection names it."""
     return {
-        "first_axle": int(groups.worst_start[i]) + 1,
-        "kind": int(groups.worst_kind[i]),
-        "spacing_mm": int(groups.spacing_mm[i, groups.worst[i]]),
-        "limit_kg": int(groups.worst_limit_kg[i]),
-        "load_kg": int(groups.worst_load_kg[i]),
-        "over_kg": int(groups.worst_over_kg[i]),
+        "first_axle": int(groups.start[i, g]) + 1,
+        "kind": int(groups.kind[i, g]),
+        "spacing_mm": int(groups.spacing_mm[i, g]),
+        "limit_kg": int(groups.limit_kg[i, g]),
+        "load_kg": int(groups.load_kg[i, g]),
+        "over_kg": int(groups.over_kg[i, g]),
     }

@@ -9,8 +9,12 @@ from .errors import (
     UnfinishedError,
     UsageError,
 )
-from .ids import derive_id
+from .ids import case_id, derive_id
 from .models import (
+    GOODS_VEHICLE_TYPES,
+    HARMLESS_FLAGS,
+    HEAVY_PLATE_COLORS,
+    MAX_AXLES,
     UNENFORCEABLE_FLAGS,
     Alert,
     AnprCapture,
@@ -24,7 +28,7 @@ from .models import (
     Violation,
     WimRecord,
 )
-from .registry import CalibrationCertificate, Device, Registry, Site
+from .registry import CalibrationCertificate, Device, Permit, Registry, Site
 from .schema import export_schemas, schemas
 from .topics import (
     ALERTS,
@@ -44,7 +48,11 @@ __all__ = [
     "ALL_TOPICS",
     "CASES",
     "DETECTIONS",
+    "GOODS_VEHICLE_TYPES",
+    "HARMLESS_FLAGS",
+    "HEAVY_PLATE_COLORS",
     "LEADS",
+    "MAX_AXLES",
     "ROAD_ANPR",
     "ROAD_WIM",
     "UNENFORCEABLE_FLAGS",
@@ -66,6 +74,7 @@ __all__ = [
     "Lead",
     "Message",
     "OffsiteError",
+    "Permit",
     "Registry",
     "ServiceError",
     "Sighting",
@@ -75,6 +84,7 @@ __all__ = [
     "Violation",
     "WimRecord",
     # helpers
+    "case_id",
     "derive_id",
     "dlq",
     "export_schemas",

@@ -6,19 +6,37 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-PlateColor = Literal["blue", "yellow", "green", "yellow_green", "white", "black"]
+from .registry import PlateColor
+
 ImageRole = Literal["plate", "front", "side", "rear", "overview", "composite"]
 VehicleKind = Literal["rigid", "combination"]
 PlateStatus = Literal[
-    "read", "no_capture", "unreadable", "low_confidence", "ambiguous", "uncertain"
-]
+    "read", "no_capture", "unreadable", "low_confidence", "ambiguous", "uncertain", "invalid",
+    "not_this_vehicle",
+]  # fmt: skip
 Outcome = Literal["none", "no_penalty", "warning", "fine", "review"]
 
-# Device validity flags that make a weighing unusable as evidence (the vehicle was not weighed
-# in a steady, single, centred pass).
+# Device validity flags known to mean the vehicle was not weighed in a steady, single, centred
+# pass. Every flag a device sets makes its weighing not enforceable; these are the ones offsite
+# can name (SPEC.md).
 UNENFORCEABLE_FLAGS = frozenset(
     {"lane_change", "acceleration", "straddle", "tailgating", "off_scale"}
 )
+# Flags known to leave a weighing valid: the only ones ignored. None is known yet; a vendor's
+# flag goes here only when its documentation says the weighing stays valid. Any other flag
+# (e.g. ``sensor_fault``) sends the pass to review.
+HARMLESS_FLAGS: frozenset[str] = frozenset()
+
+# GA 36: large vehicles, goods vehicles and trailers carry yellow plates (new-energy large
+# vehicles yellow-and-green); blue and green plates are for small vehicles (≤ 4.5 t). A heavy
+# weighing with another colour, or none reported, cannot be fined on that plate.
+HEAVY_PLATE_COLORS = frozenset({"yellow", "yellow_green"})
+# Camera classifications a goods vehicle can have; any other (car, bus, …) means the plate may
+# belong to another vehicle than the one weighed. None (not classified) is not a doubt.
+GOODS_VEHICLE_TYPES = frozenset({"truck", "heavy_truck", "tractor", "trailer", "semi_trailer"})
+# A weighing device gives at most this many axles; a longer vehicle is weighed in parts or is a
+# large-cargo (大件) transport, which needs a permit: always reviewed.
+MAX_AXLES = 12
 
 
 class Message(BaseModel):
@@ -49,7 +67,7 @@ class WimRecord(Message):
     lane: int = Field(ge=1)
     ts: AwareDatetime
     speed_kmh: float = Field(ge=0, le=250)
-    axle_count: int = Field(ge=2, le=12)
+    axle_count: int = Field(ge=2, le=64)  # more than MAX_AXLES: reviewed, not rejected
     axle_weights_kg: list[int]
     axle_spacings_mm: list[int]
     gross_weight_kg: int = Field(gt=0)
@@ -123,9 +141,9 @@ class Detection(Message):
     configuration: str
     accuracy_class: float
     certificate_number: str | None
-    measured_kg: int
+    measured_kg: int  # the lower of the reported gross and the sum of the axles
     tolerance_kg: int
-    limit_kg: int
+    limit_kg: int  # under the reading most favourable to the party
     overload_kg: int
     overloaded: bool
     enforceable: bool
@@ -133,9 +151,17 @@ class Detection(Message):
     wim: dict[str, Any]
     capture: dict[str, Any] | None
     images: list[ImageRef]
-    # the axle group furthest over its limit: first_axle (1 = front), kind (1 single, 2 tandem,
-    # 3 tridem), spacing_mm, limit_kg, load_kg, over_kg (before any margin)
+    # the axle group furthest over its limit after the device's margin: first_axle (1 = front),
+    # kind (1 single, 2 tandem, 3 tridem), spacing_mm, limit_kg, load_kg, over_kg (before it)
     axle_group: dict[str, int] | None = None
+    # when a fact the limit rests on was not reported (body, drive axles): the limit under the
+    # other reading, and what that reading is; a decision that differs under it goes to review
+    other_limit_kg: int | None = None
+    other_reading: str | None = None
+    # False: the device did not weigh the vehicle whole (an axle of 0 kg, too many axles):
+    # whatever the figures say, an officer looks
+    whole: bool = True
+    received_at: AwareDatetime | None = None  # when the broker received the WIM record
 
 
 class Violation(Message):
@@ -168,6 +194,11 @@ class Violation(Message):
     reasoning: str  # 说理, in Chinese, for the notice
     legal_review: bool  # a major decision (重大执法决定): 法制审核 before it is made
     detection: Detection
+    # 行政处罚法 Art. 29: a later detection of the same trip attaches to that case as evidence
+    attached_to: str | None = None
+    # what the decision reports to others, never a fine by itself (e.g. Art. 46's threshold)
+    notices: list[str] = Field(default_factory=list)
+    decided_at: AwareDatetime | None = None
 
 
 class Sighting(BaseModel):

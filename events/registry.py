@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+PlateColor = Literal["blue", "yellow", "green", "yellow_green", "white", "black"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,19 +27,32 @@ class CalibrationCertificate(_Strict):
         return self.valid_from <= day <= self.valid_until
 
 
+# The accuracy classes for vehicle mass of OIML R134-1:2006 §2.1, which JJG 907 (动态公路车辆自动
+# 衡器) uses too: class N has an in-service maximum permissible error of ±N % of the mass.
+ACCURACY_CLASSES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
 class Device(_Strict):
     id: str = Field(min_length=1)
     type: Literal["wim", "anpr", "ais_receiver", "vessel_camera"]
-    accuracy_class: float | None = Field(default=None, gt=0, le=20)
+    accuracy_class: float | None = None
     certificate: CalibrationCertificate | None = None
     # the speeds the device is verified for (its certificate's range); outside it a weighing
     # is not enforceable
     speed_range_kmh: tuple[float, float] | None = None
+    # the day it passed the agency's legal and technical review (法制和技术审核, 行政处罚法 Art. 41);
+    # None: not reviewed, its records are not evidence
+    reviewed_on: dt.date | None = None
 
     @model_validator(mode="after")
     def _wim_has_class(self) -> Device:
         if self.type == "wim" and self.accuracy_class is None:
             raise ValueError("a wim device needs accuracy_class")
+        if self.accuracy_class is not None and self.accuracy_class not in ACCURACY_CLASSES:
+            raise ValueError(
+                f"accuracy_class {self.accuracy_class:g} is not a class of OIML R134 / JJG 907 "
+                f"({', '.join(f'{c:g}' for c in ACCURACY_CLASSES)})"
+            )
         return self
 
 
@@ -51,11 +66,30 @@ class Site(_Strict):
     direction: str
     lanes: int = Field(ge=1, le=12)
     devices: list[str]
-    announced: bool
-    signed: bool
+    # 行政处罚法 Art. 41: the days the site passed legal and technical review (法制和技术审核), was
+    # announced to the public (公示) and signed on the road (标识). A pass before any of them, or
+    # with one missing, is not admissible.
+    reviewed_on: dt.date | None = None
+    announced_on: dt.date | None = None
+    signed_on: dt.date | None = None
     jurisdiction: str = "national"
-    timezone_offset_hours: int = 8
+    timezone_offset_hours: int = Field(default=8, ge=-12, le=14)
     hub: bool = False  # at a passenger transport hub (bus station, railway station, airport)
+
+    def local(self, ts: dt.datetime) -> dt.datetime:
+        """``ts`` in the site's own time zone: every legal date and hour is the local one."""
+        return ts.astimezone(dt.timezone(dt.timedelta(hours=self.timezone_offset_hours)))
+
+    def not_admissible_on(self, day: dt.date) -> list[str]:
+        """Why a pass on local ``day`` is not admissible here under Art. 41 (empty: it is)."""
+        out = []
+        for what, since in (("reviewed", self.reviewed_on), ("announced", self.announced_on),
+                            ("signed", self.signed_on)):  # fmt: skip
+            if since is None:
+                out.append(f"site_not_{what}")
+            elif day < since:
+                out.append(f"site_not_{what}_on_pass_date: {what} on {since}, pass on {day}")
+        return out
 
 
 class RoadDistance(_Strict):
@@ -69,10 +103,42 @@ class Vehicle(_Strict):
     """A vehicle the transport agency knows: its class and its operating licence (道路运输证)."""
 
     plate: str = Field(min_length=7, max_length=8)
+    plate_color: PlateColor | None = None
     kind: Literal["coach", "dangerous_goods", "truck", "bus", "car"]
     licensed: bool
     # dangerous goods: the local minutes of day it may run, as (start, end) pairs; may wrap
     permitted_minutes: list[tuple[int, int]] = Field(default_factory=list)
+    # a goods vehicle's Art. 3 body: a single vehicle (单体货车) or a road train (汽车列车)
+    body: Literal["rigid", "combination"] | None = None
+
+
+class Permit(_Strict):
+    """An over-limit transport permit (超限运输许可, 2016 No. 62 ch. 2): the vehicle, where and when
+    it may run, and the mass and dimensions it may have."""
+
+    number: str = Field(min_length=1)
+    issuer: str = Field(min_length=1)
+    plate: str = Field(min_length=7, max_length=8)
+    plate_color: PlateColor
+    vehicle: str = ""  # make, model, VIN as written on the permit
+    sites: list[str] = Field(min_length=1)  # the enforcement points on its route
+    valid_from: dt.date
+    valid_until: dt.date
+    max_gross_kg: int = Field(gt=0)
+    max_length_mm: int | None = Field(default=None, gt=0)
+    max_width_mm: int | None = Field(default=None, gt=0)
+    max_height_mm: int | None = Field(default=None, gt=0)
+
+    def does_not_cover(self, site_id: str, day: dt.date, gross_kg: int) -> list[str]:
+        """Why this permit does not cover a pass (empty: it does)."""
+        out = []
+        if site_id not in self.sites:
+            out.append(f"site {site_id} is not on its route ({', '.join(self.sites)})")
+        if not self.valid_from <= day <= self.valid_until:
+            out.append(f"the pass on {day} is outside {self.valid_from} – {self.valid_until}")
+        if gross_kg > self.max_gross_kg:
+            out.append(f"{gross_kg:,} kg is more than the permitted {self.max_gross_kg:,} kg")
+        return out
 
 
 class Registry(_Strict):
@@ -80,15 +146,20 @@ class Registry(_Strict):
     devices: list[Device]
     distances: list[RoadDistance] = Field(default_factory=list)
     vehicles: list[Vehicle] = Field(default_factory=list)
+    permits: list[Permit] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Registry:
+        sites = {s.id for s in self.sites}
+        for permit in self.permits:
+            for site_id in permit.sites:
+                if site_id not in sites:
+                    raise ValueError(f"permit {permit.number} names unknown site {site_id}")
         ids = {d.id for d in self.devices}
         for site in self.sites:
             for dev in site.devices:
                 if dev not in ids:
                     raise ValueError(f"site {site.id} names unknown device {dev}")
-        sites = {s.id for s in self.sites}
         for d in self.distances:
             for end in d.between:
                 if end not in sites:
@@ -98,6 +169,15 @@ class Registry(_Strict):
     @cached_property
     def vehicle_index(self) -> dict[str, Vehicle]:
         return {v.plate: v for v in self.vehicles}
+
+    def vehicle(self, plate: str | None, color: str | None) -> Vehicle | None:
+        """The vehicle of a plate, when the registry knows it with that colour (or without one:
+        a record that names no colour matches a plate read of any colour)."""
+        v = self.vehicle_index.get(plate or "")
+        return v if v is not None and v.plate_color in (None, color) else None
+
+    def permits_of(self, plate: str | None, color: str | None) -> list[Permit]:
+        return [p for p in self.permits if p.plate == plate and p.plate_color == color]
 
     def distance_km(self, a: str, b: str) -> float | None:
         return self._distances.get((a, b))

@@ -26,6 +26,7 @@ class Incoming:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp_ms: int | None = None  # the broker's record time (when it was received)
 
 
 @dataclass(frozen=True, slots=True)

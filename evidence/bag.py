@@ -31,7 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from events import Registry, Violation, derive_id
+from events import Registry, Violation
+from events import case_id as pass_case_id
 from rules.national import NATIONAL_FILE
 
 from . import custody
@@ -50,8 +51,9 @@ class BlobSource(Protocol):
 
 
 def case_id(violation: Violation) -> str:
-    """The case id of a violation; equal to ``sinks.casestore.case_id``."""
-    return derive_id("case", violation.violation_id)
+    """The case id of a violation's pass; equal to ``sinks.casestore.case_id``."""
+    v = violation
+    return pass_case_id(v.site_id, v.detection.device_id, v.record_id, v.violation_code)
 
 
 def config_hash(registry: Registry) -> str:
@@ -123,6 +125,7 @@ def payload(
     site = registry.site(violation.site_id)
     device = registry.device(det.device_id)
     cert = device.certificate if device else None
+    day = (site.local(violation.ts) if site else violation.ts).date()  # the site's local date
     files = {
         "measurement/wim.json": _json(det.wim),
         "device/certificate.json": _json({
@@ -131,7 +134,8 @@ def payload(
             "type": device.type if device else None,
             "accuracy_class": device.accuracy_class if device else None,
             "certificate": cert.model_dump(mode="json") if cert else None,
-            "valid_on_pass_date": cert.valid_on(violation.ts.date()) if cert else False,
+            "registry_entry": device.model_dump(mode="json") if device else None,
+            "valid_on_pass_date": cert.valid_on(day) if cert else False,
             "as_used_by_detection": {
                 "accuracy_class": det.accuracy_class,
                 "certificate_number": det.certificate_number,

@@ -1,13 +1,15 @@
 """Replaying a decision from its package: the stored facts through today's rules engine.
 
 For an appeal, years later. The package keeps what the decision was made from: the detection,
-the site's notice (announced, signed), the prior offences the history showed (in the decision's
-``quantities``) and the baseline file that decided. Re-running the engine on them shows whether
-today's code reaches the same decision; given another baseline file, what it would decide.
+the site's and the device's registry entries (review, announcement and signage dates), the
+prior offences the history showed (in the decision's ``quantities``), the day it was decided
+and the baseline file that decided. Re-running the engine on them shows whether today's code
+reaches the same decision; given another baseline file, what it would decide.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,14 +19,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from events import Detection, Registry, Site
-from rules import Baseline, decide, facts_of, violation_of
+from events import Detection, Device, Registry, Site
+from rules import Baseline, attach, decide, facts_of, violation_of
 
 from .errors import EvidenceError
 
 VIOLATION_DOC = "data/decision/violation.json"
 BASELINE_DOC = "data/decision/baseline.yaml"
 SITE_DOC = "data/site/notice.json"
+DEVICE_DOC = "data/device/certificate.json"
 COMPARED = ("outcome", "fine_cny", "tier", "overload_kg", "rule", "rule_version", "baseline_hash")
 
 
@@ -36,11 +39,14 @@ class ReplayResult:
     differences: list[str]
 
 
-def _site_registry(notice: dict[str, Any]) -> Registry:
-    """A registry holding only the site as it was packaged (what admissibility looks at)."""
+def _site_registry(notice: dict[str, Any], device: dict[str, Any] | None) -> Registry:
+    """A registry holding only the site and device as they were packaged (what admissibility
+    looks at)."""
+    devices = [Device.model_validate(device)] if device else []
     if not notice.pop("in_registry", False):
-        return Registry(sites=[], devices=[])
-    return Registry(sites=[Site.model_validate({**notice, "devices": []})], devices=[])
+        return Registry(sites=[], devices=devices)
+    site = Site.model_validate({**notice, "devices": [d.id for d in devices]})
+    return Registry(sites=[site], devices=devices)
 
 
 def replay_package(path: Path, baseline_file: Path | None = None) -> ReplayResult:
@@ -51,14 +57,20 @@ def replay_package(path: Path, baseline_file: Path | None = None) -> ReplayResul
     try:
         doc = json.loads((path / VIOLATION_DOC).read_bytes())
         det = Detection.model_validate_json(json.dumps(doc["detection"]))
-        registry = _site_registry(json.loads((path / SITE_DOC).read_bytes()))
+        device = json.loads((path / DEVICE_DOC).read_bytes()).get("registry_entry")
+        registry = _site_registry(json.loads((path / SITE_DOC).read_bytes()), device)
         data = (baseline_file or path / BASELINE_DOC).read_bytes()
         baseline = Baseline.model_validate(yaml.safe_load(data))
         prior = int(doc.get("quantities", {}).get("prior_offences", 0))
+        decided = doc.get("decided_at")
+        decided_on = dt.datetime.fromisoformat(decided).date() if decided else None
     except (OSError, ValueError, KeyError, TypeError, ValidationError, yaml.YAMLError) as exc:
         raise EvidenceError(f"the decision cannot be replayed: {exc}", path.name) from exc
     digest = hashlib.sha256(data).hexdigest()
-    new = violation_of(det, decide(baseline, digest, facts_of(det, registry, prior)))
+    facts = facts_of(det, registry, prior, decided_on)
+    new = violation_of(det, decide(baseline, digest, facts))
+    if doc.get("attached_to"):  # the same trip as another case: evidence, never a fine
+        new = attach(new, doc["attached_to"])
     stored = {k: doc.get(k) for k in COMPARED}
     recomputed = {k: getattr(new, k) for k in COMPARED}
     differences = []

@@ -108,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="discretion baselines, offline")
     rsub = rules.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    chk = rsub.add_parser("check", help="validate a baseline file and print its table")
-    chk.add_argument("file", type=Path)
+    chk = rsub.add_parser("check", help="validate a baseline file and print its table; without"
+                          " one, every configured baseline and the sites' jurisdictions")  # fmt: skip
+    chk.add_argument("file", type=Path, nargs="?")
     ev = rsub.add_parser(
         "evaluate", help="road.wim records or detections (JSONL, stdin) → decisions"
     )
@@ -170,14 +171,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{name:9}{state}")
         return 0
     if args.verb == "rules":
-        from .config import load_baseline, load_registry
+        from .config import (
+            baseline_files,
+            check_jurisdictions,
+            load_baseline,
+            load_baselines,
+            registry_of,
+        )
         from .evaluate import check, evaluate
 
         if args.action == "check":
-            check(args.file)
+            if args.file is not None:
+                check(args.file)
+                return 0
+            check_jurisdictions(settings.registry, registry_of(settings),
+                                load_baselines(settings.baselines))  # fmt: skip
+            for path in baseline_files(settings.baselines):
+                check(path)
+            print(f"every site of {settings.registry} has a baseline for its jurisdiction: "
+                  + ", ".join(sorted(settings.baselines)))  # fmt: skip
             return 0
         baseline, digest = load_baseline(args.baseline)
-        registry = None if args.as_measured else load_registry(settings.registry)
+        registry = None if args.as_measured else registry_of(settings)
         return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
     if args.verb == "keys":
         from evidence import generate_key

@@ -17,7 +17,7 @@ from ingest import SimulationConfig
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 
 from . import services
-from .config import Settings, load_registry
+from .config import Settings, registry_of
 from .feed import make_traffic, publish, traffic_messages, write_truth
 from .pipeline import prepare, run
 from .truth import expected_cases, expected_missing_plates
@@ -40,7 +40,7 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     sim = SimulationConfig(vehicles=vehicles, seed=seed)
     passes = await asyncio.to_thread(make_traffic, settings, sim)  # JPEG work off the loop
     day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
-    registry = load_registry(settings.registry, settings.vehicles)
+    registry = registry_of(settings)
     extra, injected = simulate_leads(registry, LeadConfig(seed=seed, day=day))
     write_truth(settings.var_dir / "sim" / "truth.jsonl", passes, injected)
     messages = traffic_messages(passes, settings.pipeline.topic_prefix, extra)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from detectors.limits import CONFIGURATIONS, configuration, infer_kind
-from detectors.overload import detect_one
-from events import UNENFORCEABLE_FLAGS, Detection, Registry, WimRecord
-from events.stage import validation_reason
-from rules import Baseline, Facts, decide, facts_of
+from detectors import DetectionStage
+from detectors.limits import CONFIGURATIONS, readings
+from detectors.match import Match
+from events import DETECTIONS, AnprCapture, Detection, Registry, WimRecord
+from events.stage import Incoming, validation_reason
+from rules import Baseline, Facts, RulesStage, decide, facts_of
 from rules.baseline import Outcome, Quantity, Range
 
 from .config import load_baseline
@@ -63,34 +65,57 @@ def _when(when: dict[Quantity, Range]) -> str:
     return ", ".join(f"{k} {r.text()}" for k, r in when.items())
 
 
-def facts_of_wim(record: WimRecord, registry: Registry | None) -> Facts:
-    """Facts of a raw WIM record. Without a registry (--as-measured) the record is taken as
-    admissible and its gross as final; with one, the device's class, certificate and the
-    record's flags and integrated plate decide admissibility, as in the pipeline."""
-    kind = record.vehicle_kind or infer_kind(record.axle_count, record.axle_spacings_mm)
-    config = configuration(record.axle_count, kind == "combination", record.drive_axles)
-    reasons: list[str] = []
-    permille, certified = 0, True
-    if registry is not None:
-        device = registry.device(record.device_id)
-        site = registry.site(record.site_id)
-        if device is None or device.accuracy_class is None or site is None:
-            raise ValueError(f"{record.record_id}: site or device not in the registry")
-        permille = round(device.accuracy_class * 10)
-        certified = device.certificate is not None and device.certificate.valid_on(record.ts.date())
-        reasons += [] if certified else ["certificate_invalid_on_pass_date"]
-        reasons += [f"flag:{f}" for f in sorted(UNENFORCEABLE_FLAGS.intersection(record.flags))]
-        reasons += [] if record.plate else ["plate:no_capture"]
-        reasons += [] if site.announced else ["site_not_announced"]
-        reasons += [] if site.signed else ["site_not_signed"]
-    limit, tolerance, *_ = detect_one(
-        record.gross_weight_kg, config, permille, True, certified, True
-    )
-    assert limit == CONFIGURATIONS[config][0]
+def facts_as_measured(record: WimRecord) -> Facts:
+    """Facts of a raw WIM record taken as admissible and final (--as-measured): no registry,
+    no margin. The limit takes the reading most favourable to the party, and the other reading
+    is kept, as in the pipeline."""
+    config, other = readings(record.axle_count, record.vehicle_kind, record.drive_axles)
     return Facts(record_id=record.record_id, violation_code="road.overload.gross",
-                 measured_kg=record.gross_weight_kg, device_tolerance_kg=tolerance,
-                 limit_kg=limit, hour=record.ts.hour, admissible=not reasons,
-                 reasons=tuple(reasons))  # fmt: skip
+                 measured_kg=min(record.gross_weight_kg, sum(record.axle_weights_kg)),
+                 device_tolerance_kg=0, limit_kg=CONFIGURATIONS[config][0], hour=record.ts.hour,
+                 admissible=True, other_limit_kg=CONFIGURATIONS[other][0] if other else None,
+                 other_reading=CONFIGURATIONS[other][1] if other else None)  # fmt: skip
+
+
+def captured(record: WimRecord, registry: Registry) -> Match:
+    """A record whose ``plate`` (with ``plate_color`` and ``vehicle_type`` when given) stands for
+    a confident camera capture at the same instant, as the detection stage would match it."""
+    extra = record.model_extra or {}
+    site = registry.site(record.site_id)
+    camera = next((d for d in site.devices if (x := registry.device(d)) and x.type == "anpr"),
+                  "integrated") if site else "integrated"  # fmt: skip
+    capture = None
+    if record.plate is not None:
+        capture = AnprCapture(
+            capture_id=f"{record.record_id}-plate", site_id=record.site_id, camera_id=camera,
+            lane=record.lane, ts=record.ts, plate=record.plate,
+            plate_color=extra.get("plate_color"), confidence=1.0,
+            vehicle_type=extra.get("vehicle_type"),
+        )  # fmt: skip
+    return Match(record, ("road.wim", 0, 0), capture, 1.0 if capture else 0.0)
+
+
+async def _decide_wim(
+    record: WimRecord, stage: DetectionStage, rules: RulesStage, registry: Registry
+) -> list[dict[str, Any]]:
+    """The pipeline's own decision on one record: the detection stage's assessment (flags,
+    speed, certificate, plate checks, limits), then the rules stage's (admissibility, permits,
+    the baseline in force on the pass date)."""
+    problem = stage.check_registry(record.site_id, record.device_id, "wim", record.lane)
+    if problem is not None:
+        raise ValueError(f"{record.record_id}: {problem}")
+    outs = [o for o in await stage.assess([captured(record, registry)])
+            if o.topic == stage.out_topic]  # fmt: skip
+    if not outs:  # within the limit under every reading
+        config, _ = readings(record.axle_count, record.vehicle_kind, record.drive_axles)
+        return [{"record_id": record.record_id, "violation_code": None, "outcome": "none",
+                 "fine_cny": None, "measured_kg": min(record.gross_weight_kg,
+                 sum(record.axle_weights_kg)), "limit_kg": CONFIGURATIONS[config][0],
+                 "overload_kg": None, "tier": None, "legal_basis": "", "reasons": []}]  # fmt: skip
+    res = await rules.process(
+        [Incoming(DETECTIONS, 0, i, None, o.value) for i, o in enumerate(outs)]
+    )
+    return [json.loads(o.value) for o in res.out]
 
 
 def evaluate(
@@ -98,9 +123,20 @@ def evaluate(
     out: TextIO = sys.stdout,
 ) -> int:  # fmt: skip
     """One decision per input line (a road.wim record or a detection); returns the bad lines."""
+    return asyncio.run(_evaluate(baseline, digest, lines, registry, out))
+
+
+async def _evaluate(
+    baseline: Baseline, digest: str, lines: Iterable[str], registry: Registry | None,
+    out: TextIO,
+) -> int:  # fmt: skip
     if registry is None:  # --as-measured: the values are final, no margin
         baseline = baseline.model_copy(update={"tolerance": baseline.tolerance.model_copy(
             update={"method": "none", "percent": None})})  # fmt: skip
+    else:
+        stage = DetectionStage(registry)
+        versions = {s.jurisdiction: [(baseline, digest)] for s in registry.sites}
+        rules = RulesStage(versions, registry)
     bad = 0
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -108,10 +144,21 @@ def evaluate(
         try:
             obj = json.loads(line)
             if isinstance(obj, dict) and "detection_id" in obj:
-                f = facts_of(Detection.model_validate(obj), registry)
+                det = Detection.model_validate(obj)
+                if registry is None:
+                    decisions = [decide(baseline, digest, facts_of(det, None)).as_json()]
+                else:
+                    res = await rules.process([Incoming(DETECTIONS, 0, 0, None, det.to_json())])
+                    decisions = [json.loads(o.value) for o in res.out]
             else:
-                f = facts_of_wim(WimRecord.model_validate_json(line), registry)
-            print(json.dumps(decide(baseline, digest, f).as_json(), ensure_ascii=False), file=out)
+                record = WimRecord.model_validate_json(line)
+                if registry is None:
+                    decisions = [decide(baseline, digest, facts_as_measured(record)).as_json()]
+                else:
+                    decisions = await _decide_wim(record, stage, rules, registry)
+            for d in decisions:
+                d.pop("detection", None)  # the input, echoed: not part of a decision line
+                print(json.dumps(d, ensure_ascii=False), file=out)
         except json.JSONDecodeError as exc:
             bad += 1
             print(f"offsite: line {n}: invalid JSON: {exc}", file=sys.stderr)

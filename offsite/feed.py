@@ -18,7 +18,7 @@ from ingest import Pass, SimulationConfig, paced, read_records, simulate
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 from sinks import BlobStore
 
-from .config import Settings, load_registry
+from .config import Settings, registry_of
 from .kafka import ensure_topics, producer, send_all, topic_names
 from .services import Endpoints, endpoints
 
@@ -33,7 +33,7 @@ def _progress(total: int) -> Any:
 def make_traffic(settings: Settings, cfg: SimulationConfig) -> list[Pass]:
     blobs = BlobStore(settings.var_dir / "blobs")
     passes = simulate(
-        load_registry(settings.registry),
+        registry_of(settings),
         cfg,
         put_blob=blobs.put if cfg.images else None,
         progress=_progress(cfg.vehicles),
@@ -90,7 +90,7 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         **({"start": args.start} if args.start else {}),
     )
     passes = await asyncio.to_thread(make_traffic, settings, cfg)  # JPEG work off the loop
-    registry = load_registry(settings.registry, settings.vehicles)
+    registry = registry_of(settings)
     day = dt.datetime.combine(cfg.start.date() + dt.timedelta(days=1), dt.time(), cfg.start.tzinfo)
     extra, injected = (
         ([], []) if args.no_leads else simulate_leads(registry, LeadConfig(seed=args.seed, day=day))

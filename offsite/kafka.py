@@ -279,7 +279,7 @@ class StageRunner:
                 self.joined = bool(consumer.assignment())
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 batch = [
-                    Incoming(tp.topic, tp.partition, m.offset, m.key, m.value)
+                    Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in polled.items()
                     for m in msgs
                 ]

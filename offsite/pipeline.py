@@ -20,7 +20,14 @@ from evidence import EvidenceStage, Signer
 from rules import RulesStage
 from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage
 
-from .config import PipelineSettings, Settings, load_baselines, load_registry
+from .config import (
+    PipelineSettings,
+    Settings,
+    baseline_files,
+    check_jurisdictions,
+    load_baselines,
+    registry_of,
+)
 from .kafka import OffsetProbe, StageRunner, ensure_topics, producer, topic_names
 from .services import Endpoints
 
@@ -32,7 +39,7 @@ STAGES = ("detect", "rules", "cases", "evidence", "leads", "lead-store")
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
     p = settings.pipeline
     made: dict[str, Stage] = {}
-    registry = load_registry(settings.registry, settings.vehicles)
+    registry = registry_of(settings)
     if "detect" in names:
         blobs = BlobStore(settings.var_dir / "blobs")
         made["detect"] = DetectionStage(
@@ -43,10 +50,13 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             topic_prefix=p.topic_prefix,
             plate_reader=OcrPlateReader() if p.verify_plates else None,
             load_image=lambda uri: blobs.path(uri).read_bytes(),
+            max_clock_ahead_s=p.max_clock_ahead_s,
         )
     if "rules" in names:
+        baselines = load_baselines(settings.baselines)
+        check_jurisdictions(settings.registry, registry, baselines)
         made["rules"] = RulesStage(
-            load_baselines(settings.baselines), registry, store, topic_prefix=p.topic_prefix
+            baselines, registry, store, trips=store, topic_prefix=p.topic_prefix
         )
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)
@@ -57,7 +67,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             load_signer(settings),
             settings.evidence.dir,
             settings.evidence.agency,
-            list(settings.baselines.values()),
+            baseline_files(settings.baselines),
             topic_prefix=p.topic_prefix,
         )
     if "leads" in names:

@@ -40,6 +40,7 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
         evidence=evidence,
         registry=base.registry,
         vehicles=base.vehicles,
+        permits=base.permits,
         baselines=base.baselines,
         kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
         database=DatabaseSettings(url=SecretStr(url)),
@@ -51,6 +52,10 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
             verify_plates=verify_plates,
         ),
     )
+
+
+def _paths(v: Path | list[Path]) -> str | list[str]:
+    return [str(x) for x in v] if isinstance(v, list) else str(v)
 
 
 def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
@@ -69,11 +74,13 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
         "OFFSITE_PIPELINE__VERIFY_PLATES": str(p.verify_plates).lower(),
         "OFFSITE_REGISTRY": str(settings.registry),
         "OFFSITE_VEHICLES": str(settings.vehicles),
-        "OFFSITE_BASELINES": json.dumps({k: str(v) for k, v in settings.baselines.items()}),
+        "OFFSITE_BASELINES": json.dumps({k: _paths(v) for k, v in settings.baselines.items()}),
         "OFFSITE_VAR_DIR": str(settings.var_dir),
         "OFFSITE_EVIDENCE__KEY": str(settings.evidence.key),
         "OFFSITE_EVIDENCE__DIR": str(settings.evidence.dir),
     }
+    if settings.permits is not None:
+        env["OFFSITE_PERMITS"] = str(settings.permits)
     env.update({f"OFFSITE_PIPELINE__{k}": v for k, v in pipeline.items()})
     return env
 

@@ -2,7 +2,7 @@
 
 from .baseline import Baseline, problems
 from .engine import Decision, Facts, decide, fine_of
-from .stage import History, NoHistory, RulesStage, facts_of, violation_of
+from .stage import History, NoHistory, RulesStage, attach, facts_of, violation_of
 
 __all__ = [
     "Baseline",
@@ -11,6 +11,7 @@ __all__ = [
     "History",
     "NoHistory",
     "RulesStage",
+    "attach",
     "decide",
     "facts_of",
     "fine_of",

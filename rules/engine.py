@@ -3,6 +3,7 @@ penalty, and the decision's trace (which baseline, which tier, why, with what ro
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -26,6 +27,18 @@ class Facts:
     admissible: bool
     reasons: tuple[str, ...] = ()
     prior_offences: int = 0
+    # the limit under the other reading of a fact that was not reported (e.g. the body of a
+    # 4-axle vehicle); a decision that differs under it goes to review
+    other_limit_kg: int | None = None
+    other_reading: str | None = None
+    whole: bool = True  # False: the device did not weigh the vehicle whole → review
+    weighed: str = "车货总质量"  # what measured_kg is the mass of, as the notice names it
+    pass_date: dt.date | None = None  # the site's local date of the pass
+    decided_on: dt.date | None = None  # the day of the decision (Art. 36's two years)
+
+
+# 行政处罚法 Art. 36: a violation not discovered within two years is not punished.
+LIMITATION_YEARS = 2
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,35 @@ def _matches(when: dict[Quantity, Range], q: dict[str, int]) -> bool:
 
 
 def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
+    """The decision on ``facts`` under ``b``. Where a fact the limit rests on was not reported,
+    the reading most favourable to the party decides, and when the other reading would decide
+    otherwise the outcome is ``review``: a fine never rests on a guess."""
+    d = _decide(b, content_hash, facts)
+    if facts.other_limit_kg is None or d.outcome == "review":
+        return d
+    alt = _decide(b, content_hash, replace(facts, limit_kg=facts.other_limit_kg))
+    penalties = ("fine", "warning")
+    if d.outcome not in penalties and alt.outcome not in penalties and d.outcome != "none":
+        return d  # no penalty either way (e.g. time-barred)
+    if (alt.outcome, alt.fine_cny) == (d.outcome, d.fine_cny):
+        return replace(d, reasons=[*d.reasons, f"the other reading ({facts.other_reading}, "
+                                   f"{facts.other_limit_kg:,} kg) decides the same"])  # fmt: skip
+    why = (f"as {facts.other_reading} ({facts.other_limit_kg:,} kg) the outcome would be "
+           f"{_said(alt)}, not {_said(d)}: an officer decides which reading holds")
+    return replace(
+        d, violation_code=facts.violation_code, outcome="review", fine_cny=None, tier="review",
+        tier_name="转人工审核", rounding=None, legal_review=False,
+        reasons=[*d.reasons, why, "not admissible: routed to review, no penalty proposed"],
+        reasoning=_measured_zh(facts, d.tolerance_kg, d.overload_kg)
+        + f"因车辆类型（{facts.other_reading}或其他）未确定，按不同限定标准结论不同，转人工审核。",
+    )  # fmt: skip
+
+
+def _said(d: Decision) -> str:
+    return f"{d.outcome} {d.fine_cny} CNY" if d.fine_cny is not None else d.outcome
+
+
+def _decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
     rule = b.violations.get(facts.violation_code)
     if rule is None:  # the jurisdiction has no rule for it: an officer looks, nothing is proposed
         facts = replace(facts, admissible=False, reasons=(
@@ -110,10 +152,28 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
                   "document": f"{b.authority}《{b.document}》({b.document_number})"},
     )  # fmt: skip
     measured = _measured_zh(facts, tol, over)
+    if not facts.whole:
+        return Decision(
+            violation_code=facts.violation_code, outcome="review", fine_cny=None, tier="review",
+            tier_name="转人工审核", rounding=None,
+            reasons=[*facts.reasons, "not weighed whole: routed to review, no penalty proposed"],
+            reasoning=measured + "因设备未能完整称重，该测量结果不作为处罚依据，转人工审核。",
+            legal_review=False, **base,
+        )  # fmt: skip
     if over <= 0:
         return Decision(violation_code=None, outcome="none", fine_cny=None, tier=None,
                         tier_name=None, rounding=None, reasons=list(facts.reasons),
                         reasoning=measured + "未超过限定标准。", legal_review=False, **base)  # fmt: skip
+    if _time_barred(facts):
+        return Decision(
+            violation_code=facts.violation_code, outcome="no_penalty", fine_cny=None,
+            tier="time_barred", tier_name="超过二年未被发现", rounding=None,
+            reasons=[*facts.reasons, f"time-barred: the pass on {facts.pass_date} is more than "
+                     f"{LIMITATION_YEARS} years before the decision on {facts.decided_on} "
+                     "(行政处罚法 Art. 36)"],
+            reasoning=measured + "该违法行为在二年内未被发现，依据《中华人民共和国行政处罚法》"
+            "第三十六条第一款，不再给予行政处罚。", legal_review=False, **base,
+        )  # fmt: skip
     if not facts.admissible:
         why = "、".join(facts.reasons) or "测量不可采信"
         return Decision(
@@ -131,9 +191,7 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
         )
         basis = f"；{first.basis.text()}"
     else:
-        tier = next(
-            t for t in sorted(rule.tiers, key=lambda t: -len(t.when)) if _matches(t.when, q)
-        )
+        tier = _tier(rule.tiers, q)
         basis = ""
     fine = fine_of(tier.outcome, over)
     outcome = {"no_penalty": "no_penalty", "warning": "warning", "review": "review"}.get(
@@ -147,9 +205,43 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
     )  # fmt: skip
 
 
+def _tier(tiers: list[Tier], q: dict[str, int]) -> Tier:
+    """The most specific tier that applies (``rules.baseline.problems`` makes sure one does)."""
+    for t in sorted(tiers, key=lambda t: -len(t.when)):
+        if _matches(t.when, q):
+            return t
+    raise ValueError(f"no tier applies to {q}: the baseline was not checked")
+
+
+def _time_barred(facts: Facts) -> bool:
+    if facts.pass_date is None or facts.decided_on is None:
+        return False
+    day = facts.pass_date
+    try:
+        limit = day.replace(year=day.year + LIMITATION_YEARS)
+    except ValueError:  # 29 February
+        limit = day.replace(year=day.year + LIMITATION_YEARS, day=28)
+    return facts.decided_on > limit
+
+
+def review_without_baseline(facts: Facts, why: str) -> Decision:
+    """A review decision when no baseline may decide (none in force on the pass date)."""
+    return Decision(
+        record_id=facts.record_id, violation_code=facts.violation_code, outcome="review",
+        fine_cny=None, measured_kg=facts.measured_kg, tolerance_kg=facts.device_tolerance_kg,
+        limit_kg=facts.limit_kg,
+        overload_kg=facts.measured_kg - facts.device_tolerance_kg - facts.limit_kg,
+        tier="review", tier_name="转人工审核", legal_basis="", penalty_basis="", rounding=None,
+        reasons=[*facts.reasons, why, "not admissible: routed to review, no penalty proposed"],
+        quantities={}, reasoning=f"{why}，转人工审核。", legal_review=False,
+        baseline={"id": "none", "version": 0, "content_hash": "", "jurisdiction": "",
+                  "status": "", "document": ""},
+    )  # fmt: skip
+
+
 def _measured_zh(facts: Facts, tol: int, over: int) -> str:
     return (
-        f"经检测，该车车货总质量{facts.measured_kg}千克，扣除计量允差{tol}千克后为"
+        f"经检测，该车{facts.weighed}{facts.measured_kg}千克，扣除计量允差{tol}千克后为"
         f"{facts.measured_kg - tol}千克，限定标准{facts.limit_kg}千克，"
         + (f"超限{over}千克。" if over > 0 else "")
     )

@@ -6,6 +6,7 @@ asyncpg errors become DatabaseError here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -13,17 +14,28 @@ from typing import Any
 import asyncpg
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
+from events import case_id as pass_case_id
 
 COLUMNS = (
-    "case_id", "violation_id", "detection_id", "violation_code", "record_id", "site_id", "ts",
-    "plate", "plate_color", "outcome", "fine_cny", "measured_kg", "tolerance_kg", "limit_kg",
-    "overload_kg", "tier", "legal_basis", "penalty_basis", "violation",
+    "case_id", "violation_id", "detection_id", "violation_code", "record_id", "site_id",
+    "device_id", "ts", "plate", "plate_color", "outcome", "fine_cny", "measured_kg",
+    "tolerance_kg", "limit_kg", "overload_kg", "tier", "legal_basis", "penalty_basis", "notices",
+    "violation",
 )  # fmt: skip
 _COLS = ", ".join(COLUMNS)
+# what a re-decision replaces on a case still pending review
+_DECIDED = [c for c in COLUMNS if c not in ("case_id", "site_id", "device_id", "record_id",
+                                            "violation_code", "ts")]  # fmt: skip
+# a pass the same-trip rule has seen: case_id, plate, colour, ts, primary case (None: undecided)
+Trip = tuple[str, str, str | None, dt.datetime, str | None]
+# a case an officer has confirmed, and every state after it: its history counts
+CONFIRMED = ("confirmed", "legal_review", "approved", "notice_issued", "statement_received",
+             "decided", "closed")  # fmt: skip
 
 
 def case_id(v: Violation) -> str:
-    return derive_id("case", v.violation_id)
+    """The case of a violation: its pass and code (``events.case_id``)."""
+    return pass_case_id(v.site_id, v.detection.device_id, v.record_id, v.violation_code)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -101,30 +113,51 @@ class CaseStore:
     ) -> PendingWrite:
         """Write the cases of ``violations`` in an open transaction and return it with the
         alerts of the cases that are new. ``documents`` are the violations' JSON as received
-        (stored as is; serialised here when absent).
+        (stored as is; serialised here when absent). A violation ``attached_to`` a case (the
+        same trip) is stored as that case's evidence, not as a case.
+
+        A violation for a pass that already has a case is a re-decision (another detector or
+        baseline version): it updates the case while it is pending review, and only sets
+        ``review_reason`` once an officer has confirmed it; either way it joins the case's
+        decision trail. A decision already in the trail (a replay) changes nothing.
 
         The caller publishes the alerts, then commits: a crash before the commit rolls the
         cases back and the replayed batch writes them (and alerts them) again, so every case
         gets at least one alert, with a deterministic alert id. Raising means nothing was
         written and offsets must not be committed."""
         docs = documents if documents is not None else [v.model_dump_json() for v in violations]
-        rows = [_row(v, d) for v, d in zip(violations, docs, strict=True)]
+        cases = [(v, d) for v, d in zip(violations, docs, strict=True) if v.attached_to is None]
+        attached = [(v, d) for v, d in zip(violations, docs, strict=True) if v.attached_to]
+        rows = [_row(v, d) for v, d in cases]
         conn = await self.pool.acquire()
         tx = conn.transaction()
         try:
             await tx.start()
             new = await self._insert(conn, rows)
+            await self._redecide(conn, [(v, d) for v, d in cases if case_id(v) not in new])
+            await self._trail(conn, [(v, d) for v, d in cases if case_id(v) in new], applied=True)
+            if attached:
+                await conn.executemany(
+                    "INSERT INTO case_attachments (violation_id, case_id, site_id, device_id,"
+                    " record_id, ts, violation) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    " ON CONFLICT DO NOTHING",
+                    [(v.violation_id, v.attached_to, v.site_id, v.detection.device_id,
+                      v.record_id, v.ts, d) for v, d in attached],
+                )  # fmt: skip
         except asyncpg.PostgresError as exc:
             await tx.rollback()
             await self.pool.release(conn)
             raise DatabaseError(f"writing {len(rows)} cases failed: {exc}") from exc
-        alerts = [_alert(v) for v in violations if case_id(v) in new]
+        alerts = [_alert(v) for v, _ in cases if case_id(v) in new]
         return PendingWrite(conn, tx, alerts, self.pool.release)
 
     async def _insert(self, conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert and return the ids of the rows that were new. Fresh batches (the usual case)
-        go straight in with COPY; a batch that meets an existing case (a replay) takes the
-        slower path through a staging table and ON CONFLICT DO NOTHING."""
+        go straight in with COPY; a batch that meets an existing case (a replay or a
+        re-decision) takes the slower path through a staging table and ON CONFLICT DO
+        NOTHING."""
+        if not rows:
+            return set()
         try:
             async with conn.transaction():  # a savepoint
                 await conn.copy_records_to_table("cases", records=rows, columns=COLUMNS)
@@ -140,31 +173,134 @@ class CaseStore:
             f"INSERT INTO cases ({_COLS}) SELECT {_COLS} FROM incoming_cases"
             " ON CONFLICT DO NOTHING RETURNING case_id"
         )
+        await conn.execute("TRUNCATE incoming_cases")
         return {r[0] for r in inserted}
 
+    async def _redecide(self, conn: Any, later: list[tuple[Violation, str]]) -> None:
+        """Violations for passes that already have a case: new decisions update it (pending)
+        or mark it for another look (confirmed), and join its trail."""
+        if not later:
+            return
+        rows = await conn.fetch(
+            "SELECT c.case_id, c.status, c.site_id, c.device_id, c.record_id, c.violation_code,"
+            " d.violation_id IS NOT NULL AS known FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::text[], $5::text[]) AS p(site_id, device_id, record_id, code, violation_id)"
+            " JOIN cases c ON (c.site_id, c.device_id, c.record_id, c.violation_code)"
+            "  = (p.site_id, p.device_id, p.record_id, p.code)"
+            " LEFT JOIN case_decisions d ON d.case_id = c.case_id"
+            "  AND d.violation_id = p.violation_id",
+            *zip(*[(v.site_id, v.detection.device_id, v.record_id, v.violation_code,
+                    v.violation_id) for v, _ in later], strict=True),
+        )  # fmt: skip
+        found = {(r["site_id"], r["device_id"], r["record_id"], r["violation_code"]): r
+                 for r in rows}  # fmt: skip
+        pending: list[tuple[str, Violation, str]] = []
+        confirmed: list[tuple[str, Violation, str]] = []
+        for v, doc in later:
+            r = found.get((v.site_id, v.detection.device_id, v.record_id, v.violation_code))
+            if r is None or r["known"]:
+                continue  # a replay of a decision the case already has
+            (pending if r["status"] == "pending_review" else confirmed).append((r["case_id"], v, doc))
+        sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(_DECIDED))
+        await conn.executemany(
+            f"UPDATE cases SET {sets} WHERE case_id = $1",
+            [(cid, *_decided(v, doc)) for cid, v, doc in pending],
+        )
+        await conn.executemany(
+            "UPDATE cases SET review_reason = $2 WHERE case_id = $1",
+            [(cid, f"decided again after an officer confirmed it: {v.rule} v{v.rule_version} "
+              f"(detector {v.detection.detector} {v.detection.detector_version}) proposes "
+              f"{v.outcome}" + (f" {v.fine_cny} CNY" if v.fine_cny is not None else "")
+              + "; the confirmed decision stands until an officer looks again")
+             for cid, v, _ in confirmed],
+        )  # fmt: skip
+        await self._trail(conn, [(v, d) for _, v, d in pending], applied=True,
+                          ids=[c for c, _, _ in pending])  # fmt: skip
+        await self._trail(conn, [(v, d) for _, v, d in confirmed], applied=False,
+                          ids=[c for c, _, _ in confirmed])  # fmt: skip
+
+    async def _trail(
+        self,
+        conn: Any,
+        decided: list[tuple[Violation, str]],
+        *,
+        applied: bool,
+        ids: list[str] | None = None,
+    ) -> None:
+        if not decided:
+            return
+        cids = ids or [case_id(v) for v, _ in decided]
+        await conn.executemany(
+            "INSERT INTO case_decisions (case_id, violation_id, outcome, fine_cny, rule,"
+            " rule_version, applied, violation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT DO NOTHING",
+            [(cid, v.violation_id, v.outcome, v.fine_cny, v.rule, v.rule_version, applied, d)
+             for cid, (v, d) in zip(cids, decided, strict=True)],
+        )  # fmt: skip
+
     async def prior_offences(
-        self, passes: Sequence[tuple[str, dt.datetime]], lookback_days: int
+        self, passes: Sequence[tuple[str, str | None, dt.datetime]], lookback_days: int
     ) -> list[int]:
-        """For each (plate, ts): cases of the plate confirmed by an officer (or approved after
-        legal review) with a pass in [ts − lookback_days, ts) — the history a baseline's first
-        offence and repeat tiers look at."""
+        """For each (plate, colour, ts): cases of that vehicle — the normalised plate and its
+        colour — confirmed by an officer (and any state after) with a pass in
+        [ts − lookback_days, ts): the history a baseline's first offence and repeat tiers, and
+        Art. 46's threshold, look at."""
         if not passes:
             return []
         try:
             rows = await self.pool.fetch(
-                "SELECT p.i, count(c.case_id) AS n"
-                " FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS p(plate, ts, i)"
+                "SELECT p.i, count(c.case_id) AS n FROM unnest($1::text[], $2::text[],"
+                " $3::timestamptz[]) WITH ORDINALITY AS p(plate, color, ts, i)"
                 " LEFT JOIN cases c ON c.plate = p.plate"
-                "  AND c.status IN ('confirmed', 'approved')"
-                "  AND c.ts >= p.ts - make_interval(days => $3) AND c.ts < p.ts"
+                "  AND c.plate_color IS NOT DISTINCT FROM p.color"
+                "  AND c.status = ANY($5::text[]) AND c.violation_code LIKE 'road.overload.%'"
+                "  AND c.ts >= p.ts - make_interval(days => $4) AND c.ts < p.ts"
                 " GROUP BY p.i ORDER BY p.i",
-                [p for p, _ in passes],
-                [t for _, t in passes],
-                lookback_days,
-            )
+                [p for p, _, _ in passes], [c for _, c, _ in passes], [t for _, _, t in passes],
+                lookback_days, list(CONFIRMED),
+            )  # fmt: skip
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"reading case history failed: {exc}") from exc
         return [int(r["n"]) for r in rows]
+
+    async def remember_trips(self, passes: Sequence[Trip]) -> None:
+        """Store (case_id, plate, colour, ts, primary) passes; a stored one is left as it is."""
+        try:
+            await self.pool.execute(
+                "INSERT INTO trips (case_id, plate, plate_color, ts) SELECT * FROM"
+                " unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+                " ON CONFLICT DO NOTHING",
+                [p[0] for p in passes], [p[1] for p in passes],
+                [p[2] for p in passes], [p[3] for p in passes],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing trips failed: {exc}") from exc
+
+    async def recall_trips(
+        self, vehicles: Sequence[tuple[str, str | None]], since: dt.datetime, until: dt.datetime
+    ) -> list[Trip]:
+        try:
+            rows = await self.pool.fetch(
+                "SELECT t.* FROM trips t JOIN unnest($1::text[], $2::text[]) AS v(plate, color)"
+                " ON t.plate = v.plate AND t.plate_color IS NOT DISTINCT FROM v.color"
+                " WHERE t.ts BETWEEN $3 AND $4",
+                [p for p, _ in vehicles], [c for _, c in vehicles], since, until,
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading trips failed: {exc}") from exc
+        return [(r["case_id"], r["plate"], r["plate_color"], r["ts"], r["primary_case"])
+                for r in rows]  # fmt: skip
+
+    async def resolve_trips(self, resolved: Sequence[tuple[str, str]]) -> None:
+        try:
+            await self.pool.execute(
+                "UPDATE trips t SET primary_case = r.primary_case FROM unnest($1::text[],"
+                " $2::text[]) AS r(case_id, primary_case)"
+                " WHERE t.case_id = r.case_id AND t.primary_case IS NULL",
+                [c for c, _ in resolved], [p for _, p in resolved],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing trips failed: {exc}") from exc
 
     async def write_leads(self, leads: Sequence[tuple[Lead, str]]) -> int:
         """Store leads (with their JSON as received), idempotently; returns how many were new."""
@@ -261,7 +397,12 @@ def _alert(v: Violation) -> Alert:
 def _row(v: Violation, document: str) -> tuple[Any, ...]:
     return (
         case_id(v), v.violation_id, v.detection_id, v.violation_code, v.record_id, v.site_id,
-        v.ts.astimezone(dt.UTC), v.plate, v.plate_color, v.outcome, v.fine_cny, v.measured_kg,
-        v.tolerance_kg, v.limit_kg, v.overload_kg, v.tier, v.legal_basis, v.penalty_basis,
-        document,
+        v.detection.device_id, v.ts.astimezone(dt.UTC), v.plate, v.plate_color, v.outcome,
+        v.fine_cny, v.measured_kg, v.tolerance_kg, v.limit_kg, v.overload_kg, v.tier,
+        v.legal_basis, v.penalty_basis, json.dumps(v.notices, ensure_ascii=False), document,
     )  # fmt: skip
+
+
+def _decided(v: Violation, document: str) -> tuple[Any, ...]:
+    """The values of ``_DECIDED`` for ``v``, in that order."""
+    return tuple(x for c, x in zip(COLUMNS, _row(v, document), strict=True) if c in _DECIDED)

@@ -32,6 +32,7 @@ def service_settings() -> Iterator[Settings]:
         evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
         registry=ROOT / "configs" / "sites.yaml",
         vehicles=ROOT / "configs" / "vehicles.yaml",
+        permits=ROOT / "configs" / "permits.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
         kafka=KafkaSettings(bootstrap=external),
     )

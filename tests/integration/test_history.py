@@ -19,12 +19,15 @@ EXAMPLE_B = ROOT / "configs" / "baselines" / "example-proportional.yaml"  # look
 async def test_repeat_within_lookback_and_not_just_outside(settings: Settings) -> None:
     store = await prepare(settings, services.endpoints(settings))
     # the sites of the test registry are 'national'; decide them under example B here
-    stage = RulesStage({"national": load_baseline(EXAMPLE_B)}, REGISTRY, store)
+    stage = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store)
 
-    async def decide_at(rid: str, days: float) -> Violation:
+    async def decide_at(
+        rid: str, days: float, rules: RulesStage = stage, color: str = "yellow"
+    ) -> Violation:
         t = days * 86_400
-        dets, _ = await detect([record(rid, 53_000, t), capture(f"c-{rid}", t + 0.1)])
-        res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
+        cap = capture(f"c-{rid}", t + 0.1).model_copy(update={"plate_color": color})
+        dets, _ = await detect([record(rid, 53_000, t), cap])
+        res = await rules.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
         return Violation.model_validate_json(res.out[0].value)
 
     try:
@@ -41,7 +44,13 @@ async def test_repeat_within_lookback_and_not_just_outside(settings: Settings) -
         within = await decide_at("within", -170 + 179.9)
         assert (within.tier, within.fine_cny, within.quantities["prior_offences"]) == (
             "b-repeat", 1_500, 1)  # 2,940 kg → 3 tonnes (up) × 500  # fmt: skip
-        outside = await decide_at("outside", -170 + 180.1)
+        # 4.8 h after "within": the same trip for the stage that decided it (Art. 29); another
+        # stage (its own trip memory) asks the history alone
+        again = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store)
+        outside = await decide_at("outside", -170 + 180.1, again)
+        # the same plate in another colour is another vehicle, with no history
+        other = await decide_at("other-colour", -170 + 100, again, color="yellow_green")
+        assert (other.tier, other.quantities["prior_offences"]) == ("b-proportional", 0)
         assert (outside.tier, outside.fine_cny) == ("b-proportional", 1_470)
     finally:
         await store.close()

@@ -15,7 +15,7 @@ from offsite.config import Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.kafka import read_to_end
 from offsite.pipeline import run
-from offsite.truth import expected_cases
+from offsite.truth import expected as offsite_expected
 from sinks import CaseStore
 
 
@@ -29,6 +29,16 @@ async def cases_of(settings: Settings) -> list[dict]:
         return await store.cases()
     finally:
         await store.close()
+
+
+async def attachments_of(settings: Settings) -> dict[str, str]:
+    """record_id of each attached pass → the case it is evidence of."""
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        rows = await store.pool.fetch("SELECT record_id, case_id FROM case_attachments")
+    finally:
+        await store.close()
+    return {r["record_id"]: r["case_id"] for r in rows}
 
 
 async def reasons_of(settings: Settings, outcome: str) -> dict[str, list[str]]:
@@ -47,7 +57,8 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     sim = SimulationConfig(vehicles=400, seed=7, images=True, confident_misread_rate=0.08)
     passes = make_traffic(settings, sim)
     truth = {p.truth.record_id: p.truth for p in passes}
-    expected = expected_cases(passes)
+    expected, same_trip = offsite_expected(passes)
+    assert same_trip, "the simulation has vehicles penalised twice on one trip"
     assert {e["outcome"] for e in expected.values()} == {"fine", "warning", "review"}
     # the dangerous case is there: a camera sure of a wrong plate on an overloaded truck
     assert any(truth[r].capture == "confident_misread" for r in expected)
@@ -59,6 +70,10 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     got = {c["record_id"]: c for c in cases}
     assert len(got) == len(cases), "duplicate cases"
     assert set(got) == set(expected)
+    # one trip, one fine: a later penalty of the vehicle within 24 h is evidence of its case
+    attached = await attachments_of(settings)
+    by_case = {c["case_id"]: c["record_id"] for c in cases}
+    assert {r: by_case[c] for r, c in attached.items()} == same_trip
     doubted = await reasons_of(settings, "review")
     unconfirmed = []  # honest plates the OCR second read could not confirm: review, the safe side
     for record_id, want in expected.items():

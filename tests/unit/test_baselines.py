@@ -90,8 +90,10 @@ EXAMPLE_B = [
     (19_000, 18_000, 0, "warning", None, "b-warning", 1_000),
     (20_400, 18_000, 0, "fine", 1_200, "b-proportional", 2_400),  # 2.4 × 500
     (19_001, 18_000, 0, "fine", 500, "b-proportional", 1_001),  # 1.001 × 500 = 500.5 → 500
-    (38_000, 18_000, 0, "fine", 10_000, "b-proportional", 20_000),  # 20 × 500, top of tier
-    (38_001, 18_000, 0, "fine", 20_000, "b-heavy", 20_001),  # range, default point
+    (38_000, 18_000, 0, "fine", 10_000, "b-proportional", 20_000),  # 20 × 500
+    (38_001, 18_000, 0, "fine", 10_000, "b-proportional", 20_001),  # 20.001 × 500, down to CNY
+    (58_000, 18_000, 0, "fine", 20_000, "b-proportional", 40_000),  # 40 × 500, top of tier
+    (58_001, 18_000, 0, "fine", 20_000, "b-heavy", 40_001),  # range, default point
     (19_000, 18_000, 1, "warning", None, "b-repeat-warning", 1_000),  # repeat: still a warning
     (20_400, 18_000, 2, "fine", 1_500, "b-repeat", 2_400),  # repeat: 2.4 t → 3 × 500
 ]
@@ -129,7 +131,7 @@ def test_decision_trace_names_baseline_tier_basis_and_reasoning() -> None:
 
 BAD = [
     ("version: 1\n", "version: one\n", "version", "valid integer"),
-    ("        when: {overload_kg: {gt: 1000}}\n", "        when: {overload_kg: {gt: 900}}\n",
+    ("        when: {overload_kg: {gt: 0, le: 1000}}\n", "        when: {overload_kg: {gt: 0, le: 1100}}\n",
      "violations.road.overload.gross.tiers", "overlaps"),
     ("        when: {overload_kg: {gt: 1000}}\n", "        when: {overload_kg: {gt: 1500}}\n",
      "violations.road.overload.gross.tiers", "gap before tier art43-2-per-tonne: 1,001 – 1,500"),
@@ -138,6 +140,15 @@ BAD = [
     ("outcome: {kind: per_unit, unit_kg: 1000, amount_cny: 500, rounding: down, cap_cny: 30000}",
      "outcome: {kind: per_unit, unit_kg: 1000, rounding: down}",
      "violations.road.overload.gross.tiers.1.outcome", "needs amount_cny"),
+    # Art. 43 (2) is the ceiling: 500 CNY per 1,000 kg, 30,000 CNY in all, nothing above 1,000 kg
+    ("amount_cny: 500, rounding: down, cap_cny: 30000", "amount_cny: 600, rounding: down, cap_cny: 30000",
+     "violations.road.overload.gross.tiers.1.outcome", "at 2,000 kg over it allows up to 1,200 CNY"),
+    ("amount_cny: 500, rounding: down, cap_cny: 30000", "amount_cny: 500, rounding: down, cap_cny: 40000",
+     "violations.road.overload.gross.tiers.1.outcome", "the statute at most 30,000 CNY"),
+    ("amount_cny: 500, rounding: down, cap_cny: 30000", "amount_cny: 500, rounding: down",
+     "violations.road.overload.gross.tiers.1.outcome", "has no cap_cny"),
+    ("outcome: {kind: warning}", "outcome: {kind: fixed, amount_cny: 200}",
+     "violations.road.overload.gross.tiers.0.outcome", "the statute at most 0 CNY"),
 ]  # fmt: skip
 
 
@@ -158,7 +169,27 @@ def test_malformed_baseline_names_file_line_field(tmp_path: Path, old: str, new:
     )
     assert exc.value.file == str(path) and exc.value.field.startswith(field)
     assert phrase in exc.value.message
-    assert exc.value.line is not None and abs(exc.value.line - (changed + 1)) <= 1
+    # an overlap is reported at the later of the two tiers, the next one in the file
+    near = 5 if phrase == "overlaps" else 1
+    assert exc.value.line is not None and abs(exc.value.line - (changed + 1)) <= near
+
+
+def test_a_range_above_the_statute_is_refused_with_file_line_field(tmp_path: Path) -> None:
+    """Issue #11 item 5: example-proportional as it was, 20,000 CNY from 20,001 kg over, where
+    Art. 43 (2) allows at most 21 × 500 = 10,500 CNY."""
+    text = (BASELINES / "example-proportional.yaml").read_text(encoding="utf-8")
+    old = text.replace("le: 40000}", "le: 20000}").replace("gt: 40000}", "gt: 20000}")
+    assert old != text
+    path = tmp_path / "old.yaml"
+    path.write_text(old, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_baseline(path)
+    assert exc.value.field == "violations.road.overload.gross.tiers.2.outcome"
+    assert "at 20,001 kg over it allows up to 20,500 CNY, the statute at most 10,500" in str(
+        exc.value
+    )
+    line = old.splitlines()[exc.value.line - 1] if exc.value.line else ""
+    assert "range" in line or "outcome" in line
 
 
 def test_changed_baseline_has_a_new_hash_and_old_decisions_replay_under_the_old_file(

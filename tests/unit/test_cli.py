@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,66 @@ def test_rules_check_prints_the_table() -> None:
     assert res.returncode == 0
     assert "cn-national-overload v1 — national — 法律文件" in res.stdout
     assert "500 CNY per 1000 kg, partial unit down, cap 30000 CNY" in res.stdout
+
+
+def test_rules_check_refuses_a_baseline_above_art43_with_file_line_field(tmp_path: Path) -> None:
+    text = (ROOT / "configs/baselines/national.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "greedy.yaml"
+    path.write_text(text.replace("amount_cny: 500,", "amount_cny: 800,"), encoding="utf-8")
+    res = offsite("rules", "check", str(path))
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "amount_cny: 500," in s)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.startswith(
+        f"offsite: config error: {path}:{line}: violations.road.overload.gross.tiers.1.outcome:"
+        " exceeds 2016 No. 62 Art. 43 (2)"
+    )
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_rules_check_without_a_file_checks_every_configured_baseline_and_jurisdiction(
+    tmp_path: Path,
+) -> None:
+    res = offsite("rules", "check")
+    assert res.returncode == 0 and "cn-national-overload v1" in res.stdout
+    assert "has a baseline for its jurisdiction: national" in res.stdout
+    # a site of a jurisdiction without a baseline stops it, naming the registry's line
+    sites = (ROOT / "configs/sites.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sites.yaml").write_text(sites.replace("jurisdiction: national", "jurisdiction: hunan", 1),
+                                         encoding="utf-8")  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "offsite.cli", "rules", "check"], cwd=ROOT, capture_output=True,
+        text=True, env={**os.environ, "OFFSITE_REGISTRY": str(tmp_path / "sites.yaml")},
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert "sites.0.jurisdiction: site G107-K1520-S: no baseline configured for jurisdiction " \
+           "'hunan'" in res.stderr  # fmt: skip
+
+
+def test_rules_evaluate_in_registry_mode_judges_a_pass_as_the_pipeline_does() -> None:
+    """Issue #11 item 17: 140 km/h is outside the device's range: reviewed offline as in the
+    pipeline (it used to be fined offline); a blue plate on 60 t is not this vehicle's."""
+    ok = {**json.loads(_wim("ok", 60_000, 6, 2)), "plate_color": "yellow"}
+    fast = {**ok, "record_id": "fast", "speed_kmh": 140.0}
+    blue = {**ok, "record_id": "blue", "plate_color": "blue"}
+    car = {**ok, "record_id": "car", "vehicle_type": "car"}
+    res = subprocess.run(
+        [sys.executable, "-m", "offsite.cli", "rules", "evaluate",
+         "--baseline", "configs/baselines/national.yaml"],
+        cwd=ROOT, capture_output=True, text=True,
+        input="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (ok, fast, blue, car)),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    got = {d["record_id"]: d for d in map(json.loads, res.stdout.splitlines())}
+    assert got["ok"]["outcome"] == "fine"
+    assert got["fast"]["outcome"] == "review"
+    assert any("speed 140 km/h outside" in r for r in got["fast"]["reasons"])
+    no_colour = {**ok, "record_id": "no_colour", "plate_color": None}
+    res = subprocess.run(
+        [sys.executable, "-m", "offsite.cli", "rules", "evaluate",
+         "--baseline", "configs/baselines/national.yaml"],
+        cwd=ROOT, capture_output=True, text=True, input=json.dumps(no_colour) + "\n",
+    )  # fmt: skip
+    got |= {d["record_id"]: d for d in map(json.loads, res.stdout.splitlines())}
+    for rid in ("blue", "car", "no_colour"):
+        assert got[rid]["outcome"] == "review"
+        assert any(r.startswith("plate:not_this_vehicle") for r in got[rid]["reasons"]), rid

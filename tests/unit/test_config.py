@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_registry_loads() -> None:
     reg = load_registry(ROOT / "configs" / "sites.yaml")
     site = reg.site("G107-K1520-S")
-    assert site is not None and site.announced and site.signed
+    assert site is not None and site.not_admissible_on(dt.date(2026, 11, 22)) == []
+    assert site.not_admissible_on(dt.date(2025, 12, 1))  # before its review and announcement
     device = reg.device("WIM-G107-1520")
     assert device is not None and device.accuracy_class == 5 and device.certificate is not None
 
@@ -65,4 +67,4 @@ def test_an_example_baseline_cannot_decide_real_cases() -> None:
     assert err.value.field == "status" and err.value.file.endswith("example-round-up.yaml")
     assert err.value.line == 9  # status: example
     national = load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"})
-    assert national["national"][0].status == "law"
+    assert [b.status for b, _ in national["national"]] == ["law"]

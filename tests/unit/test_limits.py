@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.limits import CONFIGURATIONS, configuration, infer_kind
+from detectors.limits import CONFIGURATIONS, configuration, readings
 
 
 @pytest.mark.parametrize(
@@ -27,14 +27,31 @@ def test_art3_limits(axles: int, combination: bool, drive: int | None, limit: in
 
 
 @pytest.mark.parametrize(
-    ("axles", "spacings", "kind"),
+    ("axles", "kind", "drive", "expected"),
     [
-        (3, [4_500, 1_350], "rigid"),  # 6×4 truck
-        (3, [3_600, 7_200], "combination"),  # tractor + one-axle semi-trailer
-        (4, [1_900, 4_600, 1_350], "rigid"),  # 8×4 truck
-        (4, [3_600, 7_400, 1_310], "combination"),
-        (5, [3_600, 1_350, 7_000, 1_310], "combination"),
+        # body not reported, vehicle unknown: the road train's higher limit, the truck's as the other
+        (3, None, None, ("combination_3", "truck_3")),
+        (4, None, None, ("combination_4", "truck_4")),
+        (6, None, None, ("combination_6", "combination_6_single_drive")),
+        (6, "combination", None, ("combination_6", "combination_6_single_drive")),
+        # known facts: one reading
+        (4, "rigid", None, ("truck_4", None)),
+        (4, "combination", None, ("combination_4", None)),
+        (6, "combination", 1, ("combination_6_single_drive", None)),
+        (2, None, None, ("truck_2", None)),
+        (5, None, None, ("combination_5", None)),
     ],
 )
-def test_kind_inferred_from_a_coupling_gap(axles: int, spacings: list[int], kind: str) -> None:
-    assert infer_kind(axles, spacings) == kind
+def test_an_unknown_fact_gives_two_readings_the_favourable_one_first(
+    axles: int, kind: str | None, drive: int | None, expected: tuple[str, str | None]
+) -> None:
+    favourable, other = readings(axles, kind, drive)
+    assert (favourable, other) == expected
+    if other is not None:
+        assert CONFIGURATIONS[favourable][0] > CONFIGURATIONS[other][0]
+
+
+def test_no_gap_decides_the_body_against_the_party() -> None:
+    """Issue #11 item 1: a 6 m gap used to make a 3/4-axle vehicle a road train, any other a
+    rigid truck; the spacing is not in the signature any more."""
+    assert "spacings" not in readings.__code__.co_varnames

@@ -128,7 +128,7 @@ async def test_unannounced_or_unsigned_site_is_not_admissible() -> None:
     dets, _ = await detect([record("a", 56_000), capture("c1", 0.1)])
     data = REGISTRY.model_dump()
     data["sites"] = [
-        {**s, "announced": False} if s["id"] == "G312-K1035-E" else s for s in data["sites"]
+        {**s, "announced_on": None} if s["id"] == "G312-K1035-E" else s for s in data["sites"]
     ]
     unannounced = type(REGISTRY).model_validate(data)
     stage = RulesStage(load_baselines(BASELINES), unannounced)
