@@ -114,8 +114,10 @@ def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
     if (alt.outcome, alt.fine_cny) == (d.outcome, d.fine_cny):
         return replace(d, reasons=[*d.reasons, f"the other reading ({facts.other_reading}, "
                                    f"{facts.other_limit_kg:,} kg) decides the same"])  # fmt: skip
-    why = (f"as {facts.other_reading} ({facts.other_limit_kg:,} kg) the outcome would be "
-           f"{_said(alt)}, not {_said(d)}: an officer decides which reading holds")
+    why = (
+        f"as {facts.other_reading} ({facts.other_limit_kg:,} kg) the outcome would be "
+        f"{_said(alt)}, not {_said(d)}: an officer decides which reading holds"
+    )
     return replace(
         d, violation_code=facts.violation_code, outcome="review", fine_cny=None, tier="review",
         tier_name="转人工审核", rounding=None, legal_review=False,

@@ -200,7 +200,9 @@ class CaseStore:
             r = found.get((v.site_id, v.detection.device_id, v.record_id, v.violation_code))
             if r is None or r["known"]:
                 continue  # a replay of a decision the case already has
-            (pending if r["status"] == "pending_review" else confirmed).append((r["case_id"], v, doc))
+            (pending if r["status"] == "pending_review" else confirmed).append(
+                (r["case_id"], v, doc)
+            )
         sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(_DECIDED))
         await conn.executemany(
             f"UPDATE cases SET {sets} WHERE case_id = $1",
