@@ -164,6 +164,12 @@ def payload(
     return dict(sorted(files.items()))
 
 
+def _decided(package: Path) -> str | None:
+    """The violation id a package's decision is about."""
+    doc = json.loads((package / "data" / "decision" / "violation.json").read_bytes())
+    return doc.get("violation_id") if isinstance(doc, dict) else None
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
@@ -225,7 +231,13 @@ def build_package(
         problems = verify_package(final)
         if problems:
             raise EvidenceError(f"existing package is not valid, left as is: {problems[0]}", cid)
-        return final
+        if _decided(final) == violation.violation_id:
+            return final
+        # a re-decision of the case (another detector or baseline version): a signed package
+        # never changes, so the new decision gets a package of its own beside the first
+        final = out_dir / f"{cid}@{violation.violation_id}"
+        if final.exists():
+            return final
     baseline = baseline_file(violation, baseline_files)
     files = payload(violation, registry, blobs, baseline, document=document)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -270,6 +270,23 @@ def test_building_is_deterministic_and_idempotent(run: Run, tmp_path: Path) -> N
     assert [p.name for p in first.parent.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_re_decision_gets_a_package_of_its_own_beside_the_first(run: Run, tmp_path: Path) -> None:
+    """Issue #11 item 4: the case keeps its identity, a signed package never changes, so the
+    decision under a new version is packaged beside the first and each replays to its own."""
+    v = next(v for v in run.violations if v.outcome == "fine")
+    first = run.build(v, tmp_path)
+    det = v.detection.model_copy(update={"detector_version": "9.9.9"})
+    again = v.model_copy(update={"violation_id": "vio-redecided", "detection": det})
+    second = run.build(again, tmp_path)
+    assert second == tmp_path / f"{case_id(v)}@vio-redecided" and first == tmp_path / case_id(v)
+    assert run.build(again, tmp_path) == second  # idempotent too
+    for path, decided in ((first, v), (second, again)):
+        assert verify_package(path) == []
+        doc = json.loads((path / "data/decision/violation.json").read_bytes())
+        assert doc["violation_id"] == decided.violation_id
+        assert replay_package(path).matches
+
+
 def test_an_invalid_existing_package_is_left_alone(package: Path, run: Run) -> None:
     v = next(v for v in run.violations if case_id(v) == package.name)
     flip_byte(package / "data/decision/violation.json", 10)
