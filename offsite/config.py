@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from events import ConfigError, Registry
 from events.registry import Permit, Vehicle
+from events.water import WaterRegistry
+from ingest.waterways import problems as waterway_problems
 from rules.baseline import Baseline, version_problems
 from rules.baseline import problems as baseline_problems
 
@@ -68,6 +70,11 @@ def load_yaml(
     for loc, message in (check(value) if check else [])[:1]:
         raise ConfigError(str(path), _line_of(node, loc), ".".join(map(str, loc)), message)
     return value
+
+
+def load_waterways(path: Path) -> WaterRegistry:
+    """The waterway registry (configs/waterways.yaml); the first problem raises ConfigError."""
+    return load_yaml(path, WaterRegistry, check=waterway_problems)
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:

@@ -1,0 +1,360 @@
+"""Waterway contracts: raw and decoded AIS, vessel captures, waterway detections, the registry.
+
+Topic names live here until they move into events/topics.py. Registry models mirror
+configs/waterways.yaml; coordinates are (lon, lat) pairs in WGS 84, times of day are local
+"HH:MM" strings in the registry's UTC offset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from .models import ImageRef, Message
+
+WATER_AIS_RAW = "water.ais.raw"
+WATER_AIS = "water.ais"
+WATER_CAMERA = "water.camera"
+WATER_TOPICS = (WATER_AIS_RAW, WATER_AIS, WATER_CAMERA)
+
+Loaded = Literal["loaded", "unloaded"]
+Direction = Literal["up", "down"]
+TimeSource = Literal["tag_block", "receiver"]
+WaterCode = Literal[
+    "water.ais_off", "water.identity", "water.overdraught", "water.signal", "water.dredging"
+]
+
+# What each waterway violation rests on. Marks as in DOMAIN-REFERENCE.md: ✓ read in an official
+# copy, ◐ from secondary copies, to be checked against the official text before any fine.
+LEGAL_BASIS: dict[str, str] = {
+    "water.ais_off": (
+        "未按照规定开启并保持船舶自动识别系统(AIS)正常工作: 海事管理机构关于AIS使用的规定 (◐ 条款未经官方文本核对)"
+    ),
+    "water.identity": (
+        "AIS数据未保持真实(船名、MMSI、尺度与登记不符或被篡改): 海事管理机构关于AIS使用的规定 (◐ 条款未经官方文本核对)"
+    ),
+    "water.overdraught": (
+        "《内河交通安全管理条例》第二十一条、第八十二条; 《中华人民共和国内河海事行政处罚规定》"
+        "(交通运输部令2021年第20号)第十八条: 超核定载重线载运货物 (◐ 据重庆市交通运输委员会公开的条文转引)"
+    ),
+    "water.signal": (
+        "不遵守水上交通管制措施(冲关): 《内河交通安全管理条例》及所在水域交通管制规定 (◐ 条款未经官方文本核对)"
+    ),
+    "water.dredging": (
+        "《中华人民共和国长江保护法》第二十八条: 禁止在长江流域禁止采砂区和禁止采砂期从事采砂活动; "
+        "湘江属长江流域 (◐ 条文据二手转载核对, 条号未经官方文本核对)"
+    ),
+}
+
+
+class AisRaw(Message):
+    """``water.ais.raw``: one line from a shore receiver, as received (key: receiver_id)."""
+
+    receiver_id: str = Field(min_length=1)
+    ts: AwareDatetime  # the receiver's clock when the line arrived
+    sentence: str = Field(min_length=1, max_length=2000)  # tag block, sentence, trailing metadata
+
+
+class AisReport(Message):
+    """``water.ais``: one decoded AIS message (key: mmsi). Values AIS marks "not available"
+    (lat 91, lon 181, speed 102.3, course 360, heading 511, draught 0, …) are null."""
+
+    report_id: str
+    mmsi: int = Field(ge=0, le=999_999_999)
+    msg_type: int = Field(ge=1, le=27)
+    ts: AwareDatetime  # receive time: the tag block's, else the receiver's clock
+    time_source: TimeSource
+    receiver_id: str
+    station: str | None = None  # the tag block's source (s:), e.g. a receiver inside a network
+    channel: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    sog_kn: float | None = None
+    cog_deg: float | None = None
+    heading_deg: int | None = None
+    nav_status: int | None = None
+    name: str | None = None
+    callsign: str | None = None
+    imo: int | None = None
+    ship_type: int | None = None
+    destination: str | None = None
+    draught_m: float | None = None  # type 5: decimetres; inland DAC 200 FID 10: centimetres
+    draught_resolution_m: float | None = None
+    length_m: float | None = None
+    beam_m: float | None = None
+    eni: str | None = None  # European vessel identification number (inland extension)
+    eri_type: int | None = None  # ERI ship or convoy type (inland extension)
+    hazard_cones: int | None = None  # 0–3 blue cones, 4 = B-flag (inland extension)
+    loaded: Loaded | None = None  # inland extension, ECE/TRANS/SC.3/176 (see ingest.ais)
+    dac: int | None = None
+    fid: int | None = None
+    part: Literal["A", "B"] | None = None  # type 24
+    sentences: list[str]  # the NMEA sentences it was decoded from, tag blocks removed
+
+
+class VesselCapture(Message):
+    """``water.camera``: one vessel passing a waterway checkpoint (key: checkpoint_id)."""
+
+    capture_id: str = Field(min_length=1)
+    checkpoint_id: str = Field(min_length=1)
+    camera_id: str = Field(min_length=1)
+    ts: AwareDatetime
+    direction: Direction
+    images: list[ImageRef] = Field(default_factory=list)
+    hull_text: str | None = None  # the name painted on the hull, if the camera reads it
+    hull_confidence: float | None = Field(default=None, ge=0, le=1)
+    draught_m: float | None = Field(default=None, gt=0, le=30)  # if the site measures it
+
+
+class WaterDetection(Message):
+    """``detections``: a waterway detector's finding, for review (never finable here: the
+    waterway penalties are ◐ in DOMAIN-REFERENCE.md). ``domain`` tells it from a road one."""
+
+    detection_id: str
+    domain: Literal["water"] = "water"
+    detector: str
+    detector_version: str
+    violation_code: WaterCode
+    legal_basis: str
+    site_id: str  # checkpoint, section or zone id
+    ts: AwareDatetime
+    mmsi: int | None
+    vessel_name: str | None  # the registry's name of the vessel, when known
+    ais_name: str | None
+    hull_name: str | None
+    eni: str | None
+    capture_id: str | None
+    report_ids: list[str]  # the AIS reports it rests on
+    receiver_ids: list[str]
+    confidence: float = Field(ge=0, le=1)
+    enforceable: Literal[False] = False
+    reasons: list[str]
+    images: list[ImageRef]
+    quantities: dict[str, float]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The waterway registry (configs/waterways.yaml)
+
+LonLat = tuple[float, float]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def minute_of_day(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Window(_Strict):
+    """A local time-of-day window; ``end`` before ``start`` wraps past midnight."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"{v!r} is not HH:MM")
+        return v
+
+    def minutes(self) -> tuple[int, int]:
+        return minute_of_day(self.start), minute_of_day(self.end)
+
+
+def _polygon(points: list[LonLat]) -> list[LonLat]:
+    if len(points) < 3:
+        raise ValueError("a polygon needs at least 3 points")
+    return points
+
+
+class Licence(_Strict):
+    kind: Literal["sand_dredging"]  # 河道采砂许可证
+    number: str = Field(min_length=1)
+    valid_from: dt.date
+    valid_until: dt.date
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_until
+
+
+class RegisteredVessel(_Strict):
+    """A vessel the maritime authority knows. ``name`` is as painted on the hull (Chinese);
+    ``ais_name`` is what it must broadcast (AIS carries 6-bit ASCII, so pinyin)."""
+
+    name: str = Field(min_length=2)
+    ais_name: str | None = Field(default=None, pattern=r"^[\x20-\x5f]{1,20}$")  # AIS 6-bit text
+    mmsi: int | None = Field(default=None, ge=100_000_000, le=999_999_999)
+    eni: str | None = None
+    kind: Literal["cargo", "tanker", "dredger", "passenger", "tug", "other"]
+    length_m: float = Field(gt=0, le=400)
+    beam_m: float | None = Field(default=None, gt=0, le=80)
+    load_line_draught_m: float = Field(gt=0, le=25)  # 载重线吃水
+    ais_required: bool = True
+    licences: list[Licence] = Field(default_factory=list)
+
+    def may_dredge_on(self, day: dt.date) -> bool:
+        return any(lic.kind == "sand_dredging" and lic.valid_on(day) for lic in self.licences)
+
+
+class Receiver(_Strict):
+    """A shore AIS receiver and the rate of decoded reports it gives when healthy."""
+
+    id: str = Field(min_length=1)
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    expected_per_min: float = Field(gt=0)
+    range_km: float = Field(gt=0, default=15.0)
+
+
+class Checkpoint(_Strict):
+    """A waterway checkpoint: a camera looking at a line across the channel."""
+
+    id: str = Field(min_length=1)
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    camera_id: str = Field(min_length=1)
+    view: str  # what the camera sees, for the officer
+    line: tuple[LonLat, LonLat]  # bank to bank
+    receiver_ids: list[str] = Field(min_length=1)
+    draught_uncertainty_m: float | None = Field(default=None, gt=0)  # sites that measure it
+    announced: bool
+    signed: bool
+
+
+class MonitoredSection(_Strict):
+    """A reach where AIS coverage is expected: a gap longer than ``max_gap_s`` is reported."""
+
+    id: str = Field(min_length=1)
+    name: str
+    polygon: list[LonLat]
+    receiver_ids: list[str] = Field(min_length=1)
+    max_gap_s: float = Field(gt=0)
+
+    @field_validator("polygon")
+    @classmethod
+    def _poly(cls, v: list[LonLat]) -> list[LonLat]:
+        return _polygon(v)
+
+
+class ControlledSection(_Strict):
+    """A controlled section (交通管制河段): vessels may enter only while its signal allows.
+    ``entry_up`` is the line an up-bound vessel crosses to enter, ``entry_down`` the line a
+    down-bound one crosses; ``open_up`` / ``open_down`` are the local windows of passage."""
+
+    id: str = Field(min_length=1)
+    name: str
+    entry_up: tuple[LonLat, LonLat]
+    entry_down: tuple[LonLat, LonLat]
+    open_up: list[_Window]
+    open_down: list[_Window]
+    receiver_ids: list[str] = Field(min_length=1)
+
+
+class NoDredgingZone(_Strict):
+    """A no-dredging zone (禁采区); loitering in it at night without a permit is reported."""
+
+    id: str = Field(min_length=1)
+    name: str
+    polygon: list[LonLat]
+    night: _Window
+    min_dwell_s: float = Field(gt=0, default=1200)
+    max_speed_kn: float = Field(gt=0, default=1.0)
+
+    @field_validator("polygon")
+    @classmethod
+    def _poly(cls, v: list[LonLat]) -> list[LonLat]:
+        return _polygon(v)
+
+
+class WaterRegistry(_Strict):
+    """configs/waterways.yaml: what the waterway detectors need to know. What the schema of one
+    entry cannot see (references between entries, duplicates) is :func:`registry_problems`; the
+    loader (ingest.waterways) runs both and names the file, line and field."""
+
+    timezone_offset_hours: int = 8
+    channel: list[LonLat] = Field(min_length=2)  # fairway centreline, downstream to upstream
+    max_speed_kn: float = Field(gt=0, default=30.0)
+    receivers: list[Receiver]
+    vessels: list[RegisteredVessel] = Field(default_factory=list)
+    checkpoints: list[Checkpoint] = Field(default_factory=list)
+    sections: list[MonitoredSection] = Field(default_factory=list)
+    controlled_sections: list[ControlledSection] = Field(default_factory=list)
+    no_dredging_zones: list[NoDredgingZone] = Field(default_factory=list)
+
+    @property
+    def tz(self) -> dt.timezone:
+        return dt.timezone(dt.timedelta(hours=self.timezone_offset_hours))
+
+    @cached_property
+    def by_mmsi(self) -> dict[int, RegisteredVessel]:
+        return {v.mmsi: v for v in self.vessels if v.mmsi is not None}
+
+    @cached_property
+    def receiver_index(self) -> dict[str, Receiver]:
+        return {r.id: r for r in self.receivers}
+
+    @cached_property
+    def checkpoint_index(self) -> dict[str, Checkpoint]:
+        return {c.id: c for c in self.checkpoints}
+
+    def checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        return self.checkpoint_index.get(checkpoint_id)
+
+
+Where = tuple[str | int, ...]
+
+
+def registry_problems(reg: WaterRegistry) -> list[tuple[Where, str]]:
+    """(location, message) of every cross-entry problem: unknown receivers, duplicate ids,
+    MMSIs, ENIs or names, licences that end before they begin, empty signal windows."""
+    found: list[tuple[Where, str]] = []
+    receivers = {r.id for r in reg.receivers}
+    owners: list[tuple[str, list[Any]]] = [
+        ("checkpoints", list(reg.checkpoints)),
+        ("sections", list(reg.sections)),
+        ("controlled_sections", list(reg.controlled_sections)),
+    ]
+    for kind, items in owners:
+        for i, item in enumerate(items):
+            for k, rid in enumerate(item.receiver_ids):
+                if rid not in receivers:
+                    found.append(((kind, i, "receiver_ids", k), f"unknown receiver {rid!r}"))
+    ids: dict[str, Where] = {}
+    for kind, items in [*owners, ("receivers", list(reg.receivers)),
+                        ("no_dredging_zones", list(reg.no_dredging_zones))]:  # fmt: skip
+        for i, item in enumerate(items):
+            if item.id in ids:
+                found.append(((kind, i, "id"), f"{item.id!r} is used twice"))
+            ids.setdefault(item.id, (kind, i, "id"))
+    for field in ("mmsi", "eni", "name"):
+        seen: set[object] = set()
+        for i, v in enumerate(reg.vessels):
+            value = getattr(v, field)
+            if value is not None and value in seen:
+                found.append((("vessels", i, field), f"{value!r} belongs to another vessel"))
+            seen.add(value)
+    for i, v in enumerate(reg.vessels):
+        for k, lic in enumerate(v.licences):
+            if lic.valid_until < lic.valid_from:
+                found.append((("vessels", i, "licences", k, "valid_until"), "before valid_from"))
+    for i, c in enumerate(reg.controlled_sections):
+        for field in ("open_up", "open_down"):
+            for k, w in enumerate(getattr(c, field)):
+                if w.start == w.end:
+                    found.append((("controlled_sections", i, field, k), "an empty window"))
+    for i, z in enumerate(reg.no_dredging_zones):
+        if z.night.start == z.night.end:
+            found.append((("no_dredging_zones", i, "night"), "an empty window"))
+    return found
