@@ -136,6 +136,25 @@ def _parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
     sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
+
+    ing = sub.add_parser("ingest", help="sensor data in: HTTP gateway, folder of uploads")
+    isub = ing.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    srv = isub.add_parser("serve", help="HTTP gateway for stations and cameras (JSON + JPEG)")
+    srv.add_argument("--host", help="default gateway.host of the settings (127.0.0.1)")
+    srv.add_argument("--port", type=int, help="default gateway.port of the settings (8090)")
+    wat = isub.add_parser("watch", help="send each completed JSON + JPEG set of a folder")
+    wat.add_argument("dir", type=Path)
+    wat.add_argument("--device", help="the folder is this device's: only its records are taken")
+    wat.add_argument("--once", action="store_true", help="one pass over the folder, then exit")
+    oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
+    oap.add_argument("--out", type=Path, help="write it here instead of stdout")
+
+    dev = sub.add_parser("devices", help="devices: their gateway credentials")
+    dsub = dev.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dkey = dsub.add_parser("key", help="a device's API key for the gateway (kept only as a hash)")
+    dkey.add_argument("op", choices=("create", "revoke"))
+    dkey.add_argument("device_id", metavar="ID")
+    dkey.add_argument("--key-id", help="with revoke: only this key (default: all of the device)")
     return p
 
 
@@ -213,6 +232,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb in ("ingest", "devices"):
+        from .gateway import command
+
+        return command(args, settings)
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)

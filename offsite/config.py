@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from events import ConfigError, Registry
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
+from ingest.intake import GatewaySettings
 from ingest.waterways import problems as waterway_problems
 from rules.baseline import Baseline, version_problems
 from rules.baseline import problems as baseline_problems
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     pipeline: PipelineSettings = PipelineSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    gateway: GatewaySettings = GatewaySettings()  # `offsite ingest serve` and `watch`
     registry: Path = Path("configs/sites.yaml")
     vehicles: Path = Path("configs/vehicles.yaml")
     # jurisdiction → baseline file; a site's jurisdiction (sites.yaml) picks its baseline

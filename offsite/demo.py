@@ -18,7 +18,8 @@ from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 
 from . import services
 from .config import Settings, registry_of
-from .feed import make_traffic, publish, traffic_messages, write_truth
+from .feed import make_traffic, write_truth
+from .gateway import post_traffic
 from .pipeline import prepare, run
 from .truth import expected_cases, expected_missing_plates
 
@@ -43,10 +44,11 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     registry = registry_of(settings)
     extra, injected = simulate_leads(registry, LeadConfig(seed=seed, day=day))
     write_truth(settings.var_dir / "sim" / "truth.jsonl", passes, injected)
-    messages = traffic_messages(passes, settings.pipeline.topic_prefix, extra)
-    await publish(settings, ep, messages)
-    print(f"      {len(messages)} messages on road.wim and road.anpr, with {len(injected)} "
-          "staged leads (cloned plates, night coaches, hub shuttles)")  # fmt: skip
+    # the stations' own path: each device posts to the ingest gateway with its key
+    sent = await post_traffic(settings, ep, passes, extra)
+    print(f"      {sent} records and captures posted to the ingest gateway (HTTP, one API key "
+          f"per device), with {len(injected)} staged leads (cloned plates, night coaches, hub "
+          "shuttles)")  # fmt: skip
     print("[3/4] running the pipeline: detect → rules → cases, evidence, leads,"
           " until every stage has processed all of its input")  # fmt: skip
     report = await run(settings, ep, until_done=True, on_loaded=_print_load)

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -173,19 +173,33 @@ async def wait_drained(bootstrap: str, groups: dict[str, Sequence[str]]) -> None
             await asyncio.sleep(0.05)
 
 
+class Record(NamedTuple):
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int  # the broker's record time
+
+
 async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
     """Every message of ``topic`` from its first offset to the end it had when called, as
     (partition, offset, key, value), by partition then offset."""
+    return [r[:4] for r in await read_records(bootstrap, topic)]
+
+
+async def read_records(bootstrap: str, topic: str) -> list[Record]:
+    """Every record of ``topic`` from its first offset to the end it had when called, by
+    partition then offset."""
     async with OffsetProbe(bootstrap) as probe:
         ends = await probe.ends([topic])
+    out: list[Record] = []
+    tps = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
+    if not tps:  # (a consumer stopped before its own task started raises CancelledError)
+        return out
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)  # fmt: skip
-    out: list[tuple[int, int, bytes | None, bytes]] = []
     try:
         await consumer.start()
-        tps = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
-        if not tps:
-            return out
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
 
@@ -198,7 +212,7 @@ async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes 
         while left:
             polled = await consumer.getmany(*left, timeout_ms=500)
             for tp, msgs in polled.items():
-                out += [(tp.partition, m.offset, m.key, m.value) for m in msgs]
+                out += [Record(tp.partition, m.offset, m.key, m.value, m.timestamp) for m in msgs]
             left = await unread(left)
     except KafkaError as exc:
         raise BrokerError(f"cannot read {topic}: {exc}") from exc

@@ -1,0 +1,398 @@
+"""Accepting a WIM record or an ANPR capture from a device: validate, authorize, store images, produce once.
+
+The HTTP gateway (ingest.gateway) and the folder watcher (ingest.watch) both hand what a device
+sent to :class:`Intake`, which needs four small things given to it (composition in
+offsite.gateway; in-memory doubles in ingest.testing):
+
+- a :class:`Producer` that sends to the broker and returns only once it acknowledged (acks=all),
+- a :class:`BlobWriter`, the content-addressed image store,
+- a :class:`DeviceKeys` lookup (the gateway's credentials),
+- an :class:`Acceptances` log that makes a re-sent record produce nothing.
+
+What is not accepted raises :class:`Refused`, which carries the HTTP status, a short code, a
+one-line message and the (field, reason) problems. A broker or database failure raises
+``events.ServiceError``: nothing was recorded, the device should retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from events import ROAD_ANPR, ROAD_WIM, AnprCapture, ImageRef, OffsiteError, WimRecord
+from events.models import ImageRole
+from events.registry import Registry
+from events.stage import Outgoing, validation_reason
+
+MiB = 1024 * 1024
+ROLES: tuple[str, ...] = ImageRole.__args__  # type: ignore[attr-defined]
+
+
+class GatewaySettings(BaseModel):
+    """The ``gateway`` section of the settings: where it listens, and what it takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    max_body_bytes: int = Field(default=6 * MiB, ge=1024)
+    max_image_bytes: int = Field(default=2 * MiB, ge=1024)
+    max_images: int = Field(default=6, ge=1, le=64)  # per capture, uploaded and referenced
+    max_image_side_px: int = Field(default=12_000, ge=16)
+    # per device and gateway instance; a lane sees a vehicle a second at most, a station that
+    # was offline catches up inside the burst
+    rate_per_s: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=500, ge=1)
+    # requests being worked on at once per instance: beyond it, 503 and Retry-After (memory
+    # stays below max_in_flight × max_body_bytes)
+    max_in_flight: int = Field(default=64, ge=1)
+    produce_timeout_s: float = Field(default=15.0, gt=0)
+    key_cache_s: float = Field(default=5.0, ge=0)  # a revoked key stops working within this
+    watch_interval_s: float = Field(default=1.0, gt=0)
+    # a file of a set must be this old (unchanged) before it is taken: an upload in progress
+    # keeps touching it
+    watch_settle_s: float = Field(default=2.0, ge=0)
+    watch_give_up_s: float = Field(default=600.0, ge=0)  # an incomplete set is rejected after
+
+
+class Refused(OffsiteError):
+    """A request the gateway does not accept: answered with ``status`` (4xx, or 503 when busy),
+    ``code``, the one-line ``message`` and ``problems`` as (field, reason) pairs."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        problems: Sequence[tuple[str, str]] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.problems, self.retry_after = list(problems), retry_after
+        super().__init__(f"{status} {code}: {message}")
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "status": "refused",
+            "error": self.code,
+            "message": self.message,
+            "problems": [{"field": f, "reason": r} for f, r in self.problems],
+        }
+
+
+class Producer(Protocol):
+    async def send_and_wait(self, messages: Sequence[Outgoing]) -> None:
+        """Called once per accepted message, inside the acceptance log's step; returns once the
+        broker acknowledged every message (acks=all). Raising ServiceError means it may not
+        have: the acceptance is not recorded and the device is told to retry."""
+        ...
+
+
+class BlobWriter(Protocol):
+    """The content-addressed image store. Its methods block: they are called in a worker
+    thread."""
+
+    def uri(self, sha256: str) -> str:
+        """The URI of the JPEG with this SHA-256, whether stored yet or not."""
+        ...
+
+    def put(self, data: bytes, sha256: str) -> None:
+        """Store ``data`` durably before returning (idempotent: the same bytes, the same
+        place). Raising means the message is not produced."""
+        ...
+
+    def get(self, sha256: str) -> bytes | None:
+        """The stored JPEG with this SHA-256, or None."""
+        ...
+
+
+class DeviceKeys(Protocol):
+    async def device_of(self, key: str) -> str | None:
+        """The device an API key belongs to, None when the key is unknown or revoked. Called
+        before each request is read; raising ServiceError answers 503."""
+        ...
+
+
+Outcome = Literal["new", "again", "conflict"]
+
+
+class Acceptances(Protocol):
+    async def once(
+        self,
+        kind: str,
+        device_id: str,
+        message_id: str,
+        digest: str,
+        produce: Callable[[], Awaitable[None]],
+    ) -> Outcome:
+        """Call ``produce`` unless (kind, device, id) was accepted before, and record it as
+        accepted only if ``produce`` returned. ``new``: produced and recorded; ``again``: it was
+        accepted before with this digest, nothing produced; ``conflict``: accepted before with
+        other content. A twin in flight elsewhere is waited for. Raising means nothing was
+        recorded (``produce`` may have run: the broker may hold the message)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a device may send: its topic, model, id field and which device field names it."""
+
+    name: str
+    topic: str
+    model: type[WimRecord] | type[AnprCapture]
+    id_field: str
+    device_field: str
+    device_type: str
+    takes_images: bool
+
+
+WIM = Kind("wim", ROAD_WIM, WimRecord, "record_id", "device_id", "wim", False)
+ANPR = Kind("anpr", ROAD_ANPR, AnprCapture, "capture_id", "camera_id", "anpr", True)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image as a device sent it: its role, its bytes, and where it came from (a multipart
+    part or a file name) for error messages."""
+
+    role: str
+    data: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kind: Kind
+    message_id: str
+    site_id: str
+    images: list[ImageRef] = field(default_factory=list)
+    replayed: bool = False  # accepted before: nothing was produced this time
+
+    def document(self) -> dict[str, Any]:
+        """The 202 answer; the same for a re-send (``replayed`` is not in it)."""
+        return {
+            "status": "accepted",
+            "topic": self.kind.topic,
+            self.kind.id_field: self.message_id,
+            "site_id": self.site_id,
+            "images": [i.model_dump() for i in self.images],
+        }
+
+
+class _ImageClaim(BaseModel):
+    """An image a capture names by the SHA-256 of a JPEG uploaded before."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    role: ImageRole
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Jpeg:
+    sha256: str
+    width: int
+    height: int
+
+
+def inspect_jpeg(data: bytes, source: str, max_bytes: int, max_side: int) -> Jpeg:
+    """Size, magic and header of one image (blocking: Pillow reads the markers)."""
+    if len(data) > max_bytes:
+        raise Refused(413, "too_large", f"{source}: image of {len(data)} bytes, the limit is "
+                      f"{max_bytes}", [(source, "image too large")])  # fmt: skip
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise Refused(415, "unsupported_media_type", f"{source}: not a JPEG image",
+                      [(source, "not a JPEG image (no JPEG start marker)")])  # fmt: skip
+    from PIL import JpegImagePlugin
+
+    try:
+        # the plugin class parses the header only; Image.open would add a decompression-bomb
+        # warning that the side limit below makes moot
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception as exc:  # any failure to parse the header means it is not a usable JPEG
+        raise Refused(415, "unsupported_media_type", f"{source}: not a readable JPEG: {exc}",
+                      [(source, "JPEG header cannot be read")]) from exc  # fmt: skip
+    if not (0 < width <= max_side and 0 < height <= max_side):
+        raise Refused(413, "too_large", f"{source}: {width}×{height} pixels, the limit is "
+                      f"{max_side} a side", [(source, "image too large")])  # fmt: skip
+    return Jpeg(hashlib.sha256(data).hexdigest(), width, height)
+
+
+class Intake:
+    """What the gateway and the watcher do with one message, in this order: images checked,
+    message validated with its topic's model, device authorized for its site and id, images
+    stored, message produced once (acks=all) — only then is it accepted."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        producer: Producer,
+        blobs: BlobWriter,
+        acceptances: Acceptances,
+        settings: GatewaySettings,
+        *,
+        topic_prefix: str = "",
+    ) -> None:
+        self.registry, self.producer, self.blobs = registry, producer, blobs
+        self.acceptances, self.settings, self.topic_prefix = acceptances, settings, topic_prefix
+        self._sites: dict[str, set[str]] = {}
+        for site in registry.sites:
+            for dev in site.devices:
+                self._sites.setdefault(dev, set()).add(site.id)
+
+    async def accept(
+        self,
+        kind: Kind,
+        device: str | None,
+        message: bytes | Mapping[str, Any],
+        uploads: Sequence[Upload] = (),
+    ) -> Accepted:
+        """Accept one message from ``device`` (None: a trusted folder, the message's own device
+        is checked against the registry), or raise Refused or ServiceError."""
+        if uploads and not kind.takes_images:
+            raise Refused(422, "invalid", f"a {kind.topic} message carries no images",
+                          [("images", "not part of the contract")])  # fmt: skip
+        stored: list[tuple[Jpeg, bytes]] = []
+        if kind.takes_images:
+            doc = _json_object(message, kind)
+            refs, stored = await asyncio.to_thread(self._images, doc, uploads)
+            raw = json.dumps({**doc, "images": [r.model_dump() for r in refs]}).encode()
+        elif isinstance(message, bytes):
+            raw = message
+        else:
+            raw = json.dumps(dict(message)).encode()
+        record = _validate(kind, raw)
+        device_id = self._authorize(kind, device, record)
+        message_id, site_id = getattr(record, kind.id_field), record.site_id
+        value = record.to_json()
+        if stored:
+            await asyncio.to_thread(self._store, stored)
+        out = Outgoing(self.topic_prefix + kind.topic, site_id.encode(), value)
+        outcome = await self.acceptances.once(
+            kind.name, device_id, message_id, hashlib.sha256(value).hexdigest(),
+            lambda: self.producer.send_and_wait([out]),
+        )  # fmt: skip
+        if outcome == "conflict":
+            raise Refused(409, "conflict", f"{kind.id_field} {message_id} was accepted before "
+                          "with other content; a new message needs a new id",
+                          [(kind.id_field, "accepted before with other content")])  # fmt: skip
+        # a WIM record may carry an extra field named images: it is kept, but it is not ours
+        images = list(record.images) if isinstance(record, AnprCapture) else []
+        return Accepted(kind, message_id, site_id, images, replayed=outcome == "again")
+
+    async def upload(self, data: bytes) -> dict[str, Any]:
+        """Store one JPEG sent on its own, for a capture to name later by its SHA-256."""
+        jpeg = await asyncio.to_thread(self._inspect, data, "image")
+        await asyncio.to_thread(self._store, [(jpeg, data)])
+        return {"sha256": jpeg.sha256, "uri": self.blobs.uri(jpeg.sha256),
+                "width": jpeg.width, "height": jpeg.height}  # fmt: skip
+
+    # -- blocking work, in worker threads --
+
+    def _inspect(self, data: bytes, source: str) -> Jpeg:
+        s = self.settings
+        return inspect_jpeg(data, source, s.max_image_bytes, s.max_image_side_px)
+
+    def _images(
+        self, doc: dict[str, Any], uploads: Sequence[Upload]
+    ) -> tuple[list[ImageRef], list[tuple[Jpeg, bytes]]]:
+        """The capture's ImageRefs, filled by the gateway: those it names by SHA-256 (looked up
+        in the blob store) first, then the uploaded ones; and the uploads to store."""
+        claims = doc.get("images", [])
+        if not isinstance(claims, list):
+            raise Refused(422, "invalid", "images: must be a list",
+                          [("images", "must be a list of {role, sha256}")])  # fmt: skip
+        if len(claims) + len(uploads) > self.settings.max_images:
+            raise Refused(413, "too_large", f"{len(claims) + len(uploads)} images, the limit is "
+                          f"{self.settings.max_images}", [("images", "too many images")])  # fmt: skip
+        refs: list[ImageRef] = []
+        for i, item in enumerate(claims):
+            try:
+                claim = _ImageClaim.model_validate(item)
+            except ValidationError as exc:
+                problems = [(".".join(map(str, ("images", i, *e["loc"]))), e["msg"])
+                            for e in exc.errors()]  # fmt: skip
+                raise Refused(422, "invalid", "; ".join(f"{f}: {r}" for f, r in problems),
+                              problems) from exc  # fmt: skip
+            data = self.blobs.get(claim.sha256)
+            if data is None:
+                where = f"images.{i}.sha256"
+                raise Refused(422, "invalid", f"{where}: no uploaded image has this SHA-256 "
+                              "(POST it to /v1/images first)",
+                              [(where, "no uploaded image has this SHA-256")])  # fmt: skip
+            jpeg = self._inspect(data, f"images.{i}")
+            refs.append(self._ref(claim.role, jpeg))
+        stored = []
+        for up in uploads:
+            if up.role not in ROLES:
+                raise Refused(422, "invalid", f"{up.source}: {up.role!r} is not an image role "
+                              f"({', '.join(ROLES)})", [(up.source, "not an image role")])  # fmt: skip
+            jpeg = self._inspect(up.data, up.source)
+            refs.append(self._ref(up.role, jpeg))
+            stored.append((jpeg, up.data))
+        return refs, stored
+
+    def _ref(self, role: str, jpeg: Jpeg) -> ImageRef:
+        return ImageRef(role=role, uri=self.blobs.uri(jpeg.sha256), sha256=jpeg.sha256,  # type: ignore[arg-type]
+                        width=jpeg.width, height=jpeg.height)  # fmt: skip
+
+    def _store(self, images: list[tuple[Jpeg, bytes]]) -> None:
+        for jpeg, data in images:
+            self.blobs.put(data, jpeg.sha256)
+
+    def _authorize(self, kind: Kind, device: str | None, record: WimRecord | AnprCapture) -> str:
+        """The device the message is from, if it may send it: its own id, a site it is
+        registered at, a message of its type."""
+        claimed: str = getattr(record, kind.device_field)
+        site = record.site_id
+        if device is not None and claimed != device:
+            raise Refused(403, "forbidden", f"{kind.device_field} is {claimed!r} but the key "
+                          f"belongs to {device!r}: a device sends only its own records",
+                          [(kind.device_field, "not the device of this key")])  # fmt: skip
+        registered = self.registry.device(claimed)
+        if registered is None:
+            raise Refused(403, "forbidden", f"device {claimed!r} is not in the registry",
+                          [(kind.device_field, "not a registered device")])  # fmt: skip
+        if registered.type != kind.device_type:
+            raise Refused(403, "forbidden", f"device {claimed!r} is a {registered.type} device: "
+                          f"it does not send {kind.topic}",
+                          [(kind.device_field, f"not a {kind.device_type} device")])  # fmt: skip
+        if site not in self._sites.get(claimed, set()):
+            raise Refused(403, "forbidden", f"device {claimed!r} is not registered at site "
+                          f"{site!r}", [("site_id", "not a site of this device")])  # fmt: skip
+        return claimed
+
+
+def _json_object(message: bytes | Mapping[str, Any], kind: Kind) -> dict[str, Any]:
+    if not isinstance(message, bytes):
+        return dict(message)
+    try:
+        doc = json.loads(message)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = (
+            f"invalid JSON: {exc}"
+            if isinstance(exc, ValueError)
+            else "invalid JSON: nested too deep"
+        )
+        raise Refused(422, "invalid", reason, [("", reason)]) from exc
+    if not isinstance(doc, dict):
+        raise Refused(422, "invalid", f"a {kind.topic} message is a JSON object",
+                      [("", "must be a JSON object")])  # fmt: skip
+    return doc
+
+
+def _validate(kind: Kind, raw: bytes) -> WimRecord | AnprCapture:
+    """The message under its topic's model: the rules a stage applies to the topic."""
+    try:
+        return kind.model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        raise Refused(422, "invalid", validation_reason(exc), problems) from exc
