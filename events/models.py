@@ -265,6 +265,22 @@ class Alert(Message):
     overload_kg: int
 
 
+DeviceCondition = Literal["silent", "certificate_expiring", "certificate_expired", "clock_skew"]
+
+
+class DeviceAlert(Message):
+    """``alerts``: a device's health changed — a condition raised, or cleared once its cause
+    went away (issue #15). One alert per device and condition while it lasts."""
+
+    alert_id: str
+    kind: Literal["device.raised", "device.cleared"]
+    device_id: str
+    site_id: str | None
+    condition: DeviceCondition
+    ts: AwareDatetime  # when the health stage saw the change
+    reason: str
+
+
 class DeadLetter(Message):
     """``<topic>.dlq``: a message a stage could not accept, with the reason."""
 

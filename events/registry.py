@@ -43,6 +43,8 @@ class Device(_Strict):
     # the day it passed the agency's legal and technical review (法制和技术审核, 行政处罚法 Art. 41);
     # None: not reviewed, its records are not evidence
     reviewed_on: dt.date | None = None
+    # the longest it may be silent in normal traffic; None: the health stage's default
+    expected_interval_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _wim_has_class(self) -> Device:

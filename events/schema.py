@@ -3,13 +3,14 @@
 import json
 from pathlib import Path
 
-from .models import TOPIC_MODELS, DeadLetter
+from .models import TOPIC_MODELS, DeadLetter, DeviceAlert
 
 
 def schemas() -> dict[str, str]:
     """File name → JSON Schema text for every topic (and the dead-letter envelope)."""
     out = {f"{topic}.schema.json": model for topic, model in TOPIC_MODELS.items()}
     out["dlq.schema.json"] = DeadLetter
+    out["alerts.device.schema.json"] = DeviceAlert  # the other kind of message on `alerts`
     return {
         name: json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False, sort_keys=True)
         + "\n"

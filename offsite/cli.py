@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 
-from . import services
+from . import dlq, services
 from .config import Settings, load_settings
 from .pipeline import STAGES, RunReport, run
 
@@ -133,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     case.add_argument("case_id")
     case.add_argument("--baseline", type=Path, help="replay under this baseline file instead")
 
+    dlq.add_parser(sub, _Parser, _aware)
+
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
     sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
@@ -149,8 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
     oap.add_argument("--out", type=Path, help="write it here instead of stdout")
 
-    dev = sub.add_parser("devices", help="devices: their gateway credentials")
-    dsub = dev.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dev = sub.add_parser("devices", help="device health (last message, certificate, state);"
+                         " with `key`, a device's gateway credential")  # fmt: skip
+    dsub = dev.add_subparsers(dest="action", parser_class=_Parser)
     dkey = dsub.add_parser("key", help="a device's API key for the gateway (kept only as a hash)")
     dkey.add_argument("op", choices=("create", "revoke"))
     dkey.add_argument("device_id", metavar="ID")
@@ -175,6 +178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+async def _devices(settings: Settings) -> int:
+    from detectors.health import DeviceState, table
+    from sinks import CaseStore
+
+    from .config import registry_of
+
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        await store.migrate()
+        states = {k: DeviceState(*v) for k, v in (await store.device_states()).items()}
+    finally:
+        await store.close()
+    print("\n".join(table(registry_of(settings), states)))
+    return 0
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,10 +251,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "devices" and args.action is None:
+        return asyncio.run(_devices(settings))
     if args.verb in ("ingest", "devices"):
         from .gateway import command
 
         return command(args, settings)
+    if args.verb == "dlq":
+        return asyncio.run(dlq.command(args, settings))
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)

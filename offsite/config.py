@@ -199,6 +199,11 @@ class PipelineSettings(BaseModel):
     # `run --until-idle`, the demo and the tests give up after this long, naming what is left
     drain_timeout_s: float = Field(default=1800, gt=0)
     metrics_port: int = Field(default=9108, ge=0, le=65535)
+    # device health: silent longer than this (a device without expected_interval_s), a
+    # certificate ending within this many days, a clock this far off the broker's time
+    device_silent_after_s: float = Field(default=900, gt=0)
+    certificate_warning_days: int = Field(default=30, ge=0)
+    max_clock_skew_s: float = Field(default=300, gt=0)
 
 
 class EvidenceSettings(BaseModel):

@@ -61,12 +61,19 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
             "SELECT record_id, violation->'reasons' AS reasons FROM cases"
             " WHERE outcome = 'review' AND record_id = ANY($1)", [p.wim.record_id for p in passes])}  # fmt: skip
         leads = await store.leads()
+        health = await store.device_states()
     finally:
         await store.close()
     _print_cases(rows, why)
     kinds = Counter(x["kind"] for x in leads)
     print("      leads for follow-up (never penalties): "
           + (", ".join(f"{LEAD_ZH[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
+    raised = Counter(c for _, _, active in health.values() for c in active)
+    print("      device health (alerts on the alerts topic; table: offsite devices): "
+          + (", ".join(f"{c} {n}" for c, n in sorted(raised.items())) or "all well"))  # fmt: skip
+    if raised.get("clock_skew"):
+        print("        (clock_skew: the simulated traffic is dated "
+              f"{sim.start:%Y-%m-%d}, the broker received it today)")  # fmt: skip
     missing = _missing(
         expected_cases(passes),
         rows,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors import DetectionStage
+from detectors.health import DeviceHealthStage, HealthRules
 from detectors.leads import LeadStage
 from detectors.plates import OcrPlateReader
 from events import ConfigError, UnfinishedError
@@ -33,7 +34,7 @@ from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
 
-STAGES = ("detect", "rules", "cases", "evidence", "leads", "lead-store")
+STAGES = ("detect", "rules", "cases", "evidence", "leads", "lead-store", "health")
 
 
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
@@ -74,6 +75,9 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         made["leads"] = LeadStage(registry, store, topic_prefix=p.topic_prefix)
     if "lead-store" in names:
         made["lead-store"] = LeadSinkStage(store, topic_prefix=p.topic_prefix)
+    if "health" in names:
+        rules = HealthRules(p.device_silent_after_s, p.certificate_warning_days, p.max_clock_skew_s)
+        made["health"] = DeviceHealthStage(registry, store, rules, topic_prefix=p.topic_prefix)
     return [made[n] for n in STAGES if n in made]
 
 

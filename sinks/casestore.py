@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -107,6 +107,77 @@ class CaseStore:
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"migration failed: {exc}") from exc
         return applied
+
+    async def record_seen(self, seen: Sequence[tuple[str, dt.datetime, float]]) -> None:
+        """Device health: (device_id, received, skew_s) of each device's latest message."""
+        if not seen:
+            return
+        try:
+            await self.pool.execute(
+                "INSERT INTO device_health AS h (device_id, received, skew_s)"
+                " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[])"
+                " ON CONFLICT (device_id) DO UPDATE SET received = excluded.received,"
+                "  skew_s = excluded.skew_s, updated_at = now()"
+                " WHERE h.received IS NULL OR h.received <= excluded.received",
+                *zip(*seen, strict=True),
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"recording device health failed: {exc}") from exc
+
+    async def device_states(
+        self,
+    ) -> dict[str, tuple[dt.datetime | None, float | None, dict[str, str]]]:
+        """Device health: device_id → (received, skew_s, active conditions)."""
+        try:
+            rows = await self.pool.fetch(
+                "SELECT device_id, received, skew_s, active FROM device_health"
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading device health failed: {exc}") from exc
+        return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
+
+    async def change_active(
+        self, device_id: str, before: dict[str, str], after: dict[str, str]
+    ) -> bool:
+        try:
+            await self.pool.execute(
+                "INSERT INTO device_health (device_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                device_id,
+            )
+            done = await self.pool.fetchval(
+                "UPDATE device_health SET active = $3::jsonb, updated_at = now()"
+                " WHERE device_id = $1 AND active = $2::jsonb RETURNING true",
+                device_id, json.dumps(before), json.dumps(after),
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"changing device health failed: {exc}") from exc
+        return bool(done)
+
+    async def replay_once(
+        self,
+        dlq_topic: str,
+        entries: Sequence[tuple[int, int]],
+        send: Callable[[set[tuple[int, int]]], Awaitable[None]],
+    ) -> set[tuple[int, int]]:
+        """Of the dead letters ``entries`` ((partition, offset) of ``dlq_topic``), those never
+        replayed before: ``send`` re-injects them and they are recorded, in one transaction. A
+        send that fails records nothing; a crash after the send and before the commit can
+        re-inject them once more, which the pipeline's case identity absorbs."""
+        if not entries:
+            return set()
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    'INSERT INTO dlq_replays (dlq_topic, partition, "offset") SELECT $1, p, o'
+                    " FROM unnest($2::int[], $3::bigint[]) AS e(p, o) ON CONFLICT DO NOTHING"
+                    ' RETURNING partition, "offset"',
+                    dlq_topic, [p for p, _ in entries], [o for _, o in entries],
+                )  # fmt: skip
+                new = {(r[0], r[1]) for r in rows}
+                await send(new)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"recording replayed dead letters failed: {exc}") from exc
+        return new
 
     async def begin_batch(
         self, violations: Sequence[Violation], documents: Sequence[str] | None = None
