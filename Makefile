@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+PROMTOOL := /usr/bin/promtool
 
 .PHONY: install demo test lint typecheck unit test-kafka test-slow kafka-up kafka-down bench schemas clean
 
-install: $(STAMP) $(FONT)
+install: $(STAMP) $(FONT) $(PROMTOOL)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,16 @@ $(FONT):
 	else \
 	  sudo apt-get install -y -qq fonts-wqy-zenhei >/dev/null || \
 	  { echo "install the Debian package fonts-wqy-zenhei"; exit 1; }; \
+	fi
+
+# promtool checks the metrics exposition and the alert rules in the tests (Debian `prometheus`).
+$(PROMTOOL):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)); \
+	else \
+	  sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null || \
+	  { echo "install the Debian package prometheus (for promtool)"; exit 1; }; \
 	fi
 
 demo: install

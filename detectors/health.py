@@ -161,12 +161,14 @@ class DeviceHealthStage(BaseStage):
         now = self.clock()
         states = {k: DeviceState(*v) for k, v in (await self.store.device_states()).items()}
         out = []
+        observed: list[tuple[str, tuple[str, ...], float]] = []
         for device in self.registry.devices:
             if device.type not in ("wim", "anpr"):
                 continue
             state = states.get(device.id, DeviceState())
             site = self.registry.site(self.sites.get(device.id, ""))
             want = problems(device, site, state, now, self.since, self.rules)
+            observed += [("device_condition", (device.id, c), float(c in want)) for c in CONDITIONS]
             if want == state.active or not await self.store.change_active(
                 device.id, state.active, want
             ):
@@ -175,7 +177,7 @@ class DeviceHealthStage(BaseStage):
                     for c, why in want.items() if c not in state.active]  # fmt: skip
             out += [self._alert("device.cleared", device.id, site, c, why, now)
                     for c, why in state.active.items() if c not in want]  # fmt: skip
-        return StageResult(out=out)
+        return StageResult(out=out, observed=observed)
 
     def _alert(
         self, kind: str, device_id: str, site: Site | None, condition: str, why: str,

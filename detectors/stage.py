@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +62,8 @@ class DetectionStage(BaseStage):
         does not confirm is "uncertain" and goes to review. A pass dated more than
         ``max_clock_ahead_s`` after the broker received it has a device clock fault."""
         self.registry = registry
+        self.observed: list[tuple[str, tuple[str, ...], float]] = []  # for the metrics
+        self.observe = True  # False: report nothing for the metrics (bench.metrics)
         self.max_clock_ahead_ms = round(max_clock_ahead_s * 1000)
         self.min_plate_confidence = min_plate_confidence
         self.min_gap_ms = round(min_gap_s * 1000)
@@ -78,10 +81,21 @@ class DetectionStage(BaseStage):
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
-        return StageResult(out=await self.assess(self.matcher.ready()), dead=dead)
+        return await self._result(self.matcher.ready(), dead)
 
     async def idle(self) -> StageResult:
-        return StageResult(out=await self.assess(self.matcher.ready(flush=True)))
+        return await self._result(self.matcher.ready(flush=True))
+
+    async def _result(
+        self, matches: list[Match], dead: list[Outgoing] | None = None
+    ) -> StageResult:
+        self.observed = []
+        out = await self.assess(matches)
+        if not self.observe:
+            return StageResult(out=out, dead=dead or [])
+        passes = Counter((m.record.site_id, "yes" if m.capture else "no") for m in matches)
+        self.observed += [("wim_passes", labels, n) for labels, n in sorted(passes.items())]
+        return StageResult(out=out, dead=dead or [], observed=self.observed)
 
     def held(self) -> dict[tuple[str, int], int]:
         return self.matcher.held()
@@ -216,11 +230,15 @@ class DetectionStage(BaseStage):
         clean = [matches[i] for i in rows
                  if whole[i] and cols.steady[i] and cols.certified[i] and cols.plate_ok[i]]  # fmt: skip
         doubts = await self._verify_plates(clean)
+        now = dt.datetime.now(dt.UTC)
         for i in rows:
             group = _group(groups, i, int(worst[i])) if axle_over[i] else None
             doubt = doubts.get(matches[i].record.record_id)
             det = self._detection(matches[i], passes[i], res, i, int(cols.class_permille[i]),
                                   doubt, group)  # fmt: skip
+            if self.observe:
+                self.observed.append(("detections", (det.detector, det.site_id), 1))
+                self.observed.append(("latency", ("detection",), (now - det.ts).total_seconds()))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
 
@@ -275,6 +293,8 @@ class DetectionStage(BaseStage):
                 )
                 if why is not None:
                     doubts[m.record.record_id] = why
+                agreed = "no" if why is not None else "yes"
+                self.observed.append(("second_reads", (m.record.site_id, agreed), 1))
             return doubts
 
         return await asyncio.to_thread(second_reads)

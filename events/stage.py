@@ -40,6 +40,10 @@ class Outgoing:
 class StageResult:
     out: list[Outgoing] = field(default_factory=list)
     dead: list[Outgoing] = field(default_factory=list)
+    # what the stage measured, for the runner's metrics: (name, labels, value), a counter's
+    # increment or a histogram's observation; names are those of sinks.metrics.OBSERVED,
+    # labels low-cardinality (site, detector — never an id or a plate)
+    observed: list[tuple[str, tuple[str, ...], float]] = field(default_factory=list)
 
 
 class Stage(Protocol):

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from typing import NoReturn
 
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 
-from . import dlq, services
+from . import dlq, logs, services
 from .config import Settings, load_settings
 from .pipeline import STAGES, RunReport, run
 
@@ -163,9 +162,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config)
+        logs.setup(json_lines=settings.log_format == "json")
         return _dispatch(args, settings)
     except ConfigError as exc:
         print(f"offsite: config error: {exc}", file=sys.stderr)
@@ -333,15 +332,21 @@ async def _migrate(settings: Settings, ep: services.Endpoints) -> list[str]:
 async def _run_forever(
     settings: Settings, ep: services.Endpoints, stages: Sequence[str], until_idle: bool
 ) -> RunReport:
-    from prometheus_client import start_http_server
+    from sinks.metrics import serve, watch_loop_lag
 
-    if settings.pipeline.metrics_port:
-        start_http_server(settings.pipeline.metrics_port, addr="127.0.0.1")
+    p = settings.pipeline
+    server = await serve(p.metrics_host, p.metrics_port) if p.metrics_port else None
+    lag = asyncio.create_task(watch_loop_lag())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await run(settings, ep, stages, stop=stop, until_done=until_idle)
+    try:
+        return await run(settings, ep, stages, stop=stop, until_done=until_idle)
+    finally:
+        lag.cancel()
+        if server is not None:
+            server.close()
 
 
 def _print_run(report: RunReport) -> None:

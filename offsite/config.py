@@ -6,7 +6,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -198,7 +198,9 @@ class PipelineSettings(BaseModel):
     idle_flush_s: float = Field(default=1.0, gt=0)
     # `run --until-idle`, the demo and the tests give up after this long, naming what is left
     drain_timeout_s: float = Field(default=1800, gt=0)
+    # /metrics (Prometheus), /healthz and /readyz of each `offsite run` process; port 0: none
     metrics_port: int = Field(default=9108, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     # device health: silent longer than this (a device without expected_interval_s), a
     # certificate ending within this many days, a clock this far off the broker's time
     device_silent_after_s: float = Field(default=900, gt=0)
@@ -226,6 +228,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     gateway: GatewaySettings = GatewaySettings()  # `offsite ingest serve` and `watch`
+    log_format: Literal["json", "text"] = "json"  # json: one object per line, for a collector
     registry: Path = Path("configs/sites.yaml")
     vehicles: Path = Path("configs/vehicles.yaml")
     # jurisdiction → baseline file; a site's jurisdiction (sites.yaml) picks its baseline

@@ -6,6 +6,7 @@ aiokafka errors become BrokerError here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -18,7 +19,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from events import ALL_TOPICS, BrokerError, dlq
 from events.stage import Incoming, Outgoing, Stage
-from sinks.metrics import observe_batch
+from sinks.metrics import READY, observe_batch, observe_lag
 
 log = logging.getLogger("offsite.kafka")
 
@@ -267,6 +268,7 @@ class StageRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         started_load = time.perf_counter()
+        READY.labels(self.stage.name).set(0)
         await self.stage.start()  # models load before the first message is read
         self.loaded_s = time.perf_counter() - started_load
         consumer = AIOKafkaConsumer(
@@ -291,6 +293,7 @@ class StageRunner:
             last_data = time.monotonic()
             while not stop.is_set():
                 self.joined = bool(consumer.assignment())
+                READY.labels(self.stage.name).set(int(self.joined))
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
@@ -323,9 +326,22 @@ class StageRunner:
                 self.messages += len(batch)
                 self.in_batch_since = None
                 observe_batch(self.stage.name, batch, result, time.perf_counter() - started)
+                for d in result.dead:  # one line per problem
+                    letter = json.loads(d.value)
+                    log.warning("dead letter", extra={
+                        "stage": self.stage.name, "topic": letter["topic"],
+                        "partition": letter["partition"], "offset": letter["offset"],
+                        "reason": letter["reason"][:300]})  # fmt: skip
+                observe_lag(self.stage.name, {
+                    (tp.topic, tp.partition): hw - self._consumed[(tp.topic, tp.partition)]
+                    for tp in consumer.assignment()
+                    if (hw := consumer.highwater(tp)) is not None
+                    and (tp.topic, tp.partition) in self._consumed
+                })  # fmt: skip
         except KafkaError as exc:
             raise BrokerError(f"stage {self.stage.name}: {exc}") from exc
         finally:
+            READY.labels(self.stage.name).set(0)
             await self.stage.close()
             await consumer.stop()
 

@@ -6,6 +6,7 @@ from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
 
 from .casestore import CaseStore, PendingWrite, case_id
+from .metrics import NEW_CASES, observe_latency
 
 
 class CaseStage(BaseStage):
@@ -43,6 +44,9 @@ class CaseStage(BaseStage):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             await pending.commit()
+            for a in pending.alerts:
+                NEW_CASES.labels(a.violation_code, a.site_id, a.outcome).inc()
+            observe_latency("case", [a.ts for a in pending.alerts])
 
     async def close(self) -> None:
         """Roll back a batch whose alerts never got acknowledged (the runner failed)."""
