@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
@@ -148,9 +150,24 @@ async def open_gateway(
             intake = Intake(registry, KafkaProducer(prod, g.produce_timeout_s),
                             DurableBlobs(BlobStore(settings.var_dir / "blobs")),
                             AcceptanceLog(store.pool), g, topic_prefix=prefix)  # fmt: skip
-            yield Gateway(create_app(intake, CachedKeys(store, g.key_cache_s), g), intake, store)
+            app = create_app(intake, CachedKeys(store, g.key_cache_s), g)
+            # for Prometheus and Kubernetes, as every offsite process: ready once the broker
+            # and the database answered (they did, to get here)
+            app.add_route("/metrics", _metrics, methods=["GET"])
+            app.add_route("/readyz", _ready, methods=["GET"])
+            yield Gateway(app, intake, store)
     finally:
         await store.close()
+
+
+async def _metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _ready(request: Request) -> Response:
+    return Response("ready\n", media_type="text/plain")
 
 
 def _listen(host: str, port: int) -> socket.socket:

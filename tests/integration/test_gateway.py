@@ -193,6 +193,10 @@ async def test_twins_sent_to_two_instances_at_once_produce_one_message(
     async with running_gateway(settings) as (url_a, gw), running_gateway(settings) as (url_b, _):
         keys = {d: (await gw.keys.create(d))[1] for d in {r.device_id for r in records}}
         async with httpx.AsyncClient() as client:
+            for url in (url_a, url_b):  # each instance: Prometheus and Kubernetes endpoints
+                assert (await client.get(f"{url}/readyz")).status_code == 200
+                metrics = await client.get(f"{url}/metrics")
+                assert metrics.status_code == 200 and "python_info" in metrics.text
 
             async def send(url: str, r: WimRecord) -> httpx.Response:
                 return await client.post(f"{url}/v1/wim", content=r.to_json(), headers={
