@@ -448,6 +448,7 @@ class WaterDetector:
         ais_name = next((r.name for r in reps if r.name), None)
         report_ids = list(dict.fromkeys(r.report_id for r in reps))
         inputs = [capture.capture_id] if capture else []
+        receivers = sorted({r.receiver_id for r in reps})
         evidence: dict[str, Any] = {"kind": kind}
         if capture is not None:
             evidence["checkpoint_id"] = capture.checkpoint_id
@@ -456,11 +457,12 @@ class WaterDetector:
                 detection_id=derive_id("wdet", kind, site_id, mmsi, *inputs, *report_ids),
                 detector=f"{DETECTOR}.{kind}", detector_version=VERSION,
                 violation_code=code, legal_basis=LEGAL_BASIS[code], site_id=site_id, ts=ts,
+                device_id=capture.camera_id if capture else "+".join(receivers) or "ais",
                 mmsi=mmsi, vessel_name=vessel.name if vessel else None, ais_name=ais_name,
                 hull_name=capture.hull_text if capture else None,
                 eni=next((r.eni for r in reps if r.eni), vessel.eni if vessel else None),
                 capture_id=capture.capture_id if capture else None, report_ids=report_ids,
-                receiver_ids=sorted({r.receiver_id for r in reps}),
+                receiver_ids=receivers,
                 confidence=round(min(max(confidence, 0.0), 1.0), 3), reasons=reasons,
                 images=list(capture.images) if capture else [],
                 quantities={k: float(v) for k, v in quantities.items()}, evidence=evidence,

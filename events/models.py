@@ -291,14 +291,3 @@ class DeadLetter(Message):
     value: str
     reason: str
     stage: str
-
-
-TOPIC_MODELS: dict[str, type[Message]] = {
-    "road.wim": WimRecord,
-    "road.anpr": AnprCapture,
-    "detections": Detection,
-    "violations": Violation,
-    "cases": Case,
-    "alerts": Alert,
-    "leads": Lead,
-}

@@ -3,7 +3,35 @@
 import json
 from pathlib import Path
 
-from .models import TOPIC_MODELS, DeadLetter, DeviceAlert
+from . import topics
+from .models import (
+    Alert,
+    AnprCapture,
+    Case,
+    DeadLetter,
+    Detection,
+    DeviceAlert,
+    Lead,
+    Message,
+    Violation,
+    WimRecord,
+)
+from .water import AisRaw, AisReport, VesselCapture, WaterDetection, WaterViolation
+
+TOPIC_MODELS: dict[str, type[Message]] = {
+    topics.ROAD_WIM: WimRecord,
+    topics.ROAD_ANPR: AnprCapture,
+    topics.DETECTIONS: Detection,
+    topics.VIOLATIONS: Violation,
+    topics.CASES: Case,
+    topics.ALERTS: Alert,
+    topics.LEADS: Lead,
+    topics.WATER_AIS_RAW: AisRaw,
+    topics.WATER_AIS: AisReport,
+    topics.WATER_CAMERA: VesselCapture,
+    topics.WATER_DETECTIONS: WaterDetection,
+    topics.WATER_VIOLATIONS: WaterViolation,
+}
 
 
 def schemas() -> dict[str, str]:

@@ -66,7 +66,13 @@ class Stage(Protocol):
         ...
 
     def held(self) -> dict[TopicPartition, int]:
-        """Lowest offset per partition the stage still keeps in memory; commits stop there."""
+        """Lowest offset per partition the stage still keeps in memory; commits stop there.
+        A stage that holds something is not finished with its input, unless it also has
+        ``waits_on_input() -> bool`` (optional) and that says what it holds waits on later
+        input — event time, as the waterway stage's captures wait on AIS time — rather than on
+        work the stage has yet to do. A stage that needs to know which partitions it reads
+        (a watermark over all of them) may have ``assigned(partitions)``, also optional: the
+        runner calls it whenever its assignment changes."""
         ...
 
     async def acknowledged(self, result: StageResult) -> None:

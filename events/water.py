@@ -1,6 +1,6 @@
 """Waterway contracts: raw and decoded AIS, vessel captures, waterway detections, the registry.
 
-Topic names live here until they move into events/topics.py. Registry models mirror
+Topic names are in events/topics.py (re-exported here). Registry models mirror
 configs/waterways.yaml; coordinates are (lon, lat) pairs in WGS 84, times of day are local
 "HH:MM" strings in the registry's UTC offset.
 """
@@ -15,11 +15,12 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from .models import ImageRef, Message
-
-WATER_AIS_RAW = "water.ais.raw"
-WATER_AIS = "water.ais"
-WATER_CAMERA = "water.camera"
-WATER_TOPICS = (WATER_AIS_RAW, WATER_AIS, WATER_CAMERA)
+from .topics import WATER_AIS as WATER_AIS
+from .topics import WATER_AIS_RAW as WATER_AIS_RAW
+from .topics import WATER_CAMERA as WATER_CAMERA
+from .topics import WATER_DETECTIONS as WATER_DETECTIONS
+from .topics import WATER_TOPICS as WATER_TOPICS
+from .topics import WATER_VIOLATIONS as WATER_VIOLATIONS
 
 Loaded = Literal["loaded", "unloaded"]
 Direction = Literal["up", "down"]
@@ -111,7 +112,7 @@ class VesselCapture(Message):
 
 
 class WaterDetection(Message):
-    """``detections``: a waterway detector's finding, for review (never finable here: the
+    """``water.detections``: a waterway detector's finding, for review (never finable here: the
     waterway penalties are ◐ in DOMAIN-REFERENCE.md). ``domain`` tells it from a road one."""
 
     detection_id: str
@@ -121,6 +122,8 @@ class WaterDetection(Message):
     violation_code: WaterCode
     legal_basis: str
     site_id: str  # checkpoint, section or zone id
+    # what saw it: the checkpoint's camera for a pass, else the AIS receivers ("+"-joined)
+    device_id: str = "ais"
     ts: AwareDatetime
     mmsi: int | None
     vessel_name: str | None  # the registry's name of the vessel, when known
@@ -136,6 +139,52 @@ class WaterDetection(Message):
     images: list[ImageRef]
     quantities: dict[str, float]
     evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+# The decision on a waterway detection. The fines are not verified (◐), so it is never a fine:
+# an officer reviews it with its legal basis (DOMAIN.md).
+WATER_RULE = "water.review"
+WATER_RULE_VERSION = "1"
+WATER_PENALTY_BASIS = "罚款数额未经官方文本核对(◐), 系统不拟定罚款: 由执法人员审核事实后依法裁量"
+
+
+class WaterViolation(Message):
+    """``water.violations``: the rules stage's decision on a waterway detection — always
+    ``review``, never a fine. The fields the case store keeps per case are those of a road
+    :class:`~events.models.Violation` (masses are 0: nothing was weighed), so both go into the
+    one case queue; ``detection`` is the waterway finding itself."""
+
+    violation_id: str
+    domain: Literal["water"] = "water"
+    detection_id: str
+    record_id: str  # the capture for a pass, else the detection: one case per pass and code
+    site_id: str
+    ts: AwareDatetime
+    plate: None = None  # vessels have no plate; the detection names the vessel
+    plate_color: None = None
+    violation_code: WaterCode
+    outcome: Literal["review"] = "review"
+    fine_cny: None = None
+    measured_kg: int = 0
+    tolerance_kg: int = 0
+    limit_kg: int = 0
+    overload_kg: int = 0
+    tier: str = "review"
+    tier_name: str = "待人工审核"
+    legal_basis: str
+    penalty_basis: str = WATER_PENALTY_BASIS
+    rounding: None = None
+    reasons: list[str]
+    rule: str = WATER_RULE
+    rule_version: str = WATER_RULE_VERSION
+    baseline_hash: str = ""  # no discretion baseline decides waterway cases yet
+    quantities: dict[str, float] = Field(default_factory=dict)
+    reasoning: str
+    legal_review: bool = False
+    detection: WaterDetection
+    attached_to: None = None
+    notices: list[str] = Field(default_factory=list)
+    decided_at: AwareDatetime | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,14 +10,19 @@ from pathlib import Path
 
 from events import ROAD_ANPR, ROAD_WIM, UsageError
 from events.stage import Outgoing
+from events.topics import WATER_CAMERA
 
-RAW_TOPICS = (ROAD_WIM, ROAD_ANPR)
+RAW_TOPICS = (ROAD_WIM, ROAD_ANPR, WATER_CAMERA)
+# the field a raw topic's messages are keyed by (SPEC.md)
+KEYS = {ROAD_WIM: "site_id", ROAD_ANPR: "site_id", WATER_CAMERA: "checkpoint_id"}
 
 
 def _topic_of(obj: object, default: str | None) -> str | None:
     if isinstance(obj, dict):
         if "axle_weights_kg" in obj or "gross_weight_kg" in obj:
             return ROAD_WIM
+        if "checkpoint_id" in obj:
+            return WATER_CAMERA
         if "capture_id" in obj or "camera_id" in obj:
             return ROAD_ANPR
     return default
@@ -36,7 +41,7 @@ def read_records(
     paths: Iterable[Path], topic: str | None = None, prefix: str = ""
 ) -> Iterator[tuple[Outgoing, dt.datetime | None]]:
     """Each line as a message, byte for byte (the pipeline validates; bad lines reach the DLQ),
-    keyed by its site_id, with its ``ts`` for pacing. A line whose topic cannot be told (no
+    keyed by its site_id (checkpoint_id for ``water.camera``), with its ``ts`` for pacing. A line whose topic cannot be told (no
     --topic, no topic in the file name, no telling fields) is a usage error."""
     for path in paths:
         default = file_topic(path, topic)
@@ -54,7 +59,7 @@ def read_records(
             target = _topic_of(obj, default) if default is None else default
             if target is None:
                 raise UsageError(f"{path}:{n}: cannot tell the topic; pass --topic")
-            site = obj.get("site_id") if isinstance(obj, dict) else None
+            site = obj.get(KEYS[target]) if isinstance(obj, dict) else None
             key = site.encode() if isinstance(site, str) else None
             ts = None
             if isinstance(obj, dict) and isinstance(obj.get("ts"), str):

@@ -64,6 +64,13 @@ def _aware(text: str) -> dt.datetime:
     return value
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="offsite", description="Non-site enforcement (非现场执法) pipeline.")
     p.add_argument("--config", type=Path, help="settings file (default configs/offsite.yaml)")
@@ -84,10 +91,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --until-idle: give up after this long, naming what is left "
                         "(default pipeline.drain_timeout_s)")  # fmt: skip
 
-    rp = sub.add_parser("replay", help="stream recorded JSONL files into the raw topics")
-    rp.add_argument("files", nargs="+", type=Path)
-    rp.add_argument("--topic", help="road.wim or road.anpr (default: from the file name)")
+    rp = sub.add_parser("replay", help="stream recorded files (JSONL records, NMEA logs) into"
+                        " the raw topics")  # fmt: skip
+    rp.add_argument("files", nargs="+", type=Path,
+                    help="*.jsonl records; *.nmea / *.ais AIS logs go to water.ais.raw")  # fmt: skip
+    rp.add_argument("--topic", help="road.wim, road.anpr, water.camera or water.ais.raw "
+                    "(default: from the file name)")  # fmt: skip
     rp.add_argument("--speed", type=float, help="pace by the records' ts; 1.0 = recorded speed")
+    rp.add_argument("--receiver", help="NMEA logs: the AIS receiver id (default: the file's stem)")
+    rp.add_argument("--received", type=_aware,
+                    help="NMEA logs: receive time of lines without a tag block (default: now)")  # fmt: skip
 
     sim = sub.add_parser("simulate", help="synthetic traffic with ground truth")
     sim.add_argument("--vehicles", type=_positive_int, default=500)
@@ -147,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     wat.add_argument("dir", type=Path)
     wat.add_argument("--device", help="the folder is this device's: only its records are taken")
     wat.add_argument("--once", action="store_true", help="one pass over the folder, then exit")
+    ais = isub.add_parser("ais", help="an AIS receiver feed (NMEA lines over TCP or UDP) into"
+                          " water.ais.raw")  # fmt: skip
+    ais.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT")
+    ais.add_argument("--udp", action="store_true", help="datagrams instead of a TCP stream")
+    ais.add_argument("--receiver", help="the receiver id (default: the peer's address)")
     oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
     oap.add_argument("--out", type=Path, help="write it here instead of stdout")
 
@@ -252,6 +270,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if result.matches else 1
     if args.verb == "devices" and args.action is None:
         return asyncio.run(_devices(settings))
+    if args.verb == "ingest" and args.action == "ais":
+        from .feed import ingest_ais
+
+        host, port = args.listen
+
+        def listening(address: tuple[str, int]) -> None:
+            print(f"AIS feed on {'udp' if args.udp else 'tcp'}://{address[0]}:{address[1]}"
+                  " → water.ais.raw", file=sys.stderr)  # fmt: skip
+
+        n = asyncio.run(ingest_ais(settings, host, port, udp=args.udp, receiver_id=args.receiver,
+                                   on_listening=listening))  # fmt: skip
+        print(f"sent {n} lines")
+        return 0
     if args.verb in ("ingest", "devices"):
         from .gateway import command
 
@@ -281,7 +312,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "replay":
         from .feed import replay_files
 
-        n = asyncio.run(replay_files(settings, args.files, args.topic, args.speed))
+        n = asyncio.run(replay_files(settings, args.files, args.topic, args.speed,
+                                     receiver_id=args.receiver, received=args.received))  # fmt: skip
         print(f"replayed {n} messages")
         return 0
     if args.verb == "simulate":

@@ -235,6 +235,7 @@ class Settings(BaseSettings):
     # (a list of files: its versions, each in force from its effective_from)
     baselines: dict[str, Path | list[Path]] = {"national": Path("configs/baselines/national.yaml")}
     permits: Path | None = Path("configs/permits.yaml")
+    waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
     var_dir: Path = Path("var")
 
     @classmethod

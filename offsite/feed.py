@@ -1,4 +1,5 @@
-"""Feeding the raw topics: simulated traffic and recorded files."""
+"""Feeding the raw topics: simulated traffic, recorded files (JSONL records, NMEA logs) and an
+AIS receiver feed."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from events import ROAD_ANPR, ROAD_WIM, AnprCapture
+from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
 from events.stage import Outgoing
+from events.water import AisRaw
 from ingest import Pass, SimulationConfig, paced, read_records, simulate
+from ingest.ais import raw_message, read_nmea, serve_ais
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 from sinks import BlobStore
 
@@ -128,10 +132,47 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
     return summary
 
 
+NMEA_SUFFIXES = (".nmea", ".ais")
+
+
+def is_nmea(path: Path, topic: str | None) -> bool:
+    """Whether ``path`` is an NMEA log (one AIS sentence a line) rather than JSONL records."""
+    return topic == "water.ais.raw" or path.suffix.lower() in NMEA_SUFFIXES
+
+
+def nmea_messages(
+    settings: Settings, files: Sequence[Path], receiver_id: str | None, received: dt.datetime
+) -> list[Outgoing]:
+    """Each line of each NMEA log as a ``water.ais.raw`` message from ``receiver_id`` (default:
+    the file's stem), received at ``received`` (tag blocks carry the real times where any)."""
+    out = []
+    for path in files:
+        try:
+            raws = list(read_nmea(path, receiver_id or path.stem, received))
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+        out += [raw_message(r, settings.pipeline.topic_prefix) for r in raws]
+    return out
+
+
 async def replay_files(
-    settings: Settings, files: Sequence[Path], topic: str | None, speed: float | None
+    settings: Settings,
+    files: Sequence[Path],
+    topic: str | None,
+    speed: float | None,
+    *,
+    receiver_id: str | None = None,
+    received: dt.datetime | None = None,
 ) -> int:
-    records = list(read_records(files, topic, settings.pipeline.topic_prefix))
+    """Stream ``files`` into the raw topics: JSONL records byte for byte, NMEA logs (``.nmea``,
+    ``.ais`` or ``--topic water.ais.raw``) line by line into ``water.ais.raw``."""
+    nmea = [f for f in files if is_nmea(f, topic)]
+    when = received or dt.datetime.now(dt.UTC)
+    raw = nmea_messages(settings, nmea, receiver_id, when)
+    jsonl = [f for f in files if not is_nmea(f, topic)]
+    records = [(m, None) for m in raw] + list(
+        read_records(jsonl, topic, settings.pipeline.topic_prefix)
+    )
     ep = endpoints(settings)
     await ensure_topics(
         ep.bootstrap, topic_names(settings.pipeline.topic_prefix), settings.kafka.partitions
@@ -148,3 +189,42 @@ async def replay_files(
         await send_all(prod, batch)
         n += len(batch)
     return n
+
+
+async def ingest_ais(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    udp: bool = False,
+    receiver_id: str | None = None,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[tuple[str, int]], None] | None = None,
+) -> int:
+    """``offsite ingest ais --listen HOST:PORT``: each line a receiver sends (TCP, or UDP
+    datagrams) into ``water.ais.raw``, acknowledged by the broker (acks=all) before the next,
+    until ``stop`` (default: SIGINT/SIGTERM). Returns the number of lines sent."""
+    ep = endpoints(settings)
+    prefix = settings.pipeline.topic_prefix
+    await ensure_topics(ep.bootstrap, topic_names(prefix), settings.kafka.partitions)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    sent = 0
+    async with producer(ep.bootstrap) as prod:
+
+        async def on_raw(raw: AisRaw) -> None:
+            nonlocal sent
+            await send_all(prod, [raw_message(raw, prefix)])
+            sent += 1
+
+        listener = await serve_ais(on_raw, host, port, receiver_id=receiver_id, udp=udp)
+        try:
+            if on_listening is not None:
+                on_listening(listener.address)
+            await stop.wait()
+        finally:
+            await listener.close()
+    return sent

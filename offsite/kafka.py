@@ -291,8 +291,17 @@ class StageRunner:
             except KafkaError as exc:
                 raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
             last_data = time.monotonic()
+            told: frozenset[tuple[str, int]] | None = None
+            on_assigned = getattr(self.stage, "assigned", None)
             while not stop.is_set():
                 self.joined = bool(consumer.assignment())
+                if on_assigned is not None:  # the optional Stage.assigned(partitions)
+                    now_assigned = frozenset(
+                        (tp.topic, tp.partition) for tp in consumer.assignment()
+                    )
+                    if now_assigned != told:
+                        on_assigned(now_assigned)
+                        told = now_assigned
                 READY.labels(self.stage.name).set(int(self.joined))
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
                 batch = [
@@ -313,7 +322,7 @@ class StageRunner:
                     result = await self.stage.idle()
                     if not (result.out or result.dead):
                         await self._commit(consumer)
-                        if reached is not None and not self.stage.held():
+                        if reached is not None and self._finished():
                             self.settled_round = reached
                         continue
                     self.in_batch_since = last_data
@@ -344,6 +353,15 @@ class StageRunner:
             READY.labels(self.stage.name).set(0)
             await self.stage.close()
             await consumer.stop()
+
+    def _finished(self) -> bool:
+        """Whether the stage, having read up to the target and flushed what waits on time, is
+        done with what it read: it holds nothing back, or what it holds waits on later input
+        (event time), which no pause would bring (the optional ``Stage.waits_on_input``)."""
+        if not self.stage.held():
+            return True
+        waits = getattr(self.stage, "waits_on_input", None)
+        return bool(waits is not None and waits())
 
     async def _reached(self, consumer: AIOKafkaConsumer) -> int | None:
         """The drain round whose target this runner has read up to on every input partition,

@@ -1,4 +1,5 @@
-"""Wiring: the stages of the road pipeline, each in its consumer group, in one process."""
+"""Wiring: the stages of the road and waterway pipeline, each in its consumer group, in one
+process."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from detectors import DetectionStage
 from detectors.health import DeviceHealthStage, HealthRules
 from detectors.leads import LeadStage
 from detectors.plates import OcrPlateReader
+from detectors.water_stage import WaterDetectionStage
 from events import ConfigError, UnfinishedError
 from events.stage import Stage
 from evidence import EvidenceStage, Signer
+from ingest.ais import AisDecodeStage
 from rules import RulesStage
 from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage
 
@@ -27,6 +30,7 @@ from .config import (
     baseline_files,
     check_jurisdictions,
     load_baselines,
+    load_waterways,
     registry_of,
 )
 from .kafka import OffsetProbe, StageRunner, ensure_topics, producer, topic_names
@@ -34,13 +38,19 @@ from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
 
-STAGES = ("detect", "rules", "cases", "evidence", "leads", "lead-store", "health")
+STAGES = (
+    "detect", "rules", "cases", "evidence", "leads", "lead-store", "health",
+    "ais.decode", "water.detect",
+)  # fmt: skip
 
 
 def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> list[Stage]:
     p = settings.pipeline
     made: dict[str, Stage] = {}
     registry = registry_of(settings)
+    waterways = (
+        load_waterways(settings.waterways) if {"rules", "water.detect"} & set(names) else None
+    )
     if "detect" in names:
         blobs = BlobStore(settings.var_dir / "blobs")
         made["detect"] = DetectionStage(
@@ -57,8 +67,9 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         baselines = load_baselines(settings.baselines)
         check_jurisdictions(settings.registry, registry, baselines)
         made["rules"] = RulesStage(
-            baselines, registry, store, trips=store, topic_prefix=p.topic_prefix
-        )
+            baselines, registry, store, trips=store, topic_prefix=p.topic_prefix,
+            waterways=waterways,
+        )  # fmt: skip
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)
     if "evidence" in names:
@@ -78,6 +89,13 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     if "health" in names:
         rules = HealthRules(p.device_silent_after_s, p.certificate_warning_days, p.max_clock_skew_s)
         made["health"] = DeviceHealthStage(registry, store, rules, topic_prefix=p.topic_prefix)
+    if "ais.decode" in names:
+        made["ais.decode"] = AisDecodeStage(topic_prefix=p.topic_prefix)
+    if "water.detect" in names:
+        assert waterways is not None
+        made["water.detect"] = WaterDetectionStage(
+            waterways, topic_prefix=p.topic_prefix, max_clock_ahead_s=p.max_clock_ahead_s
+        )
     return [made[n] for n in STAGES if n in made]
 
 

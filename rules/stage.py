@@ -11,6 +11,15 @@ from typing import NamedTuple, Protocol
 
 from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, case_id, derive_id
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
+from events.water import (
+    WATER_DETECTIONS,
+    WATER_RULE,
+    WATER_RULE_VERSION,
+    WATER_VIOLATIONS,
+    WaterDetection,
+    WaterRegistry,
+    WaterViolation,
+)
 
 from .baseline import STATUTE_CAP_CNY, Baseline
 from .engine import Decision, Facts, decide, review_without_baseline
@@ -163,6 +172,34 @@ def violation_of(
     )  # fmt: skip
 
 
+def water_violation_of(
+    det: WaterDetection, waterways: WaterRegistry | None, *, decided_at: dt.datetime | None = None
+) -> WaterViolation:
+    """The decision on a waterway detection: always ``review`` with its legal basis, never a
+    fine — the waterway fines are not verified against the official texts (◐, DOMAIN.md).
+    Art. 41 of 行政处罚法 is checked as far as the registry can: a checkpoint not announced
+    (公示) or not signed (标识) is noted, so the officer sees it."""
+    reasons = list(det.reasons)
+    cp = waterways.checkpoint(det.site_id) if waterways is not None else None
+    if cp is not None and not cp.announced:
+        reasons.append("checkpoint_not_announced: 检查点未向社会公布, 不得作为电子技术监控证据")
+    if cp is not None and not cp.signed:
+        reasons.append("checkpoint_not_signed: 检查点未设置明显标识")
+    vessel = det.vessel_name or det.ais_name or det.hull_name or (
+        f"MMSI {det.mmsi}" if det.mmsi is not None else "未识别船舶")  # fmt: skip
+    reasoning = (
+        f"{vessel}: {'; '.join(det.reasons)}。依据: {det.legal_basis}。"
+        "罚款数额未经官方文本核对, 本系统不拟定处罚, 交执法人员审核事实后依法处理。"
+    )
+    return WaterViolation(
+        violation_id=derive_id("vio", det.detection_id, WATER_RULE, WATER_RULE_VERSION),
+        detection_id=det.detection_id, record_id=det.capture_id or det.detection_id,
+        site_id=det.site_id, ts=det.ts, violation_code=det.violation_code,
+        legal_basis=det.legal_basis, reasons=reasons, quantities=dict(det.quantities),
+        reasoning=reasoning, detection=det, decided_at=decided_at,
+    )  # fmt: skip
+
+
 def pass_case_id(v: Violation) -> str:
     return case_id(v.site_id, v.detection.device_id, v.record_id, v.violation_code)
 
@@ -179,16 +216,25 @@ class RulesStage(BaseStage):
         trips: TripStore | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         topic_prefix: str = "",
+        waterways: WaterRegistry | None = None,
     ) -> None:
         """``baselines``: each jurisdiction's versions (every site's jurisdiction must have
         one: ``offsite.config.check_jurisdictions``). ``trips``: where the same-trip rule keeps
-        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time."""
+        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time.
+        ``waterways``: the waterway registry; with it, waterway detections are decided too
+        (always for review: :func:`water_violation_of`)."""
         self.baselines, self.registry = baselines, registry
         self.history = history or NoHistory()
         self.trips = trips or MemoryTrips()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.inputs: tuple[str, ...] = (topic_prefix + DETECTIONS,)
+        self.waterways = waterways
+        self.in_topic = topic_prefix + DETECTIONS
+        self.water_topic = topic_prefix + WATER_DETECTIONS
+        self.inputs: tuple[str, ...] = (self.in_topic,)
+        if waterways is not None:
+            self.inputs += (self.water_topic,)
         self.out_topic = topic_prefix + VIOLATIONS
+        self.water_out_topic = topic_prefix + WATER_VIOLATIONS
 
     def baseline_for(self, site_id: str, day: dt.date) -> tuple[Baseline, str] | None:
         """The version of the site's jurisdiction's baseline in force on ``day``."""
@@ -201,6 +247,25 @@ class RulesStage(BaseStage):
         return (site.local(det.ts) if site else det.ts).date()
 
     async def process(self, batch: list[Incoming]) -> StageResult:
+        water = [m for m in batch if m.topic == self.water_topic]
+        if water:
+            road = await self._road([m for m in batch if m.topic != self.water_topic])
+            mine = self._water(water)
+            return StageResult(out=road.out + mine.out, dead=road.dead + mine.dead)
+        return await self._road(batch)
+
+    def _water(self, batch: list[Incoming]) -> StageResult:
+        good, dead = decode_batch(WaterDetection, batch, self.name)
+        now = self.clock()
+        out = []
+        for det, _ in good:
+            v = water_violation_of(det, self.waterways, decided_at=now)
+            out.append(Outgoing(self.water_out_topic, v.site_id.encode(), v.to_json()))
+        return StageResult(out=out, dead=dead)
+
+    async def _road(self, batch: list[Incoming]) -> StageResult:
+        if not batch:
+            return StageResult()
         good, dead = decode_batch(Detection, batch, self.name)
         dets = [det for det, _ in good if det.overloaded or not det.whole]
         now = self.clock()

@@ -15,6 +15,10 @@ import asyncpg
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 from events import case_id as pass_case_id
+from events.water import WaterViolation
+
+# a road violation or a waterway one: the case store keeps both in the one case queue
+AnyViolation = Violation | WaterViolation
 
 COLUMNS = (
     "case_id", "violation_id", "detection_id", "violation_code", "record_id", "site_id",
@@ -33,7 +37,7 @@ CONFIRMED = ("confirmed", "legal_review", "approved", "notice_issued", "statemen
              "decided", "closed")  # fmt: skip
 
 
-def case_id(v: Violation) -> str:
+def case_id(v: AnyViolation) -> str:
     """The case of a violation: its pass and code (``events.case_id``)."""
     return pass_case_id(v.site_id, v.detection.device_id, v.record_id, v.violation_code)
 
@@ -180,7 +184,7 @@ class CaseStore:
         return new
 
     async def begin_batch(
-        self, violations: Sequence[Violation], documents: Sequence[str] | None = None
+        self, violations: Sequence[AnyViolation], documents: Sequence[str] | None = None
     ) -> PendingWrite:
         """Write the cases of ``violations`` in an open transaction and return it with the
         alerts of the cases that are new. ``documents`` are the violations' JSON as received
@@ -247,7 +251,7 @@ class CaseStore:
         await conn.execute("TRUNCATE incoming_cases")
         return {r[0] for r in inserted}
 
-    async def _redecide(self, conn: Any, later: list[tuple[Violation, str]]) -> None:
+    async def _redecide(self, conn: Any, later: list[tuple[AnyViolation, str]]) -> None:
         """Violations for passes that already have a case: new decisions update it (pending)
         or mark it for another look (confirmed), and join its trail."""
         if not later:
@@ -265,8 +269,8 @@ class CaseStore:
         )  # fmt: skip
         found = {(r["site_id"], r["device_id"], r["record_id"], r["violation_code"]): r
                  for r in rows}  # fmt: skip
-        pending: list[tuple[str, Violation, str]] = []
-        confirmed: list[tuple[str, Violation, str]] = []
+        pending: list[tuple[str, AnyViolation, str]] = []
+        confirmed: list[tuple[str, AnyViolation, str]] = []
         for v, doc in later:
             r = found.get((v.site_id, v.detection.device_id, v.record_id, v.violation_code))
             if r is None or r["known"]:
@@ -295,7 +299,7 @@ class CaseStore:
     async def _trail(
         self,
         conn: Any,
-        decided: list[tuple[Violation, str]],
+        decided: list[tuple[AnyViolation, str]],
         *,
         applied: bool,
         ids: list[str] | None = None,
@@ -458,7 +462,7 @@ class CaseStore:
         return [dict(r) for r in rows]
 
 
-def _alert(v: Violation) -> Alert:
+def _alert(v: AnyViolation) -> Alert:
     cid = case_id(v)
     return Alert(
         alert_id=derive_id("alert", cid), kind="case.created", case_id=cid, site_id=v.site_id,
@@ -467,7 +471,7 @@ def _alert(v: Violation) -> Alert:
     )  # fmt: skip
 
 
-def _row(v: Violation, document: str) -> tuple[Any, ...]:
+def _row(v: AnyViolation, document: str) -> tuple[Any, ...]:
     return (
         case_id(v), v.violation_id, v.detection_id, v.violation_code, v.record_id, v.site_id,
         v.detection.device_id, v.ts.astimezone(dt.UTC), v.plate, v.plate_color, v.outcome,
@@ -476,6 +480,6 @@ def _row(v: Violation, document: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _decided(v: Violation, document: str) -> tuple[Any, ...]:
+def _decided(v: AnyViolation, document: str) -> tuple[Any, ...]:
     """The values of ``_DECIDED`` for ``v``, in that order."""
     return tuple(x for c, x in zip(COLUMNS, _row(v, document), strict=True) if c in _DECIDED)

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
+from events.water import WATER_VIOLATIONS, WaterViolation
 
-from .casestore import CaseStore, PendingWrite, case_id
+from .casestore import AnyViolation, CaseStore, PendingWrite, case_id
 from .metrics import NEW_CASES, observe_latency
 
 
 class CaseStage(BaseStage):
     """Writes each batch's cases in a transaction that commits only after the batch's alerts
-    were acknowledged by the broker; input offsets are committed after that."""
+    were acknowledged by the broker; input offsets are committed after that. Road violations
+    and waterway ones (``water.violations``) go into the same case queue."""
 
     name = "cases"
 
     def __init__(self, store: CaseStore, *, topic_prefix: str = "") -> None:
         self.store = store
-        self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS,)
+        self.water_topic = topic_prefix + WATER_VIOLATIONS
+        self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS, self.water_topic)
         self.alert_topic = topic_prefix + ALERTS
         self.case_topic = topic_prefix + CASES
         self._pending: PendingWrite | None = None
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        good, dead = decode_batch(Violation, batch, self.name)
+        road, dead = decode_batch(
+            Violation, [m for m in batch if m.topic != self.water_topic], self.name
+        )
+        water, water_dead = decode_batch(
+            WaterViolation, [m for m in batch if m.topic == self.water_topic], self.name
+        )
+        good: list[tuple[AnyViolation, Incoming]] = [*road, *water]
+        dead += water_dead
         result = StageResult(dead=dead)
         violations = [v for v, _ in good if v.outcome != "none"]
         documents = [msg.value.decode() for v, msg in good if v.outcome != "none"]
@@ -55,7 +65,7 @@ class CaseStage(BaseStage):
             await pending.rollback()
 
 
-def _case(v: Violation) -> Case:
+def _case(v: AnyViolation) -> Case:
     return Case(
         case_id=case_id(v), violation_id=v.violation_id, site_id=v.site_id, ts=v.ts,
         plate=v.plate, outcome=v.outcome, fine_cny=v.fine_cny,

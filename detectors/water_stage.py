@@ -1,0 +1,230 @@
+"""The waterway detection stage: water.ais + water.camera → water.detections.
+
+The detectors (water_detect) decide over a span of time, so the stage keeps what it has read
+and decides on AIS time, never on the clock: a capture at t is decided once AIS reports dated
+after t + ``margin`` have come (the association window and a crossing step, or half the
+receiver-health window, beyond it), so that a track crossing the line just after the capture,
+and the receivers' health around it, are known before a vessel is called dark. Findings that
+need no capture (gaps, two places at once, static data, 冲关, night dredging) are decided on the
+same horizon: each batch of decisions takes those dated in (previous horizon, new horizon], so
+every finding is sent once, however the spans overlap.
+
+What is kept between batches: the reports of the last ``keep`` of AIS time, and for older ones
+the last position and the last static report of each MMSI (for ``memory_s``), so that a gap
+longer than the window (a vessel silent for hours inside a section) still has its first end.
+:meth:`held` keeps the offsets of undecided captures and of the reports in the window
+uncommitted; the older per-MMSI reports are not held back (a crash loses only the findings that
+span it, never makes one up: without history, receivers count as degraded and a capture is not
+called dark).
+
+AIS time is a watermark: per partition of ``water.ais`` (keyed by MMSI, so one vessel's
+reports come in order), the latest receive time read; AIS time is the lowest of them over every
+partition the stage is assigned (``assigned``, told by the runner), so a partition read ahead of
+the others never decides a capture whose reports are still in another. A partition assigned but
+never read from holds AIS time back (with few vessels and many partitions, captures wait).
+Reports dated further ahead of their broker time than ``max_clock_ahead_s`` do not move it (a
+receiver's clock fault must not decide captures early). It is one time for the whole reach: a
+receiver whose feed lags far behind the others can make a capture look dark, and then also
+counts as degraded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.water import (
+    WATER_AIS,
+    WATER_CAMERA,
+    WATER_DETECTIONS,
+    AisReport,
+    VesselCapture,
+    WaterDetection,
+    WaterRegistry,
+)
+
+from .water_detect import POSITION_TYPES, STATIC_TYPES, WaterDetector, WaterSettings
+
+log = logging.getLogger("offsite.water")
+
+Pos = tuple[str, int, int]  # topic, partition, offset
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    ms: int
+    report: AisReport
+    pos: Pos
+
+
+def _ms(item: AisReport | VesselCapture | WaterDetection) -> int:
+    return round(item.ts.timestamp() * 1000)
+
+
+class WaterDetectionStage(BaseStage):
+    name = "water.detect"
+
+    def __init__(
+        self,
+        registry: WaterRegistry,
+        settings: WaterSettings | None = None,
+        *,
+        topic_prefix: str = "",
+        max_clock_ahead_s: float = 300.0,
+        memory_s: float = 86_400.0,
+    ) -> None:
+        self.reg = registry
+        self.detector = WaterDetector(registry, settings)
+        s = self.detector.s
+        # a capture at t needs the crossings within the window (each with the report after
+        # it, a step later at most) and the receivers' health over [t − window, t + window]
+        # (counted over half the health window beyond each end)
+        self.margin_ms = round(
+            (s.window_s + max(s.crossing_max_step_s, s.health_window_s / 2)) * 1000
+        )
+        longest = [sec.max_gap_s for sec in registry.sections]
+        longest += [z.min_dwell_s + s.loiter_max_step_s for z in registry.no_dredging_zones]
+        self.keep_ms = 2 * self.margin_ms + round(max(longest, default=0.0) * 1000)
+        self.memory_ms = round(memory_s * 1000)
+        self.max_ahead_ms = round(max_clock_ahead_s * 1000)
+        self.ais_topic = topic_prefix + WATER_AIS
+        self.camera_topic = topic_prefix + WATER_CAMERA
+        self.out_topic = topic_prefix + WATER_DETECTIONS
+        self.inputs: tuple[str, ...] = (self.ais_topic, self.camera_topic)
+        self.window: list[_Kept] = []  # reports of the last keep_ms of AIS time
+        self.last_position: dict[int, _Kept] = {}  # older than the window, per MMSI
+        self.last_static: dict[int, _Kept] = {}
+        self.captures: dict[str, tuple[VesselCapture, Pos]] = {}  # undecided, by capture id
+        self.partition_ms: dict[tuple[str, int], int] = {}  # latest trusted time per partition
+        self.ais_partitions: frozenset[tuple[str, int]] | None = None  # assigned (None: unknown)
+        self.horizon_ms: int | None = None  # everything up to here has been decided
+        self.sent: dict[str, int] = {}  # detection id → its time, for ``memory_s``
+
+    # --- input ---------------------------------------------------------------------------
+
+    async def process(self, batch: list[Incoming]) -> StageResult:
+        dead = [d for msg in batch if (d := self._accept(msg)) is not None]
+        found = self._decide()
+        out = [Outgoing(self.out_topic, d.site_id.encode(), d.to_json()) for d in found]
+        observed: list[tuple[str, tuple[str, ...], float]] = [
+            ("detections", (d.detector, d.site_id), 1.0) for d in found
+        ]
+        return StageResult(out=out, dead=dead, observed=observed)
+
+    def _accept(self, msg: Incoming) -> Outgoing | None:
+        pos = (msg.topic, msg.partition, msg.offset)
+        try:
+            if msg.topic == self.ais_topic:
+                report = AisReport.model_validate_json(msg.value)
+                ms = _ms(report)
+                self.window.append(_Kept(ms, report, pos))
+                broker = msg.timestamp_ms
+                if broker is None or ms <= broker + self.max_ahead_ms:
+                    tp = (msg.topic, msg.partition)
+                    self.partition_ms[tp] = max(self.partition_ms.get(tp, ms), ms)
+                return None
+            capture = VesselCapture.model_validate_json(msg.value)
+        except ValidationError as exc:
+            return dead_letter(msg, validation_reason(exc), self.name)
+        cp = self.reg.checkpoint(capture.checkpoint_id)
+        if cp is None:
+            why = (
+                f"checkpoint_id: unknown checkpoint {capture.checkpoint_id!r} (not in the registry)"
+            )
+            return dead_letter(msg, why, self.name)
+        if capture.camera_id != cp.camera_id:
+            why = f"camera_id: {capture.camera_id!r} is not the camera of checkpoint {cp.id}"
+            return dead_letter(msg, why, self.name)
+        self.captures.setdefault(capture.capture_id, (capture, pos))
+        return None
+
+    # --- deciding on AIS time ------------------------------------------------------------
+
+    def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """The partitions this stage reads (from the runner): AIS time waits on all of them."""
+        self.ais_partitions = frozenset(tp for tp in partitions if tp[0] == self.ais_topic)
+
+    def ais_time(self) -> int | None:
+        """The watermark: the lowest latest time over the assigned partitions of water.ais
+        (over those read from, when the assignment is not known), or None."""
+        wanted = self.ais_partitions if self.ais_partitions else self.partition_ms.keys()
+        if not wanted or any(tp not in self.partition_ms for tp in wanted):
+            return None
+        return min(self.partition_ms[tp] for tp in wanted)
+
+    def _decide(self) -> list[WaterDetection]:
+        """The findings AIS time now allows, each once; the horizon moves up to it."""
+        ais_ms = self.ais_time()
+        if ais_ms is None:
+            return []
+        cut = ais_ms - self.margin_ms
+        if self.horizon_ms is not None and cut <= self.horizon_ms:
+            return []
+        ready = [c for c, _ in self.captures.values() if _ms(c) <= cut]
+        found = self.detector.detect(self._reports(), ready)
+        low = self.horizon_ms
+        decided = {c.capture_id for c in ready}
+        out = []
+        for det in found.detections:
+            ms = _ms(det)
+            if det.capture_id is not None:
+                if det.capture_id not in decided:
+                    continue
+            elif ms > cut or (low is not None and ms <= low):
+                continue
+            if det.detection_id in self.sent:
+                continue
+            self.sent[det.detection_id] = ms
+            out.append(det)
+        for what, why in found.suppressed:
+            if what in decided:  # a capture not called dark, and why (track ones repeat)
+                log.info("capture not called dark", extra={"capture_id": what, "reason": why})
+        for cid in decided:
+            del self.captures[cid]
+        self.horizon_ms = cut
+        self._prune(cut)
+        return out
+
+    def _reports(self) -> list[AisReport]:
+        older = {id(k): k for k in (*self.last_position.values(), *self.last_static.values())}
+        return [k.report for k in sorted(older.values(), key=lambda k: k.ms)] + [
+            k.report for k in self.window
+        ]
+
+    def _prune(self, cut: int) -> None:
+        edge = cut - self.keep_ms
+        if self.window and min(k.ms for k in self.window) < edge:
+            for k in (k for k in self.window if k.ms < edge):
+                self._remember(k)
+            self.window = [k for k in self.window if k.ms >= edge]
+        forget = cut - self.memory_ms
+        for kept in (self.last_position, self.last_static):
+            for m in [m for m, k in kept.items() if k.ms < forget]:
+                del kept[m]
+        self.sent = {i: ms for i, ms in self.sent.items() if ms >= forget}
+
+    def _remember(self, k: _Kept) -> None:
+        r = k.report
+        for types, kept in ((POSITION_TYPES, self.last_position), (STATIC_TYPES, self.last_static)):
+            if r.msg_type in types and (r.mmsi not in kept or kept[r.mmsi].ms <= k.ms):
+                kept[r.mmsi] = k
+
+    # --- the runner's view ---------------------------------------------------------------
+
+    def held(self) -> dict[tuple[str, int], int]:
+        low: dict[tuple[str, int], int] = {}
+        positions: Iterable[Pos] = [p for _, p in self.captures.values()]
+        for topic, partition, offset in [*positions, *(k.pos for k in self.window)]:
+            tp = (topic, partition)
+            low[tp] = min(low.get(tp, offset), offset)
+        return low
+
+    def waits_on_input(self) -> bool:
+        """What this stage holds waits on later AIS time, not on the clock: having read its
+        inputs to the end, it has done all it can (a capture is decided only once AIS time
+        has passed it by the margin)."""
+        return True

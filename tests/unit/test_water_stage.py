@@ -1,0 +1,114 @@
+"""The waterway detection stage: captures decided on AIS time (never before the margin has
+passed), every finding sent once however the input is batched, what it holds kept uncommitted,
+and the rules' decision on a waterway detection: review, its legal basis, never a fine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from detectors.water_stage import WaterDetectionStage
+from events.stage import Incoming
+from events.water import (
+    LEGAL_BASIS,
+    WATER_AIS,
+    WATER_CAMERA,
+    AisReport,
+    VesselCapture,
+    WaterDetection,
+)
+from rules.stage import water_violation_of
+from tests.unit.test_water_detect import (
+    CP2,
+    DET,
+    NOON,
+    REG,
+    B,
+    background,
+    capture,
+    clean_pass,
+    sail,
+)
+
+_offsets = itertools.count()
+
+
+def msg(item: AisReport | VesselCapture, broker_ms: int | None = None) -> Incoming:
+    topic = WATER_AIS if isinstance(item, AisReport) else WATER_CAMERA
+    ms = broker_ms if broker_ms is not None else round(item.ts.timestamp() * 1000)
+    return Incoming(topic, 0, next(_offsets), None, item.to_json(), ms)
+
+
+async def feed(stage: WaterDetectionStage, items: list, size: int) -> list[WaterDetection]:
+    items = sorted(items, key=lambda x: x.ts)
+    out = []
+    for k in range(0, len(items), size):
+        result = await stage.process([msg(x) for x in items[k : k + size]])
+        assert result.dead == []
+        out += [WaterDetection.model_validate_json(o.value) for o in result.out]
+    return out
+
+
+async def test_a_dark_capture_is_decided_only_once_ais_time_has_passed_it_by_the_margin() -> None:
+    stage = WaterDetectionStage(REG)
+    reports, _ = clean_pass()
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    cap_ms = round(dark.ts.timestamp() * 1000)
+    before = [round(r.ts.timestamp() * 1000) < cap_ms + stage.margin_ms for r in reports]
+    early = [r for r, b in zip(reports, before, strict=True) if b]
+    late = [r for r, b in zip(reports, before, strict=True) if not b]
+    await stage.process([msg(dark)])
+    assert await feed(stage, early, 500) == []
+    assert dark.capture_id in stage.captures
+    assert ("water.camera", 0) in stage.held()  # the capture's offset is not committed
+    found = await feed(stage, late, 500)
+    (d,) = [d for d in found if d.capture_id == dark.capture_id]
+    assert d.violation_code == "water.ais_off" and d.device_id == dark.camera_id
+    assert stage.captures == {}
+    assert stage.waits_on_input()
+
+
+async def test_every_finding_once_whatever_the_batches() -> None:
+    t0 = NOON + dt.timedelta(minutes=5)
+    track = sail(B, t0, CP2 - 500, 4.0, 50, rx="RX-XJ-02")
+    silent = [
+        r for r in track if not t0 + dt.timedelta(minutes=20) < r.ts < t0 + dt.timedelta(minutes=32)
+    ]
+    reports = [*background(NOON), *silent]
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    whole = DET.detect(reports, [dark]).detections
+    assert sorted(d.detector for d in whole) == ["water.pass.no_ais", "water.track.gap"]
+    for size in (37, 400, 5000):
+        found = await feed(WaterDetectionStage(REG), [*reports, dark], size)
+        assert sorted(d.detection_id for d in found) == sorted(d.detection_id for d in whole)
+
+
+async def test_captures_of_unknown_checkpoints_or_cameras_are_dead_letters() -> None:
+    stage = WaterDetectionStage(REG)
+    good = capture(0, NOON, None)
+    unknown = good.model_copy(update={"checkpoint_id": "CP-NOWHERE"})
+    wrong = good.model_copy(update={"camera_id": "CAM-XJ-02"})
+    result = await stage.process([msg(unknown), msg(wrong)])
+    reasons = [o.value.decode() for o in result.dead]
+    assert len(reasons) == 2 and "unknown checkpoint" in reasons[0] and "camera" in reasons[1]
+
+
+async def test_a_report_dated_far_after_its_broker_time_does_not_decide_captures() -> None:
+    stage = WaterDetectionStage(REG)
+    reports, _ = clean_pass()
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    await stage.process([msg(dark)])
+    first = reports[0]
+    ahead = first.model_copy(update={"ts": first.ts + dt.timedelta(hours=3)})
+    result = await stage.process([msg(ahead, round(first.ts.timestamp() * 1000))])
+    assert result.out == [] and dark.capture_id in stage.captures
+
+
+def test_a_waterway_detection_is_decided_for_review_with_its_legal_basis() -> None:
+    reports, _ = clean_pass()
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    (det,) = DET.detect(reports, [dark]).detections
+    v = water_violation_of(det, REG)
+    assert (v.outcome, v.fine_cny, v.violation_code) == ("review", None, "water.ais_off")
+    assert v.legal_basis == LEGAL_BASIS["water.ais_off"] and v.record_id == dark.capture_id
+    assert v.violation_id == water_violation_of(det, REG).violation_id  # deterministic
