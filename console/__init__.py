@@ -1,1 +1,5 @@
-"""The web console for officers, legal reviewers and the command center: not built yet."""
+"""The web console: officer review, legal review, the command center's live alerts."""
+
+from .app import Console, create_app
+
+__all__ = ["Console", "create_app"]

@@ -6,7 +6,7 @@ from .custody import CustodyEvent, verify_chain
 from .custody import append as append_custody
 from .errors import EvidenceError
 from .replay import ReplayResult, replay_package
-from .signing import Signer, generate_key, key_id, load_public_key
+from .signing import Keyring, Signer, generate_key, key_id, load_keyring, load_public_key
 from .stage import EvidenceStage
 from .verify import verify_package
 
@@ -15,6 +15,7 @@ __all__ = [
     "CustodyEvent",
     "EvidenceError",
     "EvidenceStage",
+    "Keyring",
     "ReplayResult",
     "Signer",
     "append_custody",
@@ -22,6 +23,7 @@ __all__ = [
     "case_id",
     "generate_key",
     "key_id",
+    "load_keyring",
     "load_public_key",
     "render_composite",
     "replay_package",

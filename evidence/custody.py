@@ -5,6 +5,11 @@ outside the tag manifest and the package signature, because it grows after signi
 views, confirms, exports). Its own integrity comes from the chain: entry 1's ``prev`` is the
 SHA-256 of ``tagmanifest-sha256.txt`` (tying the log to this exact signed package), every later
 ``prev`` is the previous entry's ``hash``, and every entry is signed with the package key.
+
+A prefix of a chain is a chain: a log cut short (or rolled back to a copy) still verifies on its
+own. The case store keeps the length and last hash of every log it wrote to
+(``sinks.lifecycle``); given that head, :func:`verify_chain` reports a log that is shorter,
+longer or different, and :func:`append` refuses to extend a log that does not end there.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from .signing import Signer, canonical_json, verify
 
 CUSTODY_LOG = "custody.jsonl"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
-CustodyEvent = Literal["created", "viewed", "confirmed", "rejected", "exported"]
+# "transition": a lifecycle transition (sinks.lifecycle), its action, states and reason as JSON in
+# ``detail``, so that new states need no new event here; "confirmed"/"rejected" are kept for
+# logs written before the lifecycle existed
+CustodyEvent = Literal["created", "viewed", "confirmed", "rejected", "exported", "transition"]
 EVENTS = frozenset(get_args(CustodyEvent))
 _BODY = ("seq", "ts", "event", "actor", "detail", "prev")
 _FIELDS = frozenset((*_BODY, "hash", "signature"))
@@ -46,9 +54,13 @@ def append(
     signer: Signer,
     ts: dt.datetime,
     detail: str = "",
+    *,
+    expect: tuple[int, str | None] | None = None,
 ) -> dict[str, Any]:
     """Append one signed entry and return it. Safe against concurrent appenders (file lock);
-    the entry is fsynced before this returns."""
+    the entry is fsynced before this returns. ``expect``: (length, last hash) the log must end
+    at — the case store's record (hash None: any); otherwise nothing is written and
+    :class:`EvidenceError` names both."""
     if event not in EVENTS:
         raise EvidenceError(f"unknown custody event {event!r}", case_dir.name)
     if ts.tzinfo is None:
@@ -62,6 +74,14 @@ def append(
             last = json.loads(lines[-1]) if lines else None
         except ValueError as exc:
             raise EvidenceError(f"{CUSTODY_LOG} ends in a broken line", case_dir.name) from exc
+        if expect is not None:
+            found = (last["seq"], last["hash"]) if last else (0, None)
+            if found[0] != expect[0] or (expect[1] is not None and found[1] != expect[1]):
+                raise EvidenceError(
+                    f"{CUSTODY_LOG} ends at entry {found[0]} ({str(found[1])[:12]}…), the case "
+                    f"store recorded entry {expect[0]} ({str(expect[1])[:12]}…): not appended",
+                    case_dir.name,
+                )
         entry: dict[str, Any] = {
             "seq": last["seq"] + 1 if last else 1,
             "ts": ts.isoformat(),
@@ -84,9 +104,45 @@ def read_log(case_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def verify_chain(case_dir: Path, public_key: Ed25519PublicKey) -> list[str]:
+def verify_chain(
+    case_dir: Path, public_key: Ed25519PublicKey, head: tuple[int, str | None] | None = None
+) -> list[str]:
     """Problems with the custody log of ``case_dir`` (empty when intact). Entries are named by
-    their line number, which is their ``seq`` in an intact log."""
+    their line number, which is their ``seq`` in an intact log. ``head``: (length, last hash)
+    as the case store recorded it; the log must end exactly there."""
+    problems = _chain_problems(case_dir, public_key)
+    path = case_dir / CUSTODY_LOG
+    if head is not None and path.is_file():
+        problems += head_problems([_loads(line) for line in path.read_bytes().splitlines()], head)
+    return problems
+
+
+def _loads(line: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def head_problems(entries: list[dict[str, Any]], head: tuple[int, str | None]) -> list[str]:
+    """How a log's entries disagree with the head the case store recorded for it."""
+    length, digest = head
+    n = len(entries)
+    if n < length:
+        return [f"custody log truncated: {n} entries, the case store recorded {length}"
+                f" (head {str(digest)[:12]}…)"]  # fmt: skip
+    at = entries[length - 1].get("hash") if length > 0 else None
+    if digest is not None and at != digest:
+        return [f"custody log rolled back or rewritten: entry {length} is {str(at)[:12]}…,"
+                f" the case store recorded {digest[:12]}…"]  # fmt: skip
+    if n > length:
+        return [f"custody log has {n - length} entries after the head the case store recorded"
+                f" (entry {length}): written behind the store's back, or a commit that failed"]  # fmt: skip
+    return []
+
+
+def _chain_problems(case_dir: Path, public_key: Ed25519PublicKey) -> list[str]:
     path = case_dir / CUSTODY_LOG
     if not path.is_file():
         return [f"custody log {CUSTODY_LOG} missing"]

@@ -102,3 +102,70 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer(key_id={self.key_id!r})"
+
+
+KEYRING_HEADER = """\
+# The agency's published evidence-signing keys (公示): `offsite evidence verify` trusts a package
+# only when it is signed by one of these. Written by `offsite keys create`; publish the key ids
+# (`offsite keys list`) so that anyone can check a package against them. A key that signed
+# packages stays listed after it is retired: those packages must go on verifying.
+"""
+
+
+class Keyring:
+    """The public keys an agency published, by key id (a YAML file under ``configs/``)."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey], created: dict[str, str] | None = None):
+        self.keys, self.created = keys, created or {}
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise EvidenceError(f"cannot read the keyring {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise EvidenceError(f"keyring {path} is not valid YAML: {exc}") from exc
+        keys, created = {}, {}
+        for n, entry in enumerate(data.get("keys") or [], start=1):
+            try:
+                key = load_public_key(str(entry["public_key"]).encode())
+                stated = str(entry["key_id"])
+            except (KeyError, TypeError, EvidenceError) as exc:
+                raise EvidenceError(f"keyring {path}: key {n} is not readable: {exc}") from exc
+            if key_id(key) != stated:
+                raise EvidenceError(
+                    f"keyring {path}: key {n} states key id {stated}, its key is {key_id(key)}"
+                )
+            keys[stated], created[stated] = key, str(entry.get("created", ""))
+        return cls(keys, created)
+
+    def trusts(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether this exact key is published (the whole key, not only its 64-bit id)."""
+        known = self.keys.get(key_id(public_key))
+        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        return known is not None and known.public_bytes(*raw) == public_key.public_bytes(*raw)
+
+    def add(self, path: Path, public_key: Ed25519PublicKey, created: str) -> bool:
+        """Publish ``public_key`` in the keyring file at ``path``; False if it was there."""
+        if self.trusts(public_key):
+            return False
+        kid = key_id(public_key)
+        self.keys[kid], self.created[kid] = public_key, created
+        lines = [KEYRING_HEADER, "keys:\n"]
+        for k, key in self.keys.items():
+            pem = public_pem(key).decode().strip().replace("\n", "\n      ")
+            lines.append(f"  - key_id: {k}\n    created: '{self.created.get(k, '')}'\n"
+                         f"    public_key: |\n      {pem}\n")  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.replace(path)
+        return True
+
+
+def load_keyring(path: Path) -> Keyring:
+    """The keyring at ``path``; an empty one when the file does not exist."""
+    return Keyring.load(path) if path.exists() else Keyring({})

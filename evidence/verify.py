@@ -1,8 +1,10 @@
 """Checking a package: BagIt manifests, the signature over the tag manifest, the key id, custody.
 
 What an outside party can do with the LoC ``bagit`` tool and any Ed25519 implementation, and
-nothing more: the package carries its own public key, so a check against a known signer also
-needs ``trusted_keys`` (key ids the agency published).
+nothing more: the package carries its own public key, so it proves who signed it only against
+keys the agency published: ``keyring`` (``configs/keyring.yaml``, what ``offsite evidence
+verify`` trusts by default) or ``trusted_keys`` (key ids). ``custody_head``: the custody log's
+length and last hash as the case store recorded them, which catches a log cut short.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .custody import TAG_MANIFEST, verify_chain
 from .errors import EvidenceError
-from .signing import key_id, load_public_key, verify
+from .signing import Keyring, key_id, load_public_key, verify
 
 PUBLIC_KEY = "public-key.pem"
 SIGNATURE = "signature.ed25519"
@@ -59,7 +61,10 @@ def _bag_problems(path: Path) -> tuple[list[str], dict[str, Any]]:
 
 
 def _signature_problems(
-    path: Path, info: dict[str, Any], trusted_keys: Collection[str] | None
+    path: Path,
+    info: dict[str, Any],
+    trusted_keys: Collection[str] | None,
+    keyring: Keyring | None = None,
 ) -> tuple[list[str], Ed25519PublicKey | None]:
     try:
         key = load_public_key((path / PUBLIC_KEY).read_bytes())
@@ -86,19 +91,30 @@ def _signature_problems(
         )
     if trusted_keys is not None and kid not in trusted_keys:
         problems.append(f"signing key {kid} is not trusted")
+    if keyring is not None and not keyring.trusts(key):
+        problems.append(f"signed by key {kid}, which is not in the agency's keyring")
     return problems, key
 
 
-def verify_package(path: Path, *, trusted_keys: Collection[str] | None = None) -> list[str]:
+def verify_package(
+    path: Path,
+    *,
+    trusted_keys: Collection[str] | None = None,
+    keyring: Keyring | None = None,
+    custody_head: tuple[int, str | None] | None = None,
+) -> list[str]:
     """Every problem with the package at ``path``, each naming what is broken; empty when
-    intact. ``trusted_keys``: key ids that may have signed it (None: any key, self-consistent).
-    Blocking (file hashing): call it through ``asyncio.to_thread`` from async code."""
+    intact. ``trusted_keys``: key ids that may have signed it; ``keyring``: the agency's
+    published keys. With neither, any key that signed it consistently passes: the package is
+    self-consistent, which says nothing of who made it. ``custody_head``: see
+    :func:`evidence.custody.verify_chain`. Blocking (file hashing): call it through
+    ``asyncio.to_thread`` from async code."""
     path = Path(path)
     if not path.is_dir():
         return [f"{path}: no such package"]
     problems, info = _bag_problems(path)
-    sig_problems, key = _signature_problems(path, info, trusted_keys)
+    sig_problems, key = _signature_problems(path, info, trusted_keys, keyring)
     problems += sig_problems
     if key is not None:
-        problems += verify_chain(path, key)
+        problems += verify_chain(path, key, custody_head)
     return problems

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 
+from . import console as console_cli
 from . import dlq, logs, services
 from .config import Settings, load_settings
 from .pipeline import STAGES, RunReport, run
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="services up, simulated traffic, pipeline, cases printed")
     demo.add_argument("--vehicles", type=_positive_int, default=400)
     demo.add_argument("--seed", type=int, default=20261122)
+    demo.add_argument("--no-console", action="store_true",
+                      help="end after the cases instead of serving the console")  # fmt: skip
 
     svc = sub.add_parser("services", help="embedded broker and PostgreSQL under var/")
     svc.add_argument("action", choices=("up", "down", "status"))
@@ -146,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     case.add_argument("--baseline", type=Path, help="replay under this baseline file instead")
 
     dlq.add_parser(sub, _Parser, _aware)
+    console_cli.add_parser(sub, _Parser)
 
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
@@ -287,6 +291,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from .gateway import command
 
         return command(args, settings)
+    if args.verb == "console":
+        return console_cli.command(args, settings)
     if args.verb == "dlq":
         return asyncio.run(dlq.command(args, settings))
     if args.verb == "schemas":
@@ -325,7 +331,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "demo":
         from .demo import demo
 
-        return asyncio.run(demo(settings, args.vehicles, args.seed))
+        return asyncio.run(demo(settings, args.vehicles, args.seed, not args.no_console))
     raise UsageError(f"unknown verb {args.verb}")  # pragma: no cover
 
 

@@ -19,6 +19,7 @@ from ingest.intake import GatewaySettings
 from ingest.waterways import problems as waterway_problems
 from rules.baseline import Baseline, version_problems
 from rules.baseline import problems as baseline_problems
+from sinks.lifecycle import Policy
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -216,6 +217,27 @@ class EvidenceSettings(BaseModel):
     dir: Path = Path("var/evidence")  # one package per case: <dir>/<case_id>/
 
 
+class ConsoleSettings(BaseModel):
+    """``console:`` — `offsite console` and the case lifecycle's policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secure_cookies: bool = False  # true when served over TLS, directly or behind a proxy
+    # the agency's catalogue of major decisions (重大执法决定): 法制审核 before the notice
+    major_fine_cny_at_least: int | None = 20_000
+    major_violation_codes: frozenset[str] = frozenset()
+    statement_days: int = Field(default=15, ge=1)
+    hearing_fine_cny_at_least: int | None = 10_000  # 较大数额罚款 (the province's threshold)
+
+    def policy(self) -> Policy:
+        return Policy(major_fine_cny_at_least=self.major_fine_cny_at_least,
+                      major_violation_codes=self.major_violation_codes,
+                      statement_days=self.statement_days,
+                      hearing_fine_cny_at_least=self.hearing_fine_cny_at_least)  # fmt: skip
+
+
 class Settings(BaseSettings):
     """One frozen settings object: configs/offsite.yaml, overridden by OFFSITE_* variables."""
 
@@ -228,6 +250,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     gateway: GatewaySettings = GatewaySettings()  # `offsite ingest serve` and `watch`
+    console: ConsoleSettings = ConsoleSettings()
     log_format: Literal["json", "text"] = "json"  # json: one object per line, for a collector
     registry: Path = Path("configs/sites.yaml")
     vehicles: Path = Path("configs/vehicles.yaml")

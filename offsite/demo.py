@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -15,6 +16,7 @@ from detectors.limits import CONFIGURATIONS
 from evidence import generate_key, verify_package
 from ingest import SimulationConfig
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
+from sinks.accounts import AccountError
 
 from . import services
 from .config import Settings, registry_of
@@ -28,7 +30,13 @@ LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公�
 OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核", "no_penalty": "不予处罚"}
 
 
-async def demo(settings: Settings, vehicles: int, seed: int) -> int:
+# demo log-ins, printed by the demo: never for a real deployment (`offsite console add-user`)
+DEMO_PASSWORD = "offsite-demo-2026"
+DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
+                 ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"))  # fmt: skip
+
+
+async def demo(settings: Settings, vehicles: int, seed: int, console: bool = True) -> int:
     t0 = time.monotonic()
     print("[1/4] starting the embedded broker and PostgreSQL (offsite services up)")
     ep = await asyncio.to_thread(services.up, settings)
@@ -102,7 +110,18 @@ async def demo(settings: Settings, vehicles: int, seed: int) -> int:
     )
     print("  keep it running:      offsite run   (metrics on http://127.0.0.1:9108/metrics)")
     print("  stop the services:    offsite services down")
-    return 0
+    if not console:
+        return 0
+    from .console import add_user, serve
+
+    for name, role, shown in DEMO_ACCOUNTS:
+        with contextlib.suppress(AccountError):  # made by an earlier demo
+            await add_user(settings, name, [role], DEMO_PASSWORD, shown)
+    c = settings.console
+    print(f"\nthe console: http://{c.host}:{c.port}/  (Ctrl-C stops it; the cases stay)")
+    for name, role, shown in DEMO_ACCOUNTS:
+        print(f"  {name:8} {DEMO_PASSWORD}   {shown} ({role})")
+    return await serve(settings)
 
 
 def _print_load(stage: str, seconds: float) -> None:

@@ -1,0 +1,498 @@
+"""The console's ASGI app (Starlette): log-in, the officer's queue and case page, legal review,
+the command center with live alerts. Pages are rendered on the server; ``static/console.js``
+adds keyboard shortcuts and the live feed, and every page works without it.
+
+Every route names its roles; a request without a live session is sent to the log-in page, one
+with a session but not the role gets 403, and a POST without the session's CSRF token gets 403.
+A case changes only through :class:`sinks.lifecycle.Lifecycle`, and every view of a case is a
+custody entry with the user's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+import asyncpg
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sinks.accounts import (
+    ADMIN,
+    COMMAND_CENTER,
+    LEGAL_REVIEWER,
+    OFFICER,
+    ROLES,
+    Accounts,
+    Session,
+    Sessions,
+    Throttle,
+    same_token,
+)
+from sinks.lifecycle import (
+    REJECT_REASONS,
+    STATES,
+    Actor,
+    CustodyError,
+    Lifecycle,
+    LifecycleError,
+    case_facts,
+)
+from sinks.lifecycle import (
+    Request as Action,
+)
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "offsite_session"
+LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: no session yet)
+PAGE_SIZE = 50
+ALL_ROLES = frozenset(ROLES)
+CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
+HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin"}
+# what the officer's queue can show; the first is the default
+QUEUES = {
+    "pending_review": "待审核",
+    "statement_received": "已收到陈述申辩",
+    "sent_back": "法制审核退回",
+    "confirmed": "已确认（待送达）",
+    "approved": "法制审核通过（待送达）",
+    "notice_issued": "已告知",
+}
+OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
+PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
+    " connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+@dataclass
+class Console:
+    """What the app needs. ``evidence_dir``: the packages, ``<dir>/<case_id>/``."""
+
+    pool: asyncpg.Pool
+    lifecycle: Lifecycle
+    evidence_dir: Path
+    throttle: Throttle = field(default_factory=Throttle)
+    secure_cookies: bool = False  # served over TLS (or behind a TLS proxy)
+    sessions: Sessions = field(init=False)
+    accounts: Accounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions, self.accounts = Sessions(self.pool), Accounts(self.pool)
+
+    def now(self) -> dt.datetime:
+        return self.lifecycle.clock()
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
+                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES)  # fmt: skip
+
+
+def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(name).render(**ctx), status_code=status)
+
+
+class SecurityHeaders:
+    """Headers on every response: no framing, no sniffing, nothing from elsewhere."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"cache-control", b"no-store"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with if scope["type"] == "http" else send)
+
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+def create_app(console: Console) -> Starlette:
+    c = console
+    tz = c.lifecycle.policy.tz
+    _env.filters["local"] = lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def page(roles: Iterable[str], handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` for a signed-in user holding one of ``roles``; POSTs need the CSRF token."""
+        allowed = frozenset(roles)
+
+        async def endpoint(request: Request) -> Response:
+            session = await c.sessions.get(request.cookies.get(SESSION_COOKIE), c.now())
+            if session is None or session.account is None:
+                target = request.url.path if request.method == "GET" else "/"
+                return RedirectResponse("/login?" + urlencode({"next": target}), 303)
+            if not session.roles & allowed:
+                return render("error.html", 403, session=session, title="无权访问",
+                              message="您的岗位不能访问此页面。")  # fmt: skip
+            if request.method == "POST":
+                form = await request.form()
+                if not same_token(str(form.get("csrf") or ""), session.csrf_token):
+                    return render("error.html", 403, session=session, title="请求无效",
+                                  message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
+            return await handler(request, session)
+
+        return endpoint
+
+    # --- log-in -------------------------------------------------------------------------------
+
+    async def login_form(request: Request, error: str = "", status: int = 200) -> Response:
+        token = request.cookies.get(LOGIN_COOKIE) or _token()
+        resp = render("login.html", status, session=None, csrf=token, error=error, title="登录",
+                      next=_safe_next(request.query_params.get("next")))  # fmt: skip
+        resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=c.secure_cookies, path="/login")  # fmt: skip
+        return resp
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return await login_form(request)
+        form = await request.form()
+        if not same_token(str(form.get("csrf") or ""), request.cookies.get(LOGIN_COOKIE)):
+            return await login_form(request, "页面已过期，请重新登录。", 403)
+        username = str(form.get("username") or "").strip().lower()[:64]
+        password = str(form.get("password") or "")[:1024]
+        keys = (f"account:{username}", f"addr:{address(request)}")
+        if c.throttle.blocked(*keys):
+            wait = int(c.throttle.retry_after(*keys)) + 1
+            resp = await login_form(request, f"登录失败次数过多，请 {wait} 秒后再试。", 429)
+            resp.headers["retry-after"] = str(wait)
+            return resp
+        account = await c.accounts.authenticate(username, password)
+        if account is None:
+            c.throttle.failed(*keys)
+            return await login_form(request, "用户名或密码错误。", 401)
+        c.throttle.reset(keys[0])
+        token, _ = await c.sessions.start(c.now(), account=account, address=address(request))
+        home = next(HOME[r] for r in HOME if r in account.roles)
+        resp = RedirectResponse(_safe_next(str(form.get("next") or "")) or home, 303)
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=c.secure_cookies, path="/")  # fmt: skip
+        resp.delete_cookie(LOGIN_COOKIE, path="/login")
+        return resp
+
+    async def logout(request: Request, session: Session) -> Response:
+        await c.sessions.end(session)
+        resp = RedirectResponse("/login", 303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    async def home(request: Request, session: Session) -> Response:
+        return RedirectResponse(next(HOME[r] for r in HOME if r in session.roles), 303)
+
+    # --- the officer's queue ------------------------------------------------------------------
+
+    async def queue(request: Request, session: Session) -> Response:
+        q = request.query_params
+        status = str(q.get("status") or "")
+        status = status if status in QUEUES else "pending_review"
+        rows, filters, more, page_no = await _queue(c, q, [status])
+        sites = [r[0] for r in await c.pool.fetch("SELECT DISTINCT site_id FROM cases ORDER BY 1")]
+        codes = [r[0] for r in await c.pool.fetch(
+            "SELECT DISTINCT violation_code FROM cases ORDER BY 1")]  # fmt: skip
+        return render("queue.html", session=session, rows=rows, filters=filters, shown=status,
+                      sites=sites, codes=codes, more=more, page=page_no,
+                      page_url=lambda n: "/cases?" + urlencode({**filters, "status": status,
+                                                                 "page": n}),
+                      title="案件审核")  # fmt: skip
+
+    async def legal_queue(request: Request, session: Session) -> Response:
+        rows, _, more, page_no = await _queue(c, request.query_params, ["legal_review"])
+        return render("legal.html", session=session, rows=rows, more=more, page=page_no,
+                      page_url=lambda n: f"/legal?page={n}", title="法制审核")  # fmt: skip
+
+    # --- the case page ------------------------------------------------------------------------
+
+    async def case_page(request: Request, session: Session) -> Response:
+        return await _case_response(request, session)
+
+    async def _case_response(
+        request: Request, session: Session, error: str = "", status: int = 200
+    ) -> Response:
+        cid = request.path_params["case_id"]
+        row = await c.pool.fetchrow(
+            "SELECT c.*, n.notice_no, n.statement_due, n.hearing_due, n.issued_at"
+            " FROM cases c LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1",
+            cid,
+        )
+        if row is None:
+            return render("error.html", 404, session=session, title="没有这个案件",
+                          message="案件不存在。")  # fmt: skip
+        try:
+            await c.lifecycle.record(cid, "viewed", session.actor, "console")
+            custody_error = ""
+        except CustodyError as exc:
+            custody_error = exc.message
+        facts = case_facts(row)
+        offered = [t for t in c.lifecycle.offered(facts, session.roles)
+                   if t.action != "submit_statement"]  # fmt: skip
+        package = c.evidence_dir / cid
+        images = sorted(p.name for p in (package / "data" / "images").glob("*.jpg"))
+        images.sort(key=lambda n: n != "composite.jpg")
+        cert = _json_file(package / "data" / "device" / "certificate.json")
+        transitions = await c.pool.fetch(
+            "SELECT * FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid
+        )
+        history = await c.pool.fetch(
+            "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
+            " WHERE plate = $1 AND plate_color IS NOT DISTINCT FROM $2 AND case_id <> $3"
+            " ORDER BY ts DESC LIMIT 20",
+            row["plate"], row["plate_color"], cid,
+        )  # fmt: skip
+        statements = await c.pool.fetch(
+            "SELECT * FROM statements WHERE case_id = $1 ORDER BY statement_id", cid
+        )
+        decisions = await c.pool.fetch(
+            "SELECT violation_id, outcome, fine_cny, rule, rule_version, applied, decided_at"
+            " FROM case_decisions WHERE case_id = $1 ORDER BY decided_at, violation_id", cid
+        )  # fmt: skip
+        following = await c.pool.fetchval(
+            "SELECT case_id FROM cases WHERE status = $1 AND (ts, case_id) > ($2, $3)"
+            " ORDER BY ts, case_id LIMIT 1",
+            row["status"], row["ts"], cid,
+        )  # fmt: skip
+        return render(
+            "case.html", status, session=session, case=row, violation=json.loads(row["violation"]),
+            images=images, cert=cert, transitions=transitions, history=history,
+            statements=statements, decisions=decisions, offered=offered, error=error,
+            custody_error=custody_error, next_case=following,
+            major=c.lifecycle.policy.is_major(facts), title=f"案件 {row['plate'] or '无牌'}",
+        )  # fmt: skip
+
+    async def case_image(request: Request, session: Session) -> Response:
+        cid, name = request.path_params["case_id"], request.path_params["name"]
+        images = c.evidence_dir / cid / "data" / "images"
+        found = {p.name: p for p in images.glob("*.jpg")} if images.is_dir() else {}
+        if name not in found:  # only names the package has: no path from the URL
+            return Response("没有这张图片", 404)
+        return FileResponse(found[name], media_type="image/jpeg")
+
+    async def act(request: Request, session: Session) -> Response:
+        cid = request.path_params["case_id"]
+        form = await request.form()
+        action = str(form.get("action") or "")
+        actor = Actor(session.actor, session.roles)
+        payload: dict[str, Any] = {}
+        if action == "correct_plate":
+            payload = {"plate": str(form.get("plate") or "").strip().upper(),
+                       "plate_color": str(form.get("plate_color") or "") or None}  # fmt: skip
+        if action == "issue_notice":
+            payload = {"document": await _notice_document(c, cid)}
+        req = Action(action, actor, reason_code=str(form.get("reason_code") or "") or None,
+                     reason=str(form.get("reason") or "").strip()[:4000] or None,
+                     payload=payload)  # fmt: skip
+        try:
+            await c.lifecycle.apply(cid, req)
+        except LifecycleError as exc:
+            return await _case_response(request, session, exc.message, 409)
+        following = str(form.get("next") or "")
+        if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
+            return RedirectResponse(f"/cases/{following}", 303)
+        return RedirectResponse(f"/cases/{cid}", 303)
+
+    # --- the command center -------------------------------------------------------------------
+
+    async def command(request: Request, session: Session) -> Response:
+        start = dt.datetime.combine(c.now().astimezone(tz).date(), dt.time(), tz)
+        today = await c.pool.fetch(
+            "SELECT site_id, violation_code, count(*) AS n FROM cases WHERE created_at >= $1"
+            " GROUP BY 1, 2 ORDER BY 1, 2", start,
+        )  # fmt: skip
+        rates = await c.pool.fetch(
+            "SELECT site_id, count(*) FILTER (WHERE status <> 'pending_review') AS reviewed,"
+            " count(*) FILTER (WHERE status NOT IN ('pending_review', 'rejected')) AS confirmed,"
+            " count(*) AS total FROM cases GROUP BY 1 ORDER BY 1"
+        )
+        recent = await c.pool.fetch(
+            "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny FROM cases"
+            " ORDER BY created_at DESC, case_id LIMIT 20"
+        )
+        devices = await c.pool.fetch("SELECT * FROM device_health ORDER BY device_id")
+        return render("command.html", session=session, today=today, rates=rates, recent=recent,
+                      devices=devices, active=lambda d: json.loads(d["active"]),
+                      title="指挥中心")  # fmt: skip
+
+    async def command_events(request: Request, session: Session) -> Response:
+        return StreamingResponse(_alerts(c, request), media_type="text/event-stream",
+                                 headers={"x-accel-buffering": "no"})  # fmt: skip
+
+    async def admin(request: Request, session: Session) -> Response:
+        accounts = await c.accounts.all()
+        return render("admin.html", session=session, accounts=accounts, title="账户管理")
+
+    routes = [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", page(ALL_ROLES, logout), methods=["POST"]),
+        Route("/", page(ALL_ROLES, home)),
+        Route("/cases", page({OFFICER}, queue)),
+        Route("/cases/{case_id}", page(CASE_VIEWERS, case_page)),
+        Route("/cases/{case_id}/images/{name}", page(CASE_VIEWERS, case_image)),
+        Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER}, act), methods=["POST"]),
+        Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
+        Route("/command", page({COMMAND_CENTER, ADMIN}, command)),
+        Route("/command/events", page({COMMAND_CENTER, ADMIN}, command_events)),
+        Route("/admin", page({ADMIN}, admin)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: never ``//elsewhere`` or a full URL."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+async def _queue(
+    c: Console, q: Any, statuses: list[str]
+) -> tuple[list[asyncpg.Record], dict[str, str], bool, int]:
+    """A page of cases in ``statuses`` matching the filters of query ``q``: (rows, the filters
+    as given, whether there is a next page, the page number)."""
+    policy = c.lifecycle.policy
+    filters = {k: str(q.get(k) or "").strip()[:40]
+               for k in ("site", "code", "date", "plate", "uncertain", "major")}  # fmt: skip
+    filters = {k: v for k, v in filters.items() if v}
+    where, args = ["c.status = ANY($1)"], [statuses]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if "site" in filters:
+        where.append(f"c.site_id = {arg(filters['site'])}")
+    if "code" in filters:
+        where.append(f"c.violation_code = {arg(filters['code'])}")
+    if "plate" in filters:
+        where.append(f"strpos(c.plate, {arg(filters['plate'].upper())}) > 0")
+    if "date" in filters:
+        try:
+            day = dt.date.fromisoformat(filters["date"])
+        except ValueError:
+            filters.pop("date")
+        else:
+            start = dt.datetime.combine(day, dt.time(), policy.tz)
+            where.append(f"c.ts >= {arg(start)} AND c.ts < {arg(start + dt.timedelta(days=1))}")
+    if "uncertain" in filters:
+        where.append("(c.plate IS NULL OR c.violation->'detection'->>'plate_status' <> 'read')")
+    major = (f"(coalesce((c.violation->>'legal_review')::boolean, false)"
+             f" OR c.violation_code = ANY({arg(sorted(policy.major_violation_codes))}::text[])"
+             f" OR coalesce(c.fine_cny >= {arg(policy.major_fine_cny_at_least)}::int, false))")  # fmt: skip
+    if "major" in filters:
+        where.append(major)
+    try:
+        page_no = max(1, min(int(q.get("page") or 1), 10_000))
+    except ValueError:
+        page_no = 1
+    rows = await c.pool.fetch(
+        "SELECT c.case_id, c.ts, c.site_id, c.plate, c.plate_color, c.violation_code, c.outcome,"
+        f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major"
+        f" FROM cases c WHERE {' AND '.join(where)} ORDER BY c.ts, c.case_id"
+        f" LIMIT {PAGE_SIZE + 1} OFFSET {(page_no - 1) * PAGE_SIZE}",
+        *args,
+    )
+    return rows[:PAGE_SIZE], filters, len(rows) > PAGE_SIZE, page_no
+
+
+async def _notice_document(c: Console, case_id: str) -> dict[str, Any]:
+    """The facts the 违法行为通知书 states, as the case has them now."""
+    row = await c.pool.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+    if row is None:
+        return {}
+    v = json.loads(row["violation"])
+    return {"case_id": case_id, "plate": row["plate"], "plate_color": row["plate_color"],
+            "fine_cny": row["fine_cny"], "outcome": row["outcome"], "ts": row["ts"].isoformat(),
+            "site_id": row["site_id"], "violation_code": row["violation_code"],
+            "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
+            "overload_kg": row["overload_kg"], "legal_basis": row["legal_basis"],
+            "penalty_basis": row["penalty_basis"], "reasoning": v.get("reasoning", "")}  # fmt: skip
+
+
+async def _alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
+    """Server-sent events: one ``case`` event per new case, as the store announces it
+    (``NOTIFY offsite_cases``, migration 017); a comment every 15 s keeps proxies open."""
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+
+    def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if not queue.full():
+            queue.put_nowait(payload)
+
+    conn = await c.pool.acquire()
+    try:
+        await conn.add_listener("offsite_cases", heard)
+        yield b"retry: 2000\n: listening\n\n"
+        while not await request.is_disconnected():
+            try:
+                payload = await asyncio.wait_for(queue.get(), timeout=15)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            note = json.loads(payload)
+            rows = await c.pool.fetch(
+                "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny"
+                " FROM cases WHERE case_id = ANY($1) ORDER BY ts, case_id",
+                note["case_ids"],
+            )
+            for r in rows:
+                alert = {"case_id": r["case_id"], "ts": r["ts"].isoformat(),
+                         "site_id": r["site_id"], "plate": r["plate"],
+                         "violation_code": r["violation_code"],
+                         "outcome": OUTCOMES.get(r["outcome"], r["outcome"]),
+                         "fine_cny": r["fine_cny"]}  # fmt: skip
+                data = json.dumps(alert, ensure_ascii=False)
+                yield f"event: case\nid: {r['case_id']}\ndata: {data}\n\n".encode()
+    finally:
+        # the client left (the response is cancelled, and anyio cancels every await in it):
+        # the connection goes back to the pool all the same
+        with anyio.CancelScope(shield=True):
+            await conn.remove_listener("offsite_cases", heard)
+            await c.pool.release(conn)

@@ -1,0 +1,151 @@
+"""`offsite console`: the web console wired to the case store, the evidence packages and the rules.
+
+The lifecycle (``sinks.lifecycle``) knows neither packages nor rules; here it gets both: custody
+entries go into ``<evidence dir>/<case_id>/custody.jsonl`` (the package the case was opened
+with: a re-decision's package beside it has a log of its own), and a corrected plate is decided
+again by the rules stage with the case store's history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from console import Console, create_app
+from detectors.plates import PLATE
+from events import DETECTIONS, UsageError, Violation
+from events.stage import Incoming
+from evidence import EvidenceError, Signer, append_custody
+from rules import RulesStage
+from sinks import CaseStore
+from sinks.accounts import ROLES, AccountError, Accounts
+from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
+
+from . import services
+from .config import ConsoleSettings, Settings, load_baselines, registry_of
+
+
+def console_settings(settings: Settings) -> ConsoleSettings:
+    return settings.console
+
+
+class PackageCustody:
+    """The lifecycle's custody log: each case's evidence package, signed with the agency key."""
+
+    def __init__(self, evidence_dir: Path, signer: Signer) -> None:
+        self.evidence_dir, self.signer = evidence_dir, signer
+
+    def append(
+        self, case_id: str, event: str, actor: str, ts: dt.datetime, detail: str, expect: Head
+    ) -> Head:
+        package = self.evidence_dir / case_id
+        if not (package / "tagmanifest-sha256.txt").is_file():
+            raise CustodyError("本案证据包尚未生成，暂不能办理", case_id)
+        try:
+            entry = append_custody(package, event, actor, self.signer, ts, detail,  # type: ignore[arg-type]
+                                   expect=(expect.length, expect.hash))  # fmt: skip
+        except EvidenceError as exc:
+            raise CustodyError(f"证据包保全记录异常，已停止办理：{exc}", case_id) from exc
+        return Head(entry["seq"], entry["hash"])
+
+
+def redecider(settings: Settings, store: CaseStore) -> Redecide:
+    """The rules stage deciding a detection again with a corrected plate (and the case store's
+    history of that vehicle)."""
+    rules = RulesStage(load_baselines(settings.baselines), registry_of(settings), store)
+
+    async def redecide(old: Violation, plate: str, color: str | None) -> Violation:
+        if not PLATE.match(plate):
+            raise ValueError(f"{plate} 不是有效的机动车号牌")
+        # the officer read the plate off the images: the camera's doubts about it go, every
+        # other doubt stays (and keeps the case from a penalty)
+        was = old.detection
+        reasons = [r for r in was.reasons if not r.startswith("plate:")]
+        det = was.model_copy(update={
+            "plate": plate, "plate_color": color or was.plate_color, "plate_status": "read",
+            "reasons": reasons, "enforceable": was.enforceable or not reasons})  # fmt: skip
+        result = await rules.process([Incoming(DETECTIONS, 0, 0, None, det.to_json())])
+        if result.dead:
+            raise ValueError(f"更正后的事实无法判定：{result.dead[0].value!r}")
+        found = [Violation.model_validate_json(o.value) for o in result.out]
+        decided = next((v for v in found if v.violation_code == old.violation_code), None)
+        if decided is None:
+            raise ValueError("按更正后的车牌，该通过不构成此违法行为（如持有效许可）：请驳回")
+        return decided
+
+    return redecide
+
+
+async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
+    """The console's parts on the configured database; close the store when done."""
+    ep = services.endpoints(settings)
+    store = await CaseStore.connect(ep.database_url, size=8)
+    await store.migrate()
+    custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
+    cs = console_settings(settings)
+    lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
+    return Console(store.pool, lifecycle, settings.evidence.dir,
+                   secure_cookies=cs.secure_cookies), store  # fmt: skip
+
+
+async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+    import uvicorn
+
+    cs = console_settings(settings)
+    console, store = await open_console(settings)
+    try:
+        config = uvicorn.Config(create_app(console), host=host or cs.host, port=port or cs.port,
+                                log_level="warning", proxy_headers=False,
+                                timeout_graceful_shutdown=2)  # open live feeds end  # fmt: skip
+        server = uvicorn.Server(config)
+        print(f"console at http://{config.host}:{config.port}", file=sys.stderr)
+        await server.serve()
+    finally:
+        await store.close()
+    return 0
+
+
+async def add_user(
+    settings: Settings, username: str, roles: list[str], password: str, display_name: str = ""
+) -> None:
+    store = await CaseStore.connect(services.endpoints(settings).database_url, size=2)
+    try:
+        await store.migrate()
+        await Accounts(store.pool).create(username, roles, password, display_name)
+    finally:
+        await store.close()
+
+
+def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    c = sub.add_parser("console", help="the web console (officers, legal review, command center)")
+    c.add_argument("--host", help="default console.host of the settings (127.0.0.1)")
+    c.add_argument("--port", type=int, help="default console.port of the settings (8080)")
+    csub = c.add_subparsers(dest="action", parser_class=parser_class)
+    u = csub.add_parser("add-user", help="an account; the password is read from the terminal"
+                        " or $OFFSITE_CONSOLE_PASSWORD")  # fmt: skip
+    u.add_argument("username", metavar="NAME")
+    u.add_argument("--role", action="append", required=True, choices=sorted(ROLES),
+                   help="repeat for several roles")  # fmt: skip
+    u.add_argument("--display-name", default="", help="the name shown in the console")
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    """``offsite console`` and ``offsite console add-user``."""
+    if args.action != "add-user":
+        return asyncio.run(serve(settings, args.host, args.port))
+    password = os.environ.get("OFFSITE_CONSOLE_PASSWORD") or getpass.getpass("password: ")
+    try:
+        asyncio.run(add_user(settings, args.username, args.role, password, args.display_name))
+    except AccountError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"account {args.username}: {', '.join(ROLES[r] for r in sorted(set(args.role)))}")
+    return 0
+
+
+__all__ = ["ConsoleSettings", "PackageCustody", "add_parser", "command", "serve"]

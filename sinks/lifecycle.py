@@ -1,0 +1,665 @@
+"""The case lifecycle: one state machine over the case store, for the console and every later tool.
+
+States and transitions are data (``STATES``, ``TRANSITIONS``); a later tool (payment, 抄告,
+credit records, appeals) adds its states and transitions to the table, its guards and effects
+beside them, and a migration that widens ``cases_status_check`` — :class:`Lifecycle` itself
+does not change. ::
+
+    pending_review ─confirm─► confirmed ─(major: submit_legal_review)─► legal_review
+      │  ▲ correct_plate        │                                   approve │ send_back
+      │  └──────────────────────┼──── sent_back ◄──────────────────────────┤
+      ├─reject─► rejected       │       └─resubmit─► legal_review           ▼
+      └─transfer─► transferred  └──────────issue_notice (not major)───► approved
+                                                                          │ issue_notice
+    notice_issued ─submit_statement (party)─► statement_received          ▼
+      └─decide (deadline passed) ─► decided ◄─decide─┘            notice_issued
+                                      └─close─► closed
+
+A transition runs in one PostgreSQL transaction holding the case's row lock: the guards see
+the case as it is, the effect writes its rows, the status changes, a signed entry is appended
+to the evidence package's custody log, and the transition row and the log's new head are
+written. The custody entry is fsynced before the commit: if the commit then fails, the log is
+one entry ahead of the store and ``offsite evidence verify`` says so — an action is never in
+the store without its custody entry.
+
+OffsiteError
+└── LifecycleError       the case cannot take the action; ``message`` is for the officer (Chinese)
+    ├── CaseNotFound
+    ├── RoleRefused      the actor holds none of the roles the action needs
+    ├── TransitionRefused    not from this state, a reason is missing, or a guard refused
+    └── CustodyError     the evidence package is missing, or its log does not end where the
+                         store recorded it (cut short, rolled back, or written behind its back)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple, Protocol
+
+import asyncpg
+
+from events import DatabaseError, OffsiteError, Violation
+
+from .accounts import LEGAL_REVIEWER, OFFICER, PARTY
+
+STATES: dict[str, str] = {
+    "pending_review": "待审核",
+    "confirmed": "已确认",
+    "rejected": "已驳回",
+    "transferred": "已移送公安机关",
+    "legal_review": "法制审核中",
+    "approved": "法制审核通过",
+    "sent_back": "法制审核退回",
+    "notice_issued": "已告知（违法行为通知书）",
+    "statement_received": "已收到陈述申辩",
+    "decided": "已作出处罚决定",
+    "closed": "已结案",
+}
+# the states in which an officer has confirmed the case: its history counts (first offence,
+# repeat tiers, Art. 46's threshold)
+CONFIRMED_STATES = frozenset(
+    {"confirmed", "legal_review", "approved", "notice_issued", "statement_received", "decided",
+     "closed"}
+)  # fmt: skip
+FINAL_STATES = frozenset({"rejected", "transferred", "closed"})
+
+REJECT_REASONS: dict[str, str] = {
+    "plate_misread": "车牌识别错误",
+    "device_fault": "设备故障或数据异常",
+    "valid_permit": "持有有效超限运输许可",
+    "duplicate": "重复案件",
+    "other": "其他（须说明）",
+}
+
+
+class LifecycleError(OffsiteError):
+    """A case cannot take an action. ``message`` is shown to the officer as it is."""
+
+    def __init__(self, message: str, case_id: str | None = None) -> None:
+        self.message, self.case_id = message, case_id
+        super().__init__(f"{case_id}: {message}" if case_id else message)
+
+
+class CaseNotFound(LifecycleError):
+    pass
+
+
+class RoleRefused(LifecycleError):
+    pass
+
+
+class TransitionRefused(LifecycleError):
+    pass
+
+
+class CustodyError(LifecycleError):
+    pass
+
+
+class Head(NamedTuple):
+    """The last entry of a custody log: its sequence number (the log's length) and hash."""
+
+    length: int
+    hash: str | None  # None: any (the creation entry, before the store recorded a head)
+
+
+class CustodyLog(Protocol):
+    """Where a case's custody entries go: its evidence package (``evidence.custody``)."""
+
+    def append(
+        self, case_id: str, event: str, actor: str, ts: dt.datetime, detail: str, expect: Head
+    ) -> Head:
+        """Append one signed, fsynced entry to the case's log and return the new head.
+        ``expect``: where the log must end now. Raises :class:`CustodyError` when the package
+        is missing or its log ends elsewhere; nothing is written then. Blocking."""
+        ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str  # the account's user name, or "party"
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The agency's settings the lifecycle decides by. Major decisions (重大执法决定) are the
+    agency's catalogue: a fine from ``major_fine_cny_at_least``, a code in
+    ``major_violation_codes``, or a decision its baseline marked for legal review."""
+
+    major_fine_cny_at_least: int | None = None
+    major_violation_codes: frozenset[str] = frozenset()
+    statement_days: int = 15  # time the party has for 陈述、申辩 after the notice
+    hearing_fine_cny_at_least: int | None = None  # 较大数额罚款: the party may ask for 听证
+    hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
+    utc_offset_hours: int = 8
+    notice_prefix: str = "超限"
+
+    @property
+    def tz(self) -> dt.timezone:
+        return dt.timezone(dt.timedelta(hours=self.utc_offset_hours))
+
+    def is_major(self, case: CaseFacts) -> bool:
+        fine = case.fine_cny or 0
+        return (
+            case.legal_review
+            or case.violation_code in self.major_violation_codes
+            or (self.major_fine_cny_at_least is not None and fine >= self.major_fine_cny_at_least)
+        )
+
+    def hearing(self, fine_cny: int | None) -> bool:
+        t = self.hearing_fine_cny_at_least
+        return t is not None and fine_cny is not None and fine_cny >= t
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the lifecycle knows of a case when it decides: its row, under the lock."""
+
+    case_id: str
+    status: str
+    plate: str | None
+    outcome: str
+    fine_cny: int | None
+    violation_code: str
+    legal_review: bool  # the baseline marked the decision for legal review
+    review_reason: str | None = None
+    statement_due: dt.date | None = None  # from the notice, once issued
+
+
+class Past(NamedTuple):
+    """A transition the case went through, as guards see it."""
+
+    action: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class Context:
+    case: CaseFacts
+    actor: Actor
+    history: Sequence[Past]
+    now: dt.datetime
+    policy: Policy
+
+
+Guard = Callable[[Context], str | None]  # None: allowed; else why not (Chinese)
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    actor: Actor
+    reason_code: str | None = None
+    reason: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge of the state machine. ``reason``: none, optional, required, or coded (one of
+    ``reason_codes``; "other" needs text). ``effect``: the name of an effect run in the
+    transaction. ``then``: an action tried right after, by the same actor, when its guards
+    allow (a confirmed major decision goes on to legal review)."""
+
+    action: str
+    label: str
+    sources: frozenset[str]
+    target: str
+    roles: frozenset[str]
+    reason: Literal["none", "optional", "required", "coded"] = "none"
+    reason_codes: Mapping[str, str] = field(default_factory=dict)
+    guards: tuple[Guard, ...] = ()
+    effect: str | None = None
+    then: str | None = None
+
+
+# --- guards ------------------------------------------------------------------------------------
+
+
+def has_proposal(ctx: Context) -> str | None:
+    if ctx.case.outcome not in ("fine", "warning", "no_penalty"):
+        return "该案件未提出处理意见（测量或车牌不可采信，转人工审核）：请更正事实、驳回或移送"
+    return None
+
+
+def is_major(ctx: Context) -> str | None:
+    return None if ctx.policy.is_major(ctx.case) else "非重大执法决定，无须法制审核"
+
+
+def not_major(ctx: Context) -> str | None:
+    if ctx.policy.is_major(ctx.case):
+        return "重大执法决定须经法制审核通过后方可告知当事人"
+    return None
+
+
+def penalty_proposed(ctx: Context) -> str | None:
+    if ctx.case.outcome not in ("fine", "warning"):
+        return "该案件未拟处罚，无须送达违法行为通知书"
+    return None
+
+
+REVIEWING_ACTIONS = frozenset({"confirm", "resubmit", "correct_plate"})
+
+
+def separation_of_duties(ctx: Context) -> str | None:
+    """审核分离: whoever confirmed the case (or changed its facts) does not review it."""
+    if any(p.actor == ctx.actor.name and p.action in REVIEWING_ACTIONS for p in ctx.history):
+        return "审核分离：您参与了本案的审核确认，不能对本案进行法制审核"
+    return None
+
+
+def party_heard(ctx: Context) -> str | None:
+    """The decision waits for the party's statement, or for its deadline to pass."""
+    if ctx.case.status == "statement_received":
+        return None
+    due = ctx.case.statement_due
+    if due is not None and ctx.now.astimezone(ctx.policy.tz).date() <= due:
+        return f"当事人陈述、申辩期限（{due.isoformat()}）未届满，不能作出处罚决定"
+    return None
+
+
+def within_statement_period(ctx: Context) -> str | None:
+    due = ctx.case.statement_due
+    if due is not None and ctx.now.astimezone(ctx.policy.tz).date() > due:
+        return f"陈述、申辩期限已于 {due.isoformat()} 届满"
+    return None
+
+
+def needs_another_look(ctx: Context) -> str | None:
+    return None if ctx.case.review_reason else "该案件没有待复核的新决定"
+
+
+_OFFICER = frozenset({OFFICER})
+_LEGAL = frozenset({LEGAL_REVIEWER})
+_REVIEWABLE = frozenset({"pending_review", "sent_back"})
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("confirm", "确认", frozenset({"pending_review"}), "confirmed", _OFFICER,
+               "optional", guards=(has_proposal,), then="submit_legal_review"),
+    Transition("reject", "驳回", _REVIEWABLE, "rejected", _OFFICER, "coded", REJECT_REASONS),
+    Transition("transfer", "移送公安机关", _REVIEWABLE, "transferred", _OFFICER, "required"),
+    Transition("correct_plate", "更正车牌", _REVIEWABLE, "pending_review", _OFFICER, "required",
+               effect="correct_plate"),
+    Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed"}), "legal_review",
+               _OFFICER, guards=(is_major,)),
+    Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,
+               "optional", guards=(separation_of_duties,)),
+    Transition("send_back", "退回", frozenset({"legal_review"}), "sent_back", _LEGAL, "required"),
+    Transition("resubmit", "重新提交法制审核", frozenset({"sent_back"}), "legal_review", _OFFICER,
+               "required", guards=(is_major,)),
+    Transition("issue_notice", "送达违法行为通知书", frozenset({"approved"}), "notice_issued",
+               _OFFICER, guards=(penalty_proposed,), effect="issue_notice"),
+    # a decision that is not major goes from the officer's confirmation to the notice
+    Transition("issue_notice", "送达违法行为通知书", frozenset({"confirmed"}), "notice_issued",
+               _OFFICER, guards=(penalty_proposed, not_major), effect="issue_notice"),
+    Transition("submit_statement", "提交陈述申辩", frozenset({"notice_issued", "statement_received"}),
+               "statement_received", frozenset({PARTY}), guards=(within_statement_period,),
+               effect="store_statement"),
+    Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received"}),
+               "decided", _OFFICER, "required", guards=(party_heard,)),
+    Transition("close", "结案", frozenset({"decided"}), "closed", _OFFICER, "optional"),
+    # a confirmed case decided again (the rules changed) that needs another look
+    Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
+               "sent_back"}), "pending_review", _OFFICER, "required",
+               guards=(needs_another_look,), effect="clear_review_reason"),
+)  # fmt: skip
+
+
+# --- effects -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One transition being applied: what an effect sees and may write through ``conn``."""
+
+    conn: Any
+    case: CaseFacts
+    row: Mapping[str, Any]
+    request: Request
+    now: dt.datetime
+    lifecycle: Lifecycle
+
+
+Effect = Callable[[Step], Awaitable[dict[str, Any]]]
+# Re-runs the rules on a corrected detection; the composition root provides it.
+Redecide = Callable[[Violation, str, str | None], Awaitable[Violation]]
+
+# the case columns a new decision replaces (a plate correction)
+DECIDED_COLUMNS = (
+    "violation_id", "detection_id", "plate", "plate_color", "outcome", "fine_cny",
+    "measured_kg", "tolerance_kg", "limit_kg", "overload_kg", "tier", "legal_basis",
+    "penalty_basis", "violation",
+)  # fmt: skip
+
+
+async def correct_plate(step: Step) -> dict[str, Any]:
+    """payload: plate, plate_color. The rules decide again on the corrected facts; the case
+    takes the new decision, the old one is kept in ``case_corrections``."""
+    plate = str(step.request.payload.get("plate") or "").strip()
+    color = step.request.payload.get("plate_color") or None
+    if not plate:
+        raise TransitionRefused("请填写更正后的车牌号", step.case.case_id)
+    redecide = step.lifecycle.redecide
+    if redecide is None:
+        raise TransitionRefused("本系统未配置规则引擎，不能更正车牌", step.case.case_id)
+    old = Violation.model_validate_json(step.row["violation"])
+    try:
+        new = await redecide(old, plate, color)
+    except ValueError as exc:
+        raise TransitionRefused(f"车牌号无效：{exc}", step.case.case_id) from exc
+    doc = new.model_dump_json()
+    values = (new.violation_id, new.detection_id, new.plate, new.plate_color, new.outcome,
+              new.fine_cny, new.measured_kg, new.tolerance_kg, new.limit_kg, new.overload_kg,
+              new.tier, new.legal_basis, new.penalty_basis, doc)  # fmt: skip
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(DECIDED_COLUMNS))
+    await step.conn.execute(f"UPDATE cases SET {sets} WHERE case_id = $1", step.case.case_id,
+                            *values)  # fmt: skip
+    await step.conn.execute(
+        "INSERT INTO case_corrections (case_id, field, old_value, new_value, old_violation,"
+        " new_violation, actor, at) VALUES ($1, 'plate', $2, $3, $4, $5, $6, $7)",
+        step.case.case_id, old.plate, new.plate, step.row["violation"], doc,
+        step.request.actor.name, step.now,
+    )  # fmt: skip
+    return {
+        "old": {"plate": old.plate, "plate_color": old.plate_color, "outcome": old.outcome,
+                "fine_cny": old.fine_cny},
+        "new": {"plate": new.plate, "plate_color": new.plate_color, "outcome": new.outcome,
+                "fine_cny": new.fine_cny, "tier": new.tier},
+    }  # fmt: skip
+
+
+LOOKUP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
+LOOKUP_LENGTH = 10  # 32^10 ≈ 10^15 codes, against a per-address throttle
+
+
+def new_lookup_code() -> str:
+    return "".join(secrets.choice(LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
+
+
+async def issue_notice(step: Step) -> dict[str, Any]:
+    """payload: document (the notice's facts as the console renders them). The notice gets
+    its number, the party's lookup code and deadlines here, under the case lock. The lookup
+    code is never written to the custody log: it opens the party's page."""
+    p = step.lifecycle.policy
+    doc = dict(step.request.payload.get("document") or {})
+    if doc.get("plate") != step.case.plate or doc.get("fine_cny") != step.case.fine_cny:
+        raise TransitionRefused("案件事实已变化，请刷新后重新送达", step.case.case_id)
+    today = step.now.astimezone(p.tz).date()
+    seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
+    number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
+    due = today + dt.timedelta(days=p.statement_days)
+    hearing_due = (
+        today + dt.timedelta(days=p.hearing_request_days) if p.hearing(step.case.fine_cny) else None
+    )
+    doc.update(notice_no=number, issued_on=today.isoformat(), statement_due=due.isoformat(),
+               hearing_due=hearing_due.isoformat() if hearing_due else None)  # fmt: skip
+    await step.conn.execute(
+        "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
+        " issued_by, statement_due, hearing_due, document)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        step.case.case_id, number, new_lookup_code(), step.case.plate, step.now,
+        step.request.actor.name, due, hearing_due, json.dumps(doc, ensure_ascii=False),
+    )  # fmt: skip
+    return {"notice_no": number, "statement_due": due.isoformat(),
+            "hearing_due": hearing_due.isoformat() if hearing_due else None}  # fmt: skip
+
+
+async def store_statement(step: Step) -> dict[str, Any]:
+    """payload: body (text), images (list of {uri, sha256, type, size}, already in the blob
+    store), address. The custody entry names the text and images by their SHA-256."""
+    body = str(step.request.payload.get("body") or "")
+    images = list(step.request.payload.get("images") or [])
+    sid = await step.conn.fetchval(
+        "INSERT INTO statements (case_id, body, images, submitted_at, address)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING statement_id",
+        step.case.case_id, body, json.dumps(images), step.now,
+        step.request.payload.get("address"),
+    )  # fmt: skip
+    return {"statement_id": sid, "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
+            "images": [i["sha256"] for i in images]}  # fmt: skip
+
+
+async def clear_review_reason(step: Step) -> dict[str, Any]:
+    await step.conn.execute(
+        "UPDATE cases SET review_reason = NULL WHERE case_id = $1", step.case.case_id
+    )
+    return {"review_reason": step.case.review_reason}
+
+
+EFFECTS: dict[str, Effect] = {
+    "correct_plate": correct_plate,
+    "issue_notice": issue_notice,
+    "store_statement": store_statement,
+    "clear_review_reason": clear_review_reason,
+}
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A transition as written."""
+
+    transition_id: int
+    action: str
+    from_status: str
+    to_status: str
+    actor: str
+    at: dt.datetime
+    custody_seq: int
+    detail: dict[str, Any]
+
+
+def case_facts(row: Mapping[str, Any]) -> CaseFacts:
+    doc = json.loads(row["violation"])
+    return CaseFacts(
+        case_id=row["case_id"], status=row["status"], plate=row["plate"],
+        outcome=row["outcome"], fine_cny=row["fine_cny"], violation_code=row["violation_code"],
+        legal_review=bool(doc.get("legal_review")), review_reason=row["review_reason"],
+        statement_due=row["statement_due"],
+    )  # fmt: skip
+
+
+def _clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Lifecycle:
+    """The state machine over the case store. ``transitions``, ``effects``: the table (default
+    :data:`TRANSITIONS`, :data:`EFFECTS`); a later tool passes them extended."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        custody: CustodyLog,
+        policy: Policy | None = None,
+        *,
+        transitions: Iterable[Transition] = TRANSITIONS,
+        effects: Mapping[str, Effect] = EFFECTS,
+        redecide: Redecide | None = None,
+        clock: Callable[[], dt.datetime] = _clock,
+    ) -> None:
+        self.pool, self.custody, self.policy = pool, custody, policy or Policy()
+        self.transitions = tuple(transitions)
+        self.effects, self.redecide, self.clock = dict(effects), redecide, clock
+        for t in self.transitions:
+            unknown = {t.target, *t.sources} - set(STATES)
+            if unknown:
+                raise ValueError(f"transition {t.action}: unknown states {sorted(unknown)}")
+            if t.effect is not None and t.effect not in self.effects:
+                raise ValueError(f"transition {t.action}: no effect {t.effect!r}")
+
+    # the pure part: which transition, and may it happen
+
+    def labels(self) -> dict[str, str]:
+        return {t.action: t.label for t in self.transitions}
+
+    def offered(self, case: CaseFacts, roles: Iterable[str]) -> list[Transition]:
+        """The actions someone with ``roles`` may try on ``case`` in its state (guards are
+        checked when they try: the refusal says why)."""
+        mine, seen, out = set(roles), set(), []
+        for t in self.transitions:
+            if case.status in t.sources and t.roles & mine and t.action not in seen:
+                seen.add(t.action)
+                out.append(t)
+        return out
+
+    def plan(self, ctx: Context, request: Request) -> Transition:
+        """The transition ``request`` makes of ``ctx.case``; raises when it may not happen."""
+        cid = ctx.case.case_id
+        named = [t for t in self.transitions if t.action == request.action]
+        if not named:
+            raise TransitionRefused(f"未知的操作 {request.action!r}", cid)
+        if not any(t.roles & ctx.actor.roles for t in named):
+            raise RoleRefused(f"您的岗位不能执行“{named[0].label}”", cid)
+        here = [t for t in named if ctx.case.status in t.sources and t.roles & ctx.actor.roles]
+        if not here:
+            raise TransitionRefused(
+                f"案件当前状态为“{STATES[ctx.case.status]}”，不能执行“{named[0].label}”", cid
+            )
+        refusals = []
+        for t in here:
+            why = _reason_problem(t, request) or next(
+                (msg for g in t.guards if (msg := g(ctx)) is not None), None
+            )
+            if why is None:
+                return t
+            refusals.append(why)
+        raise TransitionRefused(refusals[0], cid)
+
+    # the transactional part
+
+    async def apply(self, case_id: str, request: Request) -> list[Applied]:
+        """Apply ``request`` (and its follow-up) to the case; returns what was written."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                row = await self._lock(conn, case_id)
+                done = [await self._step(conn, row, request)]
+                follow = next(t.then for t in self.transitions if t.action == request.action)
+                if follow is not None:
+                    row = await self._lock(conn, case_id)
+                    # a follow-up that does not apply to this case (not major) is not tried
+                    then = replace(request, action=follow, reason=None, reason_code=None,
+                                   payload={})  # fmt: skip
+                    if self._allowed(await self._context(conn, row, then.actor), then):
+                        done.append(await self._step(conn, row, then))
+                return done
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"case {case_id}: {request.action} failed: {exc}") from exc
+
+    async def record(self, case_id: str, event: str, actor: str, detail: str = "") -> Head:
+        """A custody entry that changes nothing (a view, an export), under the case lock."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._lock(conn, case_id)
+                return await self._custody(conn, case_id, event, actor, self.clock(), detail)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"case {case_id}: recording {event} failed: {exc}") from exc
+
+    async def _lock(self, conn: Any, case_id: str) -> Any:
+        row = await conn.fetchrow(
+            "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
+            " c.review_reason, c.violation, n.statement_due FROM cases c"
+            " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
+            " FOR UPDATE OF c",
+            case_id,
+        )
+        if row is None:
+            raise CaseNotFound("没有这个案件", case_id)
+        return row
+
+    async def _context(self, conn: Any, row: Any, actor: Actor) -> Context:
+        case = case_facts(row)
+        history = [Past(r["action"], r["actor"]) for r in await conn.fetch(
+            "SELECT action, actor FROM case_transitions WHERE case_id = $1"
+            " ORDER BY transition_id", case.case_id)]  # fmt: skip
+        return Context(case, actor, history, self.clock(), self.policy)
+
+    def _allowed(self, ctx: Context, request: Request) -> bool:
+        try:
+            self.plan(ctx, request)
+        except TransitionRefused:
+            return False
+        return True
+
+    async def _step(self, conn: Any, row: Any, request: Request) -> Applied:
+        ctx = await self._context(conn, row, request.actor)
+        case, now = ctx.case, ctx.now
+        t = self.plan(ctx, request)
+        detail: dict[str, Any] = {"action": t.action, "from": case.status, "to": t.target}
+        if request.reason_code:
+            detail["reason_code"] = request.reason_code
+        if request.reason:
+            detail["reason"] = request.reason
+        if t.effect is not None:
+            step = Step(conn, case, row, request, now, self)
+            detail.update(await self.effects[t.effect](step))
+        await conn.execute("UPDATE cases SET status = $2 WHERE case_id = $1", case.case_id,
+                           t.target)  # fmt: skip
+        text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+        head = await self._custody(conn, case.case_id, "transition", request.actor.name, now, text)
+        role = next(r for r in sorted(t.roles & request.actor.roles))
+        tid = await conn.fetchval(
+            "INSERT INTO case_transitions (case_id, action, from_status, to_status, actor,"
+            " actor_role, reason_code, reason, detail, at, custody_seq, custody_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING transition_id",
+            case.case_id, t.action, case.status, t.target, request.actor.name, role,
+            request.reason_code, request.reason, text, now, head.length, head.hash,
+        )  # fmt: skip
+        return Applied(tid, t.action, case.status, t.target, request.actor.name, now,
+                       head.length, detail)  # fmt: skip
+
+    async def _custody(
+        self, conn: Any, case_id: str, event: str, actor: str, now: dt.datetime, detail: str
+    ) -> Head:
+        """Append under the held case lock, checked against the recorded head, and record the
+        new head. Before the store has a head, the log holds only its creation entry."""
+        r = await conn.fetchrow(
+            "SELECT length, head_hash FROM custody_heads WHERE case_id = $1", case_id
+        )
+        expect = Head(r["length"], r["head_hash"]) if r else Head(1, None)
+        head = await asyncio.to_thread(
+            self.custody.append, case_id, event, actor, now, detail, expect
+        )
+        await conn.execute(
+            "INSERT INTO custody_heads (case_id, length, head_hash, updated_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO UPDATE"
+            " SET length = EXCLUDED.length, head_hash = EXCLUDED.head_hash,"
+            " updated_at = EXCLUDED.updated_at",
+            case_id, head.length, head.hash, now,
+        )  # fmt: skip
+        return head
+
+
+def _reason_problem(t: Transition, request: Request) -> str | None:
+    text = (request.reason or "").strip()
+    if t.reason == "required" and not text:
+        return f"“{t.label}”须填写理由"
+    if t.reason == "coded":
+        if request.reason_code not in t.reason_codes:
+            return f"“{t.label}”须选择理由"
+        if request.reason_code == "other" and not text:
+            return "选择“其他”时须说明理由"
+    if len(text) > 2000:
+        return "理由过长（最多 2000 字）"
+    return None
+
+
+async def custody_heads(pool: asyncpg.Pool, case_ids: Sequence[str]) -> dict[str, Head]:
+    """The recorded head of each package's custody log (cases without one are absent)."""
+    try:
+        rows = await pool.fetch(
+            "SELECT case_id, length, head_hash FROM custody_heads WHERE case_id = ANY($1)",
+            list(case_ids),
+        )
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"reading custody heads failed: {exc}") from exc
+    return {r["case_id"]: Head(r["length"], r["head_hash"]) for r in rows}

@@ -1,0 +1,251 @@
+"""Issue #12 items 1, 3–5, 8 and the security acceptance: the console app over the real case
+store and packages, driven through HTTP (httpx on the ASGI app; uvicorn for the live feed)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+
+from console import Console, create_app
+from offsite.config import Settings
+from sinks.accounts import Accounts
+from tests.unit.test_no_wrong_fine import decide, one, passing
+
+from .test_lifecycle import World, make_world
+
+PASSWORD = "correct horse battery"
+USERS = {"wang": ["officer"], "li": ["officer"], "zhao": ["legal_reviewer"],
+         "chen": ["officer", "legal_reviewer"], "zhou": ["command_center"], "root": ["admin"]}  # fmt: skip
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+async def world(plain_settings: Settings) -> AsyncIterator[World]:
+    w = await make_world(plain_settings)
+    accounts = Accounts(w.store.pool)
+    for name, roles in USERS.items():
+        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    yield w
+    await w.store.close()
+
+
+def app_of(w: World) -> Console:
+    return Console(w.store.pool, w.lifecycle, w.settings.evidence.dir)
+
+
+def client_of(console: Console) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(console))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def log_in(client: httpx.AsyncClient, user: str, password: str = PASSWORD) -> httpx.Response:
+    form = await client.get("/login")
+    token = CSRF.search(form.text)
+    assert token is not None
+    return await client.post("/login", data={"username": user, "password": password,
+                                             "csrf": token.group(1)})  # fmt: skip
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found is not None, page.text[:400]
+    return found.group(1)
+
+
+async def test_every_route_without_a_session_goes_to_the_log_in(world: World) -> None:
+    cid = world.cases["small"]
+    async with client_of(app_of(world)) as client:
+        for path in ("/", "/cases", f"/cases/{cid}", f"/cases/{cid}/images/composite.jpg",
+                     "/legal", "/command", "/command/events", "/admin"):  # fmt: skip
+            r = await client.get(path)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), path
+        r = await client.post(f"/cases/{cid}/act", data={"action": "confirm"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        r = await client.get("/login")
+        assert r.status_code == 200 and "登录" in r.text
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert await world.status("small") == "pending_review"
+
+
+async def test_log_in_sets_a_strict_session_cookie_and_log_out_ends_it(world: World) -> None:
+    async with client_of(app_of(world)) as client:
+        r = await log_in(client, "wang")
+        assert r.status_code == 303 and r.headers["location"] == "/cases"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+        page = await client.get("/cases")
+        assert page.status_code == 200 and "wang警官" in page.text
+        token = client.cookies["offsite_session"]
+        await client.post("/logout", data={"csrf": csrf_of(page)})
+        client.cookies.set("offsite_session", token)  # the old cookie opens nothing any more
+        assert (await client.get("/cases")).status_code == 303
+        # a log-in form without its token is refused
+        r = await client.post("/login", data={"username": "wang", "password": PASSWORD})
+        assert r.status_code == 403
+
+
+async def test_the_sixth_quick_failed_log_in_is_throttled(world: World) -> None:
+    async with client_of(app_of(world)) as client:
+        for _ in range(5):
+            assert (await log_in(client, "wang", "wrong password!")).status_code == 401
+        r = await log_in(client, "wang")  # even the right password, for now
+        assert r.status_code == 429 and "retry-after" in r.headers
+        # another account from the same address is held back too (per address)
+        assert (await log_in(client, "li")).status_code == 429
+
+
+async def test_a_wrong_role_gets_403(world: World) -> None:
+    cid = world.cases["small"]
+    async with client_of(app_of(world)) as client:
+        await log_in(client, "zhou")  # command center
+        for path in ("/cases", f"/cases/{cid}", "/legal", "/admin"):
+            assert (await client.get(path)).status_code == 403, path
+        assert (await client.get("/command")).status_code == 200
+    async with client_of(app_of(world)) as client:
+        await log_in(client, "wang")
+        for path in ("/legal", "/command", "/admin"):
+            assert (await client.get(path)).status_code == 403, path
+
+
+async def test_an_officer_filters_opens_and_confirms_a_case(world: World) -> None:
+    w = world
+    cid = w.cases["small"]
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        queue = await client.get("/cases")
+        assert all(w.cases[n] in queue.text for n in ("small", "major", "unread", "other"))
+        only = await client.get("/cases", params={"plate": "A123"})
+        assert cid in only.text and w.cases["major"] not in only.text
+        uncertain = await client.get("/cases", params={"uncertain": "1"})
+        assert w.cases["unread"] in uncertain.text and cid not in uncertain.text
+        major = await client.get("/cases", params={"major": "1"})
+        assert w.cases["major"] in major.text and cid not in major.text
+        page = await client.get(f"/cases/{cid}")
+        assert page.status_code == 200
+        assert "湘A12345" in page.text and "2500" in page.text and "说理" in page.text
+        assert "不是有效" not in page.text and 'id="act-confirm"' in page.text
+        # the view is in the package's custody log, with the user
+        log = (w.package("small") / "custody.jsonl").read_text().splitlines()
+        assert '"event": "viewed"' in log[-1] and '"actor": "wang"' in log[-1]
+        # a form without the CSRF token is refused, and changes nothing
+        r = await client.post(f"/cases/{cid}/act", data={"action": "confirm"})
+        assert r.status_code == 403 and await w.status("small") == "pending_review"
+        r = await client.post(f"/cases/{cid}/act", data={"action": "confirm",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303 and await w.status("small") == "confirmed"
+        # a refusal is shown on the case page, in Chinese
+        r = await client.post(f"/cases/{cid}/act", data={"action": "confirm",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 409 and "不能执行“确认”" in r.text
+        # reject with a coded reason; "other" without text is refused
+        other = w.cases["other"]
+        r = await client.post(f"/cases/{other}/act", data={
+            "action": "reject", "reason_code": "other", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 409 and "须说明理由" in r.text
+        r = await client.post(f"/cases/{other}/act", data={
+            "action": "reject", "reason_code": "device_fault", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303 and await w.status("other") == "rejected"
+        # correct the plate of the unread case, then transfer is still possible
+        unread = w.cases["unread"]
+        r = await client.post(f"/cases/{unread}/act", data={
+            "action": "correct_plate", "plate": "湘d45678", "plate_color": "yellow",
+            "reason": "人工识读", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+        assert "湘D45678" in (await client.get(f"/cases/{unread}")).text
+        # the notice for the confirmed case
+        r = await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303 and await w.status("small") == "notice_issued"
+        assert "超限〔" in (await client.get(f"/cases/{cid}")).text
+
+
+async def test_plate_searches_with_injection_strings_are_safe(world: World) -> None:
+    async with client_of(app_of(world)) as client:
+        await log_in(client, "wang")
+        for text in ("' OR '1'='1", "'; DROP TABLE cases; --", "<script>alert(1)</script>",
+                     "%", "_"):  # fmt: skip
+            r = await client.get("/cases", params={"plate": text})
+            assert r.status_code == 200 and "没有符合条件的案件" in r.text, text
+            assert "<script>alert(1)</script>" not in r.text
+            if text.startswith("<"):  # echoed in the filter form, escaped
+                assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in r.text
+        assert await world.store.pool.fetchval("SELECT count(*) FROM cases") == 4
+
+
+async def test_legal_review_and_the_separation_of_duties(world: World) -> None:
+    w = world
+    cid = w.cases["major"]
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "chen")  # officer and legal reviewer
+        page = await client.get(f"/cases/{cid}")
+        r = await client.post(f"/cases/{cid}/act", data={"action": "confirm",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303 and await w.status("major") == "legal_review"
+        legal = await client.get("/legal")
+        assert cid in legal.text
+        r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 409 and "审核分离" in r.text
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "zhao")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="act-approve"' in page.text and 'id="act-confirm"' not in page.text
+        # a legal reviewer cannot confirm (role), and approves
+        r = await client.post(f"/cases/{w.cases['small']}/act", data={
+            "action": "confirm", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 409 and "岗位" in r.text
+        r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303 and await w.status("major") == "approved"
+
+
+async def test_images_are_served_only_by_their_names_in_the_package(world: World) -> None:
+    w = world
+    cid = w.cases["small"]
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        names = [p.name for p in (w.package("small") / "data" / "images").glob("*.jpg")]
+        for name in names:
+            r = await client.get(f"/cases/{cid}/images/{name}")
+            assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+        for bad in ("..%2F..%2Fbag-info.txt", "custody.jsonl", "x.jpg"):
+            assert (await client.get(f"/cases/{cid}/images/{bad}")).status_code == 404
+
+
+async def test_a_new_case_appears_on_the_command_center_feed(world: World) -> None:
+    """Served by uvicorn: server-sent events are a stream, which httpx's ASGI transport is not."""
+    w = world
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(app_of(w)), log_level="warning", timeout_graceful_shutdown=1
+    )  # the feed never ends by itself
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(20):
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                await log_in(client, "zhou")
+                async with client.stream("GET", "/command/events") as events:
+                    lines = events.aiter_lines()
+                    async for line in lines:
+                        if line == ": listening":
+                            break
+                    v = one(await decide(passing("r-live", 60_000, plate="湘E56789")))
+                    await (await w.store.begin_batch([v])).commit()
+                    async for line in lines:
+                        if line.startswith("data:"):
+                            assert "湘E56789" in line and "罚款" in line
+                            break
+    finally:
+        server.should_exit = True
+        await task
