@@ -55,16 +55,23 @@ async def test_the_endpoint_counts_what_was_sent_and_passes_promtool(
         assert (await asyncio.to_thread(get, url + "/readyz"))[0] == 503  # nothing runs yet
 
         ready_seen = asyncio.Event()
+        during: list[dict] = []
 
         async def watch() -> None:  # while the pipeline runs: ready once every stage joined
             while (await asyncio.to_thread(get, url + "/readyz"))[0] != 200:
                 await asyncio.sleep(0.05)
             ready_seen.set()
+            during.append(samples((await asyncio.to_thread(get, url + "/metrics"))[1]))
 
         watcher = asyncio.create_task(watch())
         await run(settings, ep, until_done=True)
         watcher.cancel()
         assert ready_seen.is_set(), "/readyz never said ready during the run"
+        # scraped mid-run (unless the run ended between the two requests): every stage ready
+        for mid in during:
+            ready = {dict(k[1])["stage"] for k, v in mid.items()
+                     if k[0] == "offsite_stage_ready" and v == 1}  # fmt: skip
+            assert {"detect", "rules", "cases", "evidence", "health"} <= ready
         assert (await asyncio.to_thread(get, url + "/healthz"))[0] == 200
 
         status, text = await asyncio.to_thread(get, url + "/metrics")
