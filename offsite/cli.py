@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="take each record as admissible and its values as final (no registry)")  # fmt: skip
 
     keys = sub.add_parser("keys", help="the Ed25519 key that signs evidence packages")
-    keys.add_argument("action", choices=("create",))
+    keys.add_argument("action", choices=("create", "list"))
     keys.add_argument("--path", type=Path, help="default: evidence.key of the settings")
 
     evd = sub.add_parser("evidence", help="evidence packages")
@@ -253,14 +253,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         baseline, digest = load_baseline(args.baseline)
         registry = None if args.as_measured else registry_of(settings)
         return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
-    if args.verb == "keys":
-        from evidence import generate_key
+    if args.verb == "keys" and args.action == "list":
+        from evidence import load_keyring
 
+        ring = load_keyring(settings.evidence.keyring)
+        for kid, created in ring.created.items():
+            print(f"{kid}  published {created}")
+        print(f"{len(ring.keys)} keys in {settings.evidence.keyring}")
+        return 0
+    if args.verb == "keys":
         path = args.path or settings.evidence.key
-        print(f"created {path} (key id {generate_key(path)}); keep it secret, back it up")
+        kid = create_key(path, settings.evidence.keyring)
+        print(f"created {path} (key id {kid}); keep it secret, back it up. Its public key is in "
+              f"{settings.evidence.keyring}: publish that file (公示)")  # fmt: skip
         return 0
     if args.verb == "evidence":
-        return _verify(args.path, args.trusted_key)
+        return _verify(args.path, args.trusted_key, settings.evidence.keyring)
     if args.verb == "case":
         from evidence import replay_package
 
@@ -335,8 +343,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise UsageError(f"unknown verb {args.verb}")  # pragma: no cover
 
 
-def _verify(path: Path, trusted: list[str] | None) -> int:
-    from evidence import verify_package
+def _verify(path: Path, trusted: list[str] | None, keyring_path: Path) -> int:
+    """Each package at ``path`` against the given key ids or, without them, the agency's
+    keyring; with neither, only for being self-consistent (said so)."""
+    from evidence import load_keyring, verify_package
+
+    keyring = None
+    if trusted is None and keyring_path.exists():
+        keyring = load_keyring(keyring_path)
+    elif trusted is None:
+        print(f"no keyring at {keyring_path}: checked for self-consistency only, not for who "
+              "signed")  # fmt: skip
 
     if not path.exists():
         raise UsageError(f"no such package: {path}")
@@ -349,12 +366,22 @@ def _verify(path: Path, trusted: list[str] | None) -> int:
         raise UsageError(f"no evidence package at {path}")
     broken = 0
     for bag in bags:
-        problems = verify_package(bag, trusted_keys=trusted)
+        problems = verify_package(bag, trusted_keys=trusted, keyring=keyring)
         broken += bool(problems)
         print(f"{bag}: " + ("intact" if not problems else "BROKEN"))
         for p in problems:
             print(f"  - {p}")
     return 1 if broken else 0
+
+
+def create_key(path: Path, keyring_path: Path) -> str:
+    """A new signing key at ``path``, its public key published in the keyring; its key id."""
+    from evidence import Signer, generate_key, load_keyring
+
+    kid = generate_key(path)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    load_keyring(keyring_path).add(keyring_path, Signer.load(path).public_key, today)
+    return kid
 
 
 async def _migrate(settings: Settings, ep: services.Endpoints) -> list[str]:

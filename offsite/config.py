@@ -215,6 +215,9 @@ class EvidenceSettings(BaseModel):
     agency: str = "（请在 configs/offsite.yaml 的 evidence.agency 填写执法机关名称）"
     key: Path = Path("var/keys/evidence.pem")  # Ed25519 private key: `offsite keys create`
     dir: Path = Path("var/evidence")  # one package per case: <dir>/<case_id>/
+    # the agency's published signing keys (公示): `keys create` adds to it, `evidence verify`
+    # trusts a package only when one of them signed it
+    keyring: Path = Path("var/keys/keyring.yaml")
 
 
 class ConsoleSettings(BaseModel):

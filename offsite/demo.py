@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from detectors.limits import CONFIGURATIONS
-from evidence import generate_key, verify_package
+from evidence import verify_package
 from ingest import SimulationConfig
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 from sinks.accounts import AccountError
 
 from . import services
+from .cli import create_key
 from .config import Settings, registry_of
 from .feed import make_traffic, write_truth
 from .gateway import post_traffic
@@ -43,7 +44,7 @@ async def demo(settings: Settings, vehicles: int, seed: int, console: bool = Tru
     store = await prepare(settings, ep)
     print(f"      broker {ep.bootstrap}, database ready")
     if not settings.evidence.key.exists():
-        kid = generate_key(settings.evidence.key)
+        kid = create_key(settings.evidence.key, settings.evidence.keyring)
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
     sim = SimulationConfig(vehicles=vehicles, seed=seed)

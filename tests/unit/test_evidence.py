@@ -30,6 +30,7 @@ from evidence import (
     build_package,
     case_id,
     generate_key,
+    load_keyring,
     render_composite,
     replay_package,
     verify_chain,
@@ -407,3 +408,21 @@ def test_a_changed_baseline_file_is_a_mismatch_naming_both_versions(
     assert any("version 1" in d and "version 2" in d for d in result.differences), (
         result.differences
     )
+
+
+def test_keys_create_publishes_the_key_and_verify_trusts_the_keyring_only(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offsite.cli import _verify, create_key
+
+    package = run.packages[0]
+    published = tmp_path / "keyring.yaml"
+    load_keyring(published).add(published, run.signer.public_key, "2026-12-02")
+    assert _verify(package, None, published) == 0
+    others = tmp_path / "others.yaml"
+    kid = create_key(tmp_path / "other.pem", others)
+    assert list(load_keyring(others).keys) == [kid]
+    assert _verify(package, None, others) == 1
+    assert "which is not in the agency's keyring" in capsys.readouterr().out
+    assert _verify(package, None, tmp_path / "absent.yaml") == 0
+    assert "self-consistency only" in capsys.readouterr().out
