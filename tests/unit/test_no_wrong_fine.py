@@ -379,6 +379,9 @@ async def test_more_than_three_confirmed_cases_in_a_year_flag_art46_and_never_fi
     assert (v.outcome, v.fine_cny) == ("fine", 2_500)  # the national amount, unchanged
     assert len(v.notices) == 1 and v.notices[0].startswith("art46:")
     assert ("湘A12345", "yellow") in history.asked
+    # three in all (two before, this one) is not more than three: no notice
+    assert one(await decide(passing("h", 56_000), history=Confirmed({("湘A12345", "yellow"): 2}))
+               ).notices == []  # fmt: skip
     # the same plate in another colour has no history
     green = Confirmed({("湘A12345", "yellow_green"): 3})
     assert one(await decide(passing("h", 56_000), history=green)).notices == []
