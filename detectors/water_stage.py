@@ -17,15 +17,18 @@ uncommitted; the older per-MMSI reports are not held back (a crash loses only th
 span it, never makes one up: without history, receivers count as degraded and a capture is not
 called dark).
 
-AIS time is a watermark: per partition of ``water.ais`` (keyed by MMSI, so one vessel's
-reports come in order), the latest receive time read; AIS time is the lowest of them over every
-partition the stage is assigned (``assigned``, told by the runner), so a partition read ahead of
-the others never decides a capture whose reports are still in another. A partition assigned but
-never read from holds AIS time back (with few vessels and many partitions, captures wait).
-Reports dated further ahead of their broker time than ``max_clock_ahead_s`` do not move it (a
-receiver's clock fault must not decide captures early). It is one time for the whole reach: a
-receiver whose feed lags far behind the others can make a capture look dark, and then also
-counts as degraded.
+The stage needs the whole reach: a vessel is dark only when no receiver heard it. So it reads
+``water.ais`` and ``water.camera`` whole, each one partition (``events.WHOLE_TOPICS``, with the
+raw lines they come from), in one process; a second process in the group gets no partition and
+stands by. AIS time is a
+watermark: the latest receive time read, per partition; over several partitions (a topic made
+before they were one) the lowest of them over every partition the stage is assigned
+(``assigned``, told by the runner), so a partition read ahead of the others never decides a
+capture whose reports are still in another — and one that gets no report holds it back. A
+process assigned captures but no AIS decides nothing. Reports dated further ahead of their
+broker time than ``max_clock_ahead_s`` do not move it (a receiver's clock fault must not decide
+captures early). It is one time for the whole reach: a receiver whose feed lags far behind the
+others can make a capture look dark, and then also counts as degraded.
 """
 
 from __future__ import annotations
@@ -154,9 +157,6 @@ class WaterDetectionStage(BaseStage):
         # a runner that has told the assignment: exactly those partitions, and none while it
         # has none (before the group is joined: deciding on the partitions read so far would
         # run ahead of the others); no runner (tests, offline): the partitions read.
-        # KNOWN GAP: an assigned partition that never receives a report holds AIS time back
-        # for good; the captures wait (their offsets stay uncommitted). Needs the runner to
-        # say which partitions are caught up to their end.
         wanted = self.partition_ms.keys() if self.ais_partitions is None else self.ais_partitions
         if not wanted or any(tp not in self.partition_ms for tp in wanted):
             return None

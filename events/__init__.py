@@ -40,6 +40,7 @@ from .topics import (
     ROAD_ANPR,
     ROAD_WIM,
     VIOLATIONS,
+    WHOLE_TOPICS,
     dlq,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "ROAD_WIM",
     "UNENFORCEABLE_FLAGS",
     "VIOLATIONS",
+    "WHOLE_TOPICS",
     # messages
     "Alert",
     "AnprCapture",

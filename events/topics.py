@@ -19,6 +19,14 @@ WATER_VIOLATIONS = "water.violations"
 ROAD_TOPICS = (ROAD_WIM, ROAD_ANPR, DETECTIONS, VIOLATIONS, CASES, ALERTS, LEADS)
 WATER_TOPICS = (WATER_AIS_RAW, WATER_AIS, WATER_CAMERA, WATER_DETECTIONS, WATER_VIOLATIONS)
 ALL_TOPICS = ROAD_TOPICS + WATER_TOPICS
+# Topics read whole, in the order they were written, so they have one partition. The waterway
+# detection stage decides over the whole reach (a vessel is dark only when no receiver heard it,
+# and AIS time is one time for the reach), so it reads every report and every capture in one
+# process, a second process in its group standing by with none; and the raw lines keep the
+# receivers' feeds interleaved as they came, so that decoding does not put one receiver's hour
+# before another's (which would make the other look silent). One process decodes tens of
+# thousands of sentences a second (bench.ais): far more than a province's receivers send.
+WHOLE_TOPICS = frozenset({WATER_AIS_RAW, WATER_AIS, WATER_CAMERA})
 
 
 def dlq(topic: str) -> str:

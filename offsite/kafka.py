@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from events import ALL_TOPICS, BrokerError, dlq
+from events import ALL_TOPICS, WHOLE_TOPICS, BrokerError, dlq
 from events.stage import Incoming, Outgoing, Stage
 from sinks.metrics import READY, observe_batch, observe_lag
 
@@ -29,13 +30,20 @@ def topic_names(prefix: str) -> list[str]:
     return names + [dlq(t) for t in names]
 
 
+def partitions_of(name: str, partitions: int) -> int:
+    """How many partitions topic ``name`` (prefixed or not) is created with: one for the
+    topics read whole (``WHOLE_TOPICS``), else ``partitions``."""
+    whole = any(name == t or name.endswith("." + t) for t in WHOLE_TOPICS)
+    return 1 if whole else partitions
+
+
 async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, rf: int = 1) -> None:
     """Create the topics that are missing; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        new = [NewTopic(n, partitions, rf) for n in names if n not in existing]
+        new = [NewTopic(n, partitions_of(n, partitions), rf) for n in names if n not in existing]
         if new:
             with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
@@ -277,6 +285,10 @@ class StageRunner:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # per topic: partition 0 of every input goes to the same process, so a stage that
+            # reads topics whole (WHOLE_TOPICS, one partition each) gets all of them in one
+            # process and a second one stands by (round robin would split them)
+            partition_assignment_strategy=(RangePartitionAssignor,),
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
             session_timeout_ms=10_000,

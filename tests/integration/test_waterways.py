@@ -9,17 +9,25 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections import Counter
 from pathlib import Path
 
 from pyais import encode_dict
 
 from events.stage import Outgoing
-from events.water import LEGAL_BASIS, WATER_AIS_RAW, WATER_CAMERA, AisRaw, AisReport
+from events.water import (
+    LEGAL_BASIS,
+    WATER_AIS,
+    WATER_AIS_RAW,
+    WATER_CAMERA,
+    AisRaw,
+    AisReport,
+)
 from ingest.ais import raw_message
 from offsite import services
 from offsite.config import Settings
 from offsite.feed import ingest_ais, publish, replay_files
-from offsite.kafka import read_to_end
+from offsite.kafka import OffsetProbe, read_to_end
 from offsite.pipeline import run
 from sinks import CaseStore
 from tests.integration.test_pipeline import cases_of
@@ -70,12 +78,8 @@ def corrupted() -> list[tuple[str, str]]:
 async def test_a_dark_vessel_becomes_a_review_case_and_bad_lines_dead_letters(
     plain_settings: Settings,
 ) -> None:
-    # one partition per topic: AIS time over several partitions of water.ais, some of which
-    # may never receive a report, is not solved yet (see detectors/water_stage.py ais_time)
-    kafka = plain_settings.kafka.model_copy(update={"partitions": 1})
-    settings = plain_settings.model_copy(
-        update={"waterways": ROOT / "configs" / "waterways.yaml", "kafka": kafka}
-    )
+    settings = plain_settings.model_copy(update={"waterways": ROOT / "configs" / "waterways.yaml"})
+    assert settings.kafka.partitions > 1  # the road's topics; the stage reads its inputs whole
     prefix = settings.pipeline.topic_prefix
     ep = services.endpoints(settings)
     reports, seen = clean_pass()  # background traffic on both receivers, one vessel passing CP1
@@ -92,6 +96,10 @@ async def test_a_dark_vessel_becomes_a_review_case_and_bad_lines_dead_letters(
 
     report = await run(settings, ep, until_done=True)
     assert report.done
+    async with OffsetProbe(ep.bootstrap) as probe:
+        counts = Counter(tp[0] for tp in await probe.ends(
+            [prefix + WATER_AIS, prefix + WATER_CAMERA, prefix + WATER_AIS_RAW]))  # fmt: skip
+    assert counts == {prefix + WATER_AIS: 1, prefix + WATER_CAMERA: 1, prefix + WATER_AIS_RAW: 1}
 
     cases = await cases_of(settings)
     (case,) = [c for c in cases if c["violation_code"].startswith("water.")]

@@ -61,3 +61,12 @@ def test_exported_schemas_are_in_sync() -> None:
     for name, text in schemas().items():
         path = ROOT / "configs" / "schemas" / name
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: make schemas"
+
+
+def test_the_waterway_inputs_are_made_whole_and_the_rest_with_the_setting() -> None:
+    from offsite.kafka import partitions_of
+
+    assert [partitions_of(n, 3) for n in ("water.ais", "t7.water.ais", "t7.water.camera",
+                                          "t7.water.ais.raw")] == [1, 1, 1, 1]  # fmt: skip
+    assert [partitions_of(n, 3) for n in ("t7.water.ais.dlq", "t7.road.wim", "t7.water.violations",
+                                          "t7.xwater.ais")] == [3, 3, 3, 3]  # fmt: skip
