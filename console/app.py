@@ -10,17 +10,15 @@ custody entry with the user's name.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio
 import asyncpg
 import jinja2
 from starlette.applications import Starlette
@@ -30,12 +28,13 @@ from starlette.responses import (
     HTMLResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from events import Registry
+from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
@@ -94,6 +93,9 @@ class Console:
     evidence_dir: Path
     throttle: Throttle = field(default_factory=Throttle)
     secure_cookies: bool = False  # served over TLS (or behind a TLS proxy)
+    # sites and devices (configs/sites.yaml), waterway checkpoints: the command center's map
+    registry: Registry | None = None
+    waterways: WaterRegistry | None = None
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -142,6 +144,8 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 def create_app(console: Console) -> Starlette:
+    from .command import command_routes  # it builds on this module
+
     c = console
     tz = c.lifecycle.policy.tz
     _env.filters["local"] = lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -223,9 +227,7 @@ def create_app(console: Console) -> Starlette:
         status = str(q.get("status") or "")
         status = status if status in QUEUES else "pending_review"
         rows, filters, more, page_no = await _queue(c, q, [status])
-        sites = [r[0] for r in await c.pool.fetch("SELECT DISTINCT site_id FROM cases ORDER BY 1")]
-        codes = [r[0] for r in await c.pool.fetch(
-            "SELECT DISTINCT violation_code FROM cases ORDER BY 1")]  # fmt: skip
+        sites, codes = await _distinct(c, "site_id"), await _distinct(c, "violation_code")
         return render("queue.html", session=session, rows=rows, filters=filters, shown=status,
                       sites=sites, codes=codes, more=more, page=page_no,
                       page_url=lambda n: "/cases?" + urlencode({**filters, "status": status,
@@ -326,32 +328,6 @@ def create_app(console: Console) -> Starlette:
             return RedirectResponse(f"/cases/{following}", 303)
         return RedirectResponse(f"/cases/{cid}", 303)
 
-    # --- the command center -------------------------------------------------------------------
-
-    async def command(request: Request, session: Session) -> Response:
-        start = dt.datetime.combine(c.now().astimezone(tz).date(), dt.time(), tz)
-        today = await c.pool.fetch(
-            "SELECT site_id, violation_code, count(*) AS n FROM cases WHERE created_at >= $1"
-            " GROUP BY 1, 2 ORDER BY 1, 2", start,
-        )  # fmt: skip
-        rates = await c.pool.fetch(
-            "SELECT site_id, count(*) FILTER (WHERE status <> 'pending_review') AS reviewed,"
-            " count(*) FILTER (WHERE status NOT IN ('pending_review', 'rejected')) AS confirmed,"
-            " count(*) AS total FROM cases GROUP BY 1 ORDER BY 1"
-        )
-        recent = await c.pool.fetch(
-            "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny FROM cases"
-            " ORDER BY created_at DESC, case_id LIMIT 20"
-        )
-        devices = await c.pool.fetch("SELECT * FROM device_health ORDER BY device_id")
-        return render("command.html", session=session, today=today, rates=rates, recent=recent,
-                      devices=devices, active=lambda d: json.loads(d["active"]),
-                      title="指挥中心")  # fmt: skip
-
-    async def command_events(request: Request, session: Session) -> Response:
-        return StreamingResponse(_alerts(c, request), media_type="text/event-stream",
-                                 headers={"x-accel-buffering": "no"})  # fmt: skip
-
     async def admin(request: Request, session: Session) -> Response:
         accounts = await c.accounts.all()
         return render("admin.html", session=session, accounts=accounts, title="账户管理")
@@ -365,8 +341,7 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/images/{name}", page(CASE_VIEWERS, case_image)),
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
-        Route("/command", page({COMMAND_CENTER, ADMIN}, command)),
-        Route("/command/events", page({COMMAND_CENTER, ADMIN}, command_events)),
+        *command_routes(c, page),  # the command center: console/command.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -402,7 +377,13 @@ async def _queue(
     filters = {k: str(q.get(k) or "").strip()[:40]
                for k in ("site", "code", "date", "plate", "uncertain", "major")}  # fmt: skip
     filters = {k: v for k, v in filters.items() if v}
-    where, args = ["c.status = ANY($1)"], [statuses]
+    # one status is an equality, so that the (status, ts, case_id) index gives the page's order
+    where: list[str]
+    args: list[Any]
+    if len(statuses) == 1:
+        where, args = ["c.status = $1"], [statuses[0]]
+    else:
+        where, args = ["c.status = ANY($1)"], [statuses]
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -433,14 +414,28 @@ async def _queue(
         page_no = max(1, min(int(q.get("page") or 1), 10_000))
     except ValueError:
         page_no = 1
+    # the page's ids first, then their rows: ``major`` reads the violation document, which
+    # would otherwise be read for every row skipped by OFFSET too (bench/console.py)
     rows = await c.pool.fetch(
         "SELECT c.case_id, c.ts, c.site_id, c.plate, c.plate_color, c.violation_code, c.outcome,"
         f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major"
-        f" FROM cases c WHERE {' AND '.join(where)} ORDER BY c.ts, c.case_id"
-        f" LIMIT {PAGE_SIZE + 1} OFFSET {(page_no - 1) * PAGE_SIZE}",
+        f" FROM (SELECT c.case_id, c.ts FROM cases c WHERE {' AND '.join(where)}"
+        f" ORDER BY c.ts, c.case_id LIMIT {PAGE_SIZE + 1} OFFSET {(page_no - 1) * PAGE_SIZE}) p"
+        " JOIN cases c USING (case_id) ORDER BY p.ts, p.case_id",
         *args,
     )
     return rows[:PAGE_SIZE], filters, len(rows) > PAGE_SIZE, page_no
+
+
+async def _distinct(c: Console, column: str) -> list[str]:
+    """The distinct values of an indexed column of ``cases``, one index probe each (a loose
+    index scan: ``SELECT DISTINCT`` would read every case)."""
+    rows = await c.pool.fetch(
+        f"WITH RECURSIVE v AS (SELECT min({column}) AS x FROM cases UNION ALL"
+        f" SELECT (SELECT min({column}) FROM cases WHERE {column} > v.x) FROM v"
+        " WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL"
+    )
+    return [r[0] for r in rows]
 
 
 async def _notice_document(c: Console, case_id: str) -> dict[str, Any]:
@@ -455,44 +450,3 @@ async def _notice_document(c: Console, case_id: str) -> dict[str, Any]:
             "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
             "overload_kg": row["overload_kg"], "legal_basis": row["legal_basis"],
             "penalty_basis": row["penalty_basis"], "reasoning": v.get("reasoning", "")}  # fmt: skip
-
-
-async def _alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
-    """Server-sent events: one ``case`` event per new case, as the store announces it
-    (``NOTIFY offsite_cases``, migration 017); a comment every 15 s keeps proxies open."""
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
-
-    def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if not queue.full():
-            queue.put_nowait(payload)
-
-    conn = await c.pool.acquire()
-    try:
-        await conn.add_listener("offsite_cases", heard)
-        yield b"retry: 2000\n: listening\n\n"
-        while not await request.is_disconnected():
-            try:
-                payload = await asyncio.wait_for(queue.get(), timeout=15)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            note = json.loads(payload)
-            rows = await c.pool.fetch(
-                "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny"
-                " FROM cases WHERE case_id = ANY($1) ORDER BY ts, case_id",
-                note["case_ids"],
-            )
-            for r in rows:
-                alert = {"case_id": r["case_id"], "ts": r["ts"].isoformat(),
-                         "site_id": r["site_id"], "plate": r["plate"],
-                         "violation_code": r["violation_code"],
-                         "outcome": OUTCOMES.get(r["outcome"], r["outcome"]),
-                         "fine_cny": r["fine_cny"]}  # fmt: skip
-                data = json.dumps(alert, ensure_ascii=False)
-                yield f"event: case\nid: {r['case_id']}\ndata: {data}\n\n".encode()
-    finally:
-        # the client left (the response is cancelled, and anyio cancels every await in it):
-        # the connection goes back to the pool all the same
-        with anyio.CancelScope(shield=True):
-            await conn.remove_listener("offsite_cases", heard)
-            await c.pool.release(conn)

@@ -28,7 +28,7 @@ from sinks.accounts import ROLES, AccountError, Accounts
 from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
 
 from . import services
-from .config import ConsoleSettings, Settings, load_baselines, registry_of
+from .config import ConsoleSettings, Settings, load_baselines, load_waterways, registry_of
 
 
 def console_settings(settings: Settings) -> ConsoleSettings:
@@ -90,8 +90,9 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
     lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
-    return Console(store.pool, lifecycle, settings.evidence.dir,
-                   secure_cookies=cs.secure_cookies), store  # fmt: skip
+    waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
+    return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
+                   registry=registry_of(settings), waterways=waterways), store  # fmt: skip
 
 
 async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
