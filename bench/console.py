@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import datetime as dt
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -143,13 +144,10 @@ async def measure(reps: int, call: Callable[[int], Awaitable[float]]) -> list[fl
     return [await call(i) for i in range(reps)]
 
 
-async def main(n: int, reps: int, explain: bool) -> None:
+async def main(n: int, reps: int, explain: bool, tmp: Path) -> None:
     settings = await bench_settings()
     assert settings.database.url is not None
     url = settings.database.url.get_secret_value()
-    work = ROOT / "var" / "bench"
-    work.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="console-", dir=work))
     generate_key(tmp / "key.pem")
     store = await CaseStore.connect(url)
     await store.migrate()
@@ -255,10 +253,20 @@ def _short(sql: str, n: int = 90) -> str:
     return sql if len(sql) <= n else sql[: n - 1] + "…"
 
 
+async def run(n: int, reps: int, explain: bool) -> None:
+    work = ROOT / "var" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="console-", dir=work))  # this run's packages and key
+    try:
+        await main(n, reps, explain, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pending", nargs="?", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--explain", action="store_true", help="print the plan of every query")
     a = ap.parse_args()
-    asyncio.run(main(a.pending, a.reps, a.explain))
+    asyncio.run(run(a.pending, a.reps, a.explain))
