@@ -47,6 +47,7 @@ from sinks.accounts import (
     Throttle,
     same_token,
 )
+from sinks.blobs import BlobStore
 from sinks.lifecycle import (
     REJECT_REASONS,
     STATES,
@@ -55,6 +56,7 @@ from sinks.lifecycle import (
     Lifecycle,
     LifecycleError,
     case_facts,
+    is_water,
 )
 from sinks.lifecycle import (
     Request as Action,
@@ -76,6 +78,13 @@ QUEUES = {
     "approved": "法制审核通过（待送达）",
     "notice_issued": "已告知",
 }
+DOMAINS = {"road": "道路", "water": "水路"}
+# a waterway case's vessel as the queue shows it (NULL for a road case)
+VESSEL = (
+    "CASE WHEN c.violation_code LIKE 'water.%' THEN coalesce(c.violation->'detection'->>"
+    "'vessel_name', c.violation->'detection'->>'ais_name', c.violation->'detection'->>'hull_name',"
+    " 'MMSI ' || (c.violation->'detection'->>'mmsi'), '未识别船舶') END AS vessel"
+)
 OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
 PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
 CSP = (
@@ -96,6 +105,7 @@ class Console:
     # sites and devices (configs/sites.yaml), waterway checkpoints: the command center's map
     registry: Registry | None = None
     waterways: WaterRegistry | None = None
+    blobs: BlobStore | None = None  # the party's statement images (console/party.py)
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -112,7 +122,8 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
-                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES)  # fmt: skip
+                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES, DOMAINS=DOMAINS)  # fmt: skip
+_env.filters["fromjson"] = json.loads
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -145,6 +156,8 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 def create_app(console: Console) -> Starlette:
     from .command import command_routes  # it builds on this module
+    from .notice import notice_routes
+    from .party import party_routes
 
     c = console
     tz = c.lifecycle.policy.tz
@@ -262,21 +275,32 @@ def create_app(console: Console) -> Starlette:
         except CustodyError as exc:
             custody_error = exc.message
         facts = case_facts(row)
-        offered = [t for t in c.lifecycle.offered(facts, session.roles)
-                   if t.action != "submit_statement"]  # fmt: skip
+        violation = json.loads(row["violation"])
         package = c.evidence_dir / cid
+        water = _water_facts(violation, package) if is_water(facts) else None
+        hidden = {"submit_statement", "correct_plate"} if water else {"submit_statement"}
+        offered = [t for t in c.lifecycle.offered(facts, session.roles)
+                   if t.action not in hidden]  # fmt: skip
         images = sorted(p.name for p in (package / "data" / "images").glob("*.jpg"))
         images.sort(key=lambda n: n != "composite.jpg")
         cert = _json_file(package / "data" / "device" / "certificate.json")
         transitions = await c.pool.fetch(
             "SELECT * FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid
         )
-        history = await c.pool.fetch(
-            "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
-            " WHERE plate = $1 AND plate_color IS NOT DISTINCT FROM $2 AND case_id <> $3"
-            " ORDER BY ts DESC LIMIT 20",
-            row["plate"], row["plate_color"], cid,
-        )  # fmt: skip
+        if water is None:
+            history = await c.pool.fetch(
+                "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
+                " WHERE plate = $1 AND plate_color IS NOT DISTINCT FROM $2 AND case_id <> $3"
+                " ORDER BY ts DESC LIMIT 20",
+                row["plate"], row["plate_color"], cid,
+            )  # fmt: skip
+        else:  # the vessel's other cases: by its MMSI (a dark vessel has none to go by)
+            history = await c.pool.fetch(
+                "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
+                " WHERE violation_code LIKE 'water.%' AND case_id <> $2"
+                " AND violation->'detection'->>'mmsi' = $1::text ORDER BY ts DESC LIMIT 20",
+                water["mmsi"], cid,
+            ) if water["mmsi"] is not None else []  # fmt: skip
         statements = await c.pool.fetch(
             "SELECT * FROM statements WHERE case_id = $1 ORDER BY statement_id", cid
         )
@@ -290,11 +314,12 @@ def create_app(console: Console) -> Starlette:
             row["status"], row["ts"], cid,
         )  # fmt: skip
         return render(
-            "case.html", status, session=session, case=row, violation=json.loads(row["violation"]),
+            "case.html", status, session=session, case=row, violation=violation, water=water,
             images=images, cert=cert, transitions=transitions, history=history,
             statements=statements, decisions=decisions, offered=offered, error=error,
             custody_error=custody_error, next_case=following,
-            major=c.lifecycle.policy.is_major(facts), title=f"案件 {row['plate'] or '无牌'}",
+            major=c.lifecycle.policy.is_major(facts),
+            title=f"案件 {water['vessel'] if water else row['plate'] or '无牌'}",
         )  # fmt: skip
 
     async def case_image(request: Request, session: Session) -> Response:
@@ -342,6 +367,8 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *command_routes(c, page),  # the command center: console/command.py
+        *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
+        *party_routes(c, page),  # the party's page: console/party.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -361,6 +388,19 @@ def _safe_next(target: str | None) -> str:
     return ""
 
 
+def _water_facts(violation: dict[str, Any], package: Path) -> dict[str, Any]:
+    """What a waterway case page shows instead of a weighing: the vessel as the detection names
+    it, and the registry extract its evidence package holds (evidence.water_bag)."""
+    det = violation.get("detection") or {}
+    vessel = (det.get("vessel_name") or det.get("ais_name") or det.get("hull_name")
+              or (f"MMSI {det['mmsi']}" if det.get("mmsi") is not None else "未识别船舶"))  # fmt: skip
+    return {
+        "vessel": vessel, "mmsi": det.get("mmsi"), "detection": det,
+        "site": _json_file(package / "data" / "registry" / "site.json"),
+        "registered": _json_file(package / "data" / "registry" / "vessels.json") or [],
+    }  # fmt: skip
+
+
 def _json_file(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
@@ -375,8 +415,8 @@ async def _queue(
     as given, whether there is a next page, the page number)."""
     policy = c.lifecycle.policy
     filters = {k: str(q.get(k) or "").strip()[:40]
-               for k in ("site", "code", "date", "plate", "uncertain", "major")}  # fmt: skip
-    filters = {k: v for k, v in filters.items() if v}
+               for k in ("site", "code", "date", "plate", "uncertain", "major", "domain")}  # fmt: skip
+    filters = {k: v for k, v in filters.items() if v and (k != "domain" or v in DOMAINS)}
     # one status is an equality, so that the (status, ts, case_id) index gives the page's order
     where: list[str]
     args: list[Any]
@@ -403,6 +443,9 @@ async def _queue(
         else:
             start = dt.datetime.combine(day, dt.time(), policy.tz)
             where.append(f"c.ts >= {arg(start)} AND c.ts < {arg(start + dt.timedelta(days=1))}")
+    if "domain" in filters:  # a waterway case's code is water.*, every other one is the road's
+        negate = "" if filters["domain"] == "water" else "NOT "
+        where.append(f"c.violation_code {negate}LIKE 'water.%'")
     if "uncertain" in filters:
         where.append("(c.plate IS NULL OR c.violation->'detection'->>'plate_status' <> 'read')")
     major = (f"(coalesce((c.violation->>'legal_review')::boolean, false)"
@@ -418,7 +461,7 @@ async def _queue(
     # would otherwise be read for every row skipped by OFFSET too (bench/console.py)
     rows = await c.pool.fetch(
         "SELECT c.case_id, c.ts, c.site_id, c.plate, c.plate_color, c.violation_code, c.outcome,"
-        f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major"
+        f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major, {VESSEL}"
         f" FROM (SELECT c.case_id, c.ts FROM cases c WHERE {' AND '.join(where)}"
         f" ORDER BY c.ts, c.case_id LIMIT {PAGE_SIZE + 1} OFFSET {(page_no - 1) * PAGE_SIZE}) p"
         " JOIN cases c USING (case_id) ORDER BY p.ts, p.case_id",
@@ -439,14 +482,7 @@ async def _distinct(c: Console, column: str) -> list[str]:
 
 
 async def _notice_document(c: Console, case_id: str) -> dict[str, Any]:
-    """The facts the 违法行为通知书 states, as the case has them now."""
-    row = await c.pool.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
-    if row is None:
-        return {}
-    v = json.loads(row["violation"])
-    return {"case_id": case_id, "plate": row["plate"], "plate_color": row["plate_color"],
-            "fine_cny": row["fine_cny"], "outcome": row["outcome"], "ts": row["ts"].isoformat(),
-            "site_id": row["site_id"], "violation_code": row["violation_code"],
-            "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
-            "overload_kg": row["overload_kg"], "legal_basis": row["legal_basis"],
-            "penalty_basis": row["penalty_basis"], "reasoning": v.get("reasoning", "")}  # fmt: skip
+    """The facts the 违法行为通知书 states, as the case has them now (console/notice.py)."""
+    from .notice import notice_document
+
+    return await notice_document(c, case_id)

@@ -15,6 +15,8 @@ Every byte above the custody log is a function of the violation, the registry, t
 file, the images and the key: building twice gives identical files (Ed25519 signatures are
 deterministic). ``baseline.yaml`` is the discretion baseline file that decided, byte for byte
 (its SHA-256 is the violation's ``baseline_hash``), so the decision can be replayed years later.
+A waterway case's payload is evidence.water_bag's; the bag around it (:func:`write_bag`) is
+this one.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from events import Registry, Violation
+from events import ImageRef, Registry, Violation
 from events import case_id as pass_case_id
+from events.water import WaterViolation
 from rules.national import NATIONAL_FILE
 
 from . import custody
@@ -50,8 +53,9 @@ class BlobSource(Protocol):
     def path(self, uri: str) -> Path: ...
 
 
-def case_id(violation: Violation) -> str:
-    """The case id of a violation's pass; equal to ``sinks.casestore.case_id``."""
+def case_id(violation: Violation | WaterViolation) -> str:
+    """The case id of a violation's pass (road or waterway); equal to
+    ``sinks.casestore.case_id``."""
     v = violation
     return pass_case_id(v.site_id, v.detection.device_id, v.record_id, v.violation_code)
 
@@ -75,8 +79,14 @@ def _json(obj: Any) -> bytes:
 
 def _images(violation: Violation, blobs: BlobSource, cid: str) -> dict[str, bytes]:
     """The capture's images by file name, read from the blob store and checked."""
+    return image_files(violation.detection.images, blobs, cid)
+
+
+def image_files(refs: Sequence[ImageRef], blobs: BlobSource, cid: str) -> dict[str, bytes]:
+    """Images by file name (``<role>.jpg``), read from the blob store and checked against
+    their SHA-256."""
     out: dict[str, bytes] = {}
-    for ref in violation.detection.images:
+    for ref in refs:
         try:
             data = blobs.path(ref.uri).read_bytes()
         except (OSError, ValueError) as exc:
@@ -199,6 +209,11 @@ def bag_info(violation: Violation, signer: Signer, agency: str, oxum: str) -> by
         "Bag-Software-Agent": software_version(),
         "Payload-Oxum": oxum,
     }
+    return tag_lines(tags)
+
+
+def tag_lines(tags: Mapping[str, object]) -> bytes:
+    """bag-info.txt's bytes: one ``Label: value`` line each, whitespace folded."""
     return "".join(f"{k}: {' '.join(str(v).split())}\n" for k, v in tags.items()).encode()
 
 
@@ -226,20 +241,47 @@ def build_package(
     through ``asyncio.to_thread`` from async code.
     """
     cid = case_id(violation)
+    final = destination(out_dir, cid, violation.violation_id)
+    if final.exists():
+        return final
+    baseline = baseline_file(violation, baseline_files)
+    files = payload(violation, registry, blobs, baseline, document=document)
+    return write_bag(
+        final, files, lambda oxum: bag_info(violation, signer, agency, oxum), signer,
+        created_at=created_at, actor=actor,
+    )  # fmt: skip
+
+
+def destination(out_dir: Path, cid: str, violation_id: str) -> Path:
+    """Where the package of decision ``violation_id`` on case ``cid`` goes: ``out_dir/<cid>``,
+    or beside it for a re-decision. A path that exists holds that decision's valid package;
+    an invalid package found there raises :class:`EvidenceError` and is left for inspection."""
     final = out_dir / cid
     if final.exists():
         problems = verify_package(final)
         if problems:
             raise EvidenceError(f"existing package is not valid, left as is: {problems[0]}", cid)
-        if _decided(final) == violation.violation_id:
+        if _decided(final) == violation_id:
             return final
         # a re-decision of the case (another detector or baseline version): a signed package
         # never changes, so the new decision gets a package of its own beside the first
-        final = out_dir / f"{cid}@{violation.violation_id}"
-        if final.exists():
-            return final
-    baseline = baseline_file(violation, baseline_files)
-    files = payload(violation, registry, blobs, baseline, document=document)
+        final = out_dir / f"{cid}@{violation_id}"
+    return final
+
+
+def write_bag(
+    final: Path,
+    files: dict[str, bytes],
+    info: Callable[[str], bytes],
+    signer: Signer,
+    *,
+    created_at: dt.datetime | None = None,
+    actor: str = "offsite",
+) -> Path:
+    """Write ``files`` (the payload under ``data/``) as a signed bag at ``final`` with a
+    ``created`` custody entry; ``info`` makes bag-info.txt from the Payload-Oxum. Road and
+    waterway packages share it, so ``offsite evidence verify`` reads both alike."""
+    out_dir, cid = final.parent, final.name.split("@", 1)[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cid}.", dir=out_dir))
     try:
@@ -251,7 +293,7 @@ def build_package(
         tags = {
             "bagit.txt": BAGIT_TXT,
             "manifest-sha256.txt": _manifest({f"data/{n}": d for n, d in files.items()}),
-            "bag-info.txt": bag_info(violation, signer, agency, oxum),
+            "bag-info.txt": info(oxum),
             PUBLIC_KEY: signer.public_pem(),
         }
         for name, data in tags.items():

@@ -1,32 +1,29 @@
-"""The evidence stage: violations → one signed evidence package per case, under evidence_dir."""
+"""The evidence stage: violations → one signed evidence package per case, under evidence_dir.
+
+Road violations (``violations``) get a road pass's package (evidence.bag), waterway ones
+(``water.violations``) a vessel's (evidence.water_bag): the same signed bag, so every case in
+the one queue has a package that ``offsite evidence verify`` checks alike."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from events import VIOLATIONS, Registry, Violation
 from events.stage import BaseStage, Incoming, StageResult, decode_batch
-from events.water import WATER_VIOLATIONS, WaterViolation
+from events.water import WATER_VIOLATIONS, WaterRegistry, WaterViolation
 
 from .bag import BlobSource, build_package
 from .signing import Signer
-
-log = logging.getLogger("offsite.evidence")
-
-# Why a waterway case gets no package yet: the bag's layout (evidence.bag) is a road pass's.
-WATER_NOT_PACKAGED = (
-    "waterway case: the evidence package holds a road pass (WIM measurement, device "
-    "certificate, discretion baseline, road composite) and has no layout yet for AIS reports "
-    "and vessel captures; no package is built, the case is reviewed from its stored decision"
-)
+from .water_bag import build_water_package
 
 
 class EvidenceStage(BaseStage):
     """Packages are built in a worker thread (images, hashing, signing) and are idempotent:
-    a replayed violation finds its package in place and leaves it alone."""
+    a replayed violation finds its package in place and leaves it alone. ``waterways``: the
+    waterway registry, whose extract (vessel, checkpoint or zone, receivers) a waterway
+    package holds (None: the extract says not in the registry)."""
 
     name = "evidence"
 
@@ -39,36 +36,37 @@ class EvidenceStage(BaseStage):
         agency: str,
         baseline_files: Sequence[Path],
         *,
+        waterways: WaterRegistry | None = None,
         topic_prefix: str = "",
     ) -> None:
         self.registry, self.blobs, self.signer = registry, blobs, signer
         self.out_dir, self.agency, self.baseline_files = out_dir, agency, list(baseline_files)
+        self.waterways = waterways
         self.water_topic = topic_prefix + WATER_VIOLATIONS
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS, self.water_topic)
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        water = [m for m in batch if m.topic == self.water_topic]
-        if water:
-            batch = [m for m in batch if m.topic != self.water_topic]
-        good, dead = decode_batch(Violation, batch, self.name)
-        todo = [(v, msg.value) for v, msg in good if v.outcome != "none"]
-        if todo:
-            await asyncio.to_thread(self._build, todo)
-        if not water:
-            return StageResult(dead=dead)
-        skipped, water_dead = decode_batch(WaterViolation, water, self.name)
-        for v, _ in skipped:
-            log.warning("no evidence package", extra={
-                "violation_id": v.violation_id, "violation_code": v.violation_code,
-                "site_id": v.site_id, "reason": WATER_NOT_PACKAGED})  # fmt: skip
-        observed: list[tuple[str, tuple[str, ...], float]] = [
-            ("evidence_skipped", (v.violation_code,), 1.0) for v, _ in skipped
-        ]
-        return StageResult(dead=dead + water_dead, observed=observed)
+        road, dead = decode_batch(Violation, [m for m in batch if m.topic != self.water_topic],
+                                  self.name)  # fmt: skip
+        water, water_dead = decode_batch(
+            WaterViolation, [m for m in batch if m.topic == self.water_topic], self.name
+        )
+        todo = [(v, msg.value) for v, msg in road if v.outcome != "none"]
+        water_todo = [(v, msg.value) for v, msg in water]
+        if todo or water_todo:
+            await asyncio.to_thread(self._build, todo, water_todo)
+        return StageResult(dead=dead + water_dead)
 
-    def _build(self, todo: list[tuple[Violation, bytes]]) -> None:
+    def _build(
+        self, todo: list[tuple[Violation, bytes]], water: list[tuple[WaterViolation, bytes]]
+    ) -> None:
         for v, document in todo:
             build_package(
                 v, self.registry, self.blobs, self.out_dir, self.signer, self.agency,
                 baseline_files=self.baseline_files, document=document,
+            )  # fmt: skip
+        for w, document in water:
+            build_water_package(
+                w, self.waterways, self.blobs, self.out_dir, self.signer, self.agency,
+                document=document,
             )  # fmt: skip

@@ -23,7 +23,7 @@ from events import DETECTIONS, UsageError, Violation
 from events.stage import Incoming
 from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
-from sinks import CaseStore
+from sinks import BlobStore, CaseStore
 from sinks.accounts import ROLES, AccountError, Accounts
 from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
 
@@ -92,7 +92,8 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
-                   registry=registry_of(settings), waterways=waterways), store  # fmt: skip
+                   registry=registry_of(settings), waterways=waterways,
+                   blobs=BlobStore(settings.var_dir / "blobs")), store  # fmt: skip
 
 
 async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from detectors import DetectionStage
 from detectors.health import DeviceHealthStage, HealthRules
+from detectors.hull import OcrHullReader
 from detectors.leads import LeadStage
 from detectors.plates import OcrPlateReader
 from detectors.water_stage import WaterDetectionStage
@@ -49,7 +50,9 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     made: dict[str, Stage] = {}
     registry = registry_of(settings)
     waterways = (
-        load_waterways(settings.waterways) if {"rules", "water.detect"} & set(names) else None
+        load_waterways(settings.waterways)
+        if {"rules", "evidence", "water.detect"} & set(names)
+        else None
     )
     if "detect" in names:
         blobs = BlobStore(settings.var_dir / "blobs")
@@ -80,6 +83,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             settings.evidence.dir,
             settings.evidence.agency,
             baseline_files(settings.baselines),
+            waterways=waterways,
             topic_prefix=p.topic_prefix,
         )
     if "leads" in names:
@@ -93,9 +97,13 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         made["ais.decode"] = AisDecodeStage(topic_prefix=p.topic_prefix)
     if "water.detect" in names:
         assert waterways is not None
+        hull_blobs = BlobStore(settings.var_dir / "blobs")
         made["water.detect"] = WaterDetectionStage(
-            waterways, topic_prefix=p.topic_prefix, max_clock_ahead_s=p.max_clock_ahead_s
-        )
+            waterways, topic_prefix=p.topic_prefix, max_clock_ahead_s=p.max_clock_ahead_s,
+            hull_reader=OcrHullReader() if p.read_hulls else None,
+            load_image=lambda uri: hull_blobs.path(uri).read_bytes(),
+            min_hull_confidence=p.min_hull_confidence,
+        )  # fmt: skip
     return [made[n] for n in STAGES if n in made]
 
 

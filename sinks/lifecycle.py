@@ -223,7 +223,15 @@ class Transition:
 # --- guards ------------------------------------------------------------------------------------
 
 
+def is_water(case: CaseFacts) -> bool:
+    """A waterway case (``water.*``): always ``review`` with its legal basis, never a fine —
+    the waterway amounts are not verified (◐, DOMAIN.md) — and it names a vessel, not a plate."""
+    return case.violation_code.startswith("water.")
+
+
 def has_proposal(ctx: Context) -> str | None:
+    if is_water(ctx.case):
+        return None  # the officer confirms the facts; what follows is decided outside
     if ctx.case.outcome not in ("fine", "warning", "no_penalty"):
         return "该案件未提出处理意见（测量或车牌不可采信，转人工审核）：请更正事实、驳回或移送"
     return None
@@ -240,6 +248,8 @@ def not_major(ctx: Context) -> str | None:
 
 
 def penalty_proposed(ctx: Context) -> str | None:
+    if is_water(ctx.case):
+        return "水上案件罚款数额未经官方文本核对，系统未拟定处罚，不能送达违法行为通知书"
     if ctx.case.outcome not in ("fine", "warning"):
         return "该案件未拟处罚，无须送达违法行为通知书"
     return None
@@ -272,6 +282,10 @@ def within_statement_period(ctx: Context) -> str | None:
     return None
 
 
+def has_plate(ctx: Context) -> str | None:
+    return "船舶案件没有车牌，不能更正车牌" if is_water(ctx.case) else None
+
+
 def needs_another_look(ctx: Context) -> str | None:
     return None if ctx.case.review_reason else "该案件没有待复核的新决定"
 
@@ -286,7 +300,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("reject", "驳回", _REVIEWABLE, "rejected", _OFFICER, "coded", REJECT_REASONS),
     Transition("transfer", "移送公安机关", _REVIEWABLE, "transferred", _OFFICER, "required"),
     Transition("correct_plate", "更正车牌", _REVIEWABLE, "pending_review", _OFFICER, "required",
-               effect="correct_plate"),
+               guards=(has_plate,), effect="correct_plate"),
     Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed"}), "legal_review",
                _OFFICER, guards=(is_major,)),
     Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,

@@ -45,14 +45,11 @@ SECOND_READS = Counter("offsite_second_reads_total", "OCR second reads of plates
 DEVICE_CONDITION = Gauge("offsite_device_condition",
                          "1 while a device health condition is raised (detectors/health.py)",
                          ["device", "condition"])  # fmt: skip
-EVIDENCE_SKIPPED = Counter("offsite_evidence_skipped_total",
-                           "Cases without an evidence package (waterway cases, for now)",
-                           ["violation"])  # fmt: skip
 # what a stage may report in StageResult.observed (stages never import this module): a
 # counter's increment, a histogram's observation, a gauge's value
 OBSERVED: dict[str, Counter | Histogram | Gauge] = {
     "detections": DETECTIONS, "wim_passes": WIM_PASSES, "second_reads": SECOND_READS,
-    "latency": LATENCY, "device_condition": DEVICE_CONDITION, "evidence_skipped": EVIDENCE_SKIPPED,
+    "latency": LATENCY, "device_condition": DEVICE_CONDITION,
 }  # fmt: skip
 LOOP_LAG = Gauge("offsite_event_loop_lag_seconds", "How late the event loop ran a 1 s tick")
 READY = Gauge("offsite_stage_ready", "1 when the stage has loaded and joined its group", ["stage"])

@@ -1,8 +1,8 @@
 """Waterways in the one pipeline (issue #13 item 5), on the real broker and database: raw NMEA
 from two shore receivers and checkpoint captures go in; a vessel photographed with no AIS
 becomes a case for review, with its legal basis and no fine, in the same case queue as the
-road; a vessel whose AIS crossed the line does not; every corrupted line is a dead letter of
-``water.ais.raw`` with its reason."""
+road, and a signed evidence package that verifies; a vessel whose AIS crossed the line does
+not; every corrupted line is a dead letter of ``water.ais.raw`` with its reason."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from events.water import (
     AisRaw,
     AisReport,
 )
+from evidence import verify_package
 from ingest.ais import raw_message
 from offsite import services
 from offsite.config import Settings
@@ -114,6 +115,15 @@ async def test_a_dark_vessel_becomes_a_review_case_and_bad_lines_dead_letters(
     assert violation["detection"]["hull_name"] == "湘岳阳货2002"
     assert violation["detection"]["vessel_name"] == "湘岳阳货2002"
     assert [c for c in cases if c["record_id"] == seen.capture_id] == []
+    # every water case has its signed evidence package, which verifies like a road one
+    for water_case in [c for c in cases if c["violation_code"].startswith("water.")]:
+        package = settings.evidence.dir / water_case["case_id"]
+        assert verify_package(package) == [], water_case["case_id"]
+        stored = json.loads((package / "data" / "decision" / "violation.json").read_bytes())
+        assert stored["violation_id"] == water_case["violation_id"]
+    site = json.loads((settings.evidence.dir / case["case_id"] / "data/registry/site.json")
+                      .read_bytes())  # fmt: skip
+    assert (site["kind"], site["id"]) == ("checkpoint", dark.checkpoint_id)
 
     letters = [json.loads(v) for _, _, _, v in await read_to_end(
         ep.bootstrap, prefix + WATER_AIS_RAW + ".dlq")]  # fmt: skip

@@ -1,0 +1,277 @@
+"""The 违法行为通知书 (notice of the violation), as HTML and as PDF.
+
+The notice states the facts as they were when it was issued: :func:`notice_document` gathers
+them from the case and its evidence package when the officer issues it, the lifecycle stores
+them in ``violation_notices.document`` with the notice number, deadlines and lookup code, and
+every rendering reads that document, never the case's current row. The images are the
+package's, checked against the SHA-256 the document recorded; the PDF embeds them as data URIs
+and fetches nothing but them and the CJK font (WeasyPrint, Debian's WenQuanYi Zen Hei).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from sinks.accounts import Session
+from sinks.lifecycle import CustodyError
+
+from .app import CASE_VIEWERS, OUTCOMES, PLATE_COLORS, Console, Handler, _env, _json_file, render
+from .command import violation_name
+
+HERE = Path(__file__).parent
+FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+FONT_URL = FONT_FILE.as_uri()
+FONT_FACE = (
+    f"@font-face {{ font-family: 'WenQuanYi Zen Hei'; src: url('{FONT_URL}'); }}\n"
+    "body { font-family: 'WenQuanYi Zen Hei', sans-serif; }\n"
+)
+PARTY_PATH = "/party"
+
+Page = Callable[[Iterable[str], Handler], Callable[[Request], Awaitable[Response]]]
+
+
+async def notice_document(c: Console, case_id: str) -> dict[str, Any]:
+    """The facts the 违法行为通知书 states, as the case and its package have them now (the
+    lifecycle stores them as issued): the pass, the measurement, the decision, the site, the
+    issuing agency, and the package's images by name and SHA-256."""
+    row = await c.pool.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+    if row is None:
+        return {}
+    v = json.loads(row["violation"])
+    det = v.get("detection") or {}
+    package = c.evidence_dir / case_id
+    site, agency, images = await asyncio.to_thread(_package_facts, package)
+    return {"case_id": case_id, "plate": row["plate"], "plate_color": row["plate_color"],
+            "fine_cny": row["fine_cny"], "outcome": row["outcome"], "ts": row["ts"].isoformat(),
+            "site_id": row["site_id"], "violation_code": row["violation_code"],
+            "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
+            "overload_kg": row["overload_kg"], "legal_basis": row["legal_basis"],
+            "penalty_basis": row["penalty_basis"], "reasoning": v.get("reasoning", ""),
+            "tolerance_kg": row["tolerance_kg"], "tier_name": v.get("tier_name"),
+            "violation_name": violation_name(row["violation_code"]),
+            "device_id": row["device_id"], "certificate_number": det.get("certificate_number"),
+            "site_name": site.get("name"), "road": site.get("road"), "km": site.get("km"),
+            "direction": site.get("direction"), "agency": agency, "images": images}  # fmt: skip
+
+
+def _package_facts(package: Path) -> tuple[dict[str, Any], str | None, list[dict[str, str]]]:
+    """(the site as the package recorded it, the issuing agency, the images). Blocking."""
+    site = _json_file(package / "data" / "site" / "notice.json") or {}
+    agency = None
+    try:
+        for line in (package / "bag-info.txt").read_text(encoding="utf-8").splitlines():
+            label, _, value = line.partition(":")
+            if label.strip() == "Issuing-Agency":
+                agency = value.strip()
+    except OSError:
+        pass
+    images = [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+              for p in package_images(package)]  # fmt: skip
+    return site, agency, images
+
+
+def package_images(package: Path) -> list[Path]:
+    """The package's images, the composite first."""
+    found = sorted((package / "data" / "images").glob("*.jpg"))
+    return sorted(found, key=lambda p: p.name != "composite.jpg")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice as issued: its row of ``violation_notices``."""
+
+    case_id: str
+    notice_no: str
+    lookup_code: str
+    statement_due: dt.date
+    hearing_due: dt.date | None
+    issued_at: dt.datetime
+    document: dict[str, Any]
+
+
+async def load_notice(c: Console, case_id: str) -> Notice | None:
+    r = await c.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1", case_id)
+    if r is None:
+        return None
+    doc = r["document"]
+    return Notice(r["case_id"], r["notice_no"], r["lookup_code"], r["statement_due"],
+                  r["hearing_due"], r["issued_at"],
+                  json.loads(doc) if isinstance(doc, str) else dict(doc))  # fmt: skip
+
+
+def checked_images(c: Console, notice: Notice) -> list[tuple[str, bytes | None]]:
+    """The images the notice names, each with the package's bytes, or None when the package
+    no longer has it as issued (a SHA-256 that differs). Blocking."""
+    images = c.evidence_dir / notice.case_id / "data" / "images"
+    out: list[tuple[str, bytes | None]] = []
+    for entry in notice.document.get("images") or []:
+        name, digest = str(entry.get("name")), str(entry.get("sha256"))
+        path = images / name
+        data = None
+        if path.parent == images and path.is_file():  # a name, never a path
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                data = None
+        out.append((name, data))
+    return out
+
+
+def _date(value: Any) -> str:
+    if value is None:
+        return ""
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _kg(value: Any) -> str:
+    return "" if value is None else f"{int(value):,}"
+
+
+def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
+    """What the template shows, formatted: dates in Chinese, the pass in local time."""
+    d = notice.document
+    ts = dt.datetime.fromisoformat(d["ts"]).astimezone(tz)
+    # the site's published name says where (road, kilometre, direction); else its parts
+    km = f"K{d['km']:g}" if d.get("km") is not None else ""
+    place = d.get("site_name") or " ".join(p for p in (d.get("road"), km, d["site_id"]) if p)
+    measured, tolerance = d.get("measured_kg"), d.get("tolerance_kg")
+    net = measured - tolerance if measured is not None and tolerance is not None else None
+    return {
+        "notice_no": notice.notice_no,
+        "agency": d.get("agency") or "",
+        "plate": d.get("plate") or "（未识别）",
+        "plate_color": PLATE_COLORS.get(str(d.get("plate_color")), ""),
+        "time": f"{ts.year}年{ts.month}月{ts.day}日 {ts:%H时%M分%S秒}",
+        "place": place,
+        "device_id": d.get("device_id") or "",
+        "certificate_number": d.get("certificate_number") or "",
+        "violation_name": d.get("violation_name") or d.get("violation_code") or "",
+        "measured": _kg(measured),
+        "tolerance": _kg(tolerance),
+        "net": _kg(net),
+        "limit": _kg(d.get("limit_kg")),
+        "overload": _kg(d.get("overload_kg")),
+        "legal_basis": d.get("legal_basis") or "",
+        "penalty_basis": d.get("penalty_basis") or "",
+        "tier_name": d.get("tier_name") or "",
+        "outcome": d.get("outcome"),
+        "outcome_name": OUTCOMES.get(str(d.get("outcome")), str(d.get("outcome"))),
+        "fine": f"{d['fine_cny']:,}" if d.get("fine_cny") is not None else None,
+        "reasoning": d.get("reasoning") or "",
+        "statement_due": _date(notice.statement_due),
+        "hearing_due": _date(notice.hearing_due) if notice.hearing_due else "",
+        "issued_on": _date(d.get("issued_on") or notice.issued_at.astimezone(tz).date()),
+        "lookup_code": notice.lookup_code,
+        "case_id": notice.case_id,
+    }
+
+
+def notice_html(
+    c: Console,
+    notice: Notice,
+    party_url: str,
+    images: list[tuple[str, str | None]],
+    *,
+    pdf: bool,
+    links: Mapping[str, str] | None = None,
+) -> str:
+    """The notice's HTML. ``images``: (name, src or None when not as issued). ``pdf``: for
+    WeasyPrint (its stylesheet is given to it, not linked)."""
+    return _env.get_template("notice.html").render(
+        n=view(notice, c.lifecycle.policy.tz), party_url=party_url, images=images, pdf=pdf,
+        links=links or {},
+    )  # fmt: skip
+
+
+class _LocalOnly(URLFetcher):
+    """WeasyPrint fetches the embedded images and the font, nothing else: no network."""
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        if url.startswith("data:") or url == FONT_URL:
+            return super().fetch(url, headers)
+        raise ValueError(f"not fetched: {url[:80]}")
+
+
+def render_pdf(html: str) -> bytes:
+    """The PDF of a notice's HTML. Blocking (layout, fonts): call it in a thread."""
+    fetcher = _LocalOnly()
+    css = (HERE / "static" / "notice.css").read_text(encoding="utf-8") + FONT_FACE
+    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(
+        stylesheets=[CSS(string=css, url_fetcher=fetcher)]
+    )
+    assert pdf is not None  # write_pdf without a target returns the bytes
+    return pdf
+
+
+def data_uris(found: list[tuple[str, bytes | None]]) -> list[tuple[str, str | None]]:
+    return [(name, None if data is None else
+             "data:image/jpeg;base64," + base64.b64encode(data).decode()) for name, data in found]  # fmt: skip
+
+
+async def notice_response(
+    c: Console,
+    request: Request,
+    notice: Notice,
+    actor: str,
+    *,
+    pdf: bool,
+    image_url: Callable[[str], str],
+    links: Mapping[str, str] | None = None,
+) -> Response:
+    """The notice as HTML or PDF, recorded in the case's custody log (viewed, or exported for
+    the PDF) by ``actor`` first: a notice whose viewing cannot be recorded is not shown."""
+    # the custody log's own words: the PDF leaves the system (exported), the page is a view
+    await c.lifecycle.record(notice.case_id, "exported" if pdf else "viewed", actor,
+                             "notice pdf" if pdf else "notice")  # fmt: skip
+    party_url = str(request.base_url).rstrip("/") + PARTY_PATH
+    found = await asyncio.to_thread(checked_images, c, notice)
+    if not pdf:
+        srcs = [(name, image_url(name) if data is not None else None) for name, data in found]
+        return HTMLResponse(notice_html(c, notice, party_url, srcs, pdf=False, links=links))
+    html = notice_html(c, notice, party_url, data_uris(found), pdf=True)
+    body = await asyncio.to_thread(render_pdf, html)
+    return Response(body, media_type="application/pdf", headers={
+        "content-disposition": f'attachment; filename="notice-{notice.case_id}.pdf"'})  # fmt: skip
+
+
+def notice_routes(c: Console, page: Page) -> list[Route]:
+    """``/cases/{id}/notice`` and ``/cases/{id}/notice.pdf``, for those who may see the case."""
+
+    async def show(request: Request, session: Session, pdf: bool) -> Response:
+        cid = request.path_params["case_id"]
+        notice = await load_notice(c, cid)
+        if notice is None:
+            return render("error.html", 404, session=session, title="没有违法行为通知书",
+                          message="本案尚未送达违法行为通知书。")  # fmt: skip
+        try:
+            return await notice_response(
+                c, request, notice, session.actor, pdf=pdf,
+                image_url=lambda name: f"/cases/{cid}/images/{name}",
+                links={"pdf": f"/cases/{cid}/notice.pdf", "back": f"/cases/{cid}"},
+            )  # fmt: skip
+        except CustodyError as exc:
+            return render("error.html", 409, session=session, title="证据保全异常",
+                          message=exc.message)  # fmt: skip
+
+    async def html(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=False)
+
+    async def pdf(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=True)
+
+    return [Route("/cases/{case_id}/notice", page(CASE_VIEWERS, html)),
+            Route("/cases/{case_id}/notice.pdf", page(CASE_VIEWERS, pdf))]  # fmt: skip

@@ -1,0 +1,317 @@
+"""The party's own page (《行政处罚法》 Art. 41): public, no account.
+
+With the plate and the notice's lookup code the party opens a short server-side session bound to
+that one case: the violation as notified, its evidence images, the proposed penalty and the
+deadline, and a form to state their case (陈述、申辩: text and up to three JPEG or PNG images,
+kept in the blob store). The statement goes through the lifecycle (``submit_statement``, as
+the party) and so lands on the case, in the officer's queue and in the custody log, as does
+every view of the page.
+
+No enumeration: a wrong pair is one query whichever part is wrong, answered with the same
+status and bytes, and failures are throttled per address (successes do not reset it: one's own
+valid code must not buy more guesses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import warnings
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from sinks.accounts import PARTY, Session, same_token
+from sinks.blobs import SCHEME
+from sinks.lifecycle import STATES, Actor, CustodyError, LifecycleError
+from sinks.lifecycle import Request as Action
+
+from .app import CASE_VIEWERS, Console, _token, render
+from .notice import (
+    Notice,
+    Page,
+    checked_images,
+    load_notice,
+    notice_response,
+    view,
+)
+
+PARTY_COOKIE = "offsite_party"  # the party's session; sent to /party only
+FORM_COOKIE = "offsite_party_form"  # the look-up form's CSRF token (double submit: no session)
+WRONG = "号牌号码或查询码不正确，请核对违法行为通知书后重试。"
+MAX_TEXT = 4000
+MAX_IMAGES = 3
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a small file that decodes to gigabytes is refused before decoding
+MAX_REQUEST = MAX_IMAGES * MAX_IMAGE_BYTES + 256 * 1024
+KINDS = {"jpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png")}
+PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
+
+
+def image_kind(data: bytes) -> str | None:
+    """``jpeg`` or ``png`` when ``data`` is an image of that kind that decodes, else None: the
+    bytes decide, never a file name or a content type. Blocking (decodes)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        kind = "jpeg"
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind = "png"
+    else:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as im:  # reads the header only
+                if im.format != kind.upper() or im.width * im.height > MAX_PIXELS:
+                    return None
+        except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return None
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return kind if decoded is not None and decoded.size > 0 else None
+
+
+def _normal(text: Any, limit: int) -> str:
+    """A plate or a lookup code as typed: no spaces, upper case, bounded."""
+    return "".join(str(text or "").split()).upper()[:limit]
+
+
+def party_routes(c: Console, page: Page) -> list[Route]:
+    """The party's routes under ``/party``, and the officers' view of statement images."""
+    policy = c.lifecycle.policy
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def cookie(resp: Response, name: str, value: str) -> None:
+        resp.set_cookie(name, value, httponly=True, samesite="strict", secure=c.secure_cookies,
+                        path="/party")  # fmt: skip
+
+    async def party_session(request: Request) -> Session | None:
+        s = await c.sessions.get(request.cookies.get(PARTY_COOKIE), c.now())
+        return s if s is not None and s.account is None and s.party_case_id else None
+
+    async def opened(request: Request) -> tuple[Session, Notice] | None:
+        """The party's live session and the notice of its one case."""
+        session = await party_session(request)
+        if session is None or session.party_case_id is None:
+            return None
+        notice = await load_notice(c, session.party_case_id)
+        return None if notice is None else (session, notice)
+
+    def to_form() -> Response:
+        return RedirectResponse("/party", 303)
+
+    # --- finding the case ---------------------------------------------------------------------
+
+    async def lookup_form(request: Request, error: str = "", status: int = 200) -> Response:
+        token = request.cookies.get(FORM_COOKIE) or _token()
+        resp = render("party.html", status, session=None, csrf=token, error=error,
+                      title="违法行为查询与陈述申辩")  # fmt: skip
+        cookie(resp, FORM_COOKIE, token)
+        return resp
+
+    async def lookup(request: Request) -> Response:
+        if request.method == "GET":
+            return await lookup_form(request)
+        form = await request.form()
+        if not same_token(str(form.get("csrf") or ""), request.cookies.get(FORM_COOKIE)):
+            return await lookup_form(request, "页面已过期，请重新输入。", 403)
+        key = f"party:{address(request)}"
+        if c.throttle.blocked(key):
+            wait = int(c.throttle.retry_after(key)) + 1
+            resp = await lookup_form(request, f"查询失败次数过多，请 {wait} 秒后再试。", 429)
+            resp.headers["retry-after"] = str(wait)
+            return resp
+        plate, code = _normal(form.get("plate"), 16), _normal(form.get("code"), 32)
+        # both parts in one query: a wrong plate and a wrong code take the same path
+        cid = await c.pool.fetchval(
+            "SELECT case_id FROM violation_notices WHERE lookup_code = $1 AND plate = $2",
+            code, plate,
+        )  # fmt: skip
+        if cid is None:
+            c.throttle.failed(key)
+            return await lookup_form(request, WRONG, 401)
+        token, _ = await c.sessions.start(c.now(), party_case_id=cid, address=address(request))
+        resp = RedirectResponse("/party/case", 303)
+        cookie(resp, PARTY_COOKIE, token)
+        resp.delete_cookie(FORM_COOKIE, path="/party")
+        return resp
+
+    async def leave(request: Request) -> Response:
+        session = await party_session(request)
+        if session is not None:
+            form = await request.form()
+            if same_token(str(form.get("csrf") or ""), session.csrf_token):
+                await c.sessions.end(session)
+        resp = to_form()
+        resp.delete_cookie(PARTY_COOKIE, path="/party")
+        return resp
+
+    # --- the case -----------------------------------------------------------------------------
+
+    async def case_response(
+        request: Request, session: Session, notice: Notice, error: str = "", status: int = 200
+    ) -> Response:
+        cid = notice.case_id
+        case_status = await c.pool.fetchval("SELECT status FROM cases WHERE case_id = $1", cid)
+        statements = await c.pool.fetch(
+            "SELECT statement_id, body, images, submitted_at FROM statements WHERE case_id = $1"
+            " ORDER BY statement_id", cid,
+        )  # fmt: skip
+        found = await asyncio.to_thread(checked_images, c, notice)
+        today = c.now().astimezone(policy.tz).date()
+        sources = {s for t in c.lifecycle.transitions if t.action == "submit_statement"
+                   for s in t.sources}  # fmt: skip
+        open_for_statement = case_status in sources and today <= notice.statement_due
+        return render(
+            "party_case.html", status, session=None, n=view(notice, policy.tz),
+            status_name=STATES.get(case_status, case_status),
+            images=[(name, f"/party/images/{name}" if data else None) for name, data in found],
+            statements=[(s["submitted_at"], s["body"], len(json.loads(s["images"])))
+                        for s in statements],
+            open_for_statement=open_for_statement, csrf=session.csrf_token, error=error,
+            sent=request.query_params.get("sent") == "1", max_text=MAX_TEXT,
+            max_images=MAX_IMAGES, max_mib=MAX_IMAGE_BYTES // (1024 * 1024),
+            title="违法行为查询与陈述申辩",
+        )  # fmt: skip
+
+    async def case_page(request: Request) -> Response:
+        got = await opened(request)
+        if got is None:
+            return to_form()
+        session, notice = got
+        # the party is still told of the case when the log refuses: their right does not wait
+        with contextlib.suppress(CustodyError):
+            await c.lifecycle.record(notice.case_id, "viewed", PARTY, "party page")
+        return await case_response(request, session, notice)
+
+    async def party_image(request: Request) -> Response:
+        got = await opened(request)
+        if got is None:
+            return to_form()
+        notice = got[1]
+        name = request.path_params["name"]
+        found = dict(await asyncio.to_thread(checked_images, c, notice))
+        data = found.get(name)  # only the names this case's notice lists
+        if data is None:
+            return Response("没有这张图片", 404)
+        return Response(data, media_type="image/jpeg")
+
+    async def party_notice(request: Request) -> Response:
+        got = await opened(request)
+        if got is None:
+            return to_form()
+        notice = got[1]
+        try:
+            return await notice_response(
+                c, request, notice, PARTY, pdf=request.url.path.endswith(".pdf"),
+                image_url=lambda name: f"/party/images/{name}",
+                links={"pdf": "/party/notice.pdf", "back": "/party/case"},
+            )  # fmt: skip
+        except CustodyError as exc:
+            return render("error.html", 409, session=None, title="暂时无法查看",
+                          message=exc.message)  # fmt: skip
+
+    # --- the statement ------------------------------------------------------------------------
+
+    async def statement(request: Request) -> Response:
+        got = await opened(request)
+        if got is None:
+            return to_form()
+        session, notice = got
+        try:
+            length = int(request.headers.get("content-length") or "")
+        except ValueError:
+            return await case_response(request, session, notice, "请求无效。", 411)
+        if length > MAX_REQUEST:
+            return await case_response(
+                request, session, notice,
+                f"提交的内容过大：最多 {MAX_IMAGES} 张图片，每张不超过 {MAX_IMAGE_BYTES // 2**20} MB。", 413,
+            )  # fmt: skip
+        try:
+            form = await request.form(max_files=MAX_IMAGES + 5, max_fields=20,
+                                      max_part_size=64 * 1024)  # fmt: skip
+        except HTTPException:
+            return await case_response(request, session, notice, "提交的内容无法识别。", 400)
+        try:
+            return await submit(request, session, notice, form)
+        finally:
+            await form.close()  # the uploads' temporary files
+
+    async def submit(
+        request: Request, session: Session, notice: Notice, form: FormData
+    ) -> Response:
+        if not same_token(str(form.get("csrf") or ""), session.csrf_token):
+            return render("error.html", 403, session=None, title="请求无效",
+                          message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
+        body = str(form.get("body") or "").strip()
+        files = [f for f in form.getlist("images")
+                 if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
+        problem = ""
+        if not body:
+            problem = "请填写陈述、申辩的内容。"
+        elif len(body) > MAX_TEXT:
+            problem = f"陈述、申辩的内容最多 {MAX_TEXT} 字。"
+        elif len(files) > MAX_IMAGES:
+            problem = f"最多上传 {MAX_IMAGES} 张图片。"
+        images: list[tuple[bytes, str]] = []
+        for f in files if not problem else []:
+            data = await f.read(MAX_IMAGE_BYTES + 1)
+            if len(data) > MAX_IMAGE_BYTES:
+                problem = f"图片“{f.filename}”超过 {MAX_IMAGE_BYTES // 2**20} MB。"
+                break
+            kind = await asyncio.to_thread(image_kind, data)
+            if kind is None:
+                problem = f"“{f.filename}”不是有效的 JPEG 或 PNG 图片。"
+                break
+            images.append((data, kind))
+        if problem:
+            return await case_response(request, session, notice, problem, 400)
+        if images and c.blobs is None:
+            return await case_response(request, session, notice, "本系统暂不能接收图片。", 503)
+        stored = []
+        for data, kind in images:
+            media_type, suffix = KINDS[kind]
+            uri, digest = await asyncio.to_thread(c.blobs.put, data, suffix)  # type: ignore[union-attr]
+            stored.append({"uri": uri, "sha256": digest, "type": media_type, "size": len(data)})
+        try:
+            await c.lifecycle.apply(notice.case_id, Action(
+                "submit_statement", PARTY_ACTOR,
+                payload={"body": body, "images": stored, "address": address(request)}))  # fmt: skip
+        except LifecycleError as exc:
+            return await case_response(request, session, notice, exc.message, 409)
+        return RedirectResponse("/party/case?sent=1", 303)
+
+    # --- the officers' side: the statements' images -------------------------------------------
+
+    async def statement_image(request: Request, session: Session) -> Response:
+        cid, name = request.path_params["case_id"], request.path_params["name"]
+        rows = await c.pool.fetch("SELECT images FROM statements WHERE case_id = $1", cid)
+        for r in rows:  # only names in the case's stored statements: no path from the URL
+            for img in json.loads(r["images"]):
+                uri = str(img.get("uri") or "")
+                if uri.startswith(SCHEME) and uri.removeprefix(SCHEME) == name and c.blobs:
+                    path = c.blobs.path(uri)
+                    if path.is_file():
+                        return Response(await asyncio.to_thread(path.read_bytes),
+                                        media_type=str(img.get("type") or "image/jpeg"))  # fmt: skip
+        return Response("没有这张图片", 404)
+
+    return [
+        Route("/party", lookup, methods=["GET", "POST"]),
+        Route("/party/case", case_page),
+        Route("/party/images/{name}", party_image),
+        Route("/party/notice", party_notice),
+        Route("/party/notice.pdf", party_notice),
+        Route("/party/statement", statement, methods=["POST"]),
+        Route("/party/logout", leave, methods=["POST"]),
+        Route("/cases/{case_id}/statement-images/{name}", page(CASE_VIEWERS, statement_image)),
+    ]

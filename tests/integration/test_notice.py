@@ -1,0 +1,128 @@
+"""Issue #12 item 6: the 违法行为通知书 as HTML and PDF, rendered from the notice as issued,
+over the real case store and evidence packages (httpx on the ASGI app; the PDF read back with
+pypdf)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import pypdf
+import pytest
+
+from console import Console
+from console.notice import notice_document
+from evidence.custody import read_log
+from offsite.config import Settings
+from sinks.accounts import Accounts
+from sinks.lifecycle import Policy
+
+from .test_console import PASSWORD, USERS, app_of, client_of, log_in
+from .test_lifecycle import WANG, ZHAO, World, make_world
+
+# the province's 较大数额: from 10,000 yuan the party may ask for a hearing (听证)
+POLICY = Policy(hearing_fine_cny_at_least=10_000)
+
+
+@pytest.fixture
+async def world(plain_settings: Settings) -> AsyncIterator[World]:
+    w = await make_world(plain_settings, POLICY)
+    accounts = Accounts(w.store.pool)
+    for name, roles in USERS.items():
+        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    yield w
+    await w.store.close()
+
+
+async def issue(w: World, console: Console, name: str) -> str:
+    """Confirm (and for a major decision, approve) the case and issue its notice; returns the
+    lookup code."""
+    cid = w.cases[name]
+    if await w.act(name, "confirm", WANG) == ["confirmed", "legal_review"]:
+        await w.act(name, "approve", ZHAO)
+    doc = await notice_document(console, cid)
+    assert await w.act(name, "issue_notice", WANG, payload={"document": doc}) == ["notice_issued"]
+    code = await w.store.pool.fetchval(
+        "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cid
+    )
+    return str(code)
+
+
+def pdf_text(data: bytes) -> str:
+    """The PDF's text without white space (the title is letter-spaced)."""
+    return "".join(
+        "".join(p.extract_text().split()) for p in pypdf.PdfReader(io.BytesIO(data)).pages
+    )
+
+
+async def test_the_notice_downloads_as_a_pdf_with_the_plate_fine_and_lookup_code(
+    world: World,
+) -> None:
+    w = world
+    console = app_of(w)
+    cid = w.cases["small"]
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        # no notice before it is issued
+        assert (await client.get(f"/cases/{cid}/notice")).status_code == 404
+        assert 'id="notice-pdf"' not in (await client.get(f"/cases/{cid}")).text
+        code = await issue(w, console, "small")
+        # the facts as issued, not as the case has them later
+        await w.store.pool.execute("UPDATE cases SET fine_cny = 9999 WHERE case_id = $1", cid)
+        page = await client.get(f"/cases/{cid}")
+        assert f'href="/cases/{cid}/notice.pdf"' in page.text
+        r = await client.get(f"/cases/{cid}/notice.pdf")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+        assert "attachment" in r.headers["content-disposition"]
+        reader = pypdf.PdfReader(io.BytesIO(r.content))
+        text = pdf_text(r.content)
+        assert "违法行为通知书" in text and "湘A12345" in text and code in text
+        assert "2,500" in text and "9,999" not in text
+        assert "http://testserver/party" in text and "陈述" in text
+        assert "湖南省交通运输综合行政执法局" in text  # the agency, from the signed package
+        assert "听证" not in text  # 2,500 yuan is below the hearing threshold
+        # the composite is embedded, and the Chinese is set in the CJK font (not tofu)
+        assert sum(len(p.images) for p in reader.pages) >= 1
+        fonts = {str(f.get_object()["/BaseFont"]) for p in reader.pages
+                 for f in p["/Resources"]["/Font"].values()}  # fmt: skip
+        assert any("WenQuanYi" in f for f in fonts), fonts
+    # both views are in the package's custody log, with the user; the code is not
+    log = read_log(w.package("small"))
+    notices = [(e["event"], e["actor"]) for e in log if e["detail"].startswith("notice")]
+    assert notices == [("exported", "wang")]
+    assert all(code not in e["detail"] for e in log)
+
+
+async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount_calls_for_it(
+    world: World,
+) -> None:
+    w = world
+    console = app_of(w)
+    small, major = w.cases["small"], w.cases["major"]
+    await issue(w, console, "small")
+    await issue(w, console, "major")  # 24,500 yuan: a major decision, and a hearing right
+    async with client_of(console) as client:
+        await log_in(client, "zhao")  # a legal reviewer may read it too
+        r = await client.get(f"/cases/{small}/notice")
+        assert r.status_code == 200
+        assert 'id="rights"' in r.text and "陈述和申辩" in r.text and 'id="statement-due"' in r.text
+        assert "听证" not in r.text and 'id="hearing"' not in r.text
+        assert '<img src="/cases/' in r.text and "composite.jpg" in r.text
+        r = await client.get(f"/cases/{major}/notice")
+        assert r.status_code == 200 and 'id="hearing"' in r.text and "要求举行听证" in r.text
+        assert "24,500" in r.text and "湘C34567" in r.text
+        hearing_due = await w.store.pool.fetchval(
+            "SELECT hearing_due FROM violation_notices WHERE case_id = $1", major
+        )
+        assert hearing_due is not None
+        assert f"{hearing_due.year}年{hearing_due.month}月{hearing_due.day}日" in r.text
+    log = read_log(w.package("major"))
+    assert [(e["event"], e["actor"]) for e in log if e["detail"] == "notice"] == [
+        ("viewed", "zhao")
+    ]
+    # the command center does not read notices; no session goes to the log-in
+    async with client_of(console) as client:
+        r = await client.get(f"/cases/{small}/notice.pdf")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        await log_in(client, "zhou")
+        assert (await client.get(f"/cases/{small}/notice")).status_code == 403
