@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 PROMTOOL := /usr/bin/promtool
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install demo test lint typecheck unit test-kafka test-slow kafka-up kafka-down bench schemas clean
 
-install: $(STAMP) $(FONT) $(PROMTOOL)
+install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,16 @@ $(PROMTOOL):
 	else \
 	  sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null || \
 	  { echo "install the Debian package prometheus (for promtool)"; exit 1; }; \
+	fi
+
+# The browser tests (tests/browser) drive Debian's Chromium with Playwright (never its download).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null)); \
+	else \
+	  sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
+	  { echo "install the Debian package chromium (for the browser tests)"; exit 1; }; \
 	fi
 
 demo: install
