@@ -8,9 +8,10 @@ of them after the first letter is the digit 1 or 0.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from .ocr import OcrEngine, decode
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _BODY = "[A-HJ-NP-Z0-9]"
@@ -53,31 +54,18 @@ class PlateReader(Protocol):
 class OcrPlateReader:
     """rapidocr (PP-OCR models shipped in the wheel) on a plate crop, recognition only."""
 
-    def __init__(self) -> None:
-        self._engine: Any = None
-        self._lock = threading.Lock()
+    def __init__(self, engine: OcrEngine | None = None) -> None:
+        self.engine = engine or OcrEngine()
 
     def load(self) -> None:
-        with self._lock:
-            self._load()
-
-    def _load(self) -> None:
-        if self._engine is None:
-            from rapidocr import RapidOCR
-
-            # its model-loading chatter at INFO is noise in a pipeline's log
-            self._engine = RapidOCR(params={"Global.log_level": "warning"})
+        self.engine.load()
 
     def read(self, jpeg: bytes) -> PlateRead:
-        import cv2
-        import numpy as np
-
-        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        img = decode(jpeg)
         if img is None:
             return PlateRead(None, 0.0, None)
-        with self._lock:  # one engine, used from worker threads one at a time
-            self._load()
-            result = self._engine(img, use_det=False, use_cls=False)
+        with self.engine.use() as engine:  # one engine, used from worker threads one at a time
+            result = engine(img, use_det=False, use_cls=False)
             texts, scores = result.txts or (), result.scores or ()
             if not texts:
                 return PlateRead(None, 0.0, None)
@@ -88,7 +76,7 @@ class OcrPlateReader:
                 # A recogniser often garbles the province character of a whole plate (湘 → 相)
                 # but reads it alone: read the character's own crop and join the two reads.
                 crop = img[:, : max(1, int(img.shape[1] * PROVINCE_WIDTH))]
-                head = self._engine(crop, use_det=False, use_cls=False)
+                head = engine(crop, use_det=False, use_cls=False)
                 if head.txts:
                     plate = normalise(head.txts[0][:1] + tail.group())
                     score = min(score, float(min(head.scores)))

@@ -33,8 +33,9 @@ others can make a capture look dark, and then also counts as degraded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -50,6 +51,7 @@ from events.water import (
     WaterRegistry,
 )
 
+from .hull import HullReader
 from .water_detect import POSITION_TYPES, STATIC_TYPES, WaterDetector, WaterSettings
 
 log = logging.getLogger("offsite.water")
@@ -79,8 +81,17 @@ class WaterDetectionStage(BaseStage):
         topic_prefix: str = "",
         max_clock_ahead_s: float = 300.0,
         memory_s: float = 86_400.0,
+        hull_reader: HullReader | None = None,
+        load_image: Callable[[str], bytes] | None = None,
+        min_hull_confidence: float = 0.8,
     ) -> None:
+        """With ``hull_reader`` (and ``load_image`` to fetch a blob), a capture with images but
+        no ``hull_text`` has its hull name read by OCR from its first image (the side view if
+        it has one); a read below ``min_hull_confidence``, or none, leaves it without a name."""
         self.reg = registry
+        self.hull_reader, self.load_image = hull_reader, load_image
+        self.min_hull_confidence = min_hull_confidence
+        self.unread: list[str] = []  # captures accepted in this batch, to read the hull of
         self.detector = WaterDetector(registry, settings)
         s = self.detector.s
         # a capture at t needs the crossings within the window (each with the report after
@@ -109,8 +120,13 @@ class WaterDetectionStage(BaseStage):
 
     # --- input ---------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        if self.hull_reader is not None:
+            await asyncio.to_thread(self.hull_reader.load)
+
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
+        await self._read_hulls()
         found = self._decide()
         out = [Outgoing(self.out_topic, d.site_id.encode(), d.to_json()) for d in found]
         observed: list[tuple[str, tuple[str, ...], float]] = [
@@ -142,8 +158,38 @@ class WaterDetectionStage(BaseStage):
         if capture.camera_id != cp.camera_id:
             why = f"camera_id: {capture.camera_id!r} is not the camera of checkpoint {cp.id}"
             return dead_letter(msg, why, self.name)
-        self.captures.setdefault(capture.capture_id, (capture, pos))
+        if capture.capture_id not in self.captures:
+            self.captures[capture.capture_id] = (capture, pos)
+            if capture.images and capture.hull_text is None:
+                self.unread.append(capture.capture_id)
         return None
+
+    async def _read_hulls(self) -> None:
+        """The hull names of the captures just accepted, read by OCR in a worker thread."""
+        todo = [self.captures[cid] for cid in self.unread]
+        self.unread = []
+        if self.hull_reader is None or self.load_image is None or not todo:
+            return
+        read = await asyncio.to_thread(lambda: [self._read_hull(cap) for cap, _ in todo])
+        for cap, (_, pos) in zip(read, todo, strict=True):
+            self.captures[cap.capture_id] = (cap, pos)
+
+    def _read_hull(self, cap: VesselCapture) -> VesselCapture:
+        assert self.hull_reader is not None and self.load_image is not None
+        image = next((i for i in cap.images if i.role == "side"), cap.images[0])
+        try:
+            data = self.load_image(image.uri)
+        except (OSError, ValueError) as exc:  # no name is read: never a mismatch
+            why = f"capture {cap.capture_id}: {image.uri}: {exc}"
+            log.warning("hull image unreadable", extra={"stage": self.name, "reason": why})
+            return cap
+        got = self.hull_reader.read(data)
+        if got.name is None or got.confidence < self.min_hull_confidence:
+            what = "no vessel name" if got.name is None else f"low confidence {got.confidence}"
+            why = f"capture {cap.capture_id}: {what} in {got.raw or 'nothing'}"
+            log.info("no hull name read", extra={"stage": self.name, "reason": why})
+            return cap
+        return cap.model_copy(update={"hull_text": got.name, "hull_confidence": got.confidence})
 
     # --- deciding on AIS time ------------------------------------------------------------
 

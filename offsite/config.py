@@ -191,6 +191,10 @@ class PipelineSettings(BaseModel):
     match_window_s: float = Field(default=1.0, gt=0, le=60)
     min_plate_confidence: float = Field(default=0.9, ge=0, le=1)
     verify_plates: bool = True  # a second read of each enforceable plate by OCR
+    # the name on a vessel's hull read by OCR from a capture's image, when the camera sent none;
+    # a read below the confidence is no hull name (never a mismatch)
+    read_hulls: bool = True
+    min_hull_confidence: float = Field(default=0.8, ge=0, le=1)
     # two vehicles closer than this on the sensors are not weighed separately (tailgating)
     min_gap_s: float = Field(default=1.0, ge=0, le=30)
     # a pass dated this long after the broker received it has a device clock fault: review
