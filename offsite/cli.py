@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="services up, simulated traffic, pipeline, cases printed")
     demo.add_argument("--vehicles", type=_positive_int, default=400)
+    demo.add_argument("--vessels", type=_positive_int, default=10,
+                      help="generated vessels of the waterway traffic (0 is not allowed: use "
+                           "--no-water)")  # fmt: skip
+    demo.add_argument("--no-water", action="store_true", help="road traffic only")
     demo.add_argument("--seed", type=int, default=20261122)
     demo.add_argument("--no-console", action="store_true",
                       help="end after the cases instead of serving the console")  # fmt: skip
@@ -115,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-images", action="store_true", help="skip the JPEGs (faster)")
     sim.add_argument("--no-leads", action="store_true",
                      help="no injected cloned plates, night coaches or hub shuttles")  # fmt: skip
+    sim.add_argument("--vessels", type=_positive_int, default=24,
+                     help="generated vessels of the waterway traffic, beside the registry's "
+                          "and the injected cases (AIS from the receivers, checkpoint captures)")  # fmt: skip
+    sim.add_argument("--no-water", action="store_true", help="road traffic only")
     sim.add_argument("--score", action="store_true",
                      help="run the pipeline, then print precision and recall per detector")  # fmt: skip
 
@@ -339,7 +347,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "demo":
         from .demo import demo
 
-        return asyncio.run(demo(settings, args.vehicles, args.seed, not args.no_console))
+        vessels = 0 if args.no_water else args.vessels
+        return asyncio.run(demo(settings, args.vehicles, args.seed, not args.no_console, vessels))
     raise UsageError(f"unknown verb {args.verb}")  # pragma: no cover
 
 

@@ -16,18 +16,30 @@ from detectors.limits import CONFIGURATIONS
 from evidence import verify_package
 from ingest import SimulationConfig
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
+from ingest.water_sim import WaterSimConfig, WaterTruth
 from sinks.accounts import AccountError
 
 from . import services
 from .cli import create_key
 from .config import Settings, registry_of
-from .feed import make_traffic, write_truth
+from .feed import (
+    make_traffic,
+    make_water_traffic,
+    publish,
+    water_messages,
+    water_truth_path,
+    write_truth,
+    write_water_truth,
+)
 from .gateway import post_traffic
 from .pipeline import prepare, run
 from .truth import expected_cases, expected_missing_plates
 
 LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
            "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip
+WATER_ZH = {"water.ais_off": "未开AIS", "water.identity": "船舶身份不符",
+            "water.overdraught": "超载(吃水超载重线)", "water.signal": "冲关",
+            "water.dredging": "夜间禁采区采砂"}  # fmt: skip
 OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核", "no_penalty": "不予处罚"}
 
 
@@ -37,7 +49,9 @@ DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_
                  ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"))  # fmt: skip
 
 
-async def demo(settings: Settings, vehicles: int, seed: int, console: bool = True) -> int:
+async def demo(
+    settings: Settings, vehicles: int, seed: int, console: bool = True, vessels: int = 10
+) -> int:
     t0 = time.monotonic()
     print("[1/4] starting the embedded broker and PostgreSQL (offsite services up)")
     ep = await asyncio.to_thread(services.up, settings)
@@ -58,6 +72,21 @@ async def demo(settings: Settings, vehicles: int, seed: int, console: bool = Tru
     print(f"      {sent} records and captures posted to the ingest gateway (HTTP, one API key "
           f"per device), with {len(injected)} staged leads (cloned plates, night coaches, hub "
           "shuttles)")  # fmt: skip
+    water_truth: list[WaterTruth] = []
+    if vessels:
+        print(f"      and waterway traffic over {settings.waterways}: AIS receivers and "
+              "checkpoint cameras (hull images in var/blobs)")  # fmt: skip
+        water = await asyncio.to_thread(
+            make_water_traffic, settings, WaterSimConfig(vessels=vessels, seed=seed)
+        )
+        water_truth = water.truth
+        write_water_truth(water_truth_path(settings.var_dir / "sim" / "truth.jsonl"), water_truth)
+        # the receivers' own path: NMEA lines into water.ais.raw (as `offsite ingest ais`)
+        await publish(settings, ep, water_messages(water, settings.pipeline.topic_prefix))
+        cases = sum(1 for t in water_truth if t.detector)
+        print(f"      {len(water.raws)} AIS lines and {len(water.captures)} captures sent, with "
+              f"{cases} staged waterway cases (dark vessels, identity clashes, over-draught, "
+              "冲关, night dredging) and a receiver that degrades")  # fmt: skip
     print("[3/4] running the pipeline: detect → rules → cases, evidence, leads,"
           " until every stage has processed all of its input")  # fmt: skip
     report = await run(settings, ep, until_done=True, on_loaded=_print_load)
@@ -71,9 +100,16 @@ async def demo(settings: Settings, vehicles: int, seed: int, console: bool = Tru
             " WHERE outcome = 'review' AND record_id = ANY($1)", [p.wim.record_id for p in passes])}  # fmt: skip
         leads = await store.leads()
         health = await store.device_states()
+        water_rows = [dict(r) for r in await store.pool.fetch(
+            "SELECT site_id, violation_code, record_id, violation->'detection'->>'vessel_name'"
+            " AS vessel, violation->'detection'->>'hull_name' AS hull, violation->'detection'"
+            "->>'mmsi' AS mmsi, violation->'detection'->'reasons'->>0 AS reason FROM cases"
+            " WHERE violation_code LIKE 'water.%' ORDER BY ts, case_id")]  # fmt: skip
     finally:
         await store.close()
     _print_cases(rows, why)
+    if vessels:
+        _print_water(water_rows)
     kinds = Counter(x["kind"] for x in leads)
     print("      leads for follow-up (never penalties): "
           + (", ".join(f"{LEAD_ZH[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
@@ -90,6 +126,9 @@ async def demo(settings: Settings, vehicles: int, seed: int, console: bool = Tru
         injected,
         kinds,
     )
+    if water_truth and not water_rows:
+        staged = sum(1 for t in water_truth if t.detector)
+        missing = "; ".join(filter(None, [missing, f"no waterway case ({staged} staged)"]))
     if missing:
         print(f"offsite demo: the pipeline finished but made {missing}; per stage: "
               + ", ".join(f"{n} read {s.messages} messages" for n, s in report.stages.items()),
@@ -166,6 +205,19 @@ def _print_cases(rows: list[dict[str, Any]], why: dict[str, list[str]]) -> None:
         )
     if len(rows) > 15:
         print(f"      … and {len(rows) - 15} more (all are status pending_review)")
+
+
+def _print_water(rows: list[dict[str, Any]]) -> None:
+    counts = Counter(r["violation_code"] for r in rows)
+    print("      waterway cases, in the same queue (all for review with their legal basis, no "
+          "fine proposed): " + (", ".join(f"{WATER_ZH.get(k, k)} {n}"
+                                          for k, n in sorted(counts.items())) or "none"))  # fmt: skip
+    for r in rows[:10]:
+        who = r["vessel"] or r["hull"] or (f"MMSI {r['mmsi']}" if r["mmsi"] else "未识别船舶")
+        print(f"      {who:14} {r['site_id']:12} "
+              f"{WATER_ZH.get(r['violation_code'], r['violation_code'])}: {r['reason'][:60]}")  # fmt: skip
+    if len(rows) > 10:
+        print(f"      … and {len(rows) - 10} more (console: the same queue as the road's)")
 
 
 def _why(reasons: list[str] | None) -> str:

@@ -16,13 +16,14 @@ from typing import Any
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
 from events.stage import Outgoing
-from events.water import AisRaw
+from events.water import WATER_CAMERA, AisRaw
 from ingest import Pass, SimulationConfig, paced, read_records, simulate
 from ingest.ais import raw_message, read_nmea, serve_ais
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
+from ingest.water_sim import WaterSimConfig, WaterTraffic, WaterTruth, simulate_water
 from sinks import BlobStore
 
-from .config import Settings, registry_of
+from .config import Settings, load_waterways, registry_of
 from .kafka import ensure_topics, producer, send_all, topic_names
 from .services import Endpoints, endpoints
 
@@ -72,6 +73,37 @@ def write_truth(path: Path, passes: Sequence[Pass], injected: Sequence[LeadTruth
             f.write(json.dumps({"lead": dataclasses.asdict(t)}, ensure_ascii=False) + "\n")
 
 
+def make_water_traffic(settings: Settings, cfg: WaterSimConfig) -> WaterTraffic:
+    blobs = BlobStore(settings.var_dir / "blobs")
+    put = blobs.put if cfg.images else None
+    traffic = simulate_water(load_waterways(settings.waterways), cfg, put_blob=put)
+    print(f"simulated {len(traffic.vessels)} vessels: {len(traffic.raws)} AIS lines, "
+          f"{len(traffic.captures)} checkpoint captures", file=sys.stderr)  # fmt: skip
+    return traffic
+
+
+def water_messages(traffic: WaterTraffic, prefix: str = "") -> list[Outgoing]:
+    """AIS lines and checkpoint captures interleaved in time order, as they would come."""
+    timed = [(r.ts, 0, raw_message(r, prefix)) for r in traffic.raws]
+    timed += [(c.ts, 1, Outgoing(prefix + WATER_CAMERA, c.checkpoint_id.encode(), c.to_json()))
+              for c in traffic.captures]  # fmt: skip
+    timed.sort(key=lambda t: (t[0], t[1]))
+    return [t[2] for t in timed]
+
+
+def write_water_truth(path: Path, truth: Sequence[WaterTruth]) -> None:
+    """One JSON line per injected case or look-alike (``"domain": "water"``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for t in truth:
+            row = {"domain": "water", **dataclasses.asdict(t)}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def water_truth_path(road_truth: Path) -> Path:
+    return road_truth.with_name(f"water-{road_truth.name}")
+
+
 async def publish(settings: Settings, ep: Endpoints, messages: Sequence[Outgoing]) -> None:
     await ensure_topics(
         ep.bootstrap, topic_names(settings.pipeline.topic_prefix), settings.kafka.partitions
@@ -103,6 +135,14 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
     write_truth(truth, passes, injected)
     summary: dict[str, Any] = {"vehicles": len(passes), "injected_leads": len(injected),
                                "truth": str(truth)}  # fmt: skip
+    water = None
+    # a caller that does not name the waterway part (it came later) gets the road alone
+    if getattr(args, "vessels", 0) and not getattr(args, "no_water", False):
+        wcfg = WaterSimConfig(vessels=args.vessels, seed=args.seed, images=not args.no_images)
+        water = await asyncio.to_thread(make_water_traffic, settings, wcfg)
+        write_water_truth(water_truth_path(truth), water.truth)
+        summary |= {"vessels": len(water.vessels), "ais_lines": len(water.raws),
+                    "water_truth": str(water_truth_path(truth))}  # fmt: skip
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         captures = [p.capture for p in passes if p.capture is not None] + extra
@@ -113,17 +153,28 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
             path = args.out / f"{topic}.jsonl"
             path.write_bytes(b"".join(r.to_json() + b"\n" for r in rows))
             summary[topic] = str(path)
+        if water is not None:  # an NMEA log per receiver (offsite replay), and the captures
+            for rx in sorted({r.receiver_id for r in water.raws}):
+                lines = [r.sentence for r in water.raws if r.receiver_id == rx]
+                (args.out / f"{rx}.nmea").write_text("\n".join(lines) + "\n", "ascii")
+            path = args.out / f"{WATER_CAMERA}.jsonl"
+            path.write_bytes(b"".join(c.to_json() + b"\n" for c in water.captures))
+            summary[WATER_CAMERA] = str(path)
     else:
         messages = traffic_messages(passes, settings.pipeline.topic_prefix, extra)
+        if water is not None:
+            messages += water_messages(water, settings.pipeline.topic_prefix)
         await publish(settings, endpoints(settings), messages)
         summary["produced"] = len(messages)
     if args.score:
         from .pipeline import run
-        from .score import score
+        from .score import score, score_waterways
 
         print("running the pipeline until every stage has processed its input …", file=sys.stderr)
         await run(settings, endpoints(settings), until_done=True)
         scores = await score(settings, passes, injected)
+        if water is not None:
+            scores += await score_waterways(settings, water.truth)
         for s in scores:
             print(s.line(), file=sys.stderr)
         summary["scores"] = {s.detector: {"expected": s.expected, "found": s.found,

@@ -316,6 +316,13 @@ class StageRunner:
                         told = now_assigned
                 READY.labels(self.stage.name).set(int(self.joined))
                 polled = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+                # aiokafka hands out one partition's fetched records whole before the next
+                # one's: a stage with several inputs would read one topic's backlog (hours of
+                # AIS) before another's (the captures of those hours). Every partition with
+                # records waiting gives some to each batch.
+                for tp in consumer.assignment() if polled else ():
+                    if tp not in polled:
+                        polled |= await consumer.getmany(tp, max_records=self.batch_max)
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in polled.items()

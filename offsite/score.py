@@ -1,5 +1,6 @@
 """`offsite simulate --score`: precision and recall of each detector against the ground truth
-of simulated traffic and injected lead scenarios, from what the pipeline stored."""
+of simulated traffic and injected lead scenarios, from what the pipeline stored. Waterway truth
+is matched to detections by ingest.water_sim, next to the simulator that made it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from events.water import WaterDetection
 from ingest import Pass
 from ingest.leads import LeadTruth
+from ingest.water_sim import WaterTruth, score_water
 from offsite.truth import expected_cases, expected_missing_plates
 from sinks import CaseStore
 
@@ -58,7 +61,7 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     the expected kind and plate (and record, for missing plates) and sightings from the truth."""
     store = await CaseStore.connect(endpoints(settings).database_url)
     try:
-        cases = await store.cases()
+        cases = await store.cases("violation_code NOT LIKE 'water.%'")  # waterways: below
         leads = await store.leads()
         reviews = await store.pool.fetch(
             "SELECT record_id, violation->'reasons' AS r FROM cases WHERE outcome = 'review'"
@@ -92,3 +95,18 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
             lambda t, x: t.plate == x["plate"] and set(x["captures"]) <= set(t.capture_ids),
         ))  # fmt: skip
     return out
+
+
+async def score_waterways(settings: Settings, truth: list[WaterTruth]) -> list[Score]:
+    """Each waterway detector against the simulator's truth, from the detections the stored
+    waterway cases rest on."""
+    store = await CaseStore.connect(endpoints(settings).database_url)
+    try:
+        rows = await store.pool.fetch(
+            "SELECT violation->'detection' AS d FROM cases WHERE violation_code LIKE 'water.%'"
+        )
+    finally:
+        await store.close()
+    found = [WaterDetection.model_validate_json(r["d"]) if isinstance(r["d"], str)
+             else WaterDetection.model_validate(r["d"]) for r in rows]  # fmt: skip
+    return [Score(*row) for row in score_water(truth, found)]

@@ -41,6 +41,7 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
         registry=base.registry,
         vehicles=base.vehicles,
         permits=base.permits,
+        waterways=base.waterways,
         baselines=base.baselines,
         kafka=KafkaSettings(bootstrap=ep.bootstrap, partitions=base.kafka.partitions),
         database=DatabaseSettings(url=SecretStr(url)),
