@@ -91,6 +91,9 @@ bench: install
 	$(BIN)/python -m bench.rules
 	$(BIN)/python -m bench.detectors
 	$(BIN)/python -m bench.evidence 200
+	$(BIN)/python -m bench.ais
+	$(BIN)/python -m bench.water
+	$(BIN)/python -m bench.console
 
 schemas: install
 	$(BIN)/offsite schemas export

@@ -50,17 +50,23 @@ def assign(scores: np.ndarray) -> list[tuple[int, int]]:
     first because a capture left without a track is evidence of a vessel running dark: it must
     be that no assignment could give it one, not that the matcher preferred another pairing.
     Hungarian method (Kuhn–Munkres with potentials), O(n³)."""
-    n_rows, n_cols = scores.shape
+    # Rows and columns without any candidate take no part: the method runs on the rest (a
+    # capture has a few candidate crossings among the window's many, O(n³) in what is left).
+    rows = np.flatnonzero((scores > 0).any(axis=1))
+    cols = np.flatnonzero((scores > 0).any(axis=0))
+    n_rows, n_cols = len(rows), len(cols)
     if n_rows == 0 or n_cols == 0:
         return []
+    sub = scores[np.ix_(rows, cols)]
     # A pair is worth more than every score together (each ≤ 1), plus its score; square it up,
     # a row may stay unassigned at no gain (a dummy column).
     size = n_rows + n_cols
     gain = np.zeros((size, size))
-    candidate = scores > 0
-    gain[:n_rows, :n_cols] = np.where(candidate, (min(n_rows, n_cols) + 1) + scores, 0.0)
+    candidate = sub > 0
+    gain[:n_rows, :n_cols] = np.where(candidate, (min(n_rows, n_cols) + 1) + sub, 0.0)
     col_of_row = _hungarian(gain.max() - gain)
-    return [(r, c) for r, c in enumerate(col_of_row[:n_rows]) if c < n_cols and candidate[r, c]]
+    return [(int(rows[r]), int(cols[c])) for r, c in enumerate(col_of_row[:n_rows])
+            if c < n_cols and candidate[r, c]]  # fmt: skip
 
 
 def _hungarian(cost: np.ndarray) -> list[int]:

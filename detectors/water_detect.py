@@ -14,7 +14,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -83,6 +83,27 @@ class Columns:
     names: list[str]  # name id → normalised name
 
 
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """What the columns take from one report."""
+
+    ms: int
+    rx: int  # receiver index, −1 = not in the registry
+    mmsi: int
+    position: bool  # a position report with a position
+    static: bool
+    x: float  # NaN unless ``position``
+    y: float
+    chainage: float
+    off: float
+    sog_kn: float
+    name: str | None  # normalised, static rows only
+    eni: str | None  # "ENI:…" normalised, static rows only
+    length_m: float
+    draught_m: float
+    half_step_m: float
+
+
 def _ms(ts: dt.datetime) -> int:
     return round(ts.timestamp() * 1000)
 
@@ -109,51 +130,92 @@ class WaterDetector:
         self.fairway = Fairway(self.plane, registry.channel)
         self.rx_index = {r.id: k for k, r in enumerate(registry.receivers)}
         self.by_name = {normalise_name(v.name): v for v in registry.vessels}
+        self._derived: dict[int, tuple[AisReport, _Row]] = {}  # see _rows
 
     # --- columns -------------------------------------------------------------------------
 
     def columns(self, reports: Sequence[AisReport]) -> Columns:
         reps = list(reports)
-        t_all = np.array([_ms(r.ts) for r in reps], np.int64)
-        rx_all = np.array([self.rx_index.get(r.receiver_id, -1) for r in reps], np.int64)
-        pos = [
-            k for k, r in enumerate(reps)
-            if r.msg_type in POSITION_TYPES and r.lat is not None and r.lon is not None
-        ]  # fmt: skip
-        mmsi = np.array([reps[k].mmsi for k in pos], np.int64)
+        rows = self._rows(reps)
+        t_all = np.array([w.ms for w in rows], np.int64)
+        rx_all = np.array([w.rx for w in rows], np.int64)
+        pos = [k for k, w in enumerate(rows) if w.position]
+        mmsi = np.array([rows[k].mmsi for k in pos], np.int64)
         order = tracks.sort_order(mmsi, t_all[pos]) if pos else np.zeros(0, np.int64)
         pos_row = np.asarray(pos, np.int64)[order]
-        lon = np.array([reps[k].lon for k in pos_row], np.float64)
-        lat = np.array([reps[k].lat for k in pos_row], np.float64)
-        x, y = self.plane.xy(lon, lat)
-        chain, off = self.fairway.chainage(x, y)
+        prow = [rows[k] for k in pos_row.tolist()]
         tr = tracks.Tracks(
-            mmsi=mmsi[order], t_ms=t_all[pos_row], x=x, y=y,
-            sog_kn=np.array([_nan(reps[k].sog_kn) for k in pos_row], np.float64),
-            chainage=np.asarray(chain, np.float64), off=np.asarray(off, np.float64),
+            mmsi=mmsi[order], t_ms=t_all[pos_row],
+            x=np.array([w.x for w in prow], np.float64),
+            y=np.array([w.y for w in prow], np.float64),
+            sog_kn=np.array([w.sog_kn for w in prow], np.float64),
+            chainage=np.array([w.chainage for w in prow], np.float64),
+            off=np.array([w.off for w in prow], np.float64),
         )  # fmt: skip
-        st = [k for k, r in enumerate(reps) if r.msg_type in STATIC_TYPES]
-        st_mmsi = np.array([reps[k].mmsi for k in st], np.int64)
+        st = [k for k, w in enumerate(rows) if w.static]
+        st_mmsi = np.array([rows[k].mmsi for k in st], np.int64)
         st_order = tracks.sort_order(st_mmsi, t_all[st]) if st else np.zeros(0, np.int64)
         st_row = np.asarray(st, np.int64)[st_order]
+        srow = [rows[k] for k in st_row.tolist()]
         ids: dict[str, int] = {}
 
-        def ident(text: str | None) -> int:
-            n = normalise_name(text)
+        def ident(n: str | None) -> int:
             return -1 if n is None else ids.setdefault(n, len(ids))
 
-        st_name = np.array([ident(reps[k].name) for k in st_row], np.int64)
-        st_eni = np.array([ident(f"ENI:{reps[k].eni}" if reps[k].eni else None) for k in st_row])
+        st_name = np.array([ident(w.name) for w in srow], np.int64)
+        st_eni = np.array([ident(w.eni) for w in srow], np.int64)
         return Columns(
             reports=reps, tr=tr, pos_row=pos_row, t_all=t_all, rx_all=rx_all, st_row=st_row,
-            st_mmsi=st_mmsi[st_order], st_name=st_name, st_eni=st_eni.astype(np.int64),
-            st_length=np.array([_nan(reps[k].length_m) for k in st_row], np.float64),
-            st_draught=np.array([_nan(reps[k].draught_m) for k in st_row], np.float64),
-            st_half_step=np.array(
-                [(reps[k].draught_resolution_m or 0.1) / 2 for k in st_row], np.float64
-            ),
+            st_mmsi=st_mmsi[st_order], st_name=st_name, st_eni=st_eni,
+            st_length=np.array([w.length_m for w in srow], np.float64),
+            st_draught=np.array([w.draught_m for w in srow], np.float64),
+            st_half_step=np.array([w.half_step_m for w in srow], np.float64),
             names=list(ids),
         )  # fmt: skip
+
+    def _rows(self, reps: list[AisReport]) -> list[_Row]:
+        """Each report's row, worked out once per report object: the stage hands the reports
+        of the window it keeps to every batch's :meth:`detect`, and the timestamps, the plane
+        and the fairway's chainage were most of a batch's cost. Rows are kept with their
+        reports (so that an id is never another report's), at most twice as many as the last
+        call passed."""
+        known = self._derived
+        rows: list[_Row | None] = []
+        fresh: list[int] = []
+        for r in reps:
+            hit = known.get(id(r))
+            if hit is not None and hit[0] is r:
+                rows.append(hit[1])
+            else:
+                rows.append(None)
+                fresh.append(len(rows) - 1)
+        if fresh:
+            new = [reps[k] for k in fresh]
+            has = [r.msg_type in POSITION_TYPES and r.lat is not None and r.lon is not None
+                   for r in new]  # fmt: skip
+            at = [r for r, h in zip(new, has, strict=True) if h]
+            x, y = self.plane.xy(np.array([r.lon for r in at], np.float64),
+                                 np.array([r.lat for r in at], np.float64))  # fmt: skip
+            chain, off = self.fairway.chainage(x, y)
+            where = iter(zip(x.tolist(), y.tolist(), np.asarray(chain, np.float64).tolist(),
+                             np.asarray(off, np.float64).tolist(), strict=True))  # fmt: skip
+            nan = (np.nan, np.nan, np.nan, np.nan)
+            for k, r, h in zip(fresh, new, has, strict=True):
+                static = r.msg_type in STATIC_TYPES
+                x_m, y_m, chain_m, off_m = next(where) if h else nan
+                rows[k] = _Row(
+                    _ms(r.ts), self.rx_index.get(r.receiver_id, -1), r.mmsi, h, static,
+                    x_m, y_m, chain_m, off_m, _nan(r.sog_kn),
+                    normalise_name(r.name) if static else None,
+                    normalise_name(f"ENI:{r.eni}" if r.eni else None) if static else None,
+                    _nan(r.length_m), _nan(r.draught_m), (r.draught_resolution_m or 0.1) / 2,
+                )  # fmt: skip
+        done = cast(list[_Row], rows)  # every row is filled in now
+        if len(known) + len(fresh) > 2 * len(reps):  # forget the reports no longer passed
+            self._derived = {id(r): (r, w) for r, w in zip(reps, done, strict=True)}
+        else:
+            known.update((id(reps[k]), (reps[k], done[k])) for k in fresh)
+        return done
 
     # --- the batch -----------------------------------------------------------------------
 
@@ -214,6 +276,8 @@ class WaterDetector:
                     f"船体船名 {cap.hull_text} 与AIS身份 MMSI {m} 登记船名 {vessel.name} 不符",
                     f"过境时间差 {abs(int(cap_ms[a] - cross.t_ms[col])) / 1000:.0f} s",
                 ]
+                if cap.hull_confidence is not None:
+                    reasons.append(f"船名识别置信度 {cap.hull_confidence:.2f}")
                 self._emit(out, "water.identity", "pass.hull_name", cp.id, cap.ts, m, c, rows,
                            score, reasons, {}, capture=cap, vessel=vessel)  # fmt: skip
             self._measured_draught(c, cp, cap, vessel or hull_vessel, m, rows, score, out)
@@ -452,6 +516,8 @@ class WaterDetector:
         evidence: dict[str, Any] = {"kind": kind}
         if capture is not None:
             evidence["checkpoint_id"] = capture.checkpoint_id
+            if capture.hull_text is not None and capture.hull_confidence is not None:
+                evidence["hull_confidence"] = capture.hull_confidence
         out.detections.append(
             WaterDetection(
                 detection_id=derive_id("wdet", kind, site_id, mmsi, *inputs, *report_ids),

@@ -285,6 +285,34 @@ def test_mixed_stream_every_line_is_a_report_or_a_reason() -> None:
     assert len(five) == 2 and {len(r.sentences) for r in five} == {2}
 
 
+def test_a_batch_gives_what_line_by_line_gives() -> None:
+    """feed_many (the stage's batches) against feed: the same reports in the same order, the same
+    rejected lines with the same reasons, in input order — also when a batch ends between the
+    parts of a message and a stale part is given up in the next one."""
+    lines = [*lines_of(DATA / "pyais" / "mixed.txt"), *lines_of(DATA / "libais" / "typeexamples.nmea"),
+             *lines_of(DATA / "pyais" / "nmea_data_sample.txt")[:300]]  # fmt: skip
+    times = [T0 + dt.timedelta(seconds=i / 2) for i in range(len(lines))]
+    one = AisDecoder()
+    want_reports, want_rejected = [], []
+    for i, line in enumerate(lines):
+        report, why = one.feed(AisRaw(receiver_id="R1", ts=times[i], sentence=line), i)
+        want_reports += [report] if report is not None else []
+        want_rejected += why
+    many = AisDecoder()
+    got_reports, got_rejected = [], []
+    for start in range(0, len(lines), 7):  # batches that cut multi-part messages
+        batch = [(AisRaw(receiver_id="R1", ts=times[i], sentence=lines[i]), i)
+                 for i in range(start, min(start + 7, len(lines)))]  # fmt: skip
+        reports, rejected = many.feed_many(batch)
+        got_reports += reports
+        got_rejected += rejected
+    assert len(want_reports) > 200 and len(want_rejected) > 20
+    assert any("orphan fragment" in why for _, why in want_rejected)
+    assert got_reports == want_reports
+    assert got_rejected == want_rejected
+    assert many.flush() == one.flush()
+
+
 def test_sample_file_counts() -> None:
     """pyais messages.ais holds 6 messages (upstream's count) among comments."""
     lines = lines_of(DATA / "pyais" / "messages.ais")
