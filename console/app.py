@@ -106,6 +106,9 @@ class Console:
     registry: Registry | None = None
     waterways: WaterRegistry | None = None
     blobs: BlobStore | None = None  # the party's statement images (console/party.py)
+    # where the party opens /party, as the notice prints it (the agency's public address);
+    # None: the address this request came to
+    public_url: str | None = None
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

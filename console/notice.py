@@ -237,7 +237,7 @@ async def notice_response(
     # the custody log's own words: the PDF leaves the system (exported), the page is a view
     await c.lifecycle.record(notice.case_id, "exported" if pdf else "viewed", actor,
                              "notice pdf" if pdf else "notice")  # fmt: skip
-    party_url = str(request.base_url).rstrip("/") + PARTY_PATH
+    party_url = (c.public_url or str(request.base_url)).rstrip("/") + PARTY_PATH
     found = await asyncio.to_thread(checked_images, c, notice)
     if not pdf:
         srcs = [(name, image_url(name) if data is not None else None) for name, data in found]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from events import ConfigError, Registry
@@ -232,6 +232,9 @@ class ConsoleSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     secure_cookies: bool = False  # true when served over TLS, directly or behind a proxy
+    # the public address of the party's page as notices print it (e.g. https://zf.example.gov.cn);
+    # unset: the address the officer's browser used, which the party may not be able to reach
+    public_url: HttpUrl | None = None
     # the agency's catalogue of major decisions (重大执法决定): 法制审核 before the notice
     major_fine_cny_at_least: int | None = 20_000
     major_violation_codes: frozenset[str] = frozenset()

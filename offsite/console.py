@@ -93,7 +93,8 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
                    registry=registry_of(settings), waterways=waterways,
-                   blobs=BlobStore(settings.var_dir / "blobs")), store  # fmt: skip
+                   blobs=BlobStore(settings.var_dir / "blobs"),
+                   public_url=str(cs.public_url) if cs.public_url else None), store  # fmt: skip
 
 
 async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:

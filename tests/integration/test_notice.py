@@ -111,6 +111,11 @@ async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount
         r = await client.get(f"/cases/{major}/notice")
         assert r.status_code == 200 and 'id="hearing"' in r.text and "要求举行听证" in r.text
         assert "24,500" in r.text and "湘C34567" in r.text
+        # the party's address is the request's unless the agency sets its public one
+        assert "http://testserver/party" in r.text
+        console.public_url = "https://zf.example.gov.cn/"
+        r = await client.get(f"/cases/{major}/notice")
+        assert "https://zf.example.gov.cn/party" in r.text and "testserver/party" not in r.text
         hearing_due = await w.store.pool.fetchval(
             "SELECT hearing_due FROM violation_notices WHERE case_id = $1", major
         )
