@@ -52,6 +52,9 @@ class WaterSettings:
     health_window_s: float = 300.0
     health_fraction: float = 0.3  # below this share of its expected rate: degraded
     loiter_max_step_s: float = 600.0  # a longer silence ends a loitering run
+    # one identity clash of an MMSI (two places at once, several MMSIs, changed static data)
+    # shows again at every report until it ends: found again within this, it is the same one
+    same_clash_s: float = 86_400.0
 
 
 def normalise_name(text: str | None) -> str | None:

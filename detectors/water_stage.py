@@ -55,6 +55,8 @@ from .hull import HullReader
 from .water_detect import POSITION_TYPES, STATIC_TYPES, WaterDetector, WaterSettings
 
 log = logging.getLogger("offsite.water")
+# findings that repeat with every report for as long as the clash lasts: one case per MMSI
+CLASHES = frozenset({"water.track.two_places", "water.static.several_mmsi", "water.static.changed"})
 
 Pos = tuple[str, int, int]  # topic, partition, offset
 
@@ -117,6 +119,13 @@ class WaterDetectionStage(BaseStage):
         self.ais_partitions: frozenset[tuple[str, int]] | None = None  # assigned (None: unknown)
         self.horizon_ms: int | None = None  # everything up to here has been decided
         self.sent: dict[str, int] = {}  # detection id → its time, for ``memory_s``
+        self.clashes: dict[tuple[str, int], int] = {}  # (detector, MMSI) → its first finding
+        self.same_clash_ms = round(s.same_clash_s * 1000)
+        # captures the broker has and this stage has not read yet (told by the runner), and
+        # the latest capture time read: while there are some, AIS time decides no later than
+        # that, or AIS read ahead would be pruned before the captures it explains come
+        self.camera_behind = False
+        self.camera_ms: int | None = None
 
     # --- input ---------------------------------------------------------------------------
 
@@ -127,7 +136,14 @@ class WaterDetectionStage(BaseStage):
     async def process(self, batch: list[Incoming]) -> StageResult:
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
         await self._read_hulls()
-        found = self._decide()
+        return self._result(self._decide(), dead)
+
+    async def idle(self) -> StageResult:
+        """Nothing more to read for now: decide what AIS time allows (the runner has said no
+        capture is left unread)."""
+        return self._result(self._decide(), [])
+
+    def _result(self, found: list[WaterDetection], dead: list[Outgoing]) -> StageResult:
         out = [Outgoing(self.out_topic, d.site_id.encode(), d.to_json()) for d in found]
         observed: list[tuple[str, tuple[str, ...], float]] = [
             ("detections", (d.detector, d.site_id), 1.0) for d in found
@@ -158,6 +174,8 @@ class WaterDetectionStage(BaseStage):
         if capture.camera_id != cp.camera_id:
             why = f"camera_id: {capture.camera_id!r} is not the camera of checkpoint {cp.id}"
             return dead_letter(msg, why, self.name)
+        ms = _ms(capture)
+        self.camera_ms = ms if self.camera_ms is None else max(self.camera_ms, ms)
         if capture.capture_id not in self.captures:
             self.captures[capture.capture_id] = (capture, pos)
             if capture.images and capture.hull_text is None:
@@ -193,6 +211,10 @@ class WaterDetectionStage(BaseStage):
 
     # --- deciding on AIS time ------------------------------------------------------------
 
+    def behind(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """The partitions with records still to read (from the runner, before each batch)."""
+        self.camera_behind = any(topic == self.camera_topic for topic, _ in partitions)
+
     def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
         """The partitions this stage reads (from the runner): AIS time waits on all of them."""
         self.ais_partitions = frozenset(tp for tp in partitions if tp[0] == self.ais_topic)
@@ -214,6 +236,10 @@ class WaterDetectionStage(BaseStage):
         if ais_ms is None:
             return []
         cut = ais_ms - self.margin_ms
+        if self.camera_behind:
+            if self.camera_ms is None:
+                return []
+            cut = min(cut, self.camera_ms)
         if self.horizon_ms is not None and cut <= self.horizon_ms:
             return []
         ready = [c for c, _ in self.captures.values() if _ms(c) <= cut]
@@ -231,6 +257,11 @@ class WaterDetectionStage(BaseStage):
             if det.detection_id in self.sent:
                 continue
             self.sent[det.detection_id] = ms
+            if det.detector in CLASHES and det.mmsi is not None:
+                first = self.clashes.get((det.detector, det.mmsi))
+                if first is not None and ms - first < self.same_clash_ms:
+                    continue  # the same clash, found again: its case exists
+                self.clashes[(det.detector, det.mmsi)] = ms
             out.append(det)
         for what, why in found.suppressed:
             if what in decided:  # a capture not called dark, and why (track ones repeat)
@@ -258,6 +289,7 @@ class WaterDetectionStage(BaseStage):
             for m in [m for m, k in kept.items() if k.ms < forget]:
                 del kept[m]
         self.sent = {i: ms for i, ms in self.sent.items() if ms >= forget}
+        self.clashes = {k: ms for k, ms in self.clashes.items() if ms >= cut - self.same_clash_ms}
 
     def _remember(self, k: _Kept) -> None:
         r = k.report

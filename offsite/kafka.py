@@ -266,6 +266,24 @@ class StageRunner:
         self._target = {tp: end for tp, end in target.items() if tp[0] in self.stage.inputs}
         self._target_round = round_
 
+    async def _behind(
+        self, consumer: AIOKafkaConsumer, batch: list[Incoming]
+    ) -> frozenset[tuple[str, int]]:
+        """The assigned partitions with records the broker has and this batch did not reach (or
+        whose end is not known yet: no fetch has answered for them)."""
+        after = {(m.topic, m.partition): m.offset + 1 for m in batch}
+        out = set()
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            key = (tp.topic, tp.partition)
+            if end is None:
+                out.add(key)
+                continue
+            position = after[key] if key in after else await consumer.position(tp)
+            if position < end:
+                out.add(key)
+        return frozenset(out)
+
     def lag(self) -> dict[tuple[str, int], int]:
         """What is left of the drain target, per partition (assigned or not)."""
         return {
@@ -305,6 +323,7 @@ class StageRunner:
             last_data = time.monotonic()
             told: frozenset[tuple[str, int]] | None = None
             on_assigned = getattr(self.stage, "assigned", None)
+            on_behind = getattr(self.stage, "behind", None)
             while not stop.is_set():
                 self.joined = bool(consumer.assignment())
                 if on_assigned is not None:  # the optional Stage.assigned(partitions)
@@ -328,6 +347,8 @@ class StageRunner:
                     for tp, msgs in polled.items()
                     for m in msgs
                 ]
+                if on_behind is not None:  # the optional Stage.behind(partitions)
+                    on_behind(await self._behind(consumer, batch) if batch else frozenset())
                 started = time.perf_counter()
                 if batch:
                     last_data = time.monotonic()

@@ -10,7 +10,17 @@ import logging
 import re
 
 # the fields a log call may attach with extra=..., in this order
-FIELDS = ("stage", "topic", "partition", "offset", "record_id", "case_id", "device_id", "reason")
+FIELDS = (
+    "stage",
+    "topic",
+    "partition",
+    "offset",
+    "record_id",
+    "case_id",
+    "device_id",
+    "capture_id",
+    "reason",
+)
 _SECRETS = (
     (re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),  # postgresql://user:secret@host
     (re.compile(r"(?i)(bearer\s+|api[_-]?key[=: ]+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),

@@ -68,6 +68,32 @@ async def test_a_dark_capture_is_decided_only_once_ais_time_has_passed_it_by_the
     assert stage.waits_on_input()
 
 
+async def test_ais_read_ahead_waits_for_captures_the_broker_still_has() -> None:
+    """The runner says the camera partition has records not read yet: AIS read far past a
+    capture decides nothing after the last capture read, so the capture that comes late still
+    has the tracks and receiver history around it and is called dark; a stage not told so has
+    pruned them by then and (rightly, without history) does not call it dark."""
+    reports, _ = clean_pass()
+    reports = sorted(reports, key=lambda r: r.ts)
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    early = capture(0, NOON + dt.timedelta(minutes=1), None)  # a capture read before the AIS
+    outcomes = []
+    for told in (True, False):
+        stage = WaterDetectionStage(REG)
+        stage.keep_ms = stage.margin_ms  # a short window, so that reading ahead prunes
+        await stage.process([msg(early)])
+        found = []
+        for k in range(0, len(reports), 200):
+            stage.behind({(WATER_CAMERA, 0)} if told else set())
+            found += (await stage.process([msg(r) for r in reports[k : k + 200]])).out
+        stage.behind(set())
+        found += (await stage.process([msg(dark)])).out
+        found += (await stage.idle()).out
+        dets = [WaterDetection.model_validate_json(o.value) for o in found]
+        outcomes.append([d.detector for d in dets if d.capture_id == dark.capture_id])
+    assert outcomes == [["water.pass.no_ais"], []]
+
+
 async def test_every_finding_once_whatever_the_batches() -> None:
     t0 = NOON + dt.timedelta(minutes=5)
     track = sail(B, t0, CP2 - 500, 4.0, 50, rx="RX-XJ-02")
