@@ -4,7 +4,9 @@ For an appeal, years later. The package keeps what the decision was made from: t
 the site's and the device's registry entries (review, announcement and signage dates), the
 prior offences the history showed (in the decision's ``quantities``), the day it was decided
 and the baseline file that decided. Re-running the engine on them shows whether today's code
-reaches the same decision; given another baseline file, what it would decide.
+reaches the same decision; given another baseline file, what it would decide. A waterway
+case is decided by no baseline: its replay re-runs the rules' decision on the packaged detection
+(review, the legal basis, the rule's version), without the registry's notes on the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import yaml
 from pydantic import ValidationError
 
 from events import Detection, Device, Registry, Site
+from events.water import WaterDetection
 from rules import Baseline, attach, decide, facts_of, violation_of
+from rules.stage import water_violation_of
 
 from .errors import EvidenceError
 
@@ -29,6 +33,9 @@ BASELINE_DOC = "data/decision/baseline.yaml"
 SITE_DOC = "data/site/notice.json"
 DEVICE_DOC = "data/device/certificate.json"
 COMPARED = ("outcome", "fine_cny", "tier", "overload_kg", "rule", "rule_version", "baseline_hash")
+# a waterway decision: always review with its legal basis, no baseline (rules.stage)
+WATER_COMPARED = ("outcome", "fine_cny", "tier", "violation_code", "legal_basis",
+                  "penalty_basis", "rule", "rule_version")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,14 @@ def replay_package(path: Path, baseline_file: Path | None = None) -> ReplayResul
     path = Path(path)
     try:
         doc = json.loads((path / VIOLATION_DOC).read_bytes())
+        if str(doc.get("violation_code", "")).startswith("water."):
+            if baseline_file is not None:
+                raise ValueError(
+                    "a waterway decision is made by no baseline: --baseline is not used"
+                )
+            det_w = WaterDetection.model_validate_json(json.dumps(doc["detection"]))
+            water = water_violation_of(det_w, None)
+            return _compare(doc, water.model_dump(mode="json"), WATER_COMPARED)
         det = Detection.model_validate_json(json.dumps(doc["detection"]))
         device = json.loads((path / DEVICE_DOC).read_bytes()).get("registry_entry")
         registry = _site_registry(json.loads((path / SITE_DOC).read_bytes()), device)
@@ -71,16 +86,20 @@ def replay_package(path: Path, baseline_file: Path | None = None) -> ReplayResul
     new = violation_of(det, decide(baseline, digest, facts))
     if doc.get("attached_to"):  # the same trip as another case: evidence, never a fine
         new = attach(new, doc["attached_to"])
-    stored = {k: doc.get(k) for k in COMPARED}
-    recomputed = {k: getattr(new, k) for k in COMPARED}
+    return _compare(doc, new.model_dump(mode="json"), COMPARED)
+
+
+def _compare(doc: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...]) -> ReplayResult:
+    stored = {k: doc.get(k) for k in keys}
+    recomputed = {k: new.get(k) for k in keys}
     differences = []
-    for k in COMPARED:
+    for k in keys:
         if stored[k] == recomputed[k]:
             continue
         if k == "rule_version":
             differences.append(
                 f"rule_version: decided under {stored['rule']} version {stored[k]}, "
-                f"replayed under {new.rule} version {recomputed[k]}"
+                f"replayed under {new.get('rule')} version {recomputed[k]}"
             )
         else:
             differences.append(f"{k}: stored {stored[k]!r}, replayed {recomputed[k]!r}")

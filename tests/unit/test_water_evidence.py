@@ -24,7 +24,8 @@ from events.water import (
     VesselCapture,
     WaterViolation,
 )
-from evidence import EvidenceStage, Signer, case_id, generate_key, verify_package
+from evidence import EvidenceStage, Signer, case_id, generate_key, replay_package, verify_package
+from evidence.errors import EvidenceError
 from evidence.water_bag import build_water_package, water_config_hash
 from rules.stage import water_violation_of
 from sinks.blobs import BlobStore
@@ -195,6 +196,26 @@ def test_a_tampered_file_fails_verification(
     data[0] ^= 0x01
     target.write_bytes(bytes(data))
     assert problem in verify_package(package)
+
+
+def test_a_waterway_package_replays_to_the_same_decision(tmp_path: Path, signer: Signer) -> None:
+    """`offsite case replay` on a waterway case: the detection in the package, decided again,
+    is review with the same legal basis; an edited basis is a difference, and no baseline
+    decides a waterway case."""
+    blobs = BlobStore(tmp_path / "blobs")
+    package = build_water_package(two_places(), REG, blobs, tmp_path / "ev", signer, AGENCY,
+                                  created_at=T0)  # fmt: skip
+    result = replay_package(package)
+    assert result.matches and result.differences == []
+    assert result.recomputed["outcome"] == "review" and result.recomputed["fine_cny"] is None
+    doc_path = package / "data" / "decision" / "violation.json"
+    doc = json.loads(doc_path.read_bytes())
+    doc["legal_basis"] = "edited"
+    doc_path.write_text(json.dumps(doc, ensure_ascii=False))
+    result = replay_package(package)
+    assert not result.matches and result.differences[0].startswith("legal_basis: stored 'edited'")
+    with pytest.raises(EvidenceError, match="no baseline"):
+        replay_package(package, tmp_path / "any.yaml")
 
 
 def test_a_missing_image_refuses_the_package(tmp_path: Path, signer: Signer) -> None:
