@@ -70,11 +70,11 @@ test-kafka: install
 	OFFSITE_TEST_KAFKA=$$(cat var/kafka/bootstrap) $(BIN)/pytest tests/integration; \
 	  status=$$?; scripts/kafka.sh stop; exit $$status
 
-# The integration suite on the embedded broker, then on Apache Kafka, with the CPU starved: one
-# core shared with two busy loops (scripts/starve.sh). Not part of .ci/run; run it before you
-# resolve anything that touches timing.
+# The integration and browser suites on the embedded broker, then the integration suite on
+# Apache Kafka, with the CPU starved: one core shared with two busy loops (scripts/starve.sh).
+# Not part of .ci/run; run it before you resolve anything that touches timing.
 test-slow: install
-	scripts/starve.sh $(BIN)/pytest tests/integration
+	scripts/starve.sh $(BIN)/pytest tests/integration tests/browser
 	scripts/starve.sh $(MAKE) --no-print-directory test-kafka
 
 kafka-up:
