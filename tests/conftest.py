@@ -1,14 +1,15 @@
 """Real services for the integration and browser suites: the embedded broker and PostgreSQL by
 default, or the Apache Kafka broker named by OFFSITE_TEST_KAFKA (make test-kafka). Each test gets
 its own topics, consumer groups and database. Here, above both folders, so that one run starts the
-services once."""
+services once. ``world``: cases in every state with the console's staff accounts, for the
+console's integration and browser tests (a module may define its own)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from evidence import generate_key
 from offsite import services
 from offsite.config import EvidenceSettings, KafkaSettings, Settings
 from offsite.testing import isolated_settings
+from sinks.accounts import Accounts
+from tests.integration.test_console import PASSWORD, USERS
+from tests.integration.test_lifecycle import World, make_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,3 +58,13 @@ async def settings(service_settings: Settings) -> Settings:
 async def plain_settings(service_settings: Settings) -> Settings:
     """As ``settings``, without the OCR second read (for traffic simulated without images)."""
     return await isolated_settings(service_settings, verify_plates=False)
+
+
+@pytest.fixture
+async def world(plain_settings: Settings) -> AsyncIterator[World]:
+    w = await make_world(plain_settings)
+    accounts = Accounts(w.store.pool)
+    for name, roles in USERS.items():
+        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    yield w
+    await w.store.close()

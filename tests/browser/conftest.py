@@ -17,11 +17,9 @@ import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from console import Console, create_app
-from offsite.config import Settings
 from sinks import BlobStore
-from sinks.accounts import Accounts
-from tests.integration.test_console import PASSWORD, USERS
-from tests.integration.test_lifecycle import World, make_world
+from tests.integration.test_console import PASSWORD
+from tests.integration.test_lifecycle import World
 from tests.unit.test_stages import REGISTRY
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,16 +75,6 @@ class Live:
         path = ARTIFACTS / f"{self.shots}-{name}.png"
         await page.screenshot(path=path, full_page=True)
         return path
-
-
-@pytest.fixture
-async def world(plain_settings: Settings) -> AsyncIterator[World]:
-    w = await make_world(plain_settings)
-    accounts = Accounts(w.store.pool)
-    for name, roles in USERS.items():
-        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
-    yield w
-    await w.store.close()
 
 
 @pytest.fixture

@@ -6,33 +6,19 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 import uvicorn
 
 from console import Console, create_app
-from offsite.config import Settings
-from sinks.accounts import Accounts
 from tests.unit.test_no_wrong_fine import decide, one, passing
 
-from .test_lifecycle import World, make_world
+from .test_lifecycle import World
 
 PASSWORD = "correct horse battery"
 USERS = {"wang": ["officer"], "li": ["officer"], "zhao": ["legal_reviewer"],
          "chen": ["officer", "legal_reviewer"], "zhou": ["command_center"], "root": ["admin"]}  # fmt: skip
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-async def world(plain_settings: Settings) -> AsyncIterator[World]:
-    w = await make_world(plain_settings)
-    accounts = Accounts(w.store.pool)
-    for name, roles in USERS.items():
-        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
-    yield w
-    await w.store.close()
 
 
 def app_of(w: World) -> Console:

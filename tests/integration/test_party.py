@@ -6,32 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
 
 import cv2
 import httpx
 import numpy as np
-import pytest
 
 from console import Console
 from evidence.custody import read_log
-from offsite.config import Settings
 from sinks import BlobStore
-from sinks.accounts import Accounts
 
-from .test_console import PASSWORD, USERS, client_of, csrf_of, log_in
-from .test_lifecycle import World, make_world
+from .test_console import client_of, csrf_of, log_in
+from .test_lifecycle import World
 from .test_notice import issue
-
-
-@pytest.fixture
-async def world(plain_settings: Settings) -> AsyncIterator[World]:
-    w = await make_world(plain_settings)
-    accounts = Accounts(w.store.pool)
-    for name, roles in USERS.items():
-        await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
-    yield w
-    await w.store.close()
 
 
 def console_of(w: World) -> Console:
