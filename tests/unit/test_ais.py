@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pyais import decode as pyais_decode
 
-from events import DeadLetter
+from events import DeadLetter, derive_id
 from events.stage import Incoming
 from events.water import AisRaw, AisReport
-from ingest.ais import AisDecoder, AisDecodeStage, read_nmea, serve_ais
+from ingest.ais import AisDecoder, AisDecodeStage, checksums, nmea_checksum, read_nmea, serve_ais
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ais"
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -389,11 +389,48 @@ def test_parts_are_reassembled_per_receiver() -> None:
         (nmea("AIVDM,1,1,,A,1,0"), "too short"),
         (nmea("AIVDM,1,1,,A,13HOI:0P0000,0"), "needs at least 168"),
         ("!AIVDM,1,1,,A,13HOI:0P0000VOHLCnHQKwvL05Ip,0*23 \u00e9", "non-ASCII"),
+        (nmea("AIVDM,1,1,,B,,0"), "empty payload"),
+        ("!AIVDM,1,1,,B,,0*26", "bad checksum: *26 given, *25 computed"),
+        (nmea("AIVDM,3,4,,A,,0"), "fragment 4 of 3 is not possible"),
     ],
 )
 def test_malformed_sentences_say_what_is_wrong(line: str, reason: str) -> None:
     reports, rejected = run([line])
     assert reports == [] and len(rejected) == 1 and reason in rejected[0][1], rejected
+
+
+def test_checksums_of_a_batch_are_each_lines_own() -> None:
+    """The batch's checksums in one numpy pass against a fold per line and the textbook XOR,
+    over real sentence bodies and bodies of every length from 1 to 82 characters."""
+    bodies = [line[1 : line.index("*")] for line in lines_of(DATA / "pyais" / "mixed.txt")
+              if line.startswith("!") and "*" in line]  # fmt: skip
+    bodies += ["".join(chr(33 + (7 * i + n) % 90) for i in range(n)) for n in range(1, 83)]
+    want = [reduce(xor, b.encode(), 0) for b in bodies]
+    assert checksums(bodies) == want == [nmea_checksum(b) for b in bodies]
+    assert len(set(want)) > 50 and checksums([]) == []
+
+
+def test_checksum_digits_in_either_case() -> None:
+    line = nmea("AIVDM,1,1,,B,B52K>;h00Fc>jpUlNV@ikwpUoP06,0")
+    upper, lower = line, line[:-2] + line[-2:].lower()
+    assert upper != lower  # this checksum has a letter in it
+    (a,), _ = run([upper])
+    (b,), _ = run([lower])
+    assert (a.mmsi, a.lat, a.lon) == (b.mmsi, b.lat, b.lon) == (338087471, a.lat, a.lon)
+
+
+def test_report_ids_are_derive_ids_of_receiver_time_and_sentences() -> None:
+    """The decoder builds the id's text itself, for speed; it is ``derive_id``'s all the same,
+    for a one-sentence and a two-sentence message."""
+    t = dt.datetime(2026, 11, 22, 0, 0, 1, 234567, tzinfo=dt.UTC)
+    lines = [nmea("AIVDM,1,1,,B,B52K>;h00Fc>jpUlNV@ikwpUoP06,0"), *TYPE5]
+    decoder = AisDecoder()
+    reports, rejected = decoder.feed_many(
+        [(AisRaw(receiver_id="R7", ts=t, sentence=x), None) for x in lines]
+    )
+    assert rejected == [] and [len(r["sentences"]) for r in reports] == [1, 2]
+    for r in reports:
+        assert r["report_id"] == derive_id("ais", "R7", 1795305601234, *r["sentences"])
 
 
 def test_trailing_receiver_metadata_is_tolerated() -> None:
