@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import statistics
 import sys
 import timeit
 from collections.abc import Callable
@@ -26,15 +27,20 @@ SAMPLE = ROOT / "tests" / "data" / "ais" / "pyais" / "nmea_data_sample.txt"
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
 
 
-def best_of(fns: list[Callable[[], object]], rounds: int = 15) -> list[float]:
-    """Each function's best time over ``rounds`` rounds that run them in turn: the first run
-    pays for page faults and lazy imports, and a shared machine's slow spells fall on all of
-    them rather than on whichever ran during one."""
-    best = [float("inf")] * len(fns)
+def rounds_of(fns: list[Callable[[], object]], rounds: int = 15) -> list[list[float]]:
+    """Each function's time in each of ``rounds`` rounds that run them back to back. This
+    machine's speed drifts by ±15 % within a minute: a round's sides share its spell, so the
+    ratio of two sides is taken within each round, and the median of those is reported."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for k, fn in enumerate(fns):
-            best[k] = min(best[k], timeit.timeit(fn, number=1))
-    return best
+            times[k].append(timeit.timeit(fn, number=1))
+    return times
+
+
+def ratio(base: list[float], side: list[float]) -> float:
+    """The median over rounds of base time / side time (> 1: the side is faster)."""
+    return statistics.median(b / s for b, s in zip(base, side, strict=True))
 
 
 def main(repeat: int) -> None:
@@ -74,14 +80,15 @@ def main(repeat: int) -> None:
         loop.run_until_complete(s.idle())
         return len(result.out)
 
-    t_bare, t_dec, t_stage = best_of([bare, decoder, stage])
+    t_bare, t_dec, t_stage = rounds_of([bare, decoder, stage])
     print(f"{n:,} sentences ({SAMPLE.name} × {repeat}); pyais decodes {bare():,} messages, "
           f"offsite reports {decoder():,} (the rest are dead letters with reasons)")  # fmt: skip
-    print(f"bare pyais IterMessages + decode  {n / t_bare:10,.0f} sentences/s")
-    print(f"offsite AisDecoder.feed_many      {n / t_dec:10,.0f} sentences/s   "
-          f"ratio {t_bare / t_dec:5.2f}×")  # fmt: skip
-    print(f"offsite AisDecodeStage.process    {n / t_stage:10,.0f} sentences/s   "
-          f"ratio {t_bare / t_stage:5.2f}×")  # fmt: skip
+    print(f"{len(t_bare)} rounds; sentences/s in the best round, ratio the median of the rounds'")
+    print(f"bare pyais IterMessages + decode  {n / min(t_bare):10,.0f} sentences/s")
+    print(f"offsite AisDecoder.feed_many      {n / min(t_dec):10,.0f} sentences/s   "
+          f"ratio {ratio(t_bare, t_dec):5.2f}×")  # fmt: skip
+    print(f"offsite AisDecodeStage.process    {n / min(t_stage):10,.0f} sentences/s   "
+          f"ratio {ratio(t_bare, t_stage):5.2f}×")  # fmt: skip
 
 
 if __name__ == "__main__":

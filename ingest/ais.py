@@ -445,6 +445,7 @@ def decode_fields(payload: str, fill: int, out: dict[str, Any] | None = None) ->
         out["heading_deg"] = None if heading is None or heading > 359 else heading
         if msg_type <= 3:
             out["nav_status"] = None if m.status == 15 else int(m.status)  # 15 = not defined
+            return out  # the most frequent messages: nothing below is theirs
     if msg_type in (5, 19):
         out.update(name=_text(m.shipname), ship_type=_nonzero(int(m.ship_type)),
                    length_m=_dims(m.to_bow, m.to_stern), beam_m=_dims(m.to_port, m.to_starboard))  # fmt: skip
