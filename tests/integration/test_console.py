@@ -4,6 +4,9 @@ store and packages, driven through HTTP (httpx on the ASGI app; uvicorn for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import json
 import re
 import socket
 
@@ -11,7 +14,7 @@ import httpx
 import uvicorn
 
 from console import Console, create_app
-from tests.unit.test_no_wrong_fine import decide, one, passing
+from tests.unit.test_no_wrong_fine import AT, decide, one, passing
 
 from .test_lifecycle import World
 
@@ -202,6 +205,39 @@ async def test_images_are_served_only_by_their_names_in_the_package(world: World
             assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
         for bad in ("..%2F..%2Fbag-info.txt", "custody.jsonl", "x.jpg"):
             assert (await client.get(f"/cases/{cid}/images/{bad}")).status_code == 404
+
+
+async def test_every_case_of_a_large_batch_is_announced_to_the_feed(world: World) -> None:
+    """A batch of 250 new cases is one COPY: each of them is named to the live feed's channel,
+    100 ids to a notification at most (migration 019; before it, 150 of them were lost)."""
+    w = world
+    vs = await decide([x for i in range(250) for x in passing(
+        f"r-many-{i}", 60_000, ts=AT + dt.timedelta(minutes=i), plate=f"湘E{i:05d}")])  # fmt: skip
+    assert len(vs) == 250
+    notes: list[list[str]] = []
+    heard = asyncio.Event()
+
+    def listener(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        notes.append(json.loads(payload)["case_ids"])
+        heard.set()
+
+    before = {r[0] for r in await w.store.pool.fetch("SELECT case_id FROM cases")}
+    conn = await w.store.pool.acquire()
+    await conn.add_listener("offsite_cases", listener)
+    try:
+        await (await w.store.begin_batch(vs)).commit()
+        new = {r[0] for r in await w.store.pool.fetch("SELECT case_id FROM cases")} - before
+        with contextlib.suppress(TimeoutError):  # a bound for a failure: they come at commit
+            async with asyncio.timeout(30):
+                while sum(map(len, notes)) < len(new):
+                    heard.clear()
+                    await heard.wait()
+    finally:
+        await conn.remove_listener("offsite_cases", listener)
+        await w.store.pool.release(conn)
+    assert len(new) == 250
+    assert sorted(map(len, notes)) == [50, 100, 100]
+    assert {cid for ids in notes for cid in ids} == new
 
 
 async def test_a_new_case_appears_on_the_command_center_feed(world: World) -> None:
