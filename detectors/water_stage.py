@@ -28,12 +28,15 @@ capture whose reports are still in another — and one that gets no report holds
 process assigned captures but no AIS decides nothing. Reports dated further ahead of their
 broker time than ``max_clock_ahead_s`` do not move it (a receiver's clock fault must not decide
 captures early). It is one time for the whole reach: a receiver whose feed lags far behind the
-others can make a capture look dark, and then also counts as degraded.
+others can make a capture look dark, and then also counts as degraded. A capture that comes
+after the AIS around it was let go (``keep_ms`` before the decided time) is a dead letter with
+that reason: decided on what is left, a missing crossing would make its vessel look dark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,6 +73,10 @@ class _Kept:
 
 def _ms(item: AisReport | VesselCapture | WaterDetection) -> int:
     return round(item.ts.timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
 
 
 class WaterDetectionStage(BaseStage):
@@ -176,6 +183,14 @@ class WaterDetectionStage(BaseStage):
             return dead_letter(msg, why, self.name)
         ms = _ms(capture)
         self.camera_ms = ms if self.camera_ms is None else max(self.camera_ms, ms)
+        horizon = self.horizon_ms
+        if horizon is not None and ms - self.margin_ms < horizon - self.keep_ms:
+            # the AIS around it is no longer all here: a crossing could be missing from what
+            # is left, and the vessel taken for dark; it is decided by no part of that
+            why = (f"capture at {capture.ts.isoformat()} came after the AIS time around it was "
+                   f"let go (AIS is decided up to {_iso(horizon)}, and kept "
+                   f"{self.keep_ms / 1000:g} s before that): it cannot be tied to a track")  # fmt: skip
+            return dead_letter(msg, why, self.name)
         if capture.capture_id not in self.captures:
             self.captures[capture.capture_id] = (capture, pos)
             if capture.images and capture.hull_text is None:

@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 
 from detectors.water_stage import WaterDetectionStage
+from events import DeadLetter
 from events.stage import Incoming
 from events.water import (
     LEGAL_BASIS,
@@ -72,12 +73,13 @@ async def test_ais_read_ahead_waits_for_captures_the_broker_still_has() -> None:
     """The runner says the camera partition has records not read yet: AIS read far past a
     capture decides nothing after the last capture read, so the capture that comes late still
     has the tracks and receiver history around it and is called dark; a stage not told so has
-    pruned them by then and (rightly, without history) does not call it dark."""
+    let them go by then, and dead-letters the capture with the reason instead of deciding it
+    on what is left (where a crossing could be missing, and the vessel taken for dark)."""
     reports, _ = clean_pass()
     reports = sorted(reports, key=lambda r: r.ts)
     dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
     early = capture(0, NOON + dt.timedelta(minutes=1), None)  # a capture read before the AIS
-    outcomes = []
+    outcomes, dead = [], []
     for told in (True, False):
         stage = WaterDetectionStage(REG)
         stage.keep_ms = stage.margin_ms  # a short window, so that reading ahead prunes
@@ -87,11 +89,15 @@ async def test_ais_read_ahead_waits_for_captures_the_broker_still_has() -> None:
             stage.behind({(WATER_CAMERA, 0)} if told else set())
             found += (await stage.process([msg(r) for r in reports[k : k + 200]])).out
         stage.behind(set())
-        found += (await stage.process([msg(dark)])).out
+        result = await stage.process([msg(dark)])
+        found += result.out
+        dead.append([DeadLetter.model_validate_json(d.value).reason for d in result.dead])
         found += (await stage.idle()).out
         dets = [WaterDetection.model_validate_json(o.value) for o in found]
         outcomes.append([d.detector for d in dets if d.capture_id == dark.capture_id])
     assert outcomes == [["water.pass.no_ais"], []]
+    assert dead[0] == [] and len(dead[1]) == 1
+    assert "came after the AIS time around it was let go" in dead[1][0]
 
 
 async def test_every_finding_once_whatever_the_batches() -> None:
