@@ -10,10 +10,10 @@ import sys
 import time
 
 from events import Violation
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import load_registry
 from offsite.testing import violations_in_memory
+from sim import SimulationConfig
 from sinks import CaseStore
 from sinks.casestore import COLUMNS, _row
 

@@ -32,10 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from console import Console, create_app
 from evidence import Signer, build_package, generate_key
-from ingest import SimulationConfig
 from offsite.config import ConsoleSettings, load_registry, load_waterways
 from offsite.console import PackageCustody
 from offsite.testing import violations_in_memory
+from sim import SimulationConfig
 from sinks import BlobStore, CaseStore, case_id
 from sinks.accounts import Accounts
 from sinks.lifecycle import Lifecycle

@@ -19,9 +19,9 @@ import numpy as np
 from detectors import DetectionStage, axles, clones, hours, operation, overload
 from events import AnprCapture, WimRecord
 from events.stage import Incoming
-from ingest import SimulationConfig, simulate
 from offsite.config import load_registry
 from offsite.pipeline import tune_gc
+from sim import SimulationConfig, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,9 @@ import numpy as np
 from events import Violation
 from evidence import Signer, build_package, generate_key, render_composite
 from evidence.bag import _images
-from ingest import SimulationConfig
 from offsite.config import load_registry
 from offsite.testing import violations_in_memory
+from sim import SimulationConfig
 from sinks.blobs import BlobStore
 
 ROOT = Path(__file__).resolve().parents[1]

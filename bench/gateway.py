@@ -25,11 +25,11 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, WimRecord
-from ingest import SimulationConfig, simulate
 from offsite import services
 from offsite.config import registry_of
 from offsite.kafka import ensure_topics
 from offsite.testing import settings_env
+from sim import SimulationConfig, simulate
 from sinks import BlobStore
 from sinks.devicekeys import DeviceKeyStore
 

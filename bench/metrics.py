@@ -17,10 +17,10 @@ import time
 
 from detectors import DetectionStage
 from events.stage import Incoming
-from ingest import SimulationConfig, simulate
 from offsite.config import load_registry
 from offsite.logs import JsonFormatter
 from offsite.pipeline import tune_gc
+from sim import SimulationConfig, simulate
 from sinks.metrics import observe_batch
 
 from .detectors import ROOT

@@ -22,14 +22,14 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.stage import Outgoing
-from ingest import SimulationConfig, simulate
 from offsite import services
 from offsite.config import Settings, load_registry
-from offsite.feed import publish, traffic_messages
 from offsite.kafka import wait_drained
 from offsite.pipeline import build_stages, group_id, prepare, run
 from offsite.testing import settings_env
-from offsite.truth import expected_cases
+from sim import SimulationConfig, simulate
+from sim.feed import publish, traffic_messages
+from sim.truth import expected_cases
 
 from .common import bench_settings
 

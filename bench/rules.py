@@ -14,9 +14,9 @@ from pathlib import Path
 
 from detectors import DetectionStage
 from events.stage import Incoming
-from ingest import SimulationConfig, simulate
 from offsite.config import load_baselines, load_registry
 from rules import RulesStage
+from sim import SimulationConfig, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 2_000

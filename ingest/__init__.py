@@ -1,6 +1,6 @@
-"""Getting sensor data into the raw topics: replay of recorded files and the traffic simulator."""
+"""Getting real sensor data into the raw topics: the gateway, the folder watcher, replay of
+recorded files, AIS decoding. The traffic simulator is in ``sim``."""
 
 from .replay import paced, read_records
-from .simulate import Pass, SimulationConfig, Truth, simulate
 
-__all__ = ["Pass", "SimulationConfig", "Truth", "paced", "read_records", "simulate"]
+__all__ = ["paced", "read_records"]

@@ -291,7 +291,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "devices" and args.action is None:
         return asyncio.run(_devices(settings))
     if args.verb == "ingest" and args.action == "ais":
-        from .feed import ingest_ais
+        from sim.feed import ingest_ais
 
         host, port = args.listen
 
@@ -332,14 +332,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _print_run(report)
         return 0 if report.done or not args.until_idle else 130
     if args.verb == "replay":
-        from .feed import replay_files
+        from sim.feed import replay_files
 
         n = asyncio.run(replay_files(settings, args.files, args.topic, args.speed,
                                      receiver_id=args.receiver, received=args.received))  # fmt: skip
         print(f"replayed {n} messages")
         return 0
     if args.verb == "simulate":
-        from .feed import simulate_traffic
+        from sim.feed import simulate_traffic
 
         summary = asyncio.run(simulate_traffic(settings, args))
         print(json.dumps(summary, ensure_ascii=False))

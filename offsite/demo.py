@@ -14,15 +14,8 @@ from typing import Any
 
 from detectors.limits import CONFIGURATIONS
 from evidence import verify_package
-from ingest import SimulationConfig
-from ingest.leads import LeadConfig, LeadTruth, simulate_leads
-from ingest.water_sim import WaterSimConfig, WaterTruth
-from sinks.accounts import AccountError
-
-from . import services
-from .cli import create_key
-from .config import Settings, registry_of
-from .feed import (
+from sim import SimulationConfig
+from sim.feed import (
     make_traffic,
     make_water_traffic,
     publish,
@@ -31,9 +24,16 @@ from .feed import (
     write_truth,
     write_water_truth,
 )
+from sim.leads import LeadConfig, LeadTruth, simulate_leads
+from sim.truth import expected_cases, expected_missing_plates
+from sim.water import WaterSimConfig, WaterTruth
+from sinks.accounts import AccountError
+
+from . import services
+from .cli import create_key
+from .config import Settings, registry_of
 from .gateway import post_traffic
 from .pipeline import prepare, run
-from .truth import expected_cases, expected_missing_plates
 
 LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
            "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip

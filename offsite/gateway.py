@@ -31,10 +31,10 @@ from starlette.responses import Response
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
-from ingest import Pass
 from ingest.gateway import create_app, openapi
 from ingest.intake import GatewaySettings, Intake
 from ingest.watch import FolderWatcher, SetOutcome
+from sim import Pass
 from sinks import BlobStore, CaseStore
 from sinks.blobs import SCHEME
 from sinks.devicekeys import AcceptanceLog, DeviceKeyStore, key_hash

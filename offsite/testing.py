@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from detectors import DetectionStage
 from events import DETECTIONS, ROAD_ANPR, ROAD_WIM, Registry, Violation
 from events.stage import Incoming
-from ingest import SimulationConfig, simulate
-from ingest.simulate import BlobWriter
 from rules import RulesStage
+from sim import SimulationConfig, simulate
+from sim.road import BlobWriter
 
 from . import services
 from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings, load_baselines

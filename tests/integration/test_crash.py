@@ -7,13 +7,13 @@ import signal
 import sys
 from pathlib import Path
 
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import prepare
 from offsite.testing import settings_env
-from offsite.truth import expected_cases
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from events.stage import Outgoing
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
-from offsite.truth import expected_cases
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected_cases
 from tests.integration.test_pipeline import cases_of, read_topic
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest import SimulationConfig
 from offsite import dlq, services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
-from offsite.truth import expected_cases
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,13 +11,13 @@ import pytest
 
 from events import UnfinishedError
 from events.stage import Incoming, Stage, StageResult
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import build_stages, prepare, run, run_stages
 from offsite.testing import settings_env
-from offsite.truth import expected_cases
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected_cases
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]

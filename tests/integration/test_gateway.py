@@ -22,14 +22,14 @@ import httpx
 from PIL import Image
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, WimRecord
-from ingest import SimulationConfig, simulate
 from offsite import services
 from offsite.config import Settings, registry_of
 from offsite.gateway import post_message, post_traffic, running_gateway
 from offsite.kafka import OffsetProbe, read_to_end
 from offsite.pipeline import run
 from offsite.testing import settings_env
-from offsite.truth import expected_cases
+from sim import SimulationConfig, simulate
+from sim.truth import expected_cases
 from sinks import BlobStore
 from tests.integration.test_pipeline import cases_of
 

@@ -8,10 +8,10 @@ import datetime as dt
 from detectors.leads import LeadStage, MemorySightings
 from events import AnprCapture, Lead
 from events.stage import Incoming
-from ingest.leads import LeadConfig, simulate_leads
 from offsite import services
 from offsite.config import Settings
 from offsite.pipeline import prepare
+from sim.leads import LeadConfig, simulate_leads
 from tests.unit.test_leads import REGISTRY
 
 CAPTURES, TRUTH = simulate_leads(REGISTRY, LeadConfig(seed=3))

@@ -10,11 +10,11 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.pipeline import run
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
 from sinks.metrics import serve
 from tests.integration.test_pipeline import cases_of
 

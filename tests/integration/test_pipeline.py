@@ -9,13 +9,13 @@ import subprocess
 import bagit
 
 from evidence import replay_package, verify_package
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.kafka import read_to_end
 from offsite.pipeline import run
-from offsite.truth import expected as offsite_expected
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected as offsite_expected
 from sinks import CaseStore
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from offsite.config import Settings
-from offsite.feed import simulate_traffic
+from sim.feed import simulate_traffic
 
 
 async def test_simulate_score_is_perfect_on_injected_and_clean_traffic(settings: Settings) -> None:

@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ingest.water_sim import DEGRADED_CHECK, DETECTORS
 from offsite.config import Settings
-from offsite.feed import simulate_traffic
+from sim.feed import simulate_traffic
+from sim.water import DEGRADED_CHECK, DETECTORS
 
 ROOT = Path(__file__).resolve().parents[2]
 INJECTED = set(DETECTORS) - {"water.static.registry"}  # every detector has a case but that one

@@ -27,9 +27,9 @@ from evidence import verify_package
 from ingest.ais import raw_message
 from offsite import services
 from offsite.config import Settings
-from offsite.feed import ingest_ais, publish, replay_files
 from offsite.kafka import OffsetProbe, read_to_end
 from offsite.pipeline import run
+from sim.feed import ingest_ais, publish, replay_files
 from sinks import CaseStore
 from tests.integration.test_pipeline import cases_of
 from tests.unit.test_water_detect import NOON, capture, clean_pass

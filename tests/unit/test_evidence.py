@@ -36,9 +36,9 @@ from evidence import (
     verify_chain,
     verify_package,
 )
-from ingest import SimulationConfig
 from offsite.config import load_registry
 from offsite.testing import violations_in_memory
+from sim import SimulationConfig
 from sinks.blobs import BlobStore
 from sinks.casestore import case_id as store_case_id
 

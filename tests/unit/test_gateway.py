@@ -23,12 +23,12 @@ from starlette.applications import Starlette
 
 from events import AnprCapture, WimRecord
 from events.stage import Outgoing
-from ingest import SimulationConfig, simulate
 from ingest.gateway import create_app, openapi
 from ingest.intake import ANPR, GatewaySettings, Intake, Refused
 from ingest.testing import ListProducer, MemoryAcceptances, MemoryBlobs, MemoryKeys
 from ingest.watch import FolderWatcher
 from offsite.config import load_registry
+from sim import SimulationConfig, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry(ROOT / "configs" / "sites.yaml")

@@ -14,7 +14,7 @@ from detectors.hull import HullRead, OcrHullReader, _rows, vessel_name
 from detectors.water_stage import WaterDetectionStage
 from events.models import ImageRef
 from events.water import VesselCapture
-from ingest.hull import HEIGHT, WIDTH, blank_water, render_hull
+from sim.hull import HEIGHT, WIDTH, blank_water, render_hull
 from sinks import BlobStore
 from tests.unit.test_water_detect import REG, clean_pass
 from tests.unit.test_water_stage import feed

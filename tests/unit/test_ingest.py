@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from events import UsageError
-from ingest import SimulationConfig, read_records, simulate
+from ingest import read_records
 from offsite.config import load_registry
+from sim import SimulationConfig, simulate
 from sinks import BlobStore
 
 ROOT = Path(__file__).resolve().parents[2]

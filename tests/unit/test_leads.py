@@ -7,8 +7,8 @@ from pathlib import Path
 from detectors.leads import LeadStage, MemorySightings
 from events import Lead
 from events.stage import Incoming
-from ingest.leads import LeadConfig, simulate_leads
 from offsite.config import load_registry
+from sim.leads import LeadConfig, simulate_leads
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry(ROOT / "configs" / "sites.yaml", ROOT / "configs" / "vehicles.yaml")

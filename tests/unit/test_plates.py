@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.plates import OcrPlateReader, PlateRead, agree, normalise
-from ingest.images import jpeg, render_plate
+from sim.images import jpeg, render_plate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hyperlpr"
 READER = OcrPlateReader()

@@ -17,7 +17,8 @@ import pytest
 from detectors.water_detect import WaterDetector
 from events.water import AisReport
 from ingest.ais import AisDecoder, parse_line
-from ingest.water_sim import (
+from offsite.config import load_waterways
+from sim.water import (
     DEGRADED_CHECK,
     DETECTORS,
     WaterSimConfig,
@@ -25,7 +26,6 @@ from ingest.water_sim import (
     score_water,
     simulate_water,
 )
-from offsite.config import load_waterways
 
 REG = load_waterways(Path(__file__).resolve().parents[2] / "configs" / "waterways.yaml")
 CFG = WaterSimConfig(vessels=16, seed=3, images=False)

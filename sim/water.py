@@ -55,8 +55,8 @@ from events.water import (
     WaterRegistry,
     minute_of_day,
 )
+from ingest.ais import nmea_checksum
 
-from .ais import nmea_checksum
 from .hull import HEIGHT, WIDTH, render_hull
 
 UTC = dt.UTC

@@ -17,15 +17,16 @@ from typing import Any
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
 from events.stage import Outgoing
 from events.water import WATER_CAMERA, AisRaw
-from ingest import Pass, SimulationConfig, paced, read_records, simulate
+from ingest import paced, read_records
 from ingest.ais import raw_message, read_nmea, serve_ais
-from ingest.leads import LeadConfig, LeadTruth, simulate_leads
-from ingest.water_sim import WaterSimConfig, WaterTraffic, WaterTruth, simulate_water
+from offsite.config import Settings, load_waterways, registry_of
+from offsite.kafka import ensure_topics, producer, send_all, topic_names
+from offsite.services import Endpoints, endpoints
 from sinks import BlobStore
 
-from .config import Settings, load_waterways, registry_of
-from .kafka import ensure_topics, producer, send_all, topic_names
-from .services import Endpoints, endpoints
+from .leads import LeadConfig, LeadTruth, simulate_leads
+from .road import Pass, SimulationConfig, simulate
+from .water import WaterSimConfig, WaterTraffic, WaterTruth, simulate_water
 
 
 def _progress(total: int) -> Any:
@@ -115,7 +116,7 @@ async def publish(settings: Settings, ep: Endpoints, messages: Sequence[Outgoing
 
 async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     if args.score:  # a scratch database and topics of its own, so the counts are this run's
-        from .testing import isolated_settings
+        from offsite.testing import isolated_settings
 
         settings = await isolated_settings(settings, "score", settings.pipeline.verify_plates)
     cfg = SimulationConfig(
@@ -167,7 +168,8 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         await publish(settings, endpoints(settings), messages)
         summary["produced"] = len(messages)
     if args.score:
-        from .pipeline import run
+        from offsite.pipeline import run
+
         from .score import score, score_waterways
 
         print("running the pipeline until every stage has processed its input …", file=sys.stderr)

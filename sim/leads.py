@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from events import AnprCapture, Registry
 
-from .simulate import _plate
+from .road import _plate
 
 
 @dataclass(frozen=True)

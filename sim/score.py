@@ -1,6 +1,6 @@
 """`offsite simulate --score`: precision and recall of each detector against the ground truth
 of simulated traffic and injected lead scenarios, from what the pipeline stored. Waterway truth
-is matched to detections by ingest.water_sim, next to the simulator that made it."""
+is matched to detections by sim.water, next to the simulator that made it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from events.water import WaterDetection
-from ingest import Pass
-from ingest.leads import LeadTruth
-from ingest.water_sim import WaterTruth, score_water
-from offsite.truth import expected_cases, expected_missing_plates
+from offsite.config import Settings
+from offsite.services import endpoints
 from sinks import CaseStore
 
-from .config import Settings
-from .services import endpoints
+from .leads import LeadTruth
+from .road import Pass
+from .truth import expected_cases, expected_missing_plates
+from .water import WaterTruth, score_water
 
 T = TypeVar("T")
 F = TypeVar("F")

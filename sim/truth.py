@@ -12,8 +12,8 @@ from typing import Any
 from detectors import axles
 from detectors.stage import HEAVY_KG
 from events import UNENFORCEABLE_FLAGS
-from ingest import Pass
-from ingest.simulate import Truth
+
+from .road import Pass, Truth
 
 # 2016 No. 62 Art. 3 (4)–(8): when a record does not say the body (3–4 axles) or the drive axles
 # (6+), the limit of each reading, the party's favourable one first
