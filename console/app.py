@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
-import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
-    HTMLResponse,
     RedirectResponse,
     Response,
 )
@@ -33,27 +29,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from events import Registry
-from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
     LEGAL_REVIEWER,
     OFFICER,
     ROLES,
-    Accounts,
     Session,
-    Sessions,
-    Throttle,
     same_token,
 )
-from sinks.blobs import BlobStore
 from sinks.lifecycle import (
-    REJECT_REASONS,
-    STATES,
     Actor,
     CustodyError,
-    Lifecycle,
     LifecycleError,
     case_facts,
     is_water,
@@ -62,75 +49,37 @@ from sinks.lifecycle import (
     Request as Action,
 )
 
+from .command import command_routes
+from .notice import notice_document, notice_routes
+from .pages import (
+    CASE_VIEWERS,
+    DOMAINS,
+    QUEUES,
+    Console,
+    Handler,
+    _env,
+    _json_file,
+    _token,
+    render,
+)
+from .party import party_routes
+
 HERE = Path(__file__).parent
 SESSION_COOKIE = "offsite_session"
 LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: no session yet)
 PAGE_SIZE = 50
 ALL_ROLES = frozenset(ROLES)
-CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
 HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin"}
-# what the officer's queue can show; the first is the default
-QUEUES = {
-    "pending_review": "待审核",
-    "statement_received": "已收到陈述申辩",
-    "sent_back": "法制审核退回",
-    "confirmed": "已确认（待送达）",
-    "approved": "法制审核通过（待送达）",
-    "notice_issued": "已告知",
-}
-DOMAINS = {"road": "道路", "water": "水路"}
 # a waterway case's vessel as the queue shows it (NULL for a road case)
 VESSEL = (
     "CASE WHEN c.violation_code LIKE 'water.%' THEN coalesce(c.violation->'detection'->>"
     "'vessel_name', c.violation->'detection'->>'ais_name', c.violation->'detection'->>'hull_name',"
     " 'MMSI ' || (c.violation->'detection'->>'mmsi'), '未识别船舶') END AS vessel"
 )
-OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
-PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
     " connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-
-
-@dataclass
-class Console:
-    """What the app needs. ``evidence_dir``: the packages, ``<dir>/<case_id>/``."""
-
-    pool: asyncpg.Pool
-    lifecycle: Lifecycle
-    evidence_dir: Path
-    throttle: Throttle = field(default_factory=Throttle)
-    secure_cookies: bool = False  # served over TLS (or behind a TLS proxy)
-    # sites and devices (configs/sites.yaml), waterway checkpoints: the command center's map
-    registry: Registry | None = None
-    waterways: WaterRegistry | None = None
-    blobs: BlobStore | None = None  # the party's statement images (console/party.py)
-    # where the party opens /party, as the notice prints it (the agency's public address);
-    # None: the address this request came to
-    public_url: str | None = None
-    sessions: Sessions = field(init=False)
-    accounts: Accounts = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sessions, self.accounts = Sessions(self.pool), Accounts(self.pool)
-
-    def now(self) -> dt.datetime:
-        return self.lifecycle.clock()
-
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-_env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
-                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES, DOMAINS=DOMAINS)  # fmt: skip
-_env.filters["fromjson"] = json.loads
-
-
-def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return HTMLResponse(_env.get_template(name).render(**ctx), status_code=status)
 
 
 class SecurityHeaders:
@@ -154,14 +103,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with if scope["type"] == "http" else send)
 
 
-Handler = Callable[[Request, Session], Awaitable[Response]]
-
-
 def create_app(console: Console) -> Starlette:
-    from .command import command_routes  # it builds on this module
-    from .notice import notice_routes
-    from .party import party_routes
-
     c = console
     tz = c.lifecycle.policy.tz
     _env.filters["local"] = lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -380,10 +322,6 @@ def create_app(console: Console) -> Starlette:
     return app
 
 
-def _token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path of this site: never ``//elsewhere`` or a full URL."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -402,13 +340,6 @@ def _water_facts(violation: dict[str, Any], package: Path) -> dict[str, Any]:
         "site": _json_file(package / "data" / "registry" / "site.json"),
         "registered": _json_file(package / "data" / "registry" / "vessels.json") or [],
     }  # fmt: skip
-
-
-def _json_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
 
 
 async def _queue(
@@ -486,6 +417,4 @@ async def _distinct(c: Console, column: str) -> list[str]:
 
 async def _notice_document(c: Console, case_id: str) -> dict[str, Any]:
     """The facts the 违法行为通知书 states, as the case has them now (console/notice.py)."""
-    from .notice import notice_document
-
     return await notice_document(c, case_id)

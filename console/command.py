@@ -25,7 +25,7 @@ from starlette.routing import Route
 from events import CalibrationCertificate
 from sinks.accounts import ADMIN, COMMAND_CENTER, Session
 
-from .app import OUTCOMES, Console, Handler, render
+from .pages import OUTCOMES, Console, Handler, render
 
 # the violation codes the pipeline makes, as officers name them
 VIOLATIONS: dict[str, str] = {

@@ -29,8 +29,8 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from sinks.accounts import Session
 from sinks.lifecycle import CustodyError
 
-from .app import CASE_VIEWERS, OUTCOMES, PLATE_COLORS, Console, Handler, _env, _json_file, render
 from .command import violation_name
+from .pages import CASE_VIEWERS, OUTCOMES, PLATE_COLORS, Console, Handler, _env, _json_file, render
 
 HERE = Path(__file__).parent
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")

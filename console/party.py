@@ -35,7 +35,6 @@ from sinks.blobs import SCHEME
 from sinks.lifecycle import STATES, Actor, CustodyError, LifecycleError
 from sinks.lifecycle import Request as Action
 
-from .app import CASE_VIEWERS, Console, _token, render
 from .notice import (
     Notice,
     Page,
@@ -44,6 +43,7 @@ from .notice import (
     notice_response,
     view,
 )
+from .pages import CASE_VIEWERS, Console, _token, render
 
 PARTY_COOKIE = "offsite_party"  # the party's session; sent to /party only
 FORM_COOKIE = "offsite_party_form"  # the look-up form's CSRF token (double submit: no session)

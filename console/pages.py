@@ -1,0 +1,102 @@
+"""What every page of the console shares: the :class:`Console` it is given, the Jinja templates
+and ``render``, the handler type, and the labels the templates show. ``app``, ``command``,
+``notice`` and ``party`` all import it; it imports none of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from events import Registry
+from events.water import WaterRegistry
+from sinks.accounts import (
+    ADMIN,
+    LEGAL_REVIEWER,
+    OFFICER,
+    ROLES,
+    Accounts,
+    Session,
+    Sessions,
+    Throttle,
+)
+from sinks.blobs import BlobStore
+from sinks.lifecycle import REJECT_REASONS, STATES, Lifecycle
+
+HERE = Path(__file__).parent
+CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
+# what the officer's queue can show; the first is the default
+QUEUES = {
+    "pending_review": "待审核",
+    "statement_received": "已收到陈述申辩",
+    "sent_back": "法制审核退回",
+    "confirmed": "已确认（待送达）",
+    "approved": "法制审核通过（待送达）",
+    "notice_issued": "已告知",
+}
+DOMAINS = {"road": "道路", "water": "水路"}
+OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
+PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
+
+
+@dataclass
+class Console:
+    """What the app needs. ``evidence_dir``: the packages, ``<dir>/<case_id>/``."""
+
+    pool: asyncpg.Pool
+    lifecycle: Lifecycle
+    evidence_dir: Path
+    throttle: Throttle = field(default_factory=Throttle)
+    secure_cookies: bool = False  # served over TLS (or behind a TLS proxy)
+    # sites and devices (configs/sites.yaml), waterway checkpoints: the command center's map
+    registry: Registry | None = None
+    waterways: WaterRegistry | None = None
+    blobs: BlobStore | None = None  # the party's statement images (console/party.py)
+    # where the party opens /party, as the notice prints it (the agency's public address);
+    # None: the address this request came to
+    public_url: str | None = None
+    sessions: Sessions = field(init=False)
+    accounts: Accounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions, self.accounts = Sessions(self.pool), Accounts(self.pool)
+
+    def now(self) -> dt.datetime:
+        return self.lifecycle.clock()
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
+                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES, DOMAINS=DOMAINS)  # fmt: skip
+_env.filters["fromjson"] = json.loads
+
+
+def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(name).render(**ctx), status_code=status)
+
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
