@@ -419,7 +419,8 @@ def _axle_columns(matches: list[Match]) -> axles.AxleColumns:
         if r.axle_count > MAX_AXLES:
             continue
         weight[i, : r.axle_count] = r.axle_weights_kg
-        spacing[i, : r.axle_count - 1] = r.axle_spacings_mm
+        if r.axle_spacings_mm:  # else not measured: -1, the vehicle's groups are not judged
+            spacing[i, : r.axle_count - 1] = r.axle_spacings_mm
         drive[i, 1 : 1 + (r.drive_axles or 1)] = True
     return axles.AxleColumns(count, weight, spacing, axles.presumed_dual(count), drive)
 

@@ -69,7 +69,8 @@ class WimRecord(Message):
     speed_kmh: float = Field(ge=0, le=250)
     axle_count: int = Field(ge=2, le=64)  # more than MAX_AXLES: reviewed, not rejected
     axle_weights_kg: list[int]
-    axle_spacings_mm: list[int]
+    # empty: not measured (a station format without spacings): axle groups are not judged
+    axle_spacings_mm: list[int] = Field(default_factory=list)
     gross_weight_kg: int = Field(gt=0)
     length_mm: int | None = Field(default=None, gt=0)
     vehicle_kind: VehicleKind | None = None
@@ -84,14 +85,14 @@ class WimRecord(Message):
                 f"axle_count is {self.axle_count} but axle_weights_kg has "
                 f"{len(self.axle_weights_kg)} values"
             )
-        if len(self.axle_spacings_mm) != self.axle_count - 1:
+        if self.axle_spacings_mm and len(self.axle_spacings_mm) != self.axle_count - 1:
             raise ValueError(
                 f"axle_spacings_mm needs axle_count - 1 = {self.axle_count - 1} values, "
                 f"got {len(self.axle_spacings_mm)}"
             )
         if min(self.axle_weights_kg) < 0:
             raise ValueError("axle_weights_kg has a negative weight")
-        if min(self.axle_spacings_mm) <= 0:
+        if self.axle_spacings_mm and min(self.axle_spacings_mm) <= 0:
             raise ValueError("axle_spacings_mm has a spacing that is not positive")
         total = sum(self.axle_weights_kg)
         # A device reports the gross as the sum of its axle weighings; a larger gap means a

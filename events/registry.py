@@ -45,6 +45,9 @@ class Device(_Strict):
     reviewed_on: dt.date | None = None
     # the longest it may be silent in normal traffic; None: the health stage's default
     expected_interval_s: float | None = Field(default=None, gt=0)
+    # the id the device's records carry in a station format (ingest.formats): format name →
+    # code, e.g. {zhichao: "43012106"} (previewStationCode), {kakou: …} (kkbh), {tmg: …}
+    codes: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _wim_has_class(self) -> Device:

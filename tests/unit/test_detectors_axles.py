@@ -286,3 +286,20 @@ def test_blocks_give_the_whole_batch_result(vehicles: list[Vehicle], block: int)
         axles.BLOCK = saved
     for f in fields(axles.AxleGroups):
         assert np.array_equal(getattr(blocked, f.name), getattr(whole, f.name)), f.name
+
+
+def test_a_record_without_spacings_has_no_axle_groups_judged() -> None:
+    # a station format without spacings (ingest.formats) gives an empty list: "not measured",
+    # padded as -1, so the vehicle's axle groups are not judged (its gross still is)
+    import datetime as dt
+
+    from detectors.match import Match
+    from detectors.stage import _axle_columns
+    from events import WimRecord
+
+    rec = WimRecord(record_id="r", site_id="S", device_id="W", lane=1,
+                    ts=dt.datetime(2026, 11, 22, 8, tzinfo=dt.UTC), speed_kmh=60.0, axle_count=3,
+                    axle_weights_kg=[7000, 12000, 12000], gross_weight_kg=31000)  # fmt: skip
+    cols = _axle_columns([Match(rec, ("road.wim", 0, 0), None, 1.0)])
+    assert cols.spacing_mm[0].tolist() == [-1] * len(cols.spacing_mm[0])
+    assert not axles.detect(cols).judged[0]

@@ -37,7 +37,7 @@ def test_good_record_keeps_unknown_fields() -> None:
         ({"gross_weight_kg": -5}, "gross_weight_kg: Input should be greater than 0"),
         ({"axle_weights_kg": [-1000, 20000]}, "negative weight"),
         ({"axle_count": 3}, "axle_count is 3 but axle_weights_kg has 2 values"),
-        ({"axle_spacings_mm": []}, "axle_spacings_mm needs axle_count - 1 = 1 values"),
+        ({"axle_spacings_mm": [4700, 1300]}, "axle_spacings_mm needs axle_count - 1 = 1 values"),
         ({"gross_weight_kg": 25000}, "disagrees with the sum of axle_weights_kg 19000"),
         ({"ts": "2026-11-22T08:15:02"}, "ts: Input should have timezone info"),
         ({"axle_count": 1, "axle_weights_kg": [5], "axle_spacings_mm": []}, "axle_count"),
@@ -70,3 +70,10 @@ def test_the_waterway_inputs_are_made_whole_and_the_rest_with_the_setting() -> N
                                           "t7.water.ais.raw")] == [1, 1, 1, 1]  # fmt: skip
     assert [partitions_of(n, 3) for n in ("t7.water.ais.dlq", "t7.road.wim", "t7.water.violations",
                                           "t7.xwater.ais")] == [3, 3, 3, 3]  # fmt: skip
+
+
+def test_spacings_not_measured_are_an_empty_list() -> None:
+    # station formats without spacings (ingest.formats: 治超 pass records) are mapped to no
+    # spacings: the record is valid, its axle groups are not judged
+    body = {k: v for k, v in GOOD.items() if k != "axle_spacings_mm"}
+    assert WimRecord.model_validate_json(json.dumps(body)).axle_spacings_mm == []
