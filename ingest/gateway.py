@@ -33,7 +33,10 @@ from starlette.routing import Route
 
 from events import AnprCapture, ServiceError, WimRecord
 
+from .formats import FORMATS
+from .formats.kakou import SOAP_TYPES, soap_answer
 from .intake import ANPR, ROLES, WIM, DeviceKeys, GatewaySettings, Intake, Kind, Refused, Upload
+from .stations import Stations, status_of
 
 log = logging.getLogger("offsite.gateway")
 
@@ -196,8 +199,10 @@ def create_app(
     settings: GatewaySettings,
     *,
     clock: Callable[[], float] = time.monotonic,
+    stations: Stations | None = None,
 ) -> Starlette:
-    """The gateway app over ``intake``; keys are looked up in ``keys``."""
+    """The gateway app over ``intake``; keys are looked up in ``keys``; ``stations`` takes the
+    stations' own formats (``POST /v1/formats/{name}``)."""
     gate = Gate(keys, settings, clock)
     limits = settings
     # a malformed body is answered 400 with the parser's reason; its warnings would only let
@@ -265,6 +270,27 @@ def create_app(
 
         return await admitted(request, work)
 
+    async def post_format(request: Request) -> Response:
+        """A station's record(s) in its own format (ingest.formats)."""
+        name = request.path_params["name"]
+
+        async def work(device: str) -> Response:
+            if stations is None or name not in FORMATS:
+                raise Refused(404, "not_found", f"no station format {name!r} here "
+                              f"({', '.join(FORMATS) if stations else 'none'})")  # fmt: skip
+            results = await stations.take(name, device, await _body(request, limits.max_body_bytes))
+            status = status_of(results)
+            if name == "kakou" and _media_type(request) in SOAP_TYPES:
+                reasons = "; ".join(r.detail.get("reason") or r.detail.get("message", "")
+                                    for r in results if r.status != "accepted")  # fmt: skip
+                return Response(soap_answer(status == 202, reasons), 200 if status == 202 else 500,
+                                media_type="text/xml; charset=utf-8")  # fmt: skip
+            done = "accepted" if status == 202 else "not all accepted"
+            return JSONResponse({"status": done, "results": [r.document() for r in results]},
+                                status_code=status)  # fmt: skip
+
+        return await admitted(request, work)
+
     document = openapi()
 
     async def get_openapi(request: Request) -> Response:
@@ -277,6 +303,7 @@ def create_app(
         Route("/v1/wim", post_wim, methods=["POST"]),
         Route("/v1/anpr", post_anpr, methods=["POST"]),
         Route("/v1/images", post_image, methods=["POST"]),
+        Route("/v1/formats/{name}", post_format, methods=["POST"]),
         Route("/v1/openapi.json", get_openapi, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]

@@ -60,6 +60,9 @@ class GatewaySettings(BaseModel):
     # keeps touching it
     watch_settle_s: float = Field(default=2.0, ge=0)
     watch_give_up_s: float = Field(default=600.0, ge=0)  # an incomplete set is rejected after
+    # where images a station's record names by URL may be fetched from (ingest.fetch): host
+    # names and IP networks; empty: none
+    fetch_allow: tuple[str, ...] = ()
 
 
 class Refused(OffsiteError):

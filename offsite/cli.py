@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from events import ConfigError, OffsiteError, UsageError, export_schemas
+from ingest.formats import FORMATS
 
 from . import console as console_cli
 from . import dlq, logs, services
 from .config import Settings, load_settings
 from .pipeline import STAGES, RunReport, run
+
+FORMAT_NAMES = tuple(FORMATS)  # station formats: ingest import, replay --format
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--topic", help="road.wim, road.anpr, water.camera or water.ais.raw "
                     "(default: from the file name)")  # fmt: skip
     rp.add_argument("--speed", type=float, help="pace by the records' ts; 1.0 = recorded speed")
+    rp.add_argument("--format", choices=FORMAT_NAMES,
+                    help="the files are in a station format: as `offsite ingest import`")  # fmt: skip
     rp.add_argument("--receiver", help="NMEA logs: the AIS receiver id (default: the file's stem)")
     rp.add_argument("--received", type=_aware,
                     help="NMEA logs: receive time of lines without a tag block (default: now)")  # fmt: skip
@@ -177,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
     ais.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT")
     ais.add_argument("--udp", action="store_true", help="datagrams instead of a TCP stream")
     ais.add_argument("--receiver", help="the receiver id (default: the peer's address)")
+    # station formats (ingest.formats)
+    isub.add_parser("formats", help="the station formats the gateway and import take")
+    imp = isub.add_parser("import", help="files in a station format (e.g. FHWA TMG W records) "
+                          "into the raw topics, through the format's adapter")  # fmt: skip
+    imp.add_argument("--format", required=True, choices=FORMAT_NAMES)
+    imp.add_argument("files", nargs="+", type=Path)
     oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
     oap.add_argument("--out", type=Path, help="write it here instead of stdout")
 
@@ -331,6 +342,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.until_idle:
             _print_run(report)
         return 0 if report.done or not args.until_idle else 130
+    if args.verb == "replay" and args.format:
+        from .gateway import import_files
+
+        return asyncio.run(import_files(settings, args.format, args.files))
     if args.verb == "replay":
         from sim.feed import replay_files
 

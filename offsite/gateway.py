@@ -31,8 +31,10 @@ from starlette.responses import Response
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
+from ingest.fetch import Fetcher
 from ingest.gateway import create_app, openapi
 from ingest.intake import GatewaySettings, Intake
+from ingest.stations import Stations
 from ingest.watch import FolderWatcher, SetOutcome
 from sim import Pass
 from sinks import BlobStore, CaseStore
@@ -129,6 +131,7 @@ class Gateway:
     app: Starlette
     intake: Intake
     keys: DeviceKeyStore
+    stations: Stations
 
 
 @contextlib.asynccontextmanager
@@ -150,12 +153,13 @@ async def open_gateway(
             intake = Intake(registry, KafkaProducer(prod, g.produce_timeout_s),
                             DurableBlobs(BlobStore(settings.var_dir / "blobs")),
                             AcceptanceLog(store.pool), g, topic_prefix=prefix)  # fmt: skip
-            app = create_app(intake, CachedKeys(store, g.key_cache_s), g)
+            stations = Stations(intake, registry, Fetcher(g.fetch_allow, g.max_image_bytes))
+            app = create_app(intake, CachedKeys(store, g.key_cache_s), g, stations=stations)
             # for Prometheus and Kubernetes, as every offsite process: ready once the broker
             # and the database answered (they did, to get here)
             app.add_route("/metrics", _metrics, methods=["GET"])
             app.add_route("/readyz", _ready, methods=["GET"])
-            yield Gateway(app, intake, store)
+            yield Gateway(app, intake, store, stations)
     finally:
         await store.close()
 
@@ -371,6 +375,40 @@ async def revoke_keys(settings: Settings, device_id: str, key_id: str | None) ->
         await store.close()
 
 
+async def import_files(settings: Settings, fmt: str, files: Sequence[Path]) -> int:
+    """``offsite ingest import --format F FILE…`` (and ``replay --format``): each file through
+    the format's adapter and the intake, as the gateway would take it from a trusted device;
+    records that cannot be mapped go to the dead letters. Prints a line per message; 0 when
+    every one was accepted."""
+    bodies = []
+    for path in files:
+        try:
+            bodies.append((path, path.read_bytes()))
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    failed = 0
+    async with open_gateway(settings) as gw:
+        for path, body in bodies:
+            for r in await gw.stations.take(fmt, None, body):
+                d = r.detail
+                if r.status == "accepted":
+                    ident = d.get("record_id") or d.get("capture_id")
+                    print(f"accepted     {d['topic']}  {ident}")
+                else:
+                    failed += 1
+                    why = d.get("reason") or d.get("message")
+                    print(f"{r.status:<12} {path}: {why}")
+    return 1 if failed else 0
+
+
+def list_formats() -> str:
+    """``offsite ingest formats``: each station format, what it becomes, where it is posted."""
+    from ingest.formats import FORMATS
+
+    return "\n".join(f"{f.name:<8} → {f.sends:<20} POST /v1/formats/{f.name}\n         {f.title}"
+                     for f in FORMATS.values())  # fmt: skip
+
+
 def command(args: argparse.Namespace, settings: Settings) -> int:
     """``offsite ingest …`` and ``offsite devices key …``."""
     if args.verb == "devices":
@@ -397,6 +435,11 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "watch":
         asyncio.run(watch(settings, args.dir, args.device, args.once))
         return 0
+    if args.action == "formats":
+        print(list_formats())
+        return 0
+    if args.action == "import":
+        return asyncio.run(import_files(settings, args.format, args.files))
     if args.action == "openapi":
         text = json.dumps(openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         if args.out is None:
