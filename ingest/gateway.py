@@ -469,6 +469,18 @@ def openapi() -> dict[str, Any]:
                 "responses": {"201": {"description": "stored", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/StoredImage"}}}}, **errors},
             }},
+            "/v1/formats/{name}": {"post": {
+                "summary": "records in a station's own format (offsite ingest formats): 治超 "
+                           "pass records, 卡口 WriteVehicleInfo (SOAP or JSON), TMG W lines; "
+                           "the device is found by the code its records carry",
+                "security": secured,
+                "parameters": [{"name": "name", "in": "path", "required": True,
+                                "schema": {"enum": list(FORMATS)}}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {}, "text/xml": {}, "text/plain": {}}},
+                "responses": {"202": {"description": "every message accepted: results, one a "
+                                      "message"}, **errors},
+            }},
             "/v1/openapi.json": {"get": {"summary": "this document",
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/healthz": {"get": {"summary": "the instance answers (for a load balancer)",

@@ -334,7 +334,7 @@ async def test_openapi_is_served_and_the_shipped_copy_is_current(rig: Rig) -> No
         "regenerate: offsite ingest openapi --out configs/schemas/gateway.openapi.json"
     )
     assert set(served["paths"]) == {"/v1/wim", "/v1/anpr", "/v1/images", "/v1/openapi.json",
-                                    "/healthz"}  # fmt: skip
+                                    "/v1/formats/{name}", "/healthz"}  # fmt: skip
     wim = served["components"]["schemas"]["WimRecord"]
     assert (
         wim["properties"]["axle_count"] == WimRecord.model_json_schema()["properties"]["axle_count"]
