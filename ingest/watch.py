@@ -15,6 +15,12 @@ Each set goes through the same :class:`Intake` as the HTTP gateway, then to ``do
 ``rejected/`` with ``<stem>.reason.txt``. The moves are journalled (``.moving/``) so a restart
 finishes a move cut short; a set sent but not yet moved is sent again on restart and the
 acceptance log answers that it was accepted before: no second message.
+
+With a station ``format`` (ingest.formats), every file of the folder is one body in that format
+(e.g. the 卡口 JSON a camera uploads), taken through :class:`ingest.stations.Stations` once it
+has settled: to ``done/`` when each of its messages was accepted, else to ``rejected/`` with the
+reasons (a record that cannot be mapped is in the dead letters too); an image server that
+failed leaves the file for the next pass.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 from events import ServiceError
 
 from .intake import ANPR, WIM, Intake, Refused, Upload
+from .stations import Stations
 
 log = logging.getLogger("offsite.watch")
 
@@ -68,11 +75,14 @@ class FolderWatcher:
         settle_s: float = 2.0,
         give_up_s: float = 600.0,
         clock: Callable[[], float] = time.time,
+        stations: Stations | None = None,
+        format: str | None = None,
     ) -> None:
         """``device``: the folder belongs to this device (its FTP account), and its sets may
         only be that device's; None: any registered device, checked against the registry."""
         self.root, self.intake, self.device = root, intake, device
         self.settle_s, self.give_up_s, self.clock = settle_s, give_up_s, clock
+        self.stations, self.format = stations, format
         for sub in (DONE, REJECTED, JOURNAL):
             (root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -82,9 +92,12 @@ class FolderWatcher:
         await asyncio.to_thread(self._finish_moves)
         files = await asyncio.to_thread(self._listing)
         outcomes = []
-        for name in sorted(n for n in files if n.endswith(".json")):
+        for name in sorted(n for n in files if n.endswith(".json") or self.format):
             try:
-                outcome = await self._take(name, files)
+                if self.format:
+                    outcome = await self._take_format(name, files)
+                else:
+                    outcome = await self._take(name, files)
             except ServiceError as exc:
                 log.warning("%s: not sent, will retry: %s", name, exc)
                 continue
@@ -123,6 +136,23 @@ class FolderWatcher:
             return await self._reject(name, images, exc)
         await asyncio.to_thread(self._move, [*images, name], DONE)
         return SetOutcome(name, True, replayed=accepted.replayed)
+
+    async def _take_format(self, name: str, files: dict[str, float]) -> SetOutcome | None:
+        """One file in the station format, once it has settled."""
+        assert self.stations is not None and self.format is not None
+        if self.clock() - files[name] < self.settle_s:
+            return None
+        body = await asyncio.to_thread((self.root / name).read_bytes)
+        results = await self.stations.take(self.format, self.device, body)
+        if any(r.http >= 500 for r in results):
+            return None  # an image server failed: the next pass tries again
+        bad = [r.detail for r in results if r.status != "accepted"]
+        if bad:
+            problems = [(d.get("field", ""), d.get("reason") or d.get("message", "")) for d in bad]
+            why = "; ".join(r for _, r in problems)
+            return await self._reject(name, [], Refused(422, "invalid", why, problems))
+        await asyncio.to_thread(self._move, [name], DONE)
+        return SetOutcome(name, True)
 
     async def _reject(self, name: str, images: list[str], exc: Refused) -> SetOutcome:
         lines = [f"{exc.status} {exc.code}: {exc.message}"]

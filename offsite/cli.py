@@ -177,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     wat.add_argument("dir", type=Path)
     wat.add_argument("--device", help="the folder is this device's: only its records are taken")
     wat.add_argument("--once", action="store_true", help="one pass over the folder, then exit")
+    wat.add_argument("--format", choices=FORMAT_NAMES,
+                     help="each file is a body in this station format (offsite ingest formats)")  # fmt: skip
     ais = isub.add_parser("ais", help="an AIS receiver feed (NMEA lines over TCP or UDP) into"
                           " water.ais.raw")  # fmt: skip
     ais.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT")

@@ -317,7 +317,7 @@ async def post_message(
 
 
 async def watch(
-    settings: Settings, directory: Path, device: str | None, once: bool
+    settings: Settings, directory: Path, device: str | None, once: bool, fmt: str | None = None
 ) -> list[SetOutcome]:
     """``offsite ingest watch DIR``: until SIGINT/SIGTERM (or, ``once``, one pass)."""
     if not directory.is_dir():
@@ -327,7 +327,7 @@ async def watch(
     g = settings.gateway
     async with open_gateway(settings) as gw:
         watcher = FolderWatcher(directory, gw.intake, device=device, settle_s=g.watch_settle_s,
-                                give_up_s=g.watch_give_up_s)  # fmt: skip
+                                give_up_s=g.watch_give_up_s, stations=gw.stations, format=fmt)  # fmt: skip
         if once:
             outcomes = await watcher.scan()
             for o in outcomes:
@@ -433,7 +433,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(serve(settings, host, port))
         return 0
     if args.action == "watch":
-        asyncio.run(watch(settings, args.dir, args.device, args.once))
+        asyncio.run(watch(settings, args.dir, args.device, args.once, args.format))
         return 0
     if args.action == "formats":
         print(list_formats())

@@ -26,6 +26,7 @@ from ingest.gateway import create_app
 from ingest.intake import GatewaySettings, Intake, Refused
 from ingest.stations import Stations
 from ingest.testing import ListProducer, MemoryAcceptances, MemoryBlobs, MemoryKeys
+from ingest.watch import FolderWatcher
 from offsite.config import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -332,3 +333,22 @@ async def test_gateway_answers_a_kakou_soap_call_in_soap(server: str) -> None:
                                 headers={"X-API-Key": "k-cam", "Content-Type": "text/xml"})  # fmt: skip
         assert res.status_code == 500 and b"soap:Fault" in res.content and b"kkbh" in res.content
         assert producer.sent[-1].topic == "road.anpr.dlq"
+
+
+async def test_folder_watcher_takes_files_in_a_station_format(tmp_path: Path) -> None:
+    producer = ListProducer()
+    limits = GatewaySettings()
+    intake = Intake(KK, producer, MemoryBlobs(), MemoryAcceptances(), limits)
+    stations = Stations(intake, KK, Fetcher((), limits.max_image_bytes))
+    record = {"kkbh": "430121000106", "cdh": "1", "hphm": "湘B54321", "hpys": "2",
+              "hpzxd": "0.97", "gcsj": "2026-11-22 08:16:00"}  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(record), encoding="utf-8")
+    (tmp_path / "b.json").write_text(json.dumps({**record, "kkbh": "1"}), encoding="utf-8")
+    watcher = FolderWatcher(tmp_path, intake, device="CAM-G107-1520", settle_s=0,
+                            stations=stations, format="kakou")  # fmt: skip
+    outcomes = {o.name: o for o in await watcher.scan()}
+    assert outcomes["a.json"].accepted and (tmp_path / "done" / "a.json").exists()
+    assert not outcomes["b.json"].accepted and (tmp_path / "rejected" / "b.json").exists()
+    assert "kkbh" in (tmp_path / "rejected" / "b.reason.txt").read_text(encoding="utf-8")
+    assert [m.topic for m in producer.sent] == ["road.anpr", "road.anpr.dlq"]
+    assert json.loads(producer.sent[0].value)["confidence"] == 0.97
