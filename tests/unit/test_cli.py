@@ -29,6 +29,12 @@ def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["run", "--stage", "bogus"], "invalid choice: 'bogus'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["replay", "--topic", "road.wim", "/nonexistent.jsonl"], "cannot read /nonexistent.jsonl"),
+        (
+            ["ingest", "import", "--format", "tmg", "/nonexistent.txt"],
+            "cannot read /nonexistent.txt",
+        ),
+        (["ingest", "import", "--format", "vendorx", "f"], "invalid choice: 'vendorx'"),
+        (["replay", "--format", "kakou", "/nonexistent.xml"], "cannot read /nonexistent.xml"),
     ],
 )
 def test_bad_arguments_one_line(args: list[str], phrase: str) -> None:
@@ -159,3 +165,11 @@ def test_rules_evaluate_in_registry_mode_judges_a_pass_as_the_pipeline_does() ->
     for rid in ("blue", "car", "no_colour"):
         assert got[rid]["outcome"] == "review"
         assert any(r.startswith("plate:not_this_vehicle") for r in got[rid]["reasons"]), rid
+
+
+def test_ingest_formats_lists_each_station_format() -> None:
+    res = offsite("ingest", "formats")
+    assert res.returncode == 0, res.stderr
+    names = [line.split()[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
+    assert names == ["zhichao", "kakou", "tmg"]
+    assert "POST /v1/formats/kakou" in res.stdout and "WriteVehicleInfo" in res.stdout
