@@ -5,6 +5,7 @@ it), and no import circle among the console's modules (imports inside functions 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,18 @@ def test_console_modules_import_no_circle() -> None:
 
     circles = [c for n in sorted(names) if (c := circle(n, [n]))]
     assert circles == []
+
+
+def test_every_package_folder_is_declared_for_the_install() -> None:
+    """A sub-folder missing from pyproject's ``packages`` is left out of the wheel, and setuptools
+    warns during ``pip install`` (the quiet install of issue 31)."""
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        ".".join(d.relative_to(ROOT).parts)
+        for top in FIRST_PARTY
+        for d in [ROOT / top, *(ROOT / top).rglob("*")]
+        if d.is_dir() and d.name != "__pycache__" and any(f.is_file() for f in d.iterdir())
+    }
+    assert folders - declared == set()
