@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import ipaddress
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, ImageRef, OffsiteError, WimRecord
 from events.models import ImageRole
@@ -33,6 +35,21 @@ from events.stage import Outgoing, validation_reason
 
 MiB = 1024 * 1024
 ROLES: tuple[str, ...] = ImageRole.__args__  # type: ignore[attr-defined]
+
+
+_HOST = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
+)
+
+
+def _fetch_entry(entry: str) -> str:
+    """A host name or an IP network: a typo (a URL, ``10.20.0.0/33``) stops start-up."""
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        if not _HOST.fullmatch(entry.lower()):
+            raise ValueError(f"{entry!r} is neither a host name nor an IP network") from None
+    return entry
 
 
 class GatewaySettings(BaseModel):
@@ -62,7 +79,7 @@ class GatewaySettings(BaseModel):
     watch_give_up_s: float = Field(default=600.0, ge=0)  # an incomplete set is rejected after
     # where images a station's record names by URL may be fetched from (ingest.fetch): host
     # names and IP networks; empty: none
-    fetch_allow: tuple[str, ...] = ()
+    fetch_allow: tuple[Annotated[str, AfterValidator(_fetch_entry)], ...] = ()
 
 
 class Refused(OffsiteError):

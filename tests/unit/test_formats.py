@@ -17,6 +17,7 @@ from typing import ClassVar
 import httpx
 import pytest
 from PIL import Image as PILImage
+from pydantic import ValidationError
 
 from events.models import DeadLetter
 from events.registry import Registry
@@ -274,6 +275,16 @@ def test_fetch_only_from_allowed_addresses(server: str) -> None:
         with pytest.raises(Refused) as exc:
             Fetcher(allow, 4096).fetch(url, "tp1")
         assert exc.value.status == status and exc.value.problems[0][0] == "tp1"
+
+
+def test_fetch_allow_takes_host_names_and_networks_and_names_a_typo() -> None:
+    ok = ("img.station.example", "localhost", "127.0.0.1", "10.20.0.0/16", "fd00::/8")
+    assert GatewaySettings(fetch_allow=ok).fetch_allow == ok
+    for typo in ("http://img.station.example", "10.20.0.0/33", "300.1.2.3", "img station"):
+        with pytest.raises(ValidationError) as exc:
+            GatewaySettings(fetch_allow=("127.0.0.1", typo))
+        err = exc.value.errors()[0]
+        assert err["loc"] == ("fetch_allow", 1) and repr(typo) in err["msg"], err
 
 
 # --- the gateway's /v1/formats/{name} --------------------------------------------------------
