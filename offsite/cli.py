@@ -345,6 +345,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _print_run(report)
         return 0 if report.done or not args.until_idle else 130
     if args.verb == "replay" and args.format:
+        if args.topic or args.speed or args.receiver or args.received:
+            raise UsageError("--topic, --speed, --receiver and --received do not apply with "
+                             "--format (its records say their topic and time)")  # fmt: skip
         from .gateway import import_files
 
         return asyncio.run(import_files(settings, args.format, args.files))

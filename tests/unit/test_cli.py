@@ -35,6 +35,10 @@ def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         ),
         (["ingest", "import", "--format", "vendorx", "f"], "invalid choice: 'vendorx'"),
         (["replay", "--format", "kakou", "/nonexistent.xml"], "cannot read /nonexistent.xml"),
+        (
+            ["replay", "--format", "tmg", "--topic", "road.wim", "w.txt"],
+            "do not apply with --format",
+        ),
     ],
 )
 def test_bad_arguments_one_line(args: list[str], phrase: str) -> None:
