@@ -7,8 +7,8 @@
 - ``kkbh`` 卡口编号 → the anpr device whose ``codes.kakou`` it is; ``cdh`` 车道号 → lane;
 - ``gcsj`` 过车时间 (``yyyy-MM-dd HH:mm:ss[.SSS]``, the site's local time) → ts;
 - ``hphm`` 号牌号码, ``hpys`` 号牌颜色 → the plate ("无牌", "未识别" … → none read);
-- ``hpzxd`` 号牌置信度 (JSON variant; 0–100 or 0–1) → confidence; without it (SOAP) 0: the plate
-  is not taken as read without the second read or an officer;
+- ``hpzxd`` 号牌置信度 (JSON variant; 0–100, or 0–1 written with a decimal point) → confidence;
+  without it (SOAP) 0: the plate is not taken as read without the second read or an officer;
 - ``cllx`` 车辆类型 (GA 24.4 code: H 货车, Q 牵引车, G 全挂车, B 半挂车, K 客车, M 摩托车) →
   vehicle_type; another code is no classification;
 - images by URL: ``tplj`` (path prefix) + ``tp1`` (front), ``tp2``, ``tp3`` (overview), ``tztp``
@@ -72,7 +72,9 @@ def one(record: Any, registry: Registry) -> Item:
     conf = number(NAME, record, "hpzxd", raw, required=False, integer=False)
     if conf is not None and not 0 <= conf <= 100:
         raise Unmapped(NAME, "hpzxd", f"{conf:g} is not a confidence (0–100)", raw, "anpr")
-    confidence = 0.0 if conf is None else conf / 100 if conf > 1 else conf
+    # a whole number is a percentage ("1" is 1 %, not certainty); a fraction up to 1 is 0–1
+    fraction = conf is not None and conf <= 1 and "." in text(NAME, record, "hpzxd", raw)
+    confidence = 0.0 if conf is None else conf if fraction else conf / 100
     cllx = text(NAME, record, "cllx", raw, required=False)
     ident = "|".join((code, text(NAME, record, "cdh", raw), text(NAME, record, "gcsj", raw), hphm))
     prefix = text(NAME, record, "tplj", raw, required=False)

@@ -219,6 +219,10 @@ def test_kakou_json_variant_with_hpzxd() -> None:
     assert isinstance(item, Item)
     assert (item.doc["confidence"], item.doc["plate_color"], item.doc["vehicle_type"]) == (
         0.92, "blue", "bus")  # fmt: skip
+    # the scale: a whole number is a percentage, so "1" is 1 % (reviewed), never certainty
+    for hpzxd, want in (("1", 0.01), (1, 0.01), ("0.95", 0.95), (0.5, 0.5), ("95.5", 0.955)):
+        (it,) = decode("kakou", json.dumps({**record, "hpzxd": hpzxd}).encode(), KK)
+        assert isinstance(it, Item) and it.doc["confidence"] == pytest.approx(want), hpzxd
     (none,) = decode("kakou", json.dumps({**record, "hphm": "无牌"}).encode(), KK)
     assert isinstance(none, Item) and none.doc["plate"] is None
     (bad,) = decode("kakou", json.dumps({**record, "kkbh": "1"}).encode(), KK)
