@@ -283,7 +283,8 @@ def create_app(
             if name == "kakou" and _media_type(request) in SOAP_TYPES:
                 reasons = "; ".join(r.detail.get("reason") or r.detail.get("message", "")
                                     for r in results if r.status != "accepted")  # fmt: skip
-                return Response(soap_answer(status == 202, reasons), 200 if status == 202 else 500,
+                answer = soap_answer(status == 202, reasons, retry=status >= 500)
+                return Response(answer, 200 if status == 202 else 500,
                                 media_type="text/xml; charset=utf-8")  # fmt: skip
             done = "accepted" if status == 202 else "not all accepted"
             return JSONResponse({"status": done, "results": [r.document() for r in results]},

@@ -132,9 +132,10 @@ FORMAT = Format(NAME, "卡口 WriteVehicleInfo (TMRI web service: SOAP, or the J
 SOAP_TYPES = ("text/xml", "application/soap+xml")
 
 
-def soap_answer(accepted: bool, message: str) -> bytes:
+def soap_answer(accepted: bool, message: str, retry: bool = False) -> bytes:
     """The SOAP 1.1 answer to ``WriteVehicleInfo``: ``return`` 1 when accepted, else a fault
-    (``soap:Client`` — the camera does not retry a record it sent wrong — with the reasons)."""
+    with the reasons: ``soap:Client`` (the camera does not retry a record it sent wrong), or
+    ``soap:Server`` when ``retry`` (the image server or offsite failed: send it again)."""
     from xml.sax.saxutils import escape
 
     env = '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
@@ -142,7 +143,8 @@ def soap_answer(accepted: bool, message: str) -> bytes:
         inner = f'<ns2:WriteVehicleInfoResponse xmlns:ns2="{NS}"><return>1</return>' \
                 "</ns2:WriteVehicleInfoResponse>"  # fmt: skip
     else:
-        inner = f"<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{escape(message)}" \
+        code = "soap:Server" if retry else "soap:Client"
+        inner = f"<soap:Fault><faultcode>{code}</faultcode><faultstring>{escape(message)}" \
                 "</faultstring></soap:Fault>"  # fmt: skip
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>{env}{inner}</soap:Body></soap:Envelope>'.encode()

@@ -241,10 +241,11 @@ def test_kakou_soap_with_a_dtd_is_refused_before_parsing() -> None:
 
 class _Images(http.server.BaseHTTPRequestHandler):
     files: ClassVar[dict[str, bytes]] = {}
+    status: ClassVar[int] = 404  # the answer for a path not in files
 
     def do_GET(self) -> None:
         data = self.files.get(self.path)
-        self.send_response(200 if data is not None else 404)
+        self.send_response(200 if data is not None else self.status)
         self.send_header("Content-Length", str(len(data or b"")))
         self.end_headers()
         self.wfile.write(data or b"")
@@ -346,8 +347,21 @@ async def test_gateway_answers_a_kakou_soap_call_in_soap(server: str) -> None:
         assert [m.topic for m in producer.sent] == ["road.anpr"]
         res = await client.post("/v1/formats/kakou", content=body.replace(b"430121000106", b"7"),
                                 headers={"X-API-Key": "k-cam", "Content-Type": "text/xml"})  # fmt: skip
-        assert res.status_code == 500 and b"soap:Fault" in res.content and b"kkbh" in res.content
+        assert (
+            res.status_code == 500
+            and b"<faultcode>soap:Client<" in res.content
+            and b"kkbh" in res.content
+        )
         assert producer.sent[-1].topic == "road.anpr.dlq"
+        # the image server fails: a fault the camera retries on
+        _Images.files = {}
+        _Images.status = 503
+        try:
+            res = await client.post("/v1/formats/kakou", content=body,
+                                    headers={"X-API-Key": "k-cam", "Content-Type": "text/xml"})  # fmt: skip
+        finally:
+            _Images.status = 404
+        assert res.status_code == 500 and b"<faultcode>soap:Server<" in res.content, res.text
 
 
 async def test_folder_watcher_takes_files_in_a_station_format(tmp_path: Path) -> None:
