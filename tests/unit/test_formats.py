@@ -11,6 +11,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
 
@@ -101,6 +102,33 @@ def test_tmg_record_failing_qc_is_unmapped_naming_the_gross_field() -> None:
     assert sent == [] and dead[0].topic == "road.wim.dlq"
     letter = DeadLetter.model_validate_json(dead[0].value)
     assert letter.value == TMG[2].decode().rstrip() and "gross weight (cols 27-32)" in letter.reason
+
+
+def test_tmg_samples_match_their_published_field_values() -> None:
+    # tests/data/tmg/tmg_w_records.expected.json: each sample line's fields as read by hand
+    # (pounds, feet); converted here with exact fractions, independently of the adapter
+    def half_up(x: Fraction) -> int:
+        return int(x + Fraction(1, 2))
+
+    cases = json.loads((ROOT / "tests/data/tmg/tmg_w_records.expected.json").read_text())
+    for case in cases:
+        want = case["expected"]
+        (got,) = decode("tmg", case["line"].encode(), STATION)
+        if not want["sum_matches_gvw"]:
+            assert isinstance(got, Unmapped) and got.field == "gross weight (cols 27-32)"
+            continue
+        assert isinstance(got, Item)
+        d = got.doc
+        assert d["gross_weight_kg"] == half_up(want["gvw_lb"] * Fraction("0.45359237"))
+        assert d["tmg"]["gross_weight_lb"] == want["gvw_lb"] and d["axle_count"] == want["n_axles"]
+        assert d["axle_weights_kg"] == [half_up(w * Fraction("0.45359237"))
+                                        for w in want["axle_weights_lb"]]  # fmt: skip
+        assert d["axle_spacings_mm"] == [half_up(Fraction(str(ft)) * Fraction("304.8"))
+                                         for ft in want["axle_spacings_ft"]]  # fmt: skip
+        assert d["lane"] == want["lane"] and d["tmg"]["direction"] == want["direction"]
+        assert int(d["tmg"]["vehicle_class"]) == want["vehicle_class"]
+        assert d["ts"].startswith(f"{want['year']}-{want['month']:02}-{want['day']:02}"
+                                  f"T{want['hour']:02}:00")  # fmt: skip
 
 
 def test_tmg_station_not_in_the_registry_is_named() -> None:
