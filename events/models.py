@@ -98,28 +98,34 @@ def _plausible(ts: dt.datetime, info: ValidationInfo) -> dt.datetime:
 Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
-def _finite(value: Any, where: str) -> None:
-    """Raise if ``value`` holds NaN or an infinity (JSON has neither; they would become null)."""
+def _storable(value: Any, where: str) -> None:
+    """Raise if ``value`` holds NaN or an infinity (JSON has neither; they would become null)
+    or U+0000 (PostgreSQL stores no NUL, in text or jsonb)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value} is not a number JSON can carry")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where}: a NUL character (U+0000) cannot be stored")
     if isinstance(value, dict):
         for k, v in value.items():
-            _finite(v, f"{where}.{k}")
+            _storable(k, f"{where} (a key)")
+            _storable(v, f"{where}.{k}")
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _finite(v, f"{where}.{i}")
+            _storable(v, f"{where}.{i}")
 
 
 class Message(BaseModel):
     """Base of every topic message: strict types, unknown extra fields kept (SPEC.md), no NaN
-    or infinity anywhere (a float field says so, an extra field would silently become null)."""
+    or infinity anywhere (a float field says so, an extra field would silently become null),
+    no NUL in an extra field."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _finite_extras(self) -> Message:
         for k, v in (self.model_extra or {}).items():
-            _finite(v, k)
+            _storable(k, "an extra field's name")
+            _storable(v, k)
         return self
 
     def to_json(self) -> bytes:

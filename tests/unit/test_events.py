@@ -59,6 +59,7 @@ def test_good_record_keeps_unknown_fields() -> None:
         ({"plate": "湘A\u00001234"}, "plate: String should match pattern"),
         ({"plate": "湘" * 2_700}, "plate: String should have at most 16 characters"),
         ({"site_id": "G107\n"}, "site_id: String should match pattern"),
+        ({"vendor_note": "a\x00b"}, "vendor_note: a NUL character (U+0000) cannot be stored"),
         ({"axle_count": 3}, "axle_count is 3 but axle_weights_kg has 2 values"),
         ({"axle_spacings_mm": []}, "axle_spacings_mm needs axle_count - 1 = 1 values"),
         ({"gross_weight_kg": 25000}, "disagrees with the sum of axle_weights_kg 19000"),
