@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from prometheus_client import REGISTRY
+
 from events import ROAD_ANPR, ROAD_WIM, VIOLATIONS
 from events.stage import Outgoing
 from ingest import SimulationConfig
@@ -18,6 +20,7 @@ from offsite.testing import violations_in_memory
 from offsite.truth import expected_cases
 from tests.integration.test_pipeline import cases_of, read_topic
 
+POISON_TOTAL = "offsite_poison_records_total"
 CFG = SimulationConfig(vehicles=60, seed=11, images=False)
 
 
@@ -82,6 +85,7 @@ async def test_rows_1_2_7_are_dead_letters_and_the_good_records_beside_them_case
         Outgoing(prefix + VIOLATIONS, site, json.dumps(doc).encode()),
     ]
     await publish(settings, ep, messages)
+    poisoned = REGISTRY.get_sample_value(POISON_TOTAL, {"stage": "cases"}) or 0.0
 
     await run(settings, ep, until_done=True)  # raises if any stage stopped
 
@@ -107,6 +111,7 @@ async def test_rows_1_2_7_are_dead_letters_and_the_good_records_beside_them_case
     [refused] = await read_topic(ep.bootstrap, prefix + "violations.dlq")
     assert refused["stage"] == "cases" and json.loads(refused["value"])["record_id"] == "row2-case"
     assert refused["reason"].startswith("cases failed on this message: DatabaseError: ")
+    assert REGISTRY.get_sample_value(POISON_TOTAL, {"stage": "cases"}) == poisoned + 1
 
     cases = {c["record_id"] for c in await cases_of(settings)}
     assert cases == set(expected_cases(passes, verified=False))

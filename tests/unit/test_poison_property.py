@@ -249,7 +249,7 @@ def prop(
     return wrap
 
 
-@prop((ROAD_WIM, WIM), (ROAD_ANPR, CAPTURE), (ROAD_WIM, weighed()))
+@prop((ROAD_WIM, WIM), (ROAD_ANPR, CAPTURE), (ROAD_WIM, weighed()), examples=100)
 def test_detect(run: dict[str, Any], items: list[tuple[str, bytes]]) -> None:
     res = survives(DetectionStage(REGISTRY), batch(items))
     assert any(b'"record_id":"good"' in o.value for o in res.out if o.topic == DETECTIONS)
@@ -268,7 +268,7 @@ def test_cases(run: dict[str, Any], items: list[tuple[str, bytes]]) -> None:
     assert run["violation"].decode() in store.written  # the good case of the batch is stored
 
 
-@prop((VIOLATIONS, lambda r: r["violation"]), examples=12)
+@prop((VIOLATIONS, lambda r: r["violation"]), examples=30)
 def test_evidence(run: dict[str, Any], items: list[tuple[str, bytes]]) -> None:
     out = run["root"] / "evidence"
     stage = EvidenceStage(REGISTRY, run["blobs"], run["signer"], out, "局", [BASELINES["national"]])
@@ -316,7 +316,7 @@ def test_ais_decode(run: dict[str, Any], items: list[tuple[str, bytes]]) -> None
     survives(AisDecodeStage(), batch(items))
 
 
-@prop((WATER_AIS, lambda r: r["ais"][0]), (WATER_CAMERA, lambda r: r["vessel"]), examples=30)
+@prop((WATER_AIS, lambda r: r["ais"][0]), (WATER_CAMERA, lambda r: r["vessel"]), examples=20)
 def test_water_detect(run: dict[str, Any], items: list[tuple[str, bytes]]) -> None:
     goods = [(WATER_AIS, a) for a in run["ais"]]
     survives(WaterDetectionStage(REG), batch([*goods, *items]))
