@@ -59,7 +59,12 @@ class DetectionStage(BaseStage):
     with the exception; a batch of matches whose assessment raises is assessed again one match
     at a time — the matcher has let them go, so none is matched twice, and a detection's id
     derives from its record, so the good ones come out as in the batch — and a match that
-    raises alone is a dead letter of its WIM record (as validated) with the exception."""
+    raises alone is a dead letter of its WIM record (as validated) with the exception.
+
+    The columnar path is kept from raising on figures by the contract: events.models bounds
+    every weight, spacing, count and date (an axle ≤ 100 t, 64 axles, 2000–2099), so no sum
+    leaves int64 and no date arithmetic leaves the calendar; the fallback above is for the rest
+    (a plate image the second read cannot take, a bug)."""
 
     name = "detect"
 

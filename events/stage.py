@@ -180,10 +180,12 @@ async def guarded(stage: Stage, batch: list[Incoming]) -> StageResult:
     derived from their inputs and its effects are idempotent, so the good messages come out as
     they would have, and one it still raises on alone becomes a dead letter with the exception
     as its reason, counted in :data:`POISON`. A stage with state between calls (the WIM–ANPR
-    matcher, the AIS reassembler, the water tracks, the case batch awaiting its alerts) cannot
-    see a message twice: it isolates its records itself, so what still raises here is a bug,
-    and stops the runner like a retriable ServiceError (broker, database), which always does:
-    the batch is delivered again after restart."""
+    matcher, the water tracks, the case batch awaiting its alerts, the AIS reassembler, which
+    rejects every line it cannot use as data) cannot see a message twice: it isolates its
+    records itself, so what still raises here is a bug, and stops the runner like a retriable
+    ServiceError (broker, database), which always does: the batch is delivered again after
+    restart. tests/unit/test_poison_property.py feeds every stage messages at and past their
+    bounds."""
     try:
         return await stage.process(batch)
     except Exception as exc:
