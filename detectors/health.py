@@ -116,13 +116,14 @@ def _device_of(value: bytes) -> tuple[str, dt.datetime] | None:
         m = json.loads(value)
         ts = dt.datetime.fromisoformat(m["ts"])
         device = m.get("device_id") or m["camera_id"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     return (device, ts) if isinstance(device, str) and ts.tzinfo is not None else None
 
 
 class DeviceHealthStage(BaseStage):
     name = "health"
+    isolable = True  # what it stores is the latest per device: a message again changes nothing
 
     def __init__(
         self,
@@ -150,6 +151,8 @@ class DeviceHealthStage(BaseStage):
             if found is None or msg.timestamp_ms is None:
                 continue
             device, ts = found
+            if device not in self.sites:  # not a registered device: nothing to watch
+                continue
             received = dt.datetime.fromtimestamp(msg.timestamp_ms / 1000, dt.UTC)
             if device not in latest or received >= latest[device][0]:
                 latest[device] = (received, (ts - received).total_seconds())

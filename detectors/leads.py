@@ -94,6 +94,9 @@ def _ms(ts: dt.datetime) -> int:
 
 class LeadStage(BaseStage):
     name = "leads"
+    # sightings are stored idempotently and remembered before they are recalled, lead ids
+    # derive from the sightings, and a lead this process sent is not sent again
+    isolable = True
 
     def __init__(
         self,

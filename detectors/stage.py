@@ -31,7 +31,17 @@ from events import (
     WimRecord,
     derive_id,
 )
-from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import (
+    POISON,
+    BaseStage,
+    Incoming,
+    Outgoing,
+    StageResult,
+    dead_letter,
+    poison_letter,
+    stops_batch,
+    validation_reason,
+)
 
 from . import axles, overload
 from .limits import CONFIGURATIONS, readings
@@ -43,6 +53,19 @@ SMALL_VEHICLE_KG = 4_500  # the most a small vehicle (小型汽车, blue plate) 
 
 
 class DetectionStage(BaseStage):
+    """A record this stage raises on never stops it (issue #28), and is never seen twice: the
+    matcher keeps state, so the stage isolates records itself rather than be called again on
+    them (events.stage.guarded). A message that raises while it is taken in is a dead letter
+    with the exception; a batch of matches whose assessment raises is assessed again one match
+    at a time — the matcher has let them go, so none is matched twice, and a detection's id
+    derives from its record, so the good ones come out as in the batch — and a match that
+    raises alone is a dead letter of its WIM record (as validated) with the exception.
+
+    The columnar path is kept from raising on figures by the contract: events.models bounds
+    every weight, spacing, count and date (an axle ≤ 100 t, 64 axles, 2000–2099), so no sum
+    leaves int64 and no date arithmetic leaves the calendar; the fallback above is for the rest
+    (a plate image the second read cannot take, a bug)."""
+
     name = "detect"
 
     def __init__(
@@ -73,6 +96,7 @@ class DetectionStage(BaseStage):
         self.lead_topic = topic_prefix + LEADS
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
+        self.poisoned = 0  # messages dead-lettered for an exception, not yet in the metrics
         self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
 
     async def start(self) -> None:
@@ -90,12 +114,41 @@ class DetectionStage(BaseStage):
         self, matches: list[Match], dead: list[Outgoing] | None = None
     ) -> StageResult:
         self.observed = []
-        out = await self.assess(matches)
+        out, poisoned = await self._assess_guarded(matches)
+        dead = (dead or []) + poisoned
         if not self.observe:
-            return StageResult(out=out, dead=dead or [])
+            return StageResult(out=out, dead=dead)
+        if self.poisoned:
+            self.observed.append((POISON, (self.name,), self.poisoned))
+            self.poisoned = 0
         passes = Counter((m.record.site_id, "yes" if m.capture else "no") for m in matches)
         self.observed += [("wim_passes", labels, n) for labels, n in sorted(passes.items())]
-        return StageResult(out=out, dead=dead or [], observed=self.observed)
+        return StageResult(out=out, dead=dead, observed=self.observed)
+
+    async def _assess_guarded(self, matches: list[Match]) -> tuple[list[Outgoing], list[Outgoing]]:
+        """:meth:`assess` of the matches, and dead letters of those it raises on alone."""
+        mark = len(self.observed)
+        try:
+            return await self.assess(matches), []
+        except Exception as exc:
+            if stops_batch(exc):
+                raise
+        del self.observed[mark:]  # what the failed batch reported is reported again below
+        out, dead = [], []
+        for m in matches:
+            mark = len(self.observed)
+            try:
+                out += await self.assess([m])
+            except Exception as exc:
+                if stops_batch(exc):
+                    raise
+                del self.observed[mark:]
+                topic, partition, offset = m.position
+                value = m.record.to_json()
+                msg = Incoming(topic, partition, offset, m.record.site_id.encode(), value)
+                dead.append(poison_letter(msg, exc, self.name))
+                self.poisoned += 1
+        return out, dead
 
     def held(self) -> dict[tuple[str, int], int]:
         return self.matcher.held()
@@ -118,6 +171,11 @@ class DetectionStage(BaseStage):
                     self.matcher.add_capture(capture, pos)
         except ValidationError as exc:
             problem = validation_reason(exc)
+        except Exception as exc:
+            if stops_batch(exc):
+                raise
+            self.poisoned += 1
+            return poison_letter(msg, exc, self.name)
         return None if problem is None else dead_letter(msg, problem, self.name)
 
     def check_registry(self, site_id: str, device_id: str, kind: str, lane: int) -> str | None:

@@ -43,7 +43,17 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
+from events.stage import (
+    POISON,
+    BaseStage,
+    Incoming,
+    Outgoing,
+    StageResult,
+    dead_letter,
+    poison_letter,
+    stops_batch,
+    validation_reason,
+)
 from events.water import (
     WATER_AIS,
     WATER_CAMERA,
@@ -133,6 +143,7 @@ class WaterDetectionStage(BaseStage):
         # that, or AIS read ahead would be pruned before the captures it explains come
         self.camera_behind = False
         self.camera_ms: int | None = None
+        self.poisoned = 0  # messages dead-lettered for an exception, not yet in the metrics
 
     # --- input ---------------------------------------------------------------------------
 
@@ -155,9 +166,24 @@ class WaterDetectionStage(BaseStage):
         observed: list[tuple[str, tuple[str, ...], float]] = [
             ("detections", (d.detector, d.site_id), 1.0) for d in found
         ]
+        if self.poisoned:
+            observed.append((POISON, (self.name,), self.poisoned))
+            self.poisoned = 0
         return StageResult(out=out, dead=dead, observed=observed)
 
     def _accept(self, msg: Incoming) -> Outgoing | None:
+        """:meth:`_take` of one message; one it raises on is a dead letter with the exception
+        (issue #28): the stage keeps tracks, so it never sees a message twice
+        (events.stage.guarded)."""
+        try:
+            return self._take(msg)
+        except Exception as exc:
+            if stops_batch(exc):
+                raise
+            self.poisoned += 1
+            return poison_letter(msg, exc, self.name)
+
+    def _take(self, msg: Incoming) -> Outgoing | None:
         pos = (msg.topic, msg.partition, msg.offset)
         try:
             if msg.topic == self.ais_topic:
@@ -216,7 +242,12 @@ class WaterDetectionStage(BaseStage):
             why = f"capture {cap.capture_id}: {image.uri}: {exc}"
             log.warning("hull image unreadable", extra={"stage": self.name, "reason": why})
             return cap
-        got = self.hull_reader.read(data)
+        try:
+            got = self.hull_reader.read(data)
+        except Exception as exc:  # an image the reader cannot take: no name is read, as above
+            why = f"capture {cap.capture_id}: {image.uri}: {type(exc).__name__}: {exc}"
+            log.warning("hull image unreadable", extra={"stage": self.name, "reason": why})
+            return cap
         if got.name is None or got.confidence < self.min_hull_confidence:
             what = "no vessel name" if got.name is None else f"low confidence {got.confidence}"
             why = f"capture {cap.capture_id}: {what} in {got.raw or 'nothing'}"

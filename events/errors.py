@@ -4,7 +4,7 @@ OffsiteError
 ├── ConfigError        a configuration file or setting is wrong (file, line, field)
 ├── ServiceError       the broker or database failed; ``retriable`` says if a retry may help
 │   ├── BrokerError
-│   └── DatabaseError
+│   └── DatabaseError  not retriable when the database refused a value a record holds
 ├── UsageError         a bad command-line argument
 ├── UnfinishedError    a run did not finish its input within its time-out (``lags`` says where)
 └── EvidenceError      a package cannot be built or read (evidence.errors)
@@ -23,7 +23,13 @@ class ConfigError(OffsiteError):
 
 
 class ServiceError(OffsiteError):
-    retriable = True
+    """``retriable``: a retry of the same work may succeed (the service was down or busy);
+    False when the service refused what a record holds (a value PostgreSQL cannot store), which
+    no retry changes: a stage dead-letters that record and goes on (issue #28)."""
+
+    def __init__(self, *args: object, retriable: bool = True) -> None:
+        super().__init__(*args)
+        self.retriable = retriable
 
 
 class BrokerError(ServiceError):

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
 from .registry import PlateColor
 
@@ -38,11 +49,84 @@ GOODS_VEHICLE_TYPES = frozenset({"truck", "heavy_truck", "tractor", "trailer", "
 # large-cargo (大件) transport, which needs a permit: always reviewed.
 MAX_AXLES = 12
 
+# -- What no device can send (issue #28): refused with the reason at the gateway and, on a
+# topic, dead-lettered by the stage that reads it. Bounds are far past any real record and
+# well inside what the stages compute with (int64 columns, datetime arithmetic).
+# text without control characters (C0, DEL, C1): a NUL cannot be stored in PostgreSQL text
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+ID_MAX = 128  # a message's own id (record_id, capture_id, …): a vendor's id or a UUID fits
+CODE_MAX = 64  # a registry id: site_id, device_id, camera_id, checkpoint_id, receiver_id
+PLATE_MAX = 16  # a plate is 7 or 8 characters (GA 36); room for how a camera spells it
+TEXT_MAX = 64  # a short label a device sends: vehicle_type, a flag, a hull's painted name
+MAX_LANES = 16  # lanes of one direction; the registry says how many a site has
+MAX_AXLE_KG = 100_000  # past the range of any axle scale
+MAX_GROSS_KG = 2_000_000  # a large-cargo transport (大件运输) of many axles stays far below
+MAX_SPACING_MM = 50_000
+MAX_LENGTH_MM = 100_000
+MAX_SPEED_KMH = 250
+# dates any message may carry, whatever the clock says: wide enough for every recorded file
+# and simulation, narrow enough that date arithmetic (local time, ± a window) cannot overflow
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+# the validation context key a caller with a clock sets: (now, how far back, how far ahead)
+TS_WINDOW = "ts_window"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=NO_CONTROL)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=CODE_MAX, pattern=NO_CONTROL)]
+PlateText = Annotated[str, StringConstraints(max_length=PLATE_MAX, pattern=NO_CONTROL)]
+Label = Annotated[str, StringConstraints(max_length=TEXT_MAX, pattern=NO_CONTROL)]
+
+
+def _plausible(ts: dt.datetime, info: ValidationInfo) -> dt.datetime:
+    """``ts`` if no device can be wrong by that much: within [EARLIEST, LATEST), and within
+    the window around now that a caller with a clock passes as context (the gateway)."""
+    if not EARLIEST <= ts < LATEST:
+        raise ValueError(f"{ts.isoformat()} is outside {EARLIEST.year}–{LATEST.year - 1}: "
+                         "no device records such a date")  # fmt: skip
+    window = (info.context or {}).get(TS_WINDOW)
+    if window is not None:
+        now, behind, ahead = window
+        if ts < now - behind:
+            raise ValueError(f"{ts.isoformat()} is more than {behind.days} days before now "
+                             f"({now.isoformat(timespec='seconds')})")  # fmt: skip
+        if ts > now + ahead:
+            raise ValueError(f"{ts.isoformat()} is more than {ahead.total_seconds():g} s after "
+                             f"now ({now.isoformat(timespec='seconds')}): a device clock fault")  # fmt: skip
+    return ts
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+def _storable(value: Any, where: str) -> None:
+    """Raise if ``value`` holds NaN or an infinity (JSON has neither; they would become null)
+    or U+0000 (PostgreSQL stores no NUL, in text or jsonb)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a number JSON can carry")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where}: a NUL character (U+0000) cannot be stored")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _storable(k, f"{where} (a key)")
+            _storable(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _storable(v, f"{where}.{i}")
+
 
 class Message(BaseModel):
-    """Base of every topic message: strict types, unknown extra fields kept (SPEC.md)."""
+    """Base of every topic message: strict types, unknown extra fields kept (SPEC.md), no NaN
+    or infinity anywhere (a float field says so, an extra field would silently become null),
+    no NUL in an extra field."""
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _finite_extras(self) -> Message:
+        for k, v in (self.model_extra or {}).items():
+            _storable(k, "an extra field's name")
+            _storable(v, k)
+        return self
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=False).encode()
@@ -52,7 +136,7 @@ class ImageRef(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True)
 
     role: ImageRole
-    uri: str = Field(min_length=1)
+    uri: str = Field(min_length=1, max_length=1024, pattern=NO_CONTROL)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     width: int = Field(gt=0)
     height: int = Field(gt=0)
@@ -61,22 +145,24 @@ class ImageRef(BaseModel):
 class WimRecord(Message):
     """``road.wim``: one vehicle pass over a weigh-in-motion station (key: site_id)."""
 
-    record_id: str = Field(min_length=1)
-    site_id: str = Field(min_length=1)
-    device_id: str = Field(min_length=1)
-    lane: int = Field(ge=1)
-    ts: AwareDatetime
-    speed_kmh: float = Field(ge=0, le=250)
+    record_id: Id
+    site_id: Code
+    device_id: Code
+    lane: int = Field(ge=1, le=MAX_LANES)
+    ts: Timestamp
+    speed_kmh: float = Field(ge=0, le=MAX_SPEED_KMH)
     axle_count: int = Field(ge=2, le=64)  # more than MAX_AXLES: reviewed, not rejected
-    axle_weights_kg: list[int]
+    axle_weights_kg: list[Annotated[int, Field(ge=0, le=MAX_AXLE_KG)]] = Field(max_length=64)
     # empty: not measured (a station format without spacings): axle groups are not judged
-    axle_spacings_mm: list[int] = Field(default_factory=list)
-    gross_weight_kg: int = Field(gt=0)
-    length_mm: int | None = Field(default=None, gt=0)
+    axle_spacings_mm: list[Annotated[int, Field(gt=0, le=MAX_SPACING_MM)]] = Field(
+        default_factory=list, max_length=63
+    )
+    gross_weight_kg: int = Field(gt=0, le=MAX_GROSS_KG)
+    length_mm: int | None = Field(default=None, gt=0, le=MAX_LENGTH_MM)
     vehicle_kind: VehicleKind | None = None
     drive_axles: Literal[1, 2] | None = None
-    flags: list[str] = Field(default_factory=list)
-    plate: str | None = None
+    flags: list[Label] = Field(default_factory=list, max_length=32)
+    plate: PlateText | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> WimRecord:
@@ -90,10 +176,6 @@ class WimRecord(Message):
                 f"axle_spacings_mm needs axle_count - 1 = {self.axle_count - 1} values, "
                 f"got {len(self.axle_spacings_mm)}"
             )
-        if min(self.axle_weights_kg) < 0:
-            raise ValueError("axle_weights_kg has a negative weight")
-        if self.axle_spacings_mm and min(self.axle_spacings_mm) <= 0:
-            raise ValueError("axle_spacings_mm has a spacing that is not positive")
         total = sum(self.axle_weights_kg)
         # A device reports the gross as the sum of its axle weighings; a larger gap means a
         # corrupt record, not a heavy truck (FHWA TMG QC applies the same check).
@@ -108,16 +190,16 @@ class WimRecord(Message):
 class AnprCapture(Message):
     """``road.anpr``: one camera capture (key: site_id)."""
 
-    capture_id: str = Field(min_length=1)
-    site_id: str = Field(min_length=1)
-    camera_id: str = Field(min_length=1)
-    lane: int = Field(ge=1)
-    ts: AwareDatetime
-    plate: str | None
+    capture_id: Id
+    site_id: Code
+    camera_id: Code
+    lane: int = Field(ge=1, le=MAX_LANES)
+    ts: Timestamp
+    plate: PlateText | None
     plate_color: PlateColor | None = None
     confidence: float = Field(ge=0, le=1)
-    vehicle_type: str | None = None
-    images: list[ImageRef] = Field(default_factory=list)
+    vehicle_type: Label | None = None
+    images: list[ImageRef] = Field(default_factory=list, max_length=16)
 
 
 class Detection(Message):
@@ -126,13 +208,13 @@ class Detection(Message):
     detection_id: str
     detector: str
     detector_version: str
-    record_id: str
-    capture_id: str | None
-    site_id: str
-    device_id: str
+    record_id: Id
+    capture_id: Id | None
+    site_id: Code
+    device_id: Code
     lane: int
-    ts: AwareDatetime
-    plate: str | None
+    ts: Timestamp
+    plate: PlateText | None
     plate_color: PlateColor | None
     plate_status: PlateStatus
     match_confidence: float
@@ -170,10 +252,10 @@ class Violation(Message):
 
     violation_id: str
     detection_id: str
-    record_id: str
-    site_id: str
-    ts: AwareDatetime
-    plate: str | None
+    record_id: Id
+    site_id: Code
+    ts: Timestamp
+    plate: PlateText | None
     plate_color: PlateColor | None
     violation_code: str
     outcome: Outcome
@@ -207,10 +289,10 @@ class Sighting(BaseModel):
 
     model_config = ConfigDict(strict=True, frozen=True)
 
-    capture_id: str
-    site_id: str
-    ts: AwareDatetime
-    plate: str | None
+    capture_id: Id
+    site_id: Code
+    ts: Timestamp
+    plate: PlateText | None
     images: list[ImageRef] = Field(default_factory=list)
 
 
@@ -226,13 +308,13 @@ class Lead(Message):
     kind: LeadKind
     detector: str
     detector_version: str
-    plate: str | None
-    site_id: str  # where the (last) sighting was
-    ts: AwareDatetime
+    plate: PlateText | None
+    site_id: Code  # where the (last) sighting was
+    ts: Timestamp
     score: float = Field(ge=0, le=1)
     reasons: list[str]
     sightings: list[Sighting]
-    record_id: str | None = None  # the WIM pass, when the lead comes from one
+    record_id: Id | None = None  # the WIM pass, when the lead comes from one
 
 
 CaseStatus = Literal["pending_review", "confirmed", "rejected", "approved"]
@@ -244,9 +326,9 @@ class Case(Message):
     case_id: str
     violation_id: str
     status: CaseStatus = "pending_review"
-    site_id: str
-    ts: AwareDatetime
-    plate: str | None
+    site_id: Code
+    ts: Timestamp
+    plate: PlateText | None
     outcome: Outcome
     fine_cny: int | None
 
@@ -257,9 +339,9 @@ class Alert(Message):
     alert_id: str
     kind: Literal["case.created"]
     case_id: str
-    site_id: str
-    ts: AwareDatetime
-    plate: str | None
+    site_id: Code
+    ts: Timestamp
+    plate: PlateText | None
     violation_code: str
     outcome: Outcome
     fine_cny: int | None
@@ -275,10 +357,10 @@ class DeviceAlert(Message):
 
     alert_id: str
     kind: Literal["device.raised", "device.cleared"]
-    device_id: str
-    site_id: str | None
+    device_id: Code
+    site_id: Code | None
     condition: DeviceCondition
-    ts: AwareDatetime  # when the health stage saw the change
+    ts: Timestamp  # when the health stage saw the change
     reason: str
 
 

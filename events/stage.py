@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from .errors import ServiceError
 from .models import DeadLetter, Message
 from .topics import dlq
 
@@ -56,8 +57,10 @@ class Stage(Protocol):
         ...
 
     async def process(self, batch: list[Incoming]) -> StageResult:
-        """Called with each polled batch (in offset order per partition). Raising stops the
-        runner without committing: the batch is delivered again after restart."""
+        """Called with each polled batch (in offset order per partition), through
+        :func:`guarded`. Raising a retriable ServiceError stops the runner without committing:
+        the batch is delivered again after restart. Whatever one record makes the stage raise
+        must not stop it: see :func:`guarded`."""
         ...
 
     async def idle(self) -> StageResult:
@@ -91,6 +94,9 @@ class BaseStage:
 
     name: str
     inputs: tuple[str, ...]
+    # True: processing a message again, alone, gives what it gave in its batch (no state
+    # between calls, idempotent effects), so :func:`guarded` may isolate a poison message
+    isolable = False
 
     async def start(self) -> None:
         return None
@@ -149,3 +155,53 @@ def validation_reason(exc: ValidationError) -> str:
         else:
             parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return "; ".join(parts)
+
+
+# the metric (sinks.metrics.OBSERVED) that counts records a stage raised on, by stage
+POISON = "poison_records"
+
+
+def stops_batch(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the broker or the database that a retry of the whole
+    batch may fix; anything else was caused by what a record holds."""
+    return isinstance(exc, ServiceError) and exc.retriable
+
+
+def poison_letter(msg: Incoming, exc: Exception, stage: str) -> Outgoing:
+    """The dead letter of a message ``stage`` raised on: the exception is the reason."""
+    return dead_letter(msg, f"{stage} failed on this message: {type(exc).__name__}: {exc}", stage)
+
+
+async def guarded(stage: Stage, batch: list[Incoming]) -> StageResult:
+    """``stage.process(batch)``, where no record stops the stage (issue #28).
+
+    A stage that keeps nothing between calls (``isolable``: rules, evidence, leads, lead-store,
+    health) is called again on each message alone when its batch raised: its outputs carry ids
+    derived from their inputs and its effects are idempotent, so the good messages come out as
+    they would have, and one it still raises on alone becomes a dead letter with the exception
+    as its reason, counted in :data:`POISON`. A stage with state between calls (the WIM–ANPR
+    matcher, the water tracks, the case batch awaiting its alerts, the AIS reassembler, which
+    rejects every line it cannot use as data) cannot see a message twice: it isolates its
+    records itself, so what still raises here is a bug, and stops the runner like a retriable
+    ServiceError (broker, database), which always does: the batch is delivered again after
+    restart. tests/unit/test_poison_property.py feeds every stage messages at and past their
+    bounds."""
+    try:
+        return await stage.process(batch)
+    except Exception as exc:
+        if stops_batch(exc) or not getattr(stage, "isolable", False):
+            raise
+    result = StageResult()
+    for msg in batch:
+        try:
+            one = await stage.process([msg])
+        except Exception as exc:
+            if stops_batch(exc):
+                raise
+            result.dead.append(poison_letter(msg, exc, stage.name))
+            result.observed.append((POISON, (stage.name,), 1))
+            continue
+        result.out += one.out
+        result.dead += one.dead
+        result.observed += one.observed
+    return result

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from .models import ImageRef, Message
+from .models import Code, Id, ImageRef, Label, Message, Timestamp
 from .topics import WATER_AIS as WATER_AIS
 from .topics import WATER_AIS_RAW as WATER_AIS_RAW
 from .topics import WATER_CAMERA as WATER_CAMERA
@@ -55,8 +55,8 @@ LEGAL_BASIS: dict[str, str] = {
 class AisRaw(Message):
     """``water.ais.raw``: one line from a shore receiver, as received (key: receiver_id)."""
 
-    receiver_id: str = Field(min_length=1)
-    ts: AwareDatetime  # the receiver's clock when the line arrived
+    receiver_id: Code
+    ts: Timestamp  # the receiver's clock when the line arrived
     sentence: str = Field(min_length=1, max_length=2000)  # tag block, sentence, trailing metadata
 
 
@@ -67,9 +67,9 @@ class AisReport(Message):
     report_id: str
     mmsi: int = Field(ge=0, le=999_999_999)
     msg_type: int = Field(ge=1, le=27)
-    ts: AwareDatetime  # receive time: the tag block's, else the receiver's clock
+    ts: Timestamp  # receive time: the tag block's, else the receiver's clock
     time_source: TimeSource
-    receiver_id: str
+    receiver_id: Code
     station: str | None = None  # the tag block's source (s:), e.g. a receiver inside a network
     channel: str | None = None
     lat: float | None = None
@@ -100,13 +100,13 @@ class AisReport(Message):
 class VesselCapture(Message):
     """``water.camera``: one vessel passing a waterway checkpoint (key: checkpoint_id)."""
 
-    capture_id: str = Field(min_length=1)
-    checkpoint_id: str = Field(min_length=1)
-    camera_id: str = Field(min_length=1)
-    ts: AwareDatetime
+    capture_id: Id
+    checkpoint_id: Code
+    camera_id: Code
+    ts: Timestamp
     direction: Direction
-    images: list[ImageRef] = Field(default_factory=list)
-    hull_text: str | None = None  # the name painted on the hull, if the camera reads it
+    images: list[ImageRef] = Field(default_factory=list, max_length=16)
+    hull_text: Label | None = None  # the name painted on the hull, if the camera reads it
     hull_confidence: float | None = Field(default=None, ge=0, le=1)
     draught_m: float | None = Field(default=None, gt=0, le=30)  # if the site measures it
 
@@ -121,10 +121,10 @@ class WaterDetection(Message):
     detector_version: str
     violation_code: WaterCode
     legal_basis: str
-    site_id: str  # checkpoint, section or zone id
+    site_id: Code  # checkpoint, section or zone id
     # what saw it: the checkpoint's camera for a pass, else the AIS receivers ("+"-joined)
     device_id: str = "ais"
-    ts: AwareDatetime
+    ts: Timestamp
     mmsi: int | None
     vessel_name: str | None  # the registry's name of the vessel, when known
     ais_name: str | None
@@ -158,8 +158,8 @@ class WaterViolation(Message):
     domain: Literal["water"] = "water"
     detection_id: str
     record_id: str  # the capture for a pass, else the detection: one case per pass and code
-    site_id: str
-    ts: AwareDatetime
+    site_id: Code
+    ts: Timestamp
     plate: None = None  # vessels have no plate; the detection names the vessel
     plate_color: None = None
     violation_code: WaterCode

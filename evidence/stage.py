@@ -26,6 +26,7 @@ class EvidenceStage(BaseStage):
     package holds (None: the extract says not in the registry)."""
 
     name = "evidence"
+    isolable = True  # a package built before is left as it is
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ one-line message and the (field, reason) problems. A broker or database failure 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import io
 import ipaddress
@@ -29,7 +30,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, ImageRef, OffsiteError, WimRecord
-from events.models import ImageRole
+from events.models import TS_WINDOW, ImageRole
 from events.registry import Registry
 from events.stage import Outgoing, validation_reason
 
@@ -80,6 +81,11 @@ class GatewaySettings(BaseModel):
     # where images a station's record names by URL may be fetched from (ingest.fetch): host
     # names and IP networks; empty: none
     fetch_allow: tuple[Annotated[str, AfterValidator(_fetch_entry)], ...] = ()
+    # a record dated outside [now − max_age_days, now + max_ahead_s] is refused (issue #28): no
+    # device sends a pass from beyond the limitation period (行政处罚法 Art. 36: two years, five
+    # at most) twice over, nor one a day ahead of the gateway's clock
+    max_age_days: float = Field(default=3653.0, gt=0)
+    max_ahead_s: float = Field(default=86_400.0, gt=0)
 
 
 class Refused(OffsiteError):
@@ -260,7 +266,10 @@ class Intake:
         settings: GatewaySettings,
         *,
         topic_prefix: str = "",
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        """``clock``: now, for the window a record's date must fall in (the wall clock)."""
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.registry, self.producer, self.blobs = registry, producer, blobs
         self.acceptances, self.settings, self.topic_prefix = acceptances, settings, topic_prefix
         self._sites: dict[str, set[str]] = {}
@@ -289,7 +298,13 @@ class Intake:
             raw = message
         else:
             raw = json.dumps(dict(message)).encode()
-        record = _validate(kind, raw)
+        s = self.settings
+        window = (
+            self.clock(),
+            dt.timedelta(days=s.max_age_days),
+            dt.timedelta(seconds=s.max_ahead_s),
+        )
+        record = _validate(kind, raw, {TS_WINDOW: window})
         device_id = self._authorize(kind, device, record)
         message_id, site_id = getattr(record, kind.id_field), record.site_id
         value = record.to_json()
@@ -388,6 +403,10 @@ class Intake:
         if site not in self._sites.get(claimed, set()):
             raise Refused(403, "forbidden", f"device {claimed!r} is not registered at site "
                           f"{site!r}", [("site_id", "not a site of this device")])  # fmt: skip
+        registered_site = self.registry.site(site)
+        if registered_site is not None and record.lane > registered_site.lanes:
+            why = f"site {site} has {registered_site.lanes} lanes, got lane {record.lane}"
+            raise Refused(422, "invalid", f"lane: {why}", [("lane", why)])
         return claimed
 
 
@@ -409,10 +428,11 @@ def _json_object(message: bytes | Mapping[str, Any], kind: Kind) -> dict[str, An
     return doc
 
 
-def _validate(kind: Kind, raw: bytes) -> WimRecord | AnprCapture:
-    """The message under its topic's model: the rules a stage applies to the topic."""
+def _validate(kind: Kind, raw: bytes, context: dict[str, Any]) -> WimRecord | AnprCapture:
+    """The message under its topic's model: the rules a stage applies to the topic, and those
+    of the ``context`` (the date window around now)."""
     try:
-        return kind.model.model_validate_json(raw)
+        return kind.model.model_validate_json(raw, context=context)
     except ValidationError as exc:
         problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         raise Refused(422, "invalid", validation_reason(exc), problems) from exc

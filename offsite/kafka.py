@@ -19,7 +19,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from events import ALL_TOPICS, WHOLE_TOPICS, BrokerError, dlq
-from events.stage import Incoming, Outgoing, Stage
+from events.stage import Incoming, Outgoing, Stage, guarded
 from sinks.metrics import READY, observe_batch, observe_lag
 
 log = logging.getLogger("offsite.kafka")
@@ -353,7 +353,7 @@ class StageRunner:
                 if batch:
                     last_data = time.monotonic()
                     self.in_batch_since = last_data
-                    result = await self.stage.process(batch)
+                    result = await guarded(self.stage, batch)  # no record stops it
                 else:
                     reached = await self._reached(consumer)
                     if reached is None and time.monotonic() - last_data < self.idle_flush_s:

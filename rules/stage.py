@@ -206,6 +206,7 @@ def pass_case_id(v: Violation) -> str:
 
 class RulesStage(BaseStage):
     name = "rules"
+    isolable = True  # ids derive from the detection; the trip store keeps what it has
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's own, client-side
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 from events import case_id as pass_case_id
@@ -35,6 +36,20 @@ Trip = tuple[str, str, str | None, dt.datetime, str | None]
 # a case an officer has confirmed, and every state after it: its history counts
 CONFIRMED = ("confirmed", "legal_review", "approved", "notice_issued", "statement_received",
              "decided", "closed")  # fmt: skip
+
+
+# what a record makes PostgreSQL refuse, not a failure of the database: a value it cannot
+# store (SQLSTATE class 22, e.g. U+0000 in text or jsonb), a limit a value passes (class 54, an
+# index row too large), a check or not-null constraint, or a value asyncpg cannot send as its
+# column's type (an integer past int8).
+_REFUSED = (
+    asyncpg.DataError, asyncpg.ProgramLimitExceededError, asyncpg.CheckViolationError,
+    asyncpg.NotNullViolationError, ArgumentError,
+)  # fmt: skip
+
+
+def _failed(what: str, exc: asyncpg.PostgresError | ArgumentError) -> DatabaseError:
+    return DatabaseError(f"{what}: {exc}", retriable=not isinstance(exc, _REFUSED))
 
 
 def case_id(v: AnyViolation) -> str:
@@ -125,8 +140,8 @@ class CaseStore:
                 " WHERE h.received IS NULL OR h.received <= excluded.received",
                 *zip(*seen, strict=True),
             )
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"recording device health failed: {exc}") from exc
+        except (asyncpg.PostgresError, ArgumentError) as exc:
+            raise _failed("recording device health failed", exc) from exc
 
     async def device_states(
         self,
@@ -219,10 +234,10 @@ class CaseStore:
                     [(v.violation_id, v.attached_to, v.site_id, v.detection.device_id,
                       v.record_id, v.ts, d) for v, d in attached],
                 )  # fmt: skip
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, ArgumentError) as exc:
             await tx.rollback()
             await self.pool.release(conn)
-            raise DatabaseError(f"writing {len(rows)} cases failed: {exc}") from exc
+            raise _failed(f"writing {len(rows)} cases failed", exc) from exc
         alerts = [_alert(v) for v, _ in cases if case_id(v) in new]
         return PendingWrite(conn, tx, alerts, self.pool.release)
 
@@ -350,8 +365,8 @@ class CaseStore:
                 [p[0] for p in passes], [p[1] for p in passes],
                 [p[2] for p in passes], [p[3] for p in passes],
             )  # fmt: skip
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"writing trips failed: {exc}") from exc
+        except (asyncpg.PostgresError, ArgumentError) as exc:
+            raise _failed("writing trips failed", exc) from exc
 
     async def recall_trips(
         self, vehicles: Sequence[tuple[str, str | None]], since: dt.datetime, until: dt.datetime
@@ -376,8 +391,8 @@ class CaseStore:
                 " WHERE t.case_id = r.case_id AND t.primary_case IS NULL",
                 [c for c, _ in resolved], [p for _, p in resolved],
             )  # fmt: skip
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"writing trips failed: {exc}") from exc
+        except (asyncpg.PostgresError, ArgumentError) as exc:
+            raise _failed("writing trips failed", exc) from exc
 
     async def write_leads(self, leads: Sequence[tuple[Lead, str]]) -> int:
         """Store leads (with their JSON as received), idempotently; returns how many were new."""
@@ -393,8 +408,8 @@ class CaseStore:
                 [x.plate for x, _ in leads], [x.site_id for x, _ in leads],
                 [x.ts for x, _ in leads], [x.score for x, _ in leads], [d for _, d in leads],
             )  # fmt: skip
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"writing {len(leads)} leads failed: {exc}") from exc
+        except (asyncpg.PostgresError, ArgumentError) as exc:
+            raise _failed(f"writing {len(leads)} leads failed", exc) from exc
         return len(rows)
 
     async def remember_sightings(self, rows: Sequence[tuple[Sighting, dt.datetime]]) -> None:
@@ -410,8 +425,8 @@ class CaseStore:
                 [x.site_id for x, _ in rows], [x.ts for x, _ in rows], [k for _, k in rows],
                 [x.model_dump_json() for x, _ in rows],
             )  # fmt: skip
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"writing {len(rows)} sightings failed: {exc}") from exc
+        except (asyncpg.PostgresError, ArgumentError) as exc:
+            raise _failed(f"writing {len(rows)} sightings failed", exc) from exc
 
     async def recall_sightings(
         self, plates: Sequence[str], since: dt.datetime, until: dt.datetime

@@ -45,11 +45,14 @@ SECOND_READS = Counter("offsite_second_reads_total", "OCR second reads of plates
 DEVICE_CONDITION = Gauge("offsite_device_condition",
                          "1 while a device health condition is raised (detectors/health.py)",
                          ["device", "condition"])  # fmt: skip
+POISON = Counter("offsite_poison_records_total",
+                 "Messages a stage raised on, dead-lettered with the exception (issue #28)",
+                 ["stage"])  # fmt: skip
 # what a stage may report in StageResult.observed (stages never import this module): a
 # counter's increment, a histogram's observation, a gauge's value
 OBSERVED: dict[str, Counter | Histogram | Gauge] = {
     "detections": DETECTIONS, "wim_passes": WIM_PASSES, "second_reads": SECOND_READS,
-    "latency": LATENCY, "device_condition": DEVICE_CONDITION,
+    "latency": LATENCY, "device_condition": DEVICE_CONDITION, "poison_records": POISON,
 }  # fmt: skip
 LOOP_LAG = Gauge("offsite_event_loop_lag_seconds", "How late the event loop ran a 1 s tick")
 READY = Gauge("offsite_stage_ready", "1 when the stage has loaded and joined its group", ["stage"])

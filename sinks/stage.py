@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, Lead, Violation
-from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
+from events import ALERTS, CASES, LEADS, VIOLATIONS, Case, DatabaseError, Lead, Violation
+from events.stage import (
+    POISON,
+    BaseStage,
+    Incoming,
+    Outgoing,
+    StageResult,
+    decode_batch,
+    poison_letter,
+)
 from events.water import WATER_VIOLATIONS, WaterViolation
 
 from .casestore import AnyViolation, CaseStore, PendingWrite, case_id
@@ -35,10 +43,10 @@ class CaseStage(BaseStage):
         good: list[tuple[AnyViolation, Incoming]] = [*road, *water]
         dead += water_dead
         result = StageResult(dead=dead)
-        violations = [v for v, _ in good if v.outcome != "none"]
-        documents = [msg.value.decode() for v, msg in good if v.outcome != "none"]
-        if violations:
-            self._pending = await self.store.begin_batch(violations, documents)
+        todo = [(v, msg) for v, msg in good if v.outcome != "none"]
+        if todo:
+            self._pending, todo = await self._begin(todo, result)
+            violations = [v for v, _ in todo]
             new = {a.case_id for a in self._pending.alerts}
             result.out = [
                 Outgoing(self.alert_topic, a.site_id.encode(), a.to_json())
@@ -49,6 +57,32 @@ class CaseStage(BaseStage):
                 if case_id(v) in new
             ]
         return result
+
+    async def _begin(
+        self, todo: list[tuple[AnyViolation, Incoming]], result: StageResult
+    ) -> tuple[PendingWrite, list[tuple[AnyViolation, Incoming]]]:
+        """The batch's cases written in an open transaction, and the violations written. When
+        the database refuses a value one of them holds (a DatabaseError that is not
+        retriable), each is written alone and rolled back to find which: those it refuses are
+        dead letters with its reason (in ``result``), the others are written together — the
+        good cases of a batch are never lost to a bad one (issue #28)."""
+        try:
+            return await self.store.begin_batch(*_columns(todo)), todo
+        except DatabaseError as exc:
+            if exc.retriable:
+                raise
+        keep = []
+        for v, msg in todo:
+            try:
+                await (await self.store.begin_batch(*_columns([(v, msg)]))).rollback()
+            except DatabaseError as exc:
+                if exc.retriable:
+                    raise
+                result.dead.append(poison_letter(msg, exc, self.name))
+                result.observed.append((POISON, (self.name,), 1))
+                continue
+            keep.append((v, msg))
+        return await self.store.begin_batch(*_columns(keep)), keep
 
     async def acknowledged(self, result: StageResult) -> None:
         if self._pending is not None:
@@ -65,6 +99,11 @@ class CaseStage(BaseStage):
             await pending.rollback()
 
 
+def _columns(todo: list[tuple[AnyViolation, Incoming]]) -> tuple[list[AnyViolation], list[str]]:
+    """The violations and their documents as received, for CaseStore.begin_batch."""
+    return [v for v, _ in todo], [msg.value.decode() for _, msg in todo]
+
+
 def _case(v: AnyViolation) -> Case:
     return Case(
         case_id=case_id(v), violation_id=v.violation_id, site_id=v.site_id, ts=v.ts,
@@ -76,6 +115,7 @@ class LeadSinkStage(BaseStage):
     """leads → the ``leads`` table (idempotent), for officers to follow up."""
 
     name = "lead-store"
+    isolable = True  # leads are stored idempotently
 
     def __init__(self, store: CaseStore, *, topic_prefix: str = "") -> None:
         self.store = store

@@ -35,7 +35,31 @@ def test_good_record_keeps_unknown_fields() -> None:
     [
         ({"gross_weight_kg": "19000"}, "gross_weight_kg: Input should be a valid integer"),
         ({"gross_weight_kg": -5}, "gross_weight_kg: Input should be greater than 0"),
-        ({"axle_weights_kg": [-1000, 20000]}, "negative weight"),
+        ({"axle_weights_kg": [-1000, 20000]}, "axle_weights_kg.0: Input should be greater than"),
+        # issue #28 rows 1 and 7: what no device can send, refused with the reason
+        (
+            {"axle_weights_kg": [10**30, 10**30], "gross_weight_kg": 2 * 10**30},
+            "axle_weights_kg.0: Input should be less than or equal to 100000",
+        ),
+        (
+            {"axle_weights_kg": [10**12, 12 * 10**11], "gross_weight_kg": 22 * 10**11},
+            "gross_weight_kg: Input should be less than or equal to 2000000",
+        ),
+        (
+            {"ts": "0001-01-01T00:00:00+08:00"},
+            "ts: Value error, 0001-01-01T00:00:00+08:00 is outside 2000–2099",
+        ),
+        ({"ts": "9999-12-31T23:59:59-08:00"}, "outside 2000–2099"),
+        ({"ts": "9999-12-31T23:59:59+08:00"}, "outside 2000–2099"),
+        ({"speed_kmh": float("nan")}, "speed_kmh: Input should be a finite number"),
+        ({"vendor_x": {"a": [1, float("nan")]}}, "vendor_x.a.1: nan is not a number JSON"),
+        ({"lane": 99}, "lane: Input should be less than or equal to 16"),
+        ({"record_id": "r\x001"}, "record_id: String should match pattern"),
+        ({"record_id": "r" * 30_000}, "record_id: String should have at most 128 characters"),
+        ({"plate": "湘A\u00001234"}, "plate: String should match pattern"),
+        ({"plate": "湘" * 2_700}, "plate: String should have at most 16 characters"),
+        ({"site_id": "G107\n"}, "site_id: String should match pattern"),
+        ({"vendor_note": "a\x00b"}, "vendor_note: a NUL character (U+0000) cannot be stored"),
         ({"axle_count": 3}, "axle_count is 3 but axle_weights_kg has 2 values"),
         ({"axle_spacings_mm": [4700, 1300]}, "axle_spacings_mm needs axle_count - 1 = 1 values"),
         ({"gross_weight_kg": 25000}, "disagrees with the sum of axle_weights_kg 19000"),

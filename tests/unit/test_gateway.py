@@ -4,6 +4,7 @@ for what is refused, one message per id, and a fuzz of bodies and multipart uplo
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import random
@@ -248,6 +249,46 @@ async def test_validation_errors_name_each_field(rig: Rig) -> None:
     assert fields == {"lane": "Input should be greater than or equal to 1",
                       "speed_kmh": "Input should be greater than or equal to 0",
                       "ts": "Field required"}  # fmt: skip
+
+
+# issue #28 rows 1, 2 and 7: what no device can send was answered 202 and dead-lettered later,
+# or killed a stage; each is refused now, with the reason
+_IMPOSSIBLE = [
+    ("/v1/wim", _doc(WIM, lane=99), "lane: Input should be less than or equal to 16"),
+    ("/v1/wim", _doc(WIM, lane=3), "lane: site G312-K1035-E has 2 lanes, got lane 3"),
+    ("/v1/wim", _doc(WIM, axle_count=2, axle_weights_kg=[10**12, 12 * 10**11],
+                     axle_spacings_mm=[3000], gross_weight_kg=22 * 10**11),
+     "gross_weight_kg: Input should be less than or equal to 2000000"),
+    ("/v1/wim", _doc(WIM, speed_kmh=float("nan")), "speed_kmh: Input should be a finite number"),
+    ("/v1/wim", _doc(WIM, vendor_x=float("nan")), "vendor_x: nan is not a number JSON can carry"),
+    ("/v1/wim", _doc(WIM, ts="9999-12-31T23:59:59+08:00"), "is outside 2000–2099"),
+    ("/v1/anpr", _doc(CAPTURE, plate="湘A\u00001234"), "plate: String should match pattern"),
+    ("/v1/anpr", _doc(CAPTURE, plate="湘" * 2_700), "plate: String should have at most 16"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "doc", "phrase"), _IMPOSSIBLE)
+async def test_what_no_device_can_send_is_refused_with_the_reason(
+    rig: Rig, path: str, doc: dict[str, Any], phrase: str
+) -> None:
+    headers = {**(WIM_KEY if path == "/v1/wim" else CAM_KEY), "Content-Type": "application/json"}
+    res = await rig.client.post(path, content=json.dumps(doc).encode(), headers=headers)
+    assert res.status_code == 422, res.text
+    assert phrase in res.json()["message"] and rig.producer.sent == []
+
+
+@pytest.mark.parametrize(("days", "status"), [(-3654, 422), (-3652, 202), (0.9, 202), (1.1, 422)])
+async def test_a_record_dated_outside_the_window_around_now_is_refused(
+    days: float, status: int
+) -> None:
+    now = WIM.ts - dt.timedelta(days=days)  # the record is dated ``days`` after now
+    intake = Intake(REGISTRY, ListProducer(), MemoryBlobs(), MemoryAcceptances(), LIMITS,
+                    clock=lambda: now)  # fmt: skip
+    async with _client(create_app(intake, MemoryKeys(KEYS), LIMITS)) as client:
+        res = await client.post("/v1/wim", json=_doc(WIM), headers=WIM_KEY)
+    assert res.status_code == status, res.text
+    if status == 422:
+        assert res.json()["problems"][0]["field"] == "ts"
 
 
 async def test_rate_limit_answers_429_with_retry_after_then_lets_through() -> None:

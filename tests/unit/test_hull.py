@@ -145,3 +145,21 @@ async def test_an_uncertain_or_missing_hull_read_is_no_hull_name(tmp_path: Path)
     # a name the camera sent is used as it is, not read again
     sent = other.model_copy(update={"hull_text": "湘长沙货1001"})
     assert await feed(stage(blobs, sure), [*reports, sent], 5000) == []
+
+
+class BrokenReader(FixedReader):
+    """A reader that raises on the image, as a decoder does on a corrupt or oversized one."""
+
+    def read(self, jpeg: bytes) -> HullRead:
+        raise ValueError("image is truncated")
+
+
+async def test_an_image_the_reader_raises_on_is_no_hull_name_and_stops_nothing(
+    tmp_path: Path,
+) -> None:
+    # issue #28: before, the exception left the stage, and every restart met the capture again
+    blobs = BlobStore(tmp_path)
+    reports, cap = clean_pass()
+    other = with_image(cap, blobs, b"\xff\xd8 not a whole JPEG")
+    broken = BrokenReader(HullRead(None, 0.0, None))
+    assert await feed(stage(blobs, broken), [*reports, other], 5000) == []
