@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
@@ -38,6 +36,8 @@ from ingest.watch import FolderWatcher, SetOutcome
 from sinks import BlobStore, CaseStore
 from sinks.blobs import SCHEME
 from sinks.devicekeys import AcceptanceLog, DeviceKeyStore, key_hash
+from sinks.metrics import READY
+from sinks.metrics import serve as serve_metrics
 
 from .config import Settings, load_registry
 from .kafka import ensure_topics, producer, send_all, topic_names
@@ -151,23 +151,15 @@ async def open_gateway(
                             DurableBlobs(BlobStore(settings.var_dir / "blobs")),
                             AcceptanceLog(store.pool), g, topic_prefix=prefix)  # fmt: skip
             app = create_app(intake, CachedKeys(store, g.key_cache_s), g)
-            # for Prometheus and Kubernetes, as every offsite process: ready once the broker
-            # and the database answered (they did, to get here)
-            app.add_route("/metrics", _metrics, methods=["GET"])
-            app.add_route("/readyz", _ready, methods=["GET"])
-            yield Gateway(app, intake, store)
+            # ready once the broker and the database answered (they did, to get here); the
+            # metrics listener (gateway.metrics_port) says so, not the devices' port
+            READY.labels("gateway").set(1)
+            try:
+                yield Gateway(app, intake, store)
+            finally:
+                READY.remove("gateway")
     finally:
         await store.close()
-
-
-async def _metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def _ready(request: Request) -> Response:
-    return Response("ready\n", media_type="text/plain")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -177,11 +169,48 @@ def _listen(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
-def _server(app: Starlette, *, own_signals: bool) -> Any:
+def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> Any:
+    import h11
     import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class SlowClientsEnd(H11Protocol):
+        """uvicorn's h11 protocol, with a deadline for each request's headers: a connection
+        that has not sent them within ``header_timeout_s`` of connecting (or of its previous
+        answer) is closed, key or no key."""
+
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE and self.deadline is not None:
+                self.deadline.cancel()  # the headers are in: the body has deadlines of its own
+                self.deadline = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.deadline = self.loop.call_later(limits.header_timeout_s, self._expire)
+
+        def _expire(self) -> None:
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
 
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                            server_header=False)  # fmt: skip
+                            server_header=False, http=SlowClientsEnd)  # fmt: skip
 
     class Embedded(uvicorn.Server):
         @contextlib.contextmanager
@@ -192,12 +221,19 @@ def _server(app: Starlette, *, own_signals: bool) -> Any:
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
-    """``offsite ingest serve``: until SIGINT/SIGTERM, then finish the requests in flight."""
+    """``offsite ingest serve``: until SIGINT/SIGTERM, then finish the requests in flight.
+    /metrics, /healthz and /readyz are on ``gateway.metrics_port`` (0: not served)."""
+    g = settings.gateway
     sock = _listen(host, port)
     async with open_gateway(settings) as gw:
+        metrics = await serve_metrics(g.metrics_host, g.metrics_port) if g.metrics_port else None
         bound = sock.getsockname()
         print(f"gateway on http://{bound[0]}:{bound[1]}  (API: /v1/openapi.json)", file=sys.stderr)
-        await _server(gw.app, own_signals=True).serve(sockets=[sock])
+        try:
+            await _server(gw.app, g, own_signals=True).serve(sockets=[sock])
+        finally:
+            if metrics is not None:
+                metrics.close()
 
 
 @contextlib.asynccontextmanager
@@ -207,7 +243,7 @@ async def running_gateway(
     """A gateway served over HTTP in this process on a free port: (base URL, gateway)."""
     sock = _listen("127.0.0.1", 0)  # listening before the server runs: no start-up race
     async with open_gateway(settings, ep, limits=limits) as gw:
-        server = _server(gw.app, own_signals=False)
+        server = _server(gw.app, limits or settings.gateway, own_signals=False)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             yield f"http://127.0.0.1:{sock.getsockname()[1]}", gw
@@ -230,8 +266,8 @@ async def post_traffic(
     store the simulator wrote them to; by default the gateway's own). Messages go out in time
     order, ``window`` in flight at once: the devices of a site send as the vehicles pass, so a
     WIM record and its capture arrive close together, as the matcher expects. Returns once
-    every message was answered 202; the keys are revoked after. Rate limits are off: simulated
-    traffic packs hours into seconds."""
+    every message was answered 202; the keys are revoked after. Rate limits are off (and a device
+    may have the whole window in flight): simulated traffic packs hours into seconds."""
     items: list[tuple[str, str, WimRecord | AnprCapture]] = [
         ("/v1/wim", p.wim.device_id, p.wim) for p in passes
     ]
@@ -241,7 +277,9 @@ async def post_traffic(
     import httpx  # the demo's stations; not needed to run a gateway
 
     blobs = images or BlobStore(settings.var_dir / "blobs")
-    unlimited = settings.gateway.model_copy(update={"rate_per_s": 1e9, "burst": 10**9})
+    unlimited = settings.gateway.model_copy(
+        update={"rate_per_s": 1e9, "burst": 10**9, "max_in_flight_per_device": window}
+    )
     async with running_gateway(settings, ep, limits=unlimited) as (url, gw):
         keys = {dev: await gw.keys.create(dev) for dev in sorted({i[1] for i in items})}
         slots = asyncio.Semaphore(window)
