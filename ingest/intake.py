@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, ImageRef, OffsiteError, WimRecord
+from events.images import jpeg_is_whole
 from events.models import ImageRole
 from events.registry import Registry
 from events.stage import Outgoing, validation_reason
@@ -243,8 +244,11 @@ def inspect_jpeg(data: bytes, source: str, limits: GatewaySettings) -> Jpeg:
             if not (0 < width <= side and 0 < height <= side and width * height <= pixels):
                 raise Refused(413, "too_large", f"{source}: {width}×{height} pixels, the limit is "
                               f"{side} a side and {pixels} in all", [(source, "image too large")])  # fmt: skip
-            # whole: every scan decoded, at 1/8 scale (the DCT's own scaling: 1/64 of the
-            # memory), so a header alone or a file cut short is refused here, not in OCR
+            # whole: its segments reach the end of the scans, and they decode, at 1/8 scale
+            # (the DCT's own scaling: 1/64 of the memory), so a header alone or a file cut
+            # short is refused here, not in OCR
+            if not jpeg_is_whole(data):
+                raise ValueError("no end of image after the scan")
             img.draft("L", (max(1, width // 8), max(1, height // 8)))
             img.load()
     except Refused:

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from starlette.applications import Starlette
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
 from ingest import Pass
 from ingest.gateway import create_app, openapi
-from ingest.intake import GatewaySettings, Intake
+from ingest.intake import GatewaySettings, Intake, Refused
 from ingest.watch import FolderWatcher, SetOutcome
 from sinks import BlobStore, CaseStore
 from sinks.blobs import SCHEME
@@ -61,6 +62,11 @@ class KafkaProducer:
                 await send_all(self.prod, list(messages))
         except TimeoutError as exc:
             raise BrokerError(f"no acknowledgement within {self.timeout_s:g} s") from exc
+        except BrokerError as exc:  # no retry makes a message smaller: 413, not 503
+            if isinstance(exc.__cause__, MessageSizeTooLargeError):
+                raise Refused(413, "too_large", "the broker does not take a message this large",
+                              [("", "message too large")]) from exc  # fmt: skip
+            raise
 
 
 class DurableBlobs:
