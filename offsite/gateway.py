@@ -232,7 +232,13 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     g = settings.gateway
     sock = _listen(host, port)
     async with open_gateway(settings) as gw:
-        metrics = await serve_metrics(g.metrics_host, g.metrics_port) if g.metrics_port else None
+        metrics = None
+        if g.metrics_port:
+            try:
+                metrics = await serve_metrics(g.metrics_host, g.metrics_port)
+            except OSError as exc:
+                raise UsageError(f"cannot listen on {g.metrics_host}:{g.metrics_port} "
+                                 f"(gateway.metrics_port): {exc.strerror}") from exc  # fmt: skip
         bound = sock.getsockname()
         print(f"gateway on http://{bound[0]}:{bound[1]}  (API: /v1/openapi.json)", file=sys.stderr)
         try:
