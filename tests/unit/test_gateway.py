@@ -242,11 +242,12 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
         # its header, before anything decodes it
         ("/v1/images", {"content": _claiming(JPEG, 12_000, 12_000),
                         "headers": {**CAM_KEY, "Content-Type": "image/jpeg"}}, 413, "pixels"),
-        # issue #28 row 5: no retry makes these acceptable, so they are never 503
+        # issue #28 row 5: no retry makes these acceptable, so they are never 503 (the
+        # gateway's id check, or the model's where it refuses them first)
         ("/v1/wim", {"json": _doc(WIM, record_id="wim-\x001"), "headers": WIM_KEY}, 422,
-         "record_id: control characters"),
+         "record_id"),
         ("/v1/wim", {"json": _doc(WIM, record_id="w" * 30_000), "headers": WIM_KEY}, 422,
-         "record_id: at most"),
+         "record_id"),
     ]  # fmt: skip
 
 
@@ -667,3 +668,22 @@ async def test_a_body_the_broker_would_refuse_is_refused_413_up_front() -> None:
     assert f"limit is {limits.max_message_bytes}" in res.json()["message"]
     assert limits.max_message_bytes < MAX_REQUEST_BYTES // 4  # and far below the producer's
     assert producer.sent == []
+
+
+async def test_a_message_the_broker_refuses_as_too_large_is_413_not_503() -> None:
+    """A permanent producer error is the device's to fix, not to retry."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    from offsite.gateway import KafkaProducer
+
+    class TooLarge:
+        async def send(self, *args: Any, **kwargs: Any) -> Any:
+            raise MessageSizeTooLargeError()
+
+    intake = Intake(REGISTRY, KafkaProducer(TooLarge(), 5.0), MemoryBlobs(),  # type: ignore[arg-type]
+                    MemoryAcceptances(), LIMITS)  # fmt: skip
+    async with _client(create_app(intake, MemoryKeys(KEYS), LIMITS)) as client:
+        res = await client.post("/v1/wim", content=WIM.to_json(), headers=JSON_WIM)
+    assert res.status_code == 413, res.text
+    assert "broker does not take" in res.json()["message"]
+    assert intake.acceptances.accepted == {}  # type: ignore[attr-defined]
