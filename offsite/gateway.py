@@ -176,14 +176,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> Any:
-    import h11
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class SlowClientsEnd(H11Protocol):
-        """uvicorn's h11 protocol, with a deadline for each request's headers: a connection
-        that has not sent them within ``header_timeout_s`` of connecting (or of its previous
-        answer) is closed, key or no key."""
+        """uvicorn's h11 protocol, with a deadline whenever no request is being answered: a
+        connection that has not sent a request's headers within ``header_timeout_s`` of
+        connecting or of its previous answer is closed, key or no key, and so is one that
+        keeps sending the body of a request already answered (refused before it was read)."""
 
         deadline: asyncio.TimerHandle | None = None
 
@@ -193,7 +193,7 @@ def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> An
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE and self.deadline is not None:
+            if self._answering() and self.deadline is not None:
                 self.deadline.cancel()  # the headers are in: the body has deadlines of its own
                 self.deadline = None
 
@@ -206,13 +206,16 @@ def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> An
                 self.deadline.cancel()
             super().connection_lost(exc)
 
+        def _answering(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
         def _arm(self) -> None:
             if self.deadline is not None:
                 self.deadline.cancel()
             self.deadline = self.loop.call_later(limits.header_timeout_s, self._expire)
 
         def _expire(self) -> None:
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if not self._answering() and not self.transport.is_closing():
                 self.transport.close()
 
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,

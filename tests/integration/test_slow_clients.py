@@ -146,7 +146,15 @@ async def test_connections_that_never_finish_their_headers_are_closed(settings: 
             async with trickling([w for _, w in conns], b"X"):  # a header that never ends
                 ends = await asyncio.gather(*(r.read() for r, _ in conns))
             assert ends == [b""] * len(conns)  # closed by the gateway, without an answer
+        # refused before its body was read (no key), and sending that body for ever
+        refused = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+        async with asyncio.timeout(BOUND_S):
+            for _, w in refused:
+                w.write(head(None, 100_000) + b"{")
+            async with trickling([w for _, w in refused]):
+                assert [await status_of(r) for r, _ in refused] == [401] * len(refused)
+                await asyncio.gather(*(r.read() for r, _ in refused))  # until the gateway closes
             async with httpx.AsyncClient(base_url=url) as client:
                 assert (await client.get("/healthz")).status_code == 200
-        for _, w in conns:
+        for _, w in conns + refused:
             w.close()
