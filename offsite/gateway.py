@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
@@ -175,6 +175,37 @@ def _listen(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
+LINGER_S = 2.0  # how long a closing connection's late data is read and dropped
+
+
+class _Lingering:
+    """A transport whose ``close`` is a lingering close: it sends what is buffered and a FIN,
+    then reads and drops what the client still sends until it closes too, or for ``linger_s``.
+    Closing at once with the client's bytes unread makes the kernel send a reset, and the client
+    loses the answer (the 408 or 401) it had not read yet."""
+
+    def __init__(self, transport: asyncio.Transport, linger_s: float) -> None:
+        self._transport = transport
+        self._linger_s = linger_s
+        self._closing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._closing or self._transport.is_closing() or not self._transport.can_write_eof():
+            self._transport.close()
+            return
+        self._closing = True
+        self._transport.write_eof()
+        if not self._transport.is_reading():  # paused by flow control: drain all the same
+            self._transport.resume_reading()
+        asyncio.get_running_loop().call_later(self._linger_s, self._transport.close)
+
+
 def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> Any:
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -188,10 +219,13 @@ def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> An
         deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            linger = min(LINGER_S, limits.header_timeout_s)
+            super().connection_made(cast(asyncio.Transport, _Lingering(transport, linger)))
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():
+                return  # answered and closing: what the client still sends is dropped
             super().data_received(data)
             if self._answering() and self.deadline is not None:
                 self.deadline.cancel()  # the headers are in: the body has deadlines of its own
