@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ from .pages import (
 from .party import party_routes
 
 HERE = Path(__file__).parent
+log = logging.getLogger("offsite.console")
+# the days the queue's date filter takes: no case is older, and the far end stays clear of the
+# calendar's and the database's limits (year 1 and 9999 end in an overflow)
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
 SESSION_COOKIE = "offsite_session"
 LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: no session yet)
 PAGE_SIZE = 50
@@ -82,25 +87,59 @@ CSP = (
 )
 
 
-class SecurityHeaders:
-    """Headers on every response: no framing, no sniffing, nothing from elsewhere."""
+class BadInput(ValueError):
+    """A query or form value no page can take (a control character, a date out of range):
+    answered 400 with ``message``, in Chinese."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def checked(value: str, name: str) -> str:
+    """``value`` if it has no control characters (a NUL would reach the database)."""
+    if not value.isprintable():
+        raise BadInput(f"“{name}”含有无效字符。")
+    return value
+
+
+class SecurityHeaders:
+    """Headers on every response, an error's too: no framing, no sniffing, nothing from
+    elsewhere, and HTTPS only (HSTS) when served over TLS."""
+
+    def __init__(self, app: ASGIApp, *, tls: bool = False) -> None:
         self.app = app
+        self.headers = [
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"cache-control", b"no-store"),
+        ]
+        if tls:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
         async def send_with(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", [])
-                message["headers"] += [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"cache-control", b"no-store"),
-                ]
+                message["headers"] += self.headers
             await send(message)
 
-        await self.app(scope, receive, send_with if scope["type"] == "http" else send)
+        try:
+            await self.app(scope, receive, send_with)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            page = render("error.html", 500, session=None, title="系统错误",
+                          message="系统暂时无法处理此请求，请稍后再试。")  # fmt: skip
+            await page(scope, receive, send_with)
 
 
 def create_app(console: Console) -> Starlette:
@@ -128,7 +167,11 @@ def create_app(console: Console) -> Starlette:
                 if not same_token(str(form.get("csrf") or ""), session.csrf_token):
                     return render("error.html", 403, session=session, title="请求无效",
                                   message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
-            return await handler(request, session)
+            try:
+                return await handler(request, session)
+            except BadInput as exc:
+                return render("error.html", 400, session=session, title="请求无效",
+                              message=exc.message)  # fmt: skip
 
         return endpoint
 
@@ -150,12 +193,17 @@ def create_app(console: Console) -> Starlette:
             return await login_form(request, "页面已过期，请重新登录。", 403)
         username = str(form.get("username") or "").strip().lower()[:64]
         password = str(form.get("password") or "")[:1024]
-        keys = (f"account:{username}", f"addr:{address(request)}")
+        # failures count per account at this address, and per address: guesses from here are
+        # held back, but no one elsewhere can lock an officer out of their own account
+        keys = (f"account:{username}@{address(request)}", f"addr:{address(request)}")
         if c.throttle.blocked(*keys):
             wait = int(c.throttle.retry_after(*keys)) + 1
             resp = await login_form(request, f"登录失败次数过多，请 {wait} 秒后再试。", 429)
             resp.headers["retry-after"] = str(wait)
             return resp
+        if not (username + password).isprintable():  # no account has one: a failure all the same
+            c.throttle.failed(*keys)
+            return await login_form(request, "用户名或密码含有无效字符。", 400)
         account = await c.accounts.authenticate(username, password)
         if account is None:
             c.throttle.failed(*keys)
@@ -318,7 +366,7 @@ def create_app(console: Console) -> Starlette:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, tls=c.secure_cookies)
     return app
 
 
@@ -348,7 +396,7 @@ async def _queue(
     """A page of cases in ``statuses`` matching the filters of query ``q``: (rows, the filters
     as given, whether there is a next page, the page number)."""
     policy = c.lifecycle.policy
-    filters = {k: str(q.get(k) or "").strip()[:40]
+    filters = {k: checked(str(q.get(k) or "").strip()[:40], k)
                for k in ("site", "code", "date", "plate", "uncertain", "major", "domain")}  # fmt: skip
     filters = {k: v for k, v in filters.items() if v and (k != "domain" or v in DOMAINS)}
     # one status is an equality, so that the (status, ts, case_id) index gives the page's order
@@ -373,10 +421,11 @@ async def _queue(
         try:
             day = dt.date.fromisoformat(filters["date"])
         except ValueError:
-            filters.pop("date")
-        else:
-            start = dt.datetime.combine(day, dt.time(), policy.tz)
-            where.append(f"c.ts >= {arg(start)} AND c.ts < {arg(start + dt.timedelta(days=1))}")
+            raise BadInput("日期格式应为 年-月-日，如 2026-03-01。") from None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise BadInput(f"日期应在 {FIRST_DAY} 至 {LAST_DAY} 之间。")
+        start = dt.datetime.combine(day, dt.time(), policy.tz)
+        where.append(f"c.ts >= {arg(start)} AND c.ts < {arg(start + dt.timedelta(days=1))}")
     if "domain" in filters:  # a waterway case's code is water.*, every other one is the road's
         negate = "" if filters["domain"] == "water" else "NOT "
         where.append(f"c.violation_code {negate}LIKE 'water.%'")

@@ -231,13 +231,17 @@ async def notice_response(
     pdf: bool,
     image_url: Callable[[str], str],
     links: Mapping[str, str] | None = None,
+    record: bool = True,
 ) -> Response:
     """The notice as HTML or PDF, recorded in the case's custody log (viewed, or exported for
-    the PDF) by ``actor`` first: a notice whose viewing cannot be recorded is not shown."""
+    the PDF) by ``actor`` first: a notice whose viewing cannot be recorded is not shown.
+    ``record`` False: the caller recorded the view (the party's, once a day)."""
     # the custody log's own words: the PDF leaves the system (exported), the page is a view
-    await c.lifecycle.record(notice.case_id, "exported" if pdf else "viewed", actor,
-                             "notice pdf" if pdf else "notice")  # fmt: skip
-    party_url = (c.public_url or str(request.base_url)).rstrip("/") + PARTY_PATH
+    if record:
+        await c.lifecycle.record(notice.case_id, "exported" if pdf else "viewed", actor,
+                                 "notice pdf" if pdf else "notice")  # fmt: skip
+    # the agency's address, never the Host header: a notice is printed and handed out
+    party_url = c.public_url.rstrip("/") + PARTY_PATH
     found = await asyncio.to_thread(checked_images, c, notice)
     if not pdf:
         srcs = [(name, image_url(name) if data is not None else None) for name, data in found]

@@ -56,14 +56,18 @@ class Console:
     lifecycle: Lifecycle
     evidence_dir: Path
     throttle: Throttle = field(default_factory=Throttle)
-    secure_cookies: bool = False  # served over TLS (or behind a TLS proxy)
+    # served over TLS (or behind a TLS proxy): cookies are Secure and HSTS is sent
+    secure_cookies: bool = False
     # sites and devices (configs/sites.yaml), waterway checkpoints: the command center's map
     registry: Registry | None = None
     waterways: WaterRegistry | None = None
     blobs: BlobStore | None = None  # the party's statement images (console/party.py)
-    # where the party opens /party, as the notice prints it (the agency's public address);
-    # None: the address this request came to
-    public_url: str | None = None
+    # where the party opens /party, as the notice prints it (console.public_url, or the
+    # console's own local address): never the address a request claims to have come to
+    public_url: str = "http://127.0.0.1:8080"
+    # after the party's log-in: page and image views per case, statements per case
+    party_views: Throttle = field(default_factory=lambda: Throttle(limit=120, window_s=600))
+    party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

@@ -21,8 +21,6 @@ import json
 import warnings
 from typing import Any
 
-import cv2
-import numpy as np
 from PIL import Image
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -30,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from sinks.accounts import PARTY, Session, same_token
+from events.images import jpeg_is_whole, png_is_whole
+from sinks.accounts import PARTY, Session, Throttle, same_token
 from sinks.blobs import SCHEME
 from sinks.lifecycle import STATES, Actor, CustodyError, LifecycleError
 from sinks.lifecycle import Request as Action
@@ -51,7 +50,9 @@ WRONG = "号牌号码或查询码不正确，请核对违法行为通知书后�
 MAX_TEXT = 4000
 MAX_IMAGES = 3
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # a small file that decodes to gigabytes is refused before decoding
+# a small file that decodes to gigabytes is refused before decoding: 24 MP (a phone's photo)
+# is 72 MB decoded; a 6,000 × 6,000 image is not taken
+MAX_PIXELS = 24_000_000
 MAX_REQUEST = MAX_IMAGES * MAX_IMAGE_BYTES + 256 * 1024
 KINDS = {"jpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png")}
 PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
@@ -72,10 +73,12 @@ def image_kind(data: bytes) -> str | None:
             with Image.open(io.BytesIO(data)) as im:  # reads the header only
                 if im.format != kind.upper() or im.width * im.height > MAX_PIXELS:
                     return None
+                if not (jpeg_is_whole(data) if kind == "jpeg" else png_is_whole(data)):
+                    return None  # a header alone, or a file cut short
+                im.load()  # and its data decodes
         except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             return None
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return kind if decoded is not None and decoded.size > 0 else None
+    return kind
 
 
 def _normal(text: Any, limit: int) -> str:
@@ -98,13 +101,42 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         s = await c.sessions.get(request.cookies.get(PARTY_COOKIE), c.now())
         return s if s is not None and s.account is None and s.party_case_id else None
 
-    async def opened(request: Request) -> tuple[Session, Notice] | None:
-        """The party's live session and the notice of its one case."""
+    async def opened(request: Request) -> tuple[Session, Notice] | Response:
+        """The party's live session and the notice of its one case; else where to go: the
+        look-up form, or 429 when the case's pages are asked for faster than anyone reads."""
         session = await party_session(request)
         if session is None or session.party_case_id is None:
-            return None
+            return to_form()
+        key = f"case:{session.party_case_id}"
+        if c.party_views.blocked(key):
+            return too_fast(c.party_views, key)
+        c.party_views.failed(key)  # counted as a view
         notice = await load_notice(c, session.party_case_id)
-        return None if notice is None else (session, notice)
+        return to_form() if notice is None else (session, notice)
+
+    def too_fast(throttle: Throttle, key: str) -> Response:
+        wait = int(throttle.retry_after(key)) + 1
+        resp = render("error.html", 429, session=None, title="请求过于频繁",
+                      message=f"请 {wait} 秒后再试。")  # fmt: skip
+        resp.headers["retry-after"] = str(wait)
+        return resp
+
+    async def viewed(session: Session, notice: Notice) -> None:
+        """One custody entry for the party's views of a session and day (whatever pages,
+        images and PDFs): the first view of the day records it."""
+        today = c.now().astimezone(policy.tz).date()
+        first = await c.pool.fetchval(
+            "UPDATE sessions SET custody_day = $2 WHERE token_hash = $1"
+            " AND custody_day IS DISTINCT FROM $2 RETURNING true", session.token_hash, today,
+        )  # fmt: skip
+        if not first:
+            return
+        try:
+            await c.lifecycle.record(notice.case_id, "viewed", PARTY, "party session")
+        except CustodyError:
+            await c.pool.execute("UPDATE sessions SET custody_day = NULL WHERE token_hash = $1",
+                                 session.token_hash)  # fmt: skip
+            raise
 
     def to_form() -> Response:
         return RedirectResponse("/party", 303)
@@ -131,6 +163,9 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             resp.headers["retry-after"] = str(wait)
             return resp
         plate, code = _normal(form.get("plate"), 16), _normal(form.get("code"), 32)
+        if not (plate + code).isprintable():  # no notice has one: a failure all the same
+            c.throttle.failed(key)
+            return await lookup_form(request, WRONG, 400)
         # both parts in one query: a wrong plate and a wrong code take the same path
         cid = await c.pool.fetchval(
             "SELECT case_id FROM violation_notices WHERE lookup_code = $1 AND plate = $2",
@@ -185,18 +220,18 @@ def party_routes(c: Console, page: Page) -> list[Route]:
 
     async def case_page(request: Request) -> Response:
         got = await opened(request)
-        if got is None:
-            return to_form()
+        if isinstance(got, Response):
+            return got
         session, notice = got
         # the party is still told of the case when the log refuses: their right does not wait
         with contextlib.suppress(CustodyError):
-            await c.lifecycle.record(notice.case_id, "viewed", PARTY, "party page")
+            await viewed(session, notice)
         return await case_response(request, session, notice)
 
     async def party_image(request: Request) -> Response:
         got = await opened(request)
-        if got is None:
-            return to_form()
+        if isinstance(got, Response):
+            return got
         notice = got[1]
         name = request.path_params["name"]
         found = dict(await asyncio.to_thread(checked_images, c, notice))
@@ -207,14 +242,15 @@ def party_routes(c: Console, page: Page) -> list[Route]:
 
     async def party_notice(request: Request) -> Response:
         got = await opened(request)
-        if got is None:
-            return to_form()
-        notice = got[1]
+        if isinstance(got, Response):
+            return got
+        session, notice = got
         try:
+            await viewed(session, notice)
             return await notice_response(
                 c, request, notice, PARTY, pdf=request.url.path.endswith(".pdf"),
                 image_url=lambda name: f"/party/images/{name}",
-                links={"pdf": "/party/notice.pdf", "back": "/party/case"},
+                links={"pdf": "/party/notice.pdf", "back": "/party/case"}, record=False,
             )  # fmt: skip
         except CustodyError as exc:
             return render("error.html", 409, session=None, title="暂时无法查看",
@@ -224,9 +260,12 @@ def party_routes(c: Console, page: Page) -> list[Route]:
 
     async def statement(request: Request) -> Response:
         got = await opened(request)
-        if got is None:
-            return to_form()
+        if isinstance(got, Response):
+            return got
         session, notice = got
+        key = f"case:{notice.case_id}"
+        if c.party_statements.blocked(key):
+            return too_fast(c.party_statements, key)
         try:
             length = int(request.headers.get("content-length") or "")
         except ValueError:
@@ -239,7 +278,10 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         try:
             form = await request.form(max_files=MAX_IMAGES + 5, max_fields=20,
                                       max_part_size=64 * 1024)  # fmt: skip
-        except HTTPException:
+        except HTTPException as exc:
+            if "Too many files" in str(exc.detail):  # the limit, not a riddle
+                return await case_response(request, session, notice,
+                                           f"最多上传 {MAX_IMAGES} 张图片。", 400)  # fmt: skip
             return await case_response(request, session, notice, "提交的内容无法识别。", 400)
         try:
             return await submit(request, session, notice, form)
@@ -288,6 +330,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
                 payload={"body": body, "images": stored, "address": address(request)}))  # fmt: skip
         except LifecycleError as exc:
             return await case_response(request, session, notice, exc.message, 409)
+        c.party_statements.failed(f"case:{notice.case_id}")  # counted as a statement
         return RedirectResponse("/party/case?sent=1", 303)
 
     # --- the officers' side: the statements' images -------------------------------------------

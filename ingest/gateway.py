@@ -16,6 +16,7 @@ per-device rate limits are its own.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import math
@@ -27,7 +28,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -51,14 +52,15 @@ class _Bucket:
 
 @dataclass
 class Gate:
-    """Who may come in, and how many at once: the key, the device's rate, the instance's
-    capacity. Checked before the body is read."""
+    """Who may come in, and how many at once: the key, the device's rate, the device's share
+    of the instance's capacity, the instance's capacity. Checked before the body is read."""
 
     keys: DeviceKeys
     settings: GatewaySettings
     clock: Callable[[], float] = time.monotonic
     in_flight: int = 0
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _held: dict[str, int] = field(default_factory=dict)  # device → its requests in flight
 
     async def admit(self, request: Request) -> str:
         key = _presented_key(request)
@@ -71,14 +73,27 @@ class Gate:
         if wait > 0:
             raise Refused(429, "rate_limited", f"device {device} sends faster than "
                           f"{self.settings.rate_per_s:g} messages/s", retry_after=math.ceil(wait))  # fmt: skip
+        held = self._held.get(device, 0)
+        if held >= self.settings.max_in_flight_per_device:
+            # one station's slow or stuck uploads must not take the others' capacity
+            raise Refused(429, "too_many_in_flight", f"device {device} has {held} requests in "
+                          "flight, the limit; send the next when one is answered", retry_after=1)  # fmt: skip
         if self.in_flight >= self.settings.max_in_flight:
             # the broker or database is not keeping up: refuse rather than queue in memory
             raise Refused(503, "busy", "the gateway is at capacity; retry", retry_after=1)
         self.in_flight += 1
+        self._held[device] = held + 1
         return device
 
-    def release(self) -> None:
+    def held(self, device: str) -> int:
+        """The requests of ``device`` in flight."""
+        return self._held.get(device, 0)
+
+    def release(self, device: str) -> None:
         self.in_flight -= 1
+        self._held[device] -= 1
+        if not self._held[device]:
+            del self._held[device]
 
     def _take(self, device: str) -> float:
         """0 if a token was taken, else the seconds until one is there."""
@@ -106,16 +121,34 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is larger than ``limit``."""
+async def _body(request: Request, limit: int, s: GatewaySettings) -> bytes:
+    """The body, refused with 413 as soon as it is larger than ``limit``, and with 408 when a
+    read waits longer than ``s.body_idle_s`` or the whole takes longer than
+    ``s.body_timeout_s`` plus its size at ``s.min_body_rate``: a client that trickles or stops
+    short does not hold its slot."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise Refused(400, "bad_request", "Content-Length is not a number")
         if int(declared) > limit:
             raise Refused(413, "too_large", f"body of {declared} bytes, the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    clock = asyncio.get_running_loop().time
+    chunks, size, start = [], 0, clock()
+    stream = request.stream()
+    while True:
+        budget = start + s.body_timeout_s + size / s.min_body_rate - clock()
+        try:
+            async with asyncio.timeout(max(0.0, min(s.body_idle_s, budget))):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except ClientDisconnect:  # no one to answer; the slot is freed all the same
+            raise Refused(400, "bad_request", "the client closed the connection") from None
+        except TimeoutError:
+            raise Refused(408, "timeout", f"the body came slower than the gateway waits for: "
+                          f"{size} bytes in {clock() - start:.1f} s (each read within "
+                          f"{s.body_idle_s:g} s, all within {s.body_timeout_s:g} s plus "
+                          f"{s.min_body_rate:g} bytes/s)") from None  # fmt: skip
         size += len(chunk)
         if size > limit:
             raise Refused(413, "too_large", f"body larger than the limit of {limit} bytes")
@@ -189,7 +222,9 @@ def parse_multipart(
 
 
 def _refusal(exc: Refused) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if exc.status == 408:  # a client too slow to send keeps no connection either
+        headers["Connection"] = "close"
     return JSONResponse(exc.document(), status_code=exc.status, headers=headers)
 
 
@@ -229,15 +264,17 @@ def create_app(
             return _refusal(Refused(503, "unavailable", "the message could not be stored; "
                                     "nothing was accepted, retry", retry_after=2))  # fmt: skip
         finally:
-            gate.release()
+            gate.release(device)
 
     async def message(request: Request, kind: Kind, device: str) -> Response:
         media = _media_type(request)
         uploads: list[Upload] = []
         if media == "application/json":
-            body = await _body(request, limits.max_body_bytes)
+            body = await _body(
+                request, min(limits.max_message_bytes, limits.max_body_bytes), limits
+            )
         elif media == "multipart/form-data" and kind.takes_images:
-            raw = await _body(request, limits.max_body_bytes)
+            raw = await _body(request, limits.max_body_bytes, limits)
             parts = parse_multipart(raw, request.headers["content-type"],
                                     limits.max_images + 1, limits.max_image_bytes)  # fmt: skip
             found = [p for p in parts if p.name == "capture"]
@@ -245,6 +282,9 @@ def create_app(
                 raise Refused(422, "invalid", "a multipart capture has exactly one part named "
                               "'capture' with its JSON", [("capture", "missing or repeated")])  # fmt: skip
             body = bytes(found[0].data)
+            if len(body) > limits.max_message_bytes:
+                raise Refused(413, "too_large", f"the capture part is {len(body)} bytes, the "
+                              f"limit is {limits.max_message_bytes}", [("capture", "too large")])  # fmt: skip
             uploads = [Upload(p.name, bytes(p.data), p.name) for p in parts if p.name != "capture"]
         else:
             allowed = "application/json or multipart/form-data" if kind.takes_images else \
@@ -265,7 +305,7 @@ def create_app(
         async def work(device: str) -> Response:
             if _media_type(request) != "image/jpeg":
                 raise Refused(415, "unsupported_media_type", "an image is sent as image/jpeg")
-            data = await _body(request, limits.max_image_bytes)
+            data = await _body(request, limits.max_image_bytes, limits)
             return JSONResponse(await intake.upload(data), status_code=201)
 
         return await admitted(request, work)
@@ -278,7 +318,8 @@ def create_app(
             if stations is None or name not in FORMATS:
                 raise Refused(404, "not_found", f"no station format {name!r} here "
                               f"({', '.join(FORMATS) if stations else 'none'})")  # fmt: skip
-            results = await stations.take(name, device, await _body(request, limits.max_body_bytes))
+            body = await _body(request, limits.max_body_bytes, limits)
+            results = await stations.take(name, device, body)
             status = status_of(results)
             if name == "kakou" and _media_type(request) in SOAP_TYPES:
                 reasons = "; ".join(r.detail.get("reason") or r.detail.get("message", "")
@@ -317,14 +358,16 @@ def _error_responses() -> dict[str, Any]:
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}}
     why = {
         "400": "malformed body (multipart without boundary, bad Content-Length)",
+        "408": "the body came too slowly or stopped short (the connection is closed)",
         "401": "no API key, or an unknown or revoked one",
         "403": "the key's device may not send this: another device id, a site it is not "
                "registered at, or a message of another device type",
         "409": "the id was accepted before with other content",
-        "413": "body, image or number of parts over the limit",
-        "415": "content type not accepted, or an image that is not a JPEG",
+        "413": "body, message, image (bytes or pixels) or number of parts over the limit",
+        "415": "content type not accepted, or an image that is not a whole, readable JPEG",
         "422": "the message breaks its topic's contract: each problem names its field",
-        "429": "the device sends faster than its rate limit (Retry-After)",
+        "429": "the device sends faster than its rate limit, or has as many requests in flight "
+               "as it may (Retry-After)",
         "503": "the gateway is at capacity or the broker or database is unavailable; nothing "
                "was accepted (Retry-After)",
     }  # fmt: skip

@@ -30,12 +30,15 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, ImageRef, OffsiteError, WimRecord
+from events.images import jpeg_is_whole
 from events.models import TS_WINDOW, ImageRole
 from events.registry import Registry
 from events.stage import Outgoing, validation_reason
 
 MiB = 1024 * 1024
 ROLES: tuple[str, ...] = ImageRole.__args__  # type: ignore[attr-defined]
+MAX_ID_CHARS = 128  # a record_id or capture_id
+IMAGE_REF_BYTES = 512  # what the gateway adds to a capture per image (role, uri, sha256, size)
 
 
 _HOST = re.compile(
@@ -61,9 +64,15 @@ class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
     max_body_bytes: int = Field(default=6 * MiB, ge=1024)
+    # a message as produced (a JSON body, a capture's JSON part): far below the producer's
+    # max_request_size (offsite.kafka, 4 MiB) and a broker's default message.max.bytes (1 MiB),
+    # so a body the broker would refuse is refused 413 up front, never 503 after
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=MiB)
     max_image_bytes: int = Field(default=2 * MiB, ge=1024)
     max_images: int = Field(default=6, ge=1, le=64)  # per capture, uploaded and referenced
     max_image_side_px: int = Field(default=12_000, ge=16)
+    # checked in the header, before anything decodes: 32 MP is 96 MB as BGR in OCR
+    max_image_pixels: int = Field(default=32_000_000, ge=256)
     # per device and gateway instance; a lane sees a vehicle a second at most, a station that
     # was offline catches up inside the burst
     rate_per_s: float = Field(default=50.0, gt=0)
@@ -71,6 +80,20 @@ class GatewaySettings(BaseModel):
     # requests being worked on at once per instance: beyond it, 503 and Retry-After (memory
     # stays below max_in_flight × max_body_bytes)
     max_in_flight: int = Field(default=64, ge=1)
+    # of which one device's key may hold this many: a slow or stuck station cannot fill them
+    max_in_flight_per_device: int = Field(default=8, ge=1)
+    # a client that is slow to send does not hold a connection: the request's headers must be
+    # in within header_timeout_s (of connecting, or of the previous answer); each read of the
+    # body waits at most body_idle_s, and the whole body may take body_timeout_s plus its size
+    # at min_body_rate (bytes/s)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_idle_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    min_body_rate: float = Field(default=8192.0, gt=0)
+    # /metrics (Prometheus), /healthz and /readyz: on a listener of their own, never on the
+    # devices' port; port 0: none
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9109, ge=0, le=65535)
     produce_timeout_s: float = Field(default=15.0, gt=0)
     key_cache_s: float = Field(default=5.0, ge=0)  # a revoked key stops working within this
     watch_interval_s: float = Field(default=1.0, gt=0)
@@ -228,11 +251,11 @@ class Jpeg:
     height: int
 
 
-def inspect_jpeg(data: bytes, source: str, max_bytes: int, max_side: int) -> Jpeg:
-    """Size, magic and header of one image (blocking: Pillow reads the markers)."""
-    if len(data) > max_bytes:
+def inspect_jpeg(data: bytes, source: str, limits: GatewaySettings) -> Jpeg:
+    """Size, magic, header and wholeness of one image (blocking: Pillow reads it)."""
+    if len(data) > limits.max_image_bytes:
         raise Refused(413, "too_large", f"{source}: image of {len(data)} bytes, the limit is "
-                      f"{max_bytes}", [(source, "image too large")])  # fmt: skip
+                      f"{limits.max_image_bytes}", [(source, "image too large")])  # fmt: skip
     if not data.startswith(b"\xff\xd8\xff"):
         raise Refused(415, "unsupported_media_type", f"{source}: not a JPEG image",
                       [(source, "not a JPEG image (no JPEG start marker)")])  # fmt: skip
@@ -240,15 +263,25 @@ def inspect_jpeg(data: bytes, source: str, max_bytes: int, max_side: int) -> Jpe
 
     try:
         # the plugin class parses the header only; Image.open would add a decompression-bomb
-        # warning that the side limit below makes moot
+        # warning that the limits below make moot
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as img:
             width, height = img.size
-    except Exception as exc:  # any failure to parse the header means it is not a usable JPEG
-        raise Refused(415, "unsupported_media_type", f"{source}: not a readable JPEG: {exc}",
-                      [(source, "JPEG header cannot be read")]) from exc  # fmt: skip
-    if not (0 < width <= max_side and 0 < height <= max_side):
-        raise Refused(413, "too_large", f"{source}: {width}×{height} pixels, the limit is "
-                      f"{max_side} a side", [(source, "image too large")])  # fmt: skip
+            side, pixels = limits.max_image_side_px, limits.max_image_pixels
+            if not (0 < width <= side and 0 < height <= side and width * height <= pixels):
+                raise Refused(413, "too_large", f"{source}: {width}×{height} pixels, the limit is "
+                              f"{side} a side and {pixels} in all", [(source, "image too large")])  # fmt: skip
+            # whole: its segments reach the end of the scans, and they decode, at 1/8 scale
+            # (the DCT's own scaling: 1/64 of the memory), so a header alone or a file cut
+            # short is refused here, not in OCR
+            if not jpeg_is_whole(data):
+                raise ValueError("no end of image after the scan")
+            img.draft("L", (max(1, width // 8), max(1, height // 8)))
+            img.load()
+    except Refused:
+        raise
+    except Exception as exc:  # any failure to read it means it is not a usable JPEG
+        raise Refused(415, "unsupported_media_type", f"{source}: not a readable JPEG, or one cut "
+                      f"short: {exc}", [(source, "JPEG cannot be read or is cut short")]) from exc  # fmt: skip
     return Jpeg(hashlib.sha256(data).hexdigest(), width, height)
 
 
@@ -307,7 +340,12 @@ class Intake:
         record = _validate(kind, raw, {TS_WINDOW: window})
         device_id = self._authorize(kind, device, record)
         message_id, site_id = getattr(record, kind.id_field), record.site_id
+        _check_id(kind, message_id)
         value = record.to_json()
+        limit = self.settings.max_message_bytes + IMAGE_REF_BYTES * self.settings.max_images
+        if len(value) > limit:
+            raise Refused(413, "too_large", f"the message is {len(value)} bytes as produced, "
+                          f"the limit is {limit}", [("", "message too large")])  # fmt: skip
         if stored:
             await asyncio.to_thread(self._store, stored)
         out = Outgoing(self.topic_prefix + kind.topic, site_id.encode(), value)
@@ -333,8 +371,7 @@ class Intake:
     # -- blocking work, in worker threads --
 
     def _inspect(self, data: bytes, source: str) -> Jpeg:
-        s = self.settings
-        return inspect_jpeg(data, source, s.max_image_bytes, s.max_image_side_px)
+        return inspect_jpeg(data, source, self.settings)
 
     def _images(
         self, doc: dict[str, Any], uploads: Sequence[Upload]
@@ -408,6 +445,16 @@ class Intake:
             why = f"site {site} has {registered_site.lanes} lanes, got lane {record.lane}"
             raise Refused(422, "invalid", f"lane: {why}", [("lane", why)])
         return claimed
+
+
+def _check_id(kind: Kind, message_id: str) -> None:
+    """A message id goes into the acceptance log and every id derived from it: printable and
+    no longer than any device's (a NUL or a 30,000-character id is no one's, and no retry
+    makes it one)."""
+    if len(message_id) > MAX_ID_CHARS or not message_id.isprintable():
+        reason = (f"at most {MAX_ID_CHARS} characters" if len(message_id) > MAX_ID_CHARS
+                  else "control characters are not allowed")  # fmt: skip
+        raise Refused(422, "invalid", f"{kind.id_field}: {reason}", [(kind.id_field, reason)])
 
 
 def _json_object(message: bytes | Mapping[str, Any], kind: Kind) -> dict[str, Any]:

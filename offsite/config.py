@@ -231,10 +231,18 @@ class ConsoleSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    secure_cookies: bool = False  # true when served over TLS, directly or behind a proxy
+    # served over TLS, directly or behind a proxy: Secure cookies and HSTS; unset: when
+    # public_url is https
+    secure_cookies: bool | None = None
     # the public address of the party's page as notices print it (e.g. https://zf.example.gov.cn);
-    # unset: the address the officer's browser used, which the party may not be able to reach
+    # required when the console listens on other than localhost; unset: http://host:port
     public_url: HttpUrl | None = None
+
+    def tls(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.public_url is not None and self.public_url.scheme == "https"
+
     # the agency's catalogue of major decisions (重大执法决定): 法制审核 before the notice
     major_fine_cny_at_least: int | None = 20_000
     major_violation_codes: frozenset[str] = frozenset()

@@ -91,19 +91,36 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     cs = console_settings(settings)
     lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
-    return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
+    return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
                    registry=registry_of(settings), waterways=waterways,
                    blobs=BlobStore(settings.var_dir / "blobs"),
-                   public_url=str(cs.public_url) if cs.public_url else None), store  # fmt: skip
+                   public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
+
+
+LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def public_url(cs: ConsoleSettings, host: str, port: int) -> str:
+    """Where notices send the party: console.public_url; on localhost only, the console's own
+    address may stand in for it. Never a request's Host header."""
+    if cs.public_url is not None:
+        return str(cs.public_url)
+    if host not in LOCAL:
+        raise UsageError(f"console.public_url is required when the console listens on {host}: "
+                         "the notices print it as the party's address")  # fmt: skip
+    return f"http://{host}:{port}"
 
 
 async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
     import uvicorn
 
     cs = console_settings(settings)
+    host, port = host or cs.host, port or cs.port
+    address = public_url(cs, host, port)  # before anything opens
     console, store = await open_console(settings)
+    console.public_url = address
     try:
-        config = uvicorn.Config(create_app(console), host=host or cs.host, port=port or cs.port,
+        config = uvicorn.Config(create_app(console), host=host, port=port, server_header=False,
                                 log_level="warning", proxy_headers=False,
                                 timeout_graceful_shutdown=2)  # open live feeds end  # fmt: skip
         server = uvicorn.Server(config)

@@ -22,24 +22,25 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 
 from events import AnprCapture, BrokerError, OffsiteError, UsageError, WimRecord
 from events.stage import Outgoing
 from ingest.fetch import Fetcher
 from ingest.gateway import create_app, openapi
-from ingest.intake import GatewaySettings, Intake
+from ingest.intake import GatewaySettings, Intake, Refused
 from ingest.stations import Stations
 from ingest.watch import FolderWatcher, SetOutcome
 from sim import Pass
 from sinks import BlobStore, CaseStore
 from sinks.blobs import SCHEME
 from sinks.devicekeys import AcceptanceLog, DeviceKeyStore, key_hash
+from sinks.metrics import READY
+from sinks.metrics import serve as serve_metrics
 
 from .config import Settings, load_registry
 from .kafka import ensure_topics, producer, send_all, topic_names
@@ -63,6 +64,11 @@ class KafkaProducer:
                 await send_all(self.prod, list(messages))
         except TimeoutError as exc:
             raise BrokerError(f"no acknowledgement within {self.timeout_s:g} s") from exc
+        except BrokerError as exc:  # no retry makes a message smaller: 413, not 503
+            if isinstance(exc.__cause__, MessageSizeTooLargeError):
+                raise Refused(413, "too_large", "the broker does not take a message this large",
+                              [("", "message too large")]) from exc  # fmt: skip
+            raise
 
 
 class DurableBlobs:
@@ -155,23 +161,15 @@ async def open_gateway(
                             AcceptanceLog(store.pool), g, topic_prefix=prefix)  # fmt: skip
             stations = Stations(intake, registry, Fetcher(g.fetch_allow, g.max_image_bytes))
             app = create_app(intake, CachedKeys(store, g.key_cache_s), g, stations=stations)
-            # for Prometheus and Kubernetes, as every offsite process: ready once the broker
-            # and the database answered (they did, to get here)
-            app.add_route("/metrics", _metrics, methods=["GET"])
-            app.add_route("/readyz", _ready, methods=["GET"])
-            yield Gateway(app, intake, store, stations)
+            # ready once the broker and the database answered (they did, to get here); the
+            # metrics listener (gateway.metrics_port) says so, not the devices' port
+            READY.labels("gateway").set(1)
+            try:
+                yield Gateway(app, intake, store, stations)
+            finally:
+                READY.remove("gateway")
     finally:
         await store.close()
-
-
-async def _metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def _ready(request: Request) -> Response:
-    return Response("ready\n", media_type="text/plain")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -181,11 +179,85 @@ def _listen(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
-def _server(app: Starlette, *, own_signals: bool) -> Any:
+LINGER_S = 2.0  # how long a closing connection's late data is read and dropped
+
+
+class _Lingering:
+    """A transport whose ``close`` is a lingering close: it sends what is buffered and a FIN,
+    then reads and drops what the client still sends until it closes too, or for ``linger_s``.
+    Closing at once with the client's bytes unread makes the kernel send a reset, and the client
+    loses the answer (the 408 or 401) it had not read yet."""
+
+    def __init__(self, transport: asyncio.Transport, linger_s: float) -> None:
+        self._transport = transport
+        self._linger_s = linger_s
+        self._closing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._closing or self._transport.is_closing() or not self._transport.can_write_eof():
+            self._transport.close()
+            return
+        self._closing = True
+        self._transport.write_eof()
+        if not self._transport.is_reading():  # paused by flow control: drain all the same
+            self._transport.resume_reading()
+        asyncio.get_running_loop().call_later(self._linger_s, self._transport.close)
+
+
+def _server(app: Starlette, limits: GatewaySettings, *, own_signals: bool) -> Any:
     import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class SlowClientsEnd(H11Protocol):
+        """uvicorn's h11 protocol, with a deadline whenever no request is being answered: a
+        connection that has not sent a request's headers within ``header_timeout_s`` of
+        connecting or of its previous answer is closed, key or no key, and so is one that
+        keeps sending the body of a request already answered (refused before it was read)."""
+
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            linger = min(LINGER_S, limits.header_timeout_s)
+            super().connection_made(cast(asyncio.Transport, _Lingering(transport, linger)))
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():
+                return  # answered and closing: what the client still sends is dropped
+            super().data_received(data)
+            if self._answering() and self.deadline is not None:
+                self.deadline.cancel()  # the headers are in: the body has deadlines of its own
+                self.deadline = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+        def _answering(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
+        def _arm(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.deadline = self.loop.call_later(limits.header_timeout_s, self._expire)
+
+        def _expire(self) -> None:
+            if not self._answering() and not self.transport.is_closing():
+                self.transport.close()
 
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                            server_header=False)  # fmt: skip
+                            server_header=False, http=SlowClientsEnd)  # fmt: skip
 
     class Embedded(uvicorn.Server):
         @contextlib.contextmanager
@@ -196,12 +268,25 @@ def _server(app: Starlette, *, own_signals: bool) -> Any:
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
-    """``offsite ingest serve``: until SIGINT/SIGTERM, then finish the requests in flight."""
+    """``offsite ingest serve``: until SIGINT/SIGTERM, then finish the requests in flight.
+    /metrics, /healthz and /readyz are on ``gateway.metrics_port`` (0: not served)."""
+    g = settings.gateway
     sock = _listen(host, port)
     async with open_gateway(settings) as gw:
+        metrics = None
+        if g.metrics_port:
+            try:
+                metrics = await serve_metrics(g.metrics_host, g.metrics_port)
+            except OSError as exc:
+                raise UsageError(f"cannot listen on {g.metrics_host}:{g.metrics_port} "
+                                 f"(gateway.metrics_port): {exc.strerror}") from exc  # fmt: skip
         bound = sock.getsockname()
         print(f"gateway on http://{bound[0]}:{bound[1]}  (API: /v1/openapi.json)", file=sys.stderr)
-        await _server(gw.app, own_signals=True).serve(sockets=[sock])
+        try:
+            await _server(gw.app, g, own_signals=True).serve(sockets=[sock])
+        finally:
+            if metrics is not None:
+                metrics.close()
 
 
 @contextlib.asynccontextmanager
@@ -211,7 +296,7 @@ async def running_gateway(
     """A gateway served over HTTP in this process on a free port: (base URL, gateway)."""
     sock = _listen("127.0.0.1", 0)  # listening before the server runs: no start-up race
     async with open_gateway(settings, ep, limits=limits) as gw:
-        server = _server(gw.app, own_signals=False)
+        server = _server(gw.app, limits or settings.gateway, own_signals=False)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             yield f"http://127.0.0.1:{sock.getsockname()[1]}", gw
@@ -234,8 +319,8 @@ async def post_traffic(
     store the simulator wrote them to; by default the gateway's own). Messages go out in time
     order, ``window`` in flight at once: the devices of a site send as the vehicles pass, so a
     WIM record and its capture arrive close together, as the matcher expects. Returns once
-    every message was answered 202; the keys are revoked after. Rate limits are off: simulated
-    traffic packs hours into seconds."""
+    every message was answered 202; the keys are revoked after. Rate limits are off (and a device
+    may have the whole window in flight): simulated traffic packs hours into seconds."""
     items: list[tuple[str, str, WimRecord | AnprCapture]] = [
         ("/v1/wim", p.wim.device_id, p.wim) for p in passes
     ]
@@ -245,7 +330,9 @@ async def post_traffic(
     import httpx  # the demo's stations; not needed to run a gateway
 
     blobs = images or BlobStore(settings.var_dir / "blobs")
-    unlimited = settings.gateway.model_copy(update={"rate_per_s": 1e9, "burst": 10**9})
+    unlimited = settings.gateway.model_copy(
+        update={"rate_per_s": 1e9, "burst": 10**9, "max_in_flight_per_device": window}
+    )
     async with running_gateway(settings, ep, limits=unlimited) as (url, gw):
         keys = {dev: await gw.keys.create(dev) for dev in sorted({i[1] for i in items})}
         slots = asyncio.Semaphore(window)

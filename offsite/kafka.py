@@ -76,6 +76,11 @@ async def _until_led(
         await asyncio.sleep(0.05)
 
 
+# the largest request the producer sends; the gateway's message limit is far below it
+# (ingest.intake.GatewaySettings.max_message_bytes)
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
 @asynccontextmanager
 async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     prod = AIOKafkaProducer(
@@ -83,7 +88,7 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         acks="all",
         linger_ms=5,
         max_batch_size=512 * 1024,
-        max_request_size=4 * 1024 * 1024,
+        max_request_size=MAX_REQUEST_BYTES,
     )
     try:
         await prod.start()

@@ -52,6 +52,7 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
             metrics_port=0,
             verify_plates=verify_plates,
         ),
+        gateway=base.gateway.model_copy(update={"metrics_port": 0}),
     )
 
 
@@ -71,6 +72,7 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
         "OFFSITE_PIPELINE__TOPIC_PREFIX": p.topic_prefix,
         "OFFSITE_PIPELINE__GROUP_PREFIX": p.group_prefix,
         "OFFSITE_PIPELINE__METRICS_PORT": str(p.metrics_port),
+        "OFFSITE_GATEWAY__METRICS_PORT": str(settings.gateway.metrics_port),
         "OFFSITE_PIPELINE__IDLE_FLUSH_S": str(p.idle_flush_s),
         "OFFSITE_PIPELINE__VERIFY_PLATES": str(p.verify_plates).lower(),
         "OFFSITE_REGISTRY": str(settings.registry),

@@ -296,9 +296,11 @@ class Sessions:
 
 class Throttle:
     """At most ``limit`` failures per key within ``window_s``; a key at the limit is refused
-    until its oldest failure leaves the window. Keys are e.g. ``account:wang`` and
-    ``addr:10.0.0.7``: one guessed account from many addresses, and many accounts from one
-    address, are both held back. In this process's memory, bounded to ``max_keys`` (the oldest
+    until its oldest failure leaves the window. Keys are e.g. ``account:wang@10.0.0.7`` and
+    ``addr:10.0.0.7``: one account guessed from an address, and many accounts from one
+    address, are both held back, and no address can lock an account out of the others (the
+    console's log-in); the party page also counts views and statements with it. In this
+    process's memory, bounded to ``max_keys`` (the oldest
     keys go first), so a flood of new keys cannot grow it without end."""
 
     def __init__(

@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -210,13 +211,12 @@ async def test_twins_sent_to_two_instances_at_once_produce_one_message(
     that retries on the other one while the first is still working gets one message."""
     passes = simulate(registry_of(settings), SimulationConfig(vehicles=12, seed=4, images=False))
     records = [p.wim for p in passes]
-    async with running_gateway(settings) as (url_a, gw), running_gateway(settings) as (url_b, _):
+    # a station's whole backlog in flight at once: beyond a device's share, on purpose
+    g = settings.gateway.model_copy(update={"max_in_flight_per_device": 64})
+    async with running_gateway(settings, limits=g) as (url_a, gw), \
+            running_gateway(settings, limits=g) as (url_b, _):  # fmt: skip
         keys = {d: (await gw.keys.create(d))[1] for d in {r.device_id for r in records}}
         async with httpx.AsyncClient() as client:
-            for url in (url_a, url_b):  # each instance: Prometheus and Kubernetes endpoints
-                assert (await client.get(f"{url}/readyz")).status_code == 200
-                metrics = await client.get(f"{url}/metrics")
-                assert metrics.status_code == 200 and "python_info" in metrics.text
 
             async def send(url: str, r: WimRecord) -> httpx.Response:
                 return await client.post(f"{url}/v1/wim", content=r.to_json(), headers={
@@ -309,6 +309,35 @@ async def test_gateway_killed_between_storing_the_image_and_producing_loses_noth
     (produced,) = await raw(settings, ROAD_ANPR)
     assert {**produced, "images": []} == as_sent(cap)
     assert [i["uri"] for i in produced["images"]] == [uri]
+
+
+async def test_metrics_and_readiness_are_served_on_a_port_of_their_own(
+    settings: Settings,
+) -> None:
+    """`offsite ingest serve`: /metrics and /readyz on gateway.metrics_port, not on the port
+    the devices post to (issue #28, row 11)."""
+    with socket.socket() as s:  # a free port for the metrics listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**settings_env(settings), "OFFSITE_GATEWAY__METRICS_PORT": str(port)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "offsite.cli", "ingest", "serve", "--port", "0", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(120):  # a cap for a process that never gets there
+            url = (await _line(proc.stderr, "gateway on ")).split()[2]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+            metrics = await client.get(f"http://127.0.0.1:{port}/metrics")
+            assert metrics.status_code == 200 and "offsite_stage_ready" in metrics.text
+            for path in ("/metrics", "/readyz"):
+                assert (await client.get(f"{url}{path}")).status_code == 404
+            assert "server" not in (await client.get(f"{url}/healthz")).headers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
 
 
 def _offsite(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

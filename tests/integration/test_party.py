@@ -71,11 +71,17 @@ async def test_the_party_finds_the_case_with_the_plate_and_lookup_code(world: Wo
         assert code in (await client.get("/party/notice")).text
         pdf = await client.get("/party/notice.pdf")
         assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
-    # every view is in the package's custody log as the party's; the code never is
+        # the party's views are in the package's custody log, one entry for the session's
+        # day, not one per page, image or PDF (issue #28, row 10); the code never is
+        log = read_log(w.package("small"))
+        assert [(e["event"], e["detail"]) for e in log if e["actor"] == "party"] == [
+            ("viewed", "party session")]  # fmt: skip
+        assert all(code not in e["detail"] for e in log)
+        await find(client, "湘A12345", code)  # a new session: an entry of its own
+        assert (await client.get("/party/notice.pdf")).status_code == 200
+        assert (await client.get("/party/case")).status_code == 200
     log = read_log(w.package("small"))
-    assert [(e["event"], e["detail"]) for e in log if e["actor"] == "party"] == [
-        ("viewed", "party page"), ("viewed", "notice"), ("exported", "notice pdf")]  # fmt: skip
-    assert all(code not in e["detail"] for e in log)
+    assert [e["detail"] for e in log if e["actor"] == "party"] == ["party session"] * 2
 
 
 async def test_wrong_pairs_say_nothing_and_the_sixth_quick_failure_is_throttled(

@@ -29,6 +29,7 @@ from ingest.intake import ANPR, GatewaySettings, Intake, Refused
 from ingest.testing import ListProducer, MemoryAcceptances, MemoryBlobs, MemoryKeys
 from ingest.watch import FolderWatcher
 from offsite.config import load_registry
+from offsite.kafka import MAX_REQUEST_BYTES
 from sim import SimulationConfig, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,13 @@ def _noise_jpeg(side: int = 200) -> bytes:
         buf, "JPEG", quality=95
     )
     return buf.getvalue()
+
+
+def _claiming(data: bytes, width: int, height: int) -> bytes:
+    """``data`` with its frame header (SOF0) claiming ``width``×``height`` pixels: a small file
+    that would decode to a huge image."""
+    at = data.index(b"\xff\xc0") + 5
+    return data[:at] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 4 :]
 
 
 JPEG = _jpeg()
@@ -176,6 +184,7 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
     wim = WIM.to_json()
     cap = _doc(CAPTURE, images=DROP)
     big = _noise_jpeg()
+    big_cut = _noise_jpeg(60)[:-600]  # within the size limit, its last rows missing
     many = [("plate", JPEG), ("overview", JPEG2), ("side", _jpeg(8, 8)), ("rear", _jpeg(9, 9))]
     boundary = "b0undary"
     return [
@@ -226,6 +235,20 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
          "image/jpeg"),
         ("/v1/images", {"content": big, "headers": {**CAM_KEY, "Content-Type": "image/jpeg"}}, 413,
          "limit"),
+        # issue #28 row 4: a header alone, or a file cut short, is not an image
+        ("/v1/images", {"content": JPEG[:JPEG.index(b"\xff\xda")],
+                        "headers": {**CAM_KEY, "Content-Type": "image/jpeg"}}, 415, "cut short"),
+        ("/v1/anpr", {"headers": CAM_KEY, **_multipart(cap, ("plate", big_cut))}, 415, "cut short"),
+        # 12,000 × 12,000 is within the side limit, but 144 MP decodes to 432 MB: refused on
+        # its header, before anything decodes it
+        ("/v1/images", {"content": _claiming(JPEG, 12_000, 12_000),
+                        "headers": {**CAM_KEY, "Content-Type": "image/jpeg"}}, 413, "pixels"),
+        # issue #28 row 5: no retry makes these acceptable, so they are never 503 (the
+        # gateway's id check, or the model's where it refuses them first)
+        ("/v1/wim", {"json": _doc(WIM, record_id="wim-\x001"), "headers": WIM_KEY}, 422,
+         "record_id"),
+        ("/v1/wim", {"json": _doc(WIM, record_id="w" * 30_000), "headers": WIM_KEY}, 422,
+         "record_id"),
     ]  # fmt: skip
 
 
@@ -670,3 +693,38 @@ def test_bad_arguments_exit_with_one_line(args: list[str], phrase: str) -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and phrase in lines[0], res.stderr
+
+
+async def test_a_body_the_broker_would_refuse_is_refused_413_up_front() -> None:
+    """Issue #28 row 5: a valid record with a 5 MB extra field was under the gateway's 6 MiB but
+    over the producer's 4 MiB, and answered 503 (retry) for ever; the message limit is below
+    the producer's and a broker's, so it is 413 before anything is read or produced."""
+    limits = GatewaySettings()  # the shipped limits
+    producer = ListProducer()
+    app = create_app(_intake(producer, limits), MemoryKeys(KEYS), limits)
+    body = json.dumps({**_doc(WIM), "note": "x" * 5_000_000}).encode()
+    async with _client(app) as client:
+        res = await client.post("/v1/wim", content=body, headers=JSON_WIM)
+    assert res.status_code == 413, res.text
+    assert f"limit is {limits.max_message_bytes}" in res.json()["message"]
+    assert limits.max_message_bytes < MAX_REQUEST_BYTES // 4  # and far below the producer's
+    assert producer.sent == []
+
+
+async def test_a_message_the_broker_refuses_as_too_large_is_413_not_503() -> None:
+    """A permanent producer error is the device's to fix, not to retry."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    from offsite.gateway import KafkaProducer
+
+    class TooLarge:
+        async def send(self, *args: Any, **kwargs: Any) -> Any:
+            raise MessageSizeTooLargeError()
+
+    intake = Intake(REGISTRY, KafkaProducer(TooLarge(), 5.0), MemoryBlobs(),  # type: ignore[arg-type]
+                    MemoryAcceptances(), LIMITS)  # fmt: skip
+    async with _client(create_app(intake, MemoryKeys(KEYS), LIMITS)) as client:
+        res = await client.post("/v1/wim", content=WIM.to_json(), headers=JSON_WIM)
+    assert res.status_code == 413, res.text
+    assert "broker does not take" in res.json()["message"]
+    assert intake.acceptances.accepted == {}  # type: ignore[attr-defined]
