@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import json
 
-from offsite.feed import make_traffic, publish, traffic_messages
-from offsite.truth import expected_cases
 from prometheus_client import REGISTRY
 
 from events import ROAD_ANPR, ROAD_WIM, VIOLATIONS
 from events.stage import Outgoing
-from ingest import SimulationConfig
 from offsite import services
 from offsite.config import Settings, registry_of
 from offsite.pipeline import run
 from offsite.testing import violations_in_memory
+from sim import SimulationConfig
+from sim.feed import make_traffic, publish, traffic_messages
+from sim.truth import expected_cases
 from tests.integration.test_pipeline import cases_of, read_topic
 
 POISON_TOTAL = "offsite_poison_records_total"

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 import httpx
 
 from events import WimRecord
-from ingest import SimulationConfig, simulate
 from ingest.intake import GatewaySettings
 from offsite.config import Settings, registry_of
 from offsite.gateway import running_gateway
+from sim import SimulationConfig, simulate
 
 TRICKLE_S = 0.05  # the slow client's pace: one byte per interval (its behaviour, not a wait)
 BOUND_S = 120  # a cap for a test that never gets there, not a duration anything waits for

@@ -35,11 +35,11 @@ from events.schema import TOPIC_MODELS
 from events.stage import Incoming, Stage, StageResult, guarded
 from events.water import WATER_AIS, WATER_AIS_RAW, WATER_CAMERA, AisRaw
 from evidence import EvidenceStage, Signer, generate_key
-from ingest import SimulationConfig
 from ingest.ais import AisDecodeStage
 from offsite.config import load_baselines
 from offsite.testing import violations_in_memory
 from rules import RulesStage
+from sim import SimulationConfig
 from sinks.blobs import BlobStore
 from sinks.stage import CaseStage, LeadSinkStage
 from tests.unit.test_stages import BASELINES, REGISTRY, capture, record
