@@ -49,8 +49,6 @@ from sinks.accounts import (
 )
 from sinks.blobs import BlobStore
 from sinks.lifecycle import (
-    REJECT_REASONS,
-    STATES,
     Actor,
     CustodyError,
     Lifecycle,
@@ -61,6 +59,8 @@ from sinks.lifecycle import (
 from sinks.lifecycle import (
     Request as Action,
 )
+
+from . import names
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "offsite_session"
@@ -85,7 +85,7 @@ VESSEL = (
     "'vessel_name', c.violation->'detection'->>'ais_name', c.violation->'detection'->>'hull_name',"
     " 'MMSI ' || (c.violation->'detection'->>'mmsi'), '未识别船舶') END AS vessel"
 )
-OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
+OUTCOMES = names.OUTCOMES
 PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
@@ -124,8 +124,11 @@ _env = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
-                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES, DOMAINS=DOMAINS)  # fmt: skip
+_env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
+                    PLATE_COLORS=PLATE_COLORS, REJECT_REASONS=names.REASONS, QUEUES=QUEUES,
+                    DOMAINS=DOMAINS, zh=names.name, cert_fields=names.certificate_fields,
+                    rule_name=names.rule_name)  # fmt: skip
+_env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
 
 
@@ -321,7 +324,7 @@ def create_app(console: Console) -> Starlette:
             images=images, cert=cert, transitions=transitions, history=history,
             statements=statements, decisions=decisions, offered=offered, error=error,
             custody_error=custody_error, next_case=following,
-            major=c.lifecycle.policy.is_major(facts),
+            major=c.lifecycle.policy.is_major(facts), actions=names.Names(c.lifecycle.labels()),
             title=f"案件 {water['vessel'] if water else row['plate'] or '无牌'}",
         )  # fmt: skip
 

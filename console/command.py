@@ -26,21 +26,8 @@ from events import CalibrationCertificate
 from sinks.accounts import ADMIN, COMMAND_CENTER, Session
 
 from .app import OUTCOMES, Console, Handler, render
+from .names import CERT_STATES, DEVICE_TYPES, VIOLATIONS
 
-# the violation codes the pipeline makes, as officers name them
-VIOLATIONS: dict[str, str] = {
-    "road.overload.gross": "车货总质量超限",
-    "road.overload.axle": "轴荷超限",
-    "water.ais_off": "未按规定开启AIS",
-    "water.identity": "AIS信息不实",
-    "water.overdraught": "超核定载重线载运",
-    "water.signal": "不遵守交通管制（冲关）",
-    "water.dredging": "非法采砂",
-}
-DEVICE_TYPES = {"wim": "动态称重", "anpr": "车牌识别", "ais_receiver": "AIS基站",
-                "vessel_camera": "船舶卡口相机"}  # fmt: skip
-CERT_STATES = {"expired": "已过期", "not_yet": "未生效", "expiring": "即将到期", "valid": "有效",
-               "none": "无需检定"}  # fmt: skip
 PALETTE = ("#0b5cad", "#d9822b", "#2e8540", "#a4161a", "#6f42c1", "#0f8b8d", "#8a6d3b", "#5a6675")
 REVIEW_ACTIONS = ["confirm", "reject", "transfer"]  # a case's first of these is its review
 DAYS = 14  # the chart's days, by default
@@ -53,7 +40,7 @@ Page = Callable[[Iterable[str], Handler], Callable[[Request], Awaitable[Response
 
 
 def violation_name(code: str) -> str:
-    return VIOLATIONS.get(code, code)
+    return VIOLATIONS[code]
 
 
 # --- geometry ----------------------------------------------------------------------------------
@@ -437,7 +424,7 @@ def _devices(c: Console, health: Mapping[str, Any], today: dt.date) -> list[Devi
         h = health.get(device_id)
         state, left = certificate_state(cert, today)
         out.append(DeviceRow(
-            device_id, DEVICE_TYPES.get(kind, kind or "—"), site, names.get(site, site),
+            device_id, DEVICE_TYPES[kind] if kind else "—", site, names.get(site, site),
             h["received"] if h else None, h["skew_s"] if h else None,
             json.loads(h["active"]) if h else {}, cert, left, state,
         ))  # fmt: skip
