@@ -38,9 +38,11 @@ from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
+    FIELD_OFFICER,
     LEGAL_REVIEWER,
     OFFICER,
     ROLES,
+    SQUAD_LEADER,
     Accounts,
     Session,
     Sessions,
@@ -48,6 +50,7 @@ from sinks.accounts import (
     same_token,
 )
 from sinks.blobs import BlobStore
+from sinks.dispatch import Squads
 from sinks.lifecycle import (
     Actor,
     CustodyError,
@@ -68,7 +71,8 @@ LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: n
 PAGE_SIZE = 50
 ALL_ROLES = frozenset(ROLES)
 CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
-HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin"}
+HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin",
+        SQUAD_LEADER: "/tasks", FIELD_OFFICER: "/field"}  # fmt: skip
 # what the officer's queue can show; the first is the default
 QUEUES = {
     "pending_review": "待审核",
@@ -109,6 +113,7 @@ class Console:
     # where the party opens /party, as the notice prints it (the agency's public address);
     # None: the address this request came to
     public_url: str | None = None
+    squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -162,6 +167,7 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 def create_app(console: Console) -> Starlette:
     from .command import command_routes  # it builds on this module
+    from .dispatch import dispatch_routes
     from .notice import notice_routes
     from .party import party_routes
 
@@ -314,6 +320,10 @@ def create_app(console: Console) -> Starlette:
             "SELECT violation_id, outcome, fine_cny, rule, rule_version, applied, decided_at"
             " FROM case_decisions WHERE case_id = $1 ORDER BY decided_at, violation_id", cid
         )  # fmt: skip
+        origin = await c.pool.fetch(  # the leads this case came from (console/dispatch.py)
+            "SELECT l.lead_id, l.kind, l.ts, l.site_id, t.task_id, t.squad_id, t.done_by, t.done_at"
+            " FROM leads l LEFT JOIN tasks t ON t.source_kind = 'lead' AND t.source_id = l.lead_id"
+            " AND t.status = 'done' WHERE l.case_id = $1 ORDER BY l.ts", cid)  # fmt: skip
         following = await c.pool.fetchval(
             "SELECT case_id FROM cases WHERE status = $1 AND (ts, case_id) > ($2, $3)"
             " ORDER BY ts, case_id LIMIT 1",
@@ -323,7 +333,7 @@ def create_app(console: Console) -> Starlette:
             "case.html", status, session=session, case=row, violation=violation, water=water,
             images=images, cert=cert, transitions=transitions, history=history,
             statements=statements, decisions=decisions, offered=offered, error=error,
-            custody_error=custody_error, next_case=following,
+            custody_error=custody_error, next_case=following, origin=origin,
             major=c.lifecycle.policy.is_major(facts), actions=names.Names(c.lifecycle.labels()),
             title=f"案件 {water['vessel'] if water else row['plate'] or '无牌'}",
         )  # fmt: skip
@@ -375,6 +385,7 @@ def create_app(console: Console) -> Starlette:
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
+        *dispatch_routes(c, page),  # tasks, squads' queues, the field page: console/dispatch.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

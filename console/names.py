@@ -63,7 +63,7 @@ PLATE_STATUS = table({
     "low_confidence": "识别置信度低", "ambiguous": "识别结果不唯一", "uncertain": "识别存疑",
     "invalid": "号牌格式无效", "not_this_vehicle": "号牌非本车",
 })  # fmt: skip
-ROLES = table(ACCOUNT_ROLES, {"field_officer": "外勤执法队员", "squad_leader": "中队长"})
+ROLES = table(ACCOUNT_ROLES)
 AGENCIES = table({
     "police": "公安机关", "road_transport": "道路运输管理机构", "maritime": "海事管理机构",
     "water_resources": "水行政主管部门", "market": "市场监督管理部门",
@@ -109,6 +109,7 @@ TASK_STATES = table({
 TASK_RESULTS = table({
     "found": "已查到", "not_found": "未查到", "case_opened": "已立案", "transferred": "已移送",
 })  # fmt: skip
+SOURCE_KINDS = table({"lead": "线索", "alert": "告警", "device": "设备故障", "case": "案件"})
 PRIORITIES = table({"urgent": "紧急", "high": "高", "normal": "一般", "low": "低"})
 SQUAD_LEVELS = table({"brigade": "执法大队", "squad": "执法中队"})
 
@@ -117,7 +118,7 @@ TABLES: dict[str, Names] = {
     "state": STATES, "plate_status": PLATE_STATUS, "role": ROLES, "agency": AGENCIES,
     "outcome": OUTCOMES, "reason": REASONS, "device_type": DEVICE_TYPES,
     "cert_state": CERT_STATES, "measure": MEASURES, "finding": FINDINGS, "device_condition": DEVICE_CONDITIONS, "task_state": TASK_STATES, "task_result": TASK_RESULTS,
-    "priority": PRIORITIES, "squad_level": SQUAD_LEVELS,
+    "priority": PRIORITIES, "source_kind": SOURCE_KINDS, "squad_level": SQUAD_LEVELS,
 }  # fmt: skip
 
 

@@ -6,19 +6,22 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from events import ConfigError, Registry
+from events.models import LeadKind
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
 from ingest.intake import GatewaySettings
 from ingest.waterways import problems as waterway_problems
 from rules.baseline import Baseline, version_problems
 from rules.baseline import problems as baseline_problems
+from sinks.dispatch import Squads
+from sinks.dispatch import problems as squad_problems
 from sinks.lifecycle import Policy
 
 M = TypeVar("M", bound=BaseModel)
@@ -77,6 +80,23 @@ def load_yaml(
 def load_waterways(path: Path) -> WaterRegistry:
     """The waterway registry (configs/waterways.yaml); the first problem raises ConfigError."""
     return load_yaml(path, WaterRegistry, check=waterway_problems)
+
+
+def load_squads(
+    path: Path, registry: Registry | None = None, waterways: WaterRegistry | None = None
+) -> Squads:
+    """The squads and dispatch rules (configs/squads.yaml): every place of an area must be in
+    the registries given; the first problem raises ConfigError."""
+    places: set[str] | None = None
+    if registry is not None or waterways is not None:
+        places = {s.id for s in registry.sites} if registry is not None else set()
+        if waterways is not None:
+            places |= {p.id for p in waterways.checkpoints} | {p.id for p in waterways.sections}
+            places |= {z.id for z in waterways.controlled_sections}
+            places |= {z.id for z in waterways.no_dredging_zones}
+    kinds = get_args(LeadKind)
+    known = frozenset(places) if places is not None else None
+    return load_yaml(path, Squads, check=lambda s: squad_problems(s, known, kinds))
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -269,6 +289,7 @@ class Settings(BaseSettings):
     baselines: dict[str, Path | list[Path]] = {"national": Path("configs/baselines/national.yaml")}
     permits: Path | None = Path("configs/permits.yaml")
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
+    squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
     var_dir: Path = Path("var")
 
     @classmethod

@@ -28,7 +28,14 @@ from sinks.accounts import ROLES, AccountError, Accounts
 from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
 
 from . import services
-from .config import ConsoleSettings, Settings, load_baselines, load_waterways, registry_of
+from .config import (
+    ConsoleSettings,
+    Settings,
+    load_baselines,
+    load_squads,
+    load_waterways,
+    registry_of,
+)
 
 
 def console_settings(settings: Settings) -> ConsoleSettings:
@@ -91,8 +98,12 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     cs = console_settings(settings)
     lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
+    registry = registry_of(settings)
+    squads = (
+        load_squads(settings.squads, registry, waterways) if settings.squads.is_file() else None
+    )
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
-                   registry=registry_of(settings), waterways=waterways,
+                   registry=registry, waterways=waterways, squads=squads,
                    blobs=BlobStore(settings.var_dir / "blobs"),
                    public_url=str(cs.public_url) if cs.public_url else None), store  # fmt: skip
 

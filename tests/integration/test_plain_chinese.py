@@ -16,10 +16,14 @@ from console.notice import notice_document
 from evidence import Signer
 from evidence.water_bag import build_water_package
 from sinks import BlobStore, case_id
+from sinks.accounts import Accounts
+from sinks.dispatch import Dispatch
+from tests.unit.test_stages import REGISTRY
 from tests.unit.test_water_detect import REG
 from tests.unit.test_water_evidence import dark_vessel
 
-from .test_console import client_of, csrf_of, log_in
+from .test_console import PASSWORD, client_of, csrf_of, log_in
+from .test_dispatch import SQUADS, STAFF, lead
 from .test_lifecycle import AGENCY, WANG, World
 
 # what must never reach a person's eyes: violation codes, Python values and dicts, and a code
@@ -53,7 +57,22 @@ async def demo_cases(w: World) -> dict[str, str]:
     signer = Signer.load(w.settings.evidence.key)
     build_water_package(v, REG, blobs, w.settings.evidence.dir, signer, AGENCY,
                         created_at=w.clock.now - dt.timedelta(seconds=1))  # fmt: skip
-    return {**w.cases, "water": case_id(v)}
+    # leads: one dispatched and done (it became the small case), one open, one waiting
+    at = w.clock.now - dt.timedelta(hours=1)
+    leads = [lead(n, kind, "G312-K1035-E", at, blobs, plate) for n, kind, plate in (
+        (1, "cloned_plate", "湘A12345"), (2, "illegal_operation", "湘A55555"),
+        (3, "plate_missing", "湘A66666"))]  # fmt: skip
+    await w.store.write_leads([(x, x.to_json().decode()) for x in leads])
+    d = Dispatch(w.store.pool, SQUADS, w.clock)
+    done = await d.create("lead", "lead-0001", None, "zhou", priority="high")
+    await d.finish(done, "sun", "case_opened", "查获", [], 28.2, 112.9, w.cases["small"])
+    await d.create("lead", "lead-0002", None, "zhou", hours=1)
+    await d.create("device", "WIM-G312-1035", "ZD-NORTH", "zhou")
+    w.clock.now += dt.timedelta(hours=2)  # the open lead task is overdue now
+    accounts = Accounts(w.store.pool)
+    for user, roles in STAFF.items():
+        await accounts.create(user, roles, PASSWORD, display_name=f"{user}警官")
+    return {**w.cases, "water": case_id(v), "task": done}
 
 
 async def pages_of(client: httpx.AsyncClient, paths: list[str]) -> dict[str, str]:
@@ -73,13 +92,26 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         queues = ["/cases"] + [f"/cases?status={s}" for s in (
             "statement_received", "sent_back", "confirmed", "approved", "notice_issued")]  # fmt: skip
         rendered |= await pages_of(client, [*queues, "/legal"])
-        rendered |= await pages_of(client, [f"/cases/{cid}" for cid in cases.values()])
+        rendered |= await pages_of(
+            client, [f"/cases/{cid}" for n, cid in cases.items() if n != "task"]
+        )
         rendered |= await pages_of(client, [f"/cases/{cases['small']}/notice"])
         page = await client.get(f"/cases/{cases['small']}")
         assert csrf_of(page)
     async with client_of(console) as client:
         await log_in(client, "zhou")
-        rendered |= await pages_of(client, ["/command"])
+        rendered |= await pages_of(client, ["/command", "/dispatch"])
+    async with client_of(console) as client:
+        await log_in(client, "liu")
+        rendered |= await pages_of(client, ["/tasks"])
+    async with client_of(console) as client:
+        await log_in(client, "sun")
+        field = await client.get("/field")
+        ids = re.findall(r'href="(/field/tasks/[^"]+)"', field.text)
+        assert len(ids) == 2
+        rendered |= {"/field": field.text} | await pages_of(
+            client, [*ids, f"/field/tasks/{cases['task']}"]
+        )
     async with client_of(console) as client:
         await log_in(client, "root")
         rendered |= await pages_of(client, ["/admin"])
@@ -87,15 +119,24 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
 
 
 async def test_no_page_shows_an_internal_code_or_a_python_value(world: World) -> None:
-    console = Console(world.store.pool, world.lifecycle, world.settings.evidence.dir)
+    console = Console(world.store.pool, world.lifecycle, world.settings.evidence.dir,
+                      registry=REGISTRY, blobs=BlobStore(world.settings.var_dir / "blobs"),
+                      squads=SQUADS)  # fmt: skip
     rendered = await every_page(world, console)
-    assert len(rendered) >= 15
+    assert len(rendered) >= 20
     found = {path: leaks(text) for path, text in rendered.items()}
     bad = {p: f for p, f in found.items() if f}
     assert not bad, "\n".join(f"{p}: {f!r}" for p, f in bad.items())
     # the pages do name what they show, in Chinese
     case_pages = "".join(t for p, t in rendered.items() if p.startswith("/cases/"))
-    for shown in ("车货总质量超限", "已识别", "检定证书编号", "通过当日在有效期内", "车牌识别错误"):
+    for shown in (
+        "车货总质量超限",
+        "已识别",
+        "检定证书编号",
+        "通过当日在有效期内",
+        "车牌识别错误",
+        "由套牌车辆线索转立",
+    ):
         assert shown in visible_text(case_pages), shown
 
 
