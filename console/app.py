@@ -114,6 +114,7 @@ class Console:
     # None: the address this request came to
     public_url: str | None = None
     squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
+    geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -166,6 +167,7 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 def create_app(console: Console) -> Starlette:
+    from .atlas import atlas_routes
     from .command import command_routes  # it builds on this module
     from .dispatch import dispatch_routes
     from .notice import notice_routes
@@ -386,6 +388,7 @@ def create_app(console: Console) -> Starlette:
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
         *dispatch_routes(c, page),  # tasks, squads' queues, the field page: console/dispatch.py
+        *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

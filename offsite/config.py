@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -97,6 +98,40 @@ def load_squads(
     kinds = get_args(LeadKind)
     known = frozenset(places) if places is not None else None
     return load_yaml(path, Squads, check=lambda s: squad_problems(s, known, kinds))
+
+
+GEOMETRIES = {"Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+
+
+def load_map(path: Path) -> dict[str, Any]:
+    """The agency's roads and waterways as GeoJSON (configs/map.geojson): a FeatureCollection
+    of named features with WGS 84 coordinates; the first problem raises ConfigError."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), None, "-", f"cannot read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(str(path), getattr(exc, "lineno", None), "-", f"not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ConfigError(str(path), 1, "type", "the file must hold a GeoJSON FeatureCollection")
+    for i, f in enumerate(doc.get("features") or []):
+        geom = f.get("geometry") if isinstance(f, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") not in GEOMETRIES:
+            raise ConfigError(str(path), None, f"features.{i}.geometry",
+                              f"must be one of {', '.join(sorted(GEOMETRIES))}")  # fmt: skip
+        if not str((f.get("properties") or {}).get("name") or ""):
+            raise ConfigError(str(path), None, f"features.{i}.properties.name", "is required")
+        for lon, lat in _positions(geom["coordinates"]):
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise ConfigError(str(path), None, f"features.{i}.geometry.coordinates",
+                                  f"[{lon}, {lat}] is no [lon, lat] in WGS 84")  # fmt: skip
+    return doc
+
+
+def _positions(coords: Any) -> list[tuple[float, float]]:
+    if coords and isinstance(coords[0], int | float):
+        return [(float(coords[0]), float(coords[1]))]
+    return [p for c in coords for p in _positions(c)]
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -290,6 +325,7 @@ class Settings(BaseSettings):
     permits: Path | None = Path("configs/permits.yaml")
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
     squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
+    map: Path = Path("configs/map.geojson")  # roads and waterways under the command center's map
     var_dir: Path = Path("var")
 
     @classmethod

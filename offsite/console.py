@@ -32,6 +32,7 @@ from .config import (
     ConsoleSettings,
     Settings,
     load_baselines,
+    load_map,
     load_squads,
     load_waterways,
     registry_of,
@@ -102,8 +103,9 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     squads = (
         load_squads(settings.squads, registry, waterways) if settings.squads.is_file() else None
     )
+    geojson = load_map(settings.map) if settings.map.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
-                   registry=registry, waterways=waterways, squads=squads,
+                   registry=registry, waterways=waterways, squads=squads, geojson=geojson,
                    blobs=BlobStore(settings.var_dir / "blobs"),
                    public_url=str(cs.public_url) if cs.public_url else None), store  # fmt: skip
 

@@ -100,7 +100,7 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         assert csrf_of(page)
     async with client_of(console) as client:
         await log_in(client, "zhou")
-        rendered |= await pages_of(client, ["/command", "/dispatch"])
+        rendered |= await pages_of(client, ["/command", "/dispatch", "/map", "/analysis"])
     async with client_of(console) as client:
         await log_in(client, "liu")
         rendered |= await pages_of(client, ["/tasks"])
