@@ -15,23 +15,25 @@
   const base = L.geoJSON(data.geojson, {
     style: (f) => styles[f.properties.kind] || {color: "#666", weight: 2},
     onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, {sticky: true}),
-  }).addTo(map);
+  });
+  // the view first (Leaflet draws vectors only on a map with a view), then the layers
   const bounds = base.getBounds();
+  data.places.forEach((p) => bounds.extend(p.at));
+  if (bounds.isValid()) map.fitBounds(bounds, {padding: [24, 24]});
+  else map.setView([28.2, 112.95], 10);
+  base.addTo(map);
   data.places.forEach(function (p) {
-    const m = L.circleMarker(p.at, {radius: 8, weight: p.trouble ? 4 : 2,
+    L.circleMarker(p.at, {radius: 8, weight: p.trouble ? 4 : 2,
       color: p.trouble ? "#a4161a" : "#fff", fillOpacity: 1,
-      fillColor: p.kind === "site" ? "#0b5cad" : "#0f8b8d", className: "place " + p.kind});
-    m.bindTooltip(p.name).addTo(map);
-    bounds.extend(p.at);
+      fillColor: p.kind === "site" ? "#0b5cad" : "#0f8b8d", className: "place " + p.kind})
+      .bindTooltip(p.name).addTo(map);
   });
   data.tasks.forEach(function (t, i) {
     // beside its place, a little apart from the others there
-    const at = [t.at[0] + 0.004 * Math.sin(i), t.at[1] + 0.004 * Math.cos(i)];
+    const at = [t.at[0] + 0.004 * Math.sin(i + 1), t.at[1] + 0.004 * Math.cos(i + 1)];
     L.circleMarker(at, {radius: 6, color: "#fff", weight: 1, fillOpacity: 1,
       fillColor: t.overdue ? "#a4161a" : "#d9822b", className: "task" + (t.overdue ? " overdue" : "")})
       .bindTooltip(t.overdue ? "已超期任务" : "待办任务").addTo(map);
   });
-  if (bounds.isValid()) map.fitBounds(bounds, {padding: [24, 24]});
-  else map.setView([28.2, 112.95], 10);
   el.dataset.ready = String(data.places.length);
 })();

@@ -4,6 +4,7 @@
   const feed = document.getElementById("task-feed");
   if (!feed || !window.EventSource) return;
   const source = new EventSource(feed.dataset.source);
+  source.addEventListener("open", function () { feed.dataset.live = "1"; });
   source.addEventListener("task", function (e) {
     const t = JSON.parse(e.data);
     const row = feed.querySelector('tr[data-task="' + t.task_id + '"]');

@@ -30,7 +30,8 @@ from .test_lifecycle import World, make_world
 ROOT = Path(__file__).resolve().parents[2]
 SQUADS = load_squads(ROOT / "configs" / "squads.yaml", REGISTRY,
                      load_waterways(ROOT / "configs" / "waterways.yaml"))  # fmt: skip
-STAFF = {"liu": ["squad_leader"], "sun": ["field_officer"], "gao": ["field_officer"]}
+STAFF = {"liu": ["squad_leader"], "he": ["squad_leader"], "sun": ["field_officer"],
+         "gao": ["field_officer"]}  # fmt: skip
 TZ = dt.timezone(dt.timedelta(hours=8))
 
 
