@@ -5,6 +5,7 @@ over a World of cases (tests/integration/test_lifecycle.py) on the embedded brok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -83,6 +84,15 @@ async def live(
 ) -> AsyncIterator[Live]:
     console = Console(world.store.pool, world.lifecycle, world.settings.evidence.dir,
                       registry=REGISTRY, blobs=BlobStore(world.settings.var_dir / "blobs"))  # fmt: skip
+    async with serving(console, world, browser, request) as live:
+        yield live
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    console: Console, world: World, browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[Live]:
+    """``console`` served by uvicorn on 127.0.0.1, for the browser; its contexts closed after."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

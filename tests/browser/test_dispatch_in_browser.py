@@ -6,24 +6,20 @@ with a photo and the phone's position; the command center's open page shows the 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, expect
 
-from console import create_app
 from offsite.config import Settings, load_map, load_waterways
 from sinks.dispatch import Dispatch
 from tests.integration.test_console import PASSWORD
 from tests.integration.test_dispatch import ROOT, SQUADS, jpeg, make_desk
 
-from .conftest import WAIT_MS, Live, until
+from .conftest import WAIT_MS, Live, serving
 
 DONE_LIMIT_S = 2.0  # the limit: the command center sees the field result within 2 s
 PHONE = {"width": 390, "height": 844}
@@ -37,26 +33,10 @@ async def desk_live(
     desk = await make_desk(plain_settings)
     desk.console.geojson = load_map(ROOT / "configs" / "map.geojson")
     desk.console.waterways = load_waterways(ROOT / "configs" / "waterways.yaml")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        create_app(desk.console), log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await until(lambda: server.started, "the console server to start")
-        live = Live(desk.world, f"http://127.0.0.1:{sock.getsockname()[1]}", browser,
-                    request.node.name.removeprefix("test_"))  # fmt: skip
-        try:
+        async with serving(desk.console, desk.world, browser, request) as live:
             yield live
-        finally:
-            for context in live.contexts:
-                await context.close()
     finally:
-        server.should_exit = True
-        await task
-        sock.close()
         await desk.world.store.close()
 
 

@@ -8,25 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from events import ConfigError
-from offsite.config import Settings, load_map
+from offsite.config import load_map
 from sinks.dispatch import Dispatch
 from tests.unit.test_no_wrong_fine import AT, decide, passing
 
 from .test_console import client_of, log_in
-from .test_dispatch import ROOT, SQUADS, Desk, make_desk
-
-
-@pytest.fixture
-async def desk(plain_settings: Settings) -> AsyncIterator[Desk]:
-    d = await make_desk(plain_settings)
-    yield d
-    await d.world.store.close()
+from .test_dispatch import ROOT, SQUADS, Desk
 
 
 async def add_passes(desk: Desk) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +80,6 @@ async def make_desk(settings: Settings, squads: Squads = SQUADS) -> Desk:
     console = Console(w.store.pool, w.lifecycle, settings.evidence.dir, registry=REGISTRY,
                       blobs=blobs, squads=squads)  # fmt: skip
     return Desk(w, console, leads)
-
-
-@pytest.fixture
-async def desk(plain_settings: Settings) -> AsyncIterator[Desk]:
-    d = await make_desk(plain_settings)
-    yield d
-    await d.world.store.close()
 
 
 async def test_a_cloned_plate_lead_goes_to_a_squad_and_its_result_opens_a_case(desk: Desk) -> None:
