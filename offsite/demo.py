@@ -46,7 +46,11 @@ OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核"
 # demo log-ins, printed by the demo: never for a real deployment (`offsite console add-user`)
 DEMO_PASSWORD = "offsite-demo-2026"
 DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
-                 ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"))  # fmt: skip
+                 ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"),
+                 # the squads of configs/squads.yaml: 中队长 and 外勤执法人员 (the field page)
+                 ("liu", "squad_leader", "刘中队长 国道中队"), ("sun", "field_officer", "孙警官 国道中队"),
+                 ("he", "squad_leader", "何中队长 省道中队"), ("gao", "field_officer", "高警官 省道中队"),
+                 ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
 
 
 async def demo(

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -52,22 +53,24 @@ class Live:
     shots: str  # screenshot file names start with this (the test's name)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    async def page(self) -> Page:
-        """A fresh browser context (no cookies): a new person at a new browser."""
-        context = await self.browser.new_context(
-            base_url=self.url, viewport={"width": 1400, "height": 1000}, locale="zh-CN",
-            accept_downloads=True,
-        )  # fmt: skip
+    async def page(self, **options: Any) -> Page:
+        """A fresh browser context (no cookies): a new person at a new browser; ``options`` for
+        Playwright's new_context (a phone's viewport, touch, position)."""
+        context = await self.browser.new_context(**{
+            "base_url": self.url, "viewport": {"width": 1400, "height": 1000}, "locale": "zh-CN",
+            "accept_downloads": True, **options,
+        })  # fmt: skip
         context.set_default_timeout(WAIT_MS)
         self.contexts.append(context)
         return await context.new_page()
 
-    async def log_in(self, user: str) -> Page:
-        page = await self.page()
+    async def log_in(self, user: str, **options: Any) -> Page:
+        page = await self.page(**options)
         await page.goto("/login")
         await page.fill("input[name=username]", user)
         await page.fill("input[name=password]", PASSWORD)
-        await page.click("form.login button[type=submit]")
+        submit = page.locator("form.login button[type=submit]")
+        await (submit.tap() if options.get("has_touch") else submit.click())
         await expect(page).not_to_have_url(re.compile(r"/login"))
         return page
 

@@ -16,10 +16,9 @@ from playwright.async_api import Browser, Page, expect
 
 from offsite.config import Settings, load_map, load_waterways
 from sinks.dispatch import Dispatch
-from tests.integration.test_console import PASSWORD
 from tests.integration.test_dispatch import ROOT, SQUADS, jpeg, make_desk
 
-from .conftest import WAIT_MS, Live, serving
+from .conftest import Live, serving
 
 DONE_LIMIT_S = 2.0  # the issue's limit: the command center sees the field result within 2 s
 PHONE = {"width": 390, "height": 844}
@@ -42,19 +41,8 @@ async def desk_live(
 
 async def phone(live: Live, user: str) -> Page:
     """A field officer's phone: 390×844, touch, Chinese, the position near G312 K1035 granted."""
-    context = await live.browser.new_context(
-        base_url=live.url, viewport=PHONE, has_touch=True, is_mobile=True, locale="zh-CN",
-        geolocation=AT_G312, permissions=["geolocation"],
-    )  # fmt: skip
-    context.set_default_timeout(WAIT_MS)
-    live.contexts.append(context)
-    page = await context.new_page()
-    await page.goto("/login")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.tap("form.login button[type=submit]")
-    await expect(page).not_to_have_url(re.compile(r"/login"))
-    return page
+    return await live.log_in(user, viewport=PHONE, has_touch=True, is_mobile=True,
+                             geolocation=AT_G312, permissions=["geolocation"])  # fmt: skip
 
 
 async def test_a_cloned_plate_lead_is_dispatched_worked_in_the_field_and_seen_done(
