@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
 
 import httpx
+import pypdf
 
 from console import Console
 from console.names import UNNAMED, Names, name
@@ -25,6 +27,7 @@ from tests.unit.test_water_evidence import dark_vessel
 from .test_console import PASSWORD, client_of, csrf_of, log_in
 from .test_dispatch import SQUADS, STAFF, lead
 from .test_lifecycle import AGENCY, WANG, World
+from .test_party import find
 
 # what must never reach a person's eyes: violation codes, Python values and dicts, and a code
 # the names table lacks
@@ -75,6 +78,12 @@ async def demo_cases(w: World) -> dict[str, str]:
     return {**w.cases, "water": case_id(v), "task": done}
 
 
+def pdf_words(data: bytes) -> str:
+    """A PDF document's text, its words apart (a code must not run into its neighbours)."""
+    assert data[:5] == b"%PDF-"
+    return "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
 async def pages_of(client: httpx.AsyncClient, paths: list[str]) -> dict[str, str]:
     out = {}
     for path in paths:
@@ -96,6 +105,8 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
             client, [f"/cases/{cid}" for n, cid in cases.items() if n != "task"]
         )
         rendered |= await pages_of(client, [f"/cases/{cases['small']}/notice"])
+        pdf = await client.get(f"/cases/{cases['small']}/notice.pdf")
+        rendered["notice.pdf"] = pdf_words(pdf.content)
         page = await client.get(f"/cases/{cases['small']}")
         assert csrf_of(page)
     async with client_of(console) as client:
@@ -112,6 +123,14 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         rendered |= {"/field": field.text} | await pages_of(
             client, [*ids, f"/field/tasks/{cases['task']}"]
         )
+    async with client_of(console) as client:  # the party, with the notice's plate and code
+        rendered |= await pages_of(client, ["/login"])
+        code = await w.store.pool.fetchval(
+            "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cases["small"]
+        )
+        assert (await find(client, "湘A12345", code)).status_code == 303
+        rendered |= await pages_of(client, ["/party/case", "/party/notice"])
+        rendered["party notice.pdf"] = pdf_words((await client.get("/party/notice.pdf")).content)
     async with client_of(console) as client:
         await log_in(client, "root")
         rendered |= await pages_of(client, ["/admin"])
@@ -138,6 +157,7 @@ async def test_no_page_shows_an_internal_code_or_a_python_value(world: World) ->
         "由套牌车辆线索转立",
     ):
         assert shown in visible_text(case_pages), shown
+    assert "车货总质量超限" in "".join(rendered["notice.pdf"].split())
 
 
 def test_a_code_without_a_name_is_readable_and_caught() -> None:
