@@ -147,6 +147,26 @@ async def test_a_cloned_plate_lead_goes_to_a_squad_and_its_result_opens_a_case(d
         )
 
 
+async def test_any_case_is_dispatched_by_its_number_to_the_squad_of_its_site(desk: Desk) -> None:
+    w, cid = desk.world, desk.world.cases["other"]
+    async with client_of(desk.console) as command:
+        await log_in(command, "zhou")
+        board = await command.get("/dispatch")
+        form = re.search(r'<section id="case-to-dispatch">.*?</section>', board.text, re.S)
+        assert form is not None and 'name="source_id" placeholder="案件编号"' in form.group(0)
+        data = {"csrf": csrf_of(board), "source_kind": "case", "squad_id": "", "hours": "8",
+                "instructions": "调取现场视频"}  # fmt: skip
+        unknown = await command.post("/dispatch/new", data={**data, "source_id": "case-nope"})
+        assert unknown.status_code == 409 and "任务来源不存在" in unknown.text
+        r = await command.post("/dispatch/new", data={**data, "source_id": cid})
+        assert r.status_code == 303
+    rows = await w.store.pool.fetch(
+        "SELECT source_kind, source_id, squad_id FROM tasks WHERE source_kind <> 'lead'"
+    )  # (the board's rules dispatched lead 3 too: restricted hours are automatic)
+    # the world's cases are at G312-K1035-E, in ZD-NORTH's area (configs/squads.yaml)
+    assert [tuple(r) for r in rows] == [("case", cid, "ZD-NORTH")]
+
+
 async def test_an_overdue_task_escalates_once_and_stands_out(desk: Desk) -> None:
     w = desk.world
     d = Dispatch(w.store.pool, SQUADS, w.clock)

@@ -71,6 +71,7 @@ async def demo_cases(w: World) -> dict[str, str]:
     await d.finish(done, "sun", "case_opened", "查获", [], 28.2, 112.9, w.cases["small"])
     await d.create("lead", "lead-0002", None, "zhou", hours=1)
     await d.create("device", "WIM-G312-1035", "ZD-NORTH", "zhou")
+    await d.create("case", w.cases["other"], None, "zhou")  # to the squad of the case's site
     w.clock.now += dt.timedelta(hours=2)  # the open lead task is overdue now
     accounts = Accounts(w.store.pool)
     for user, roles in STAFF.items():
@@ -119,7 +120,7 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         await log_in(client, "sun")
         field = await client.get("/field")
         ids = re.findall(r'href="(/field/tasks/[^"]+)"', field.text)
-        assert len(ids) == 2
+        assert len(ids) == 3
         rendered |= {"/field": field.text} | await pages_of(
             client, [*ids, f"/field/tasks/{cases['task']}"]
         )
