@@ -24,7 +24,7 @@ from sinks.dispatch import Dispatch, DispatchError, Squads, as_photos, figures
 
 from .app import Console, _env, render
 from .command import Page, _place_names, listen
-from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED
+from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED, name
 from .party import KINDS, MAX_IMAGE_BYTES, image_kind
 
 COMMANDERS = frozenset({COMMAND_CENTER, ADMIN})
@@ -318,8 +318,6 @@ async def task_events(c: Console, d: Dispatch, request: Request) -> AsyncIterato
 
 
 def _task_status_name(row: Any) -> str:
-    from .names import name
-
     if row["status"] == "done":
         return f"{name('task_state', 'done')}（{name('task_result', row['result'])}）"
     return name("task_state", row["status"]) + ("（已超期）" if row["overdue"] else "")
