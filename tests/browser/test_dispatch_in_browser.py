@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 
 from offsite.config import Settings, load_map, load_waterways
 from sinks.dispatch import Dispatch
+from tests.integration.test_atlas import add_passes
 from tests.integration.test_dispatch import ROOT, SQUADS, jpeg, make_desk
 
 from .conftest import Live, serving
@@ -127,7 +128,13 @@ async def test_an_overdue_task_escalates_and_the_map_and_analysis_show(desk_live
     await expect(command.locator("#map path.leaflet-interactive")).not_to_have_count(0)
     await expect(command.locator("#map path.task.overdue")).to_have_count(1)
     await live.shot(command, "map")
+    await add_passes(live.world)  # a repeat overload and a pass flagged for evasion
     await command.goto("/analysis")
     await expect(command.locator('#cloned tr.repeat[data-key="湘B88888"]')).to_be_visible()
-    await command.locator("#cloned details summary").first.click()
+    await expect(command.locator('#repeat tr.repeat[data-key="湘A12345"]')).to_have_attribute(
+        "data-count", "2"
+    )
+    await expect(command.locator('#evasion tr.repeat[data-key="湘D11111"]')).to_be_visible()
+    for section in ("#repeat", "#cloned", "#evasion"):
+        await command.locator(f"{section} details summary").first.click()
     await live.shot(command, "analysis")

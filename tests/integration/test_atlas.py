@@ -19,19 +19,20 @@ from tests.unit.test_no_wrong_fine import AT, decide, passing
 
 from .test_console import client_of, log_in
 from .test_dispatch import ROOT, SQUADS, Desk
+from .test_lifecycle import World
 
 
-async def add_passes(desk: Desk) -> None:
+async def add_passes(w: World) -> None:
     """A second overload of 湘A12345 a day later, and a straddling pass of 湘D11111 (review)."""
     made = []
     for rid, gross, plate, kw in (("r-again", 56_000, "湘A12345", {}),
                                   ("r-straddle", 56_000, "湘D11111", {"flags": ["straddle"]})):  # fmt: skip
         made += await decide(passing(rid, gross, ts=AT + dt.timedelta(days=1), plate=plate, **kw))
-    await (await desk.world.store.begin_batch(made)).commit()
+    await (await w.store.begin_batch(made)).commit()
 
 
 async def test_the_analysis_page_lists_who_comes_back_with_history(desk: Desk) -> None:
-    await add_passes(desk)
+    await add_passes(desk.world)
     async with client_of(desk.console) as command:
         await log_in(command, "zhou")
         desk.world.clock.now = AT + dt.timedelta(days=2)
