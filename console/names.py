@@ -102,7 +102,10 @@ FINDINGS = table({
 })  # fmt: skip
 # discretion baselines whose id is a code rather than the agency's own name for it; any other
 # baseline is shown by its id (with its version: what identifies it in an appeal)
-RULES = {"water.review": "水路案件人工审核（不拟定罚款）"}
+# the discretion baselines shipped in configs/baselines/ (an agency's own reads by its id)
+RULES = {"water.review": "水路案件人工审核（不拟定罚款）",
+         "cn-national-overload": "国家超限运输处罚基准（交通运输部令2016年第62号）",
+         "example-proportional": "示例基准（按比例）", "example-round-up": "示例基准（不足1吨按1吨计）"}  # fmt: skip
 TASK_STATES = table({
     "open": "待处理", "accepted": "处理中", "done": "已办结", "cancelled": "已撤销",
 })  # fmt: skip

@@ -31,7 +31,13 @@ from .test_party import find
 
 # what must never reach a person's eyes: violation codes, Python values and dicts, and a code
 # the names table lacks
-INTERNAL = re.compile(r"road\.|water\.|\bTrue\b|\bFalse\b|\bNone\b|\{'|" + UNNAMED)
+INTERNAL = re.compile(
+    r"road\.|water\.|\bTrue\b|\bFalse\b|\bNone\b|\{'|"
+    + UNNAMED
+    # ids that are not the point: a decision's id, a baseline's or a tier's id (a site's and a
+    # device's code are: the station codes the agency goes by, beside their names)
+    + r"|\bvio-[0-9a-f]|\bart\d+-|\b(?:cn|example)-[a-z]+-"
+)
 HIDDEN = re.compile(r"<(script|style|title)\b.*?</\1>", re.S | re.I)
 TAG = re.compile(r"<[^>]+>")
 
