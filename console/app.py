@@ -33,9 +33,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
+    FIELD_OFFICER,
     LEGAL_REVIEWER,
     OFFICER,
     ROLES,
+    SQUAD_LEADER,
     Session,
     same_token,
 )
@@ -50,7 +52,10 @@ from sinks.lifecycle import (
     Request as Action,
 )
 
+from . import names
+from .atlas import atlas_routes
 from .command import command_routes
+from .dispatch import dispatch_routes
 from .notice import notice_document, notice_routes
 from .pages import (
     CASE_VIEWERS,
@@ -74,7 +79,8 @@ SESSION_COOKIE = "offsite_session"
 LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: no session yet)
 PAGE_SIZE = 50
 ALL_ROLES = frozenset(ROLES)
-HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin"}
+HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin",
+        SQUAD_LEADER: "/tasks", FIELD_OFFICER: "/field"}  # fmt: skip
 # a waterway case's vessel as the queue shows it (NULL for a road case)
 VESSEL = (
     "CASE WHEN c.violation_code LIKE 'water.%' THEN coalesce(c.violation->'detection'->>"
@@ -301,6 +307,10 @@ def create_app(console: Console) -> Starlette:
             "SELECT violation_id, outcome, fine_cny, rule, rule_version, applied, decided_at"
             " FROM case_decisions WHERE case_id = $1 ORDER BY decided_at, violation_id", cid
         )  # fmt: skip
+        origin = await c.pool.fetch(  # the leads this case came from (console/dispatch.py)
+            "SELECT l.lead_id, l.kind, l.ts, l.site_id, t.task_id, t.squad_id, t.done_by, t.done_at"
+            " FROM leads l LEFT JOIN tasks t ON t.source_kind = 'lead' AND t.source_id = l.lead_id"
+            " AND t.status = 'done' WHERE l.case_id = $1 ORDER BY l.ts", cid)  # fmt: skip
         following = await c.pool.fetchval(
             "SELECT case_id FROM cases WHERE status = $1 AND (ts, case_id) > ($2, $3)"
             " ORDER BY ts, case_id LIMIT 1",
@@ -310,8 +320,8 @@ def create_app(console: Console) -> Starlette:
             "case.html", status, session=session, case=row, violation=violation, water=water,
             images=images, cert=cert, transitions=transitions, history=history,
             statements=statements, decisions=decisions, offered=offered, error=error,
-            custody_error=custody_error, next_case=following,
-            major=c.lifecycle.policy.is_major(facts),
+            custody_error=custody_error, next_case=following, origin=origin,
+            major=c.lifecycle.policy.is_major(facts), actions=names.Names(c.lifecycle.labels()),
             title=f"案件 {water['vessel'] if water else row['plate'] or '无牌'}",
         )  # fmt: skip
 
@@ -362,6 +372,8 @@ def create_app(console: Console) -> Starlette:
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
+        *dispatch_routes(c, page),  # tasks, squads' queues, the field page: console/dispatch.py
+        *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -25,22 +25,9 @@ from starlette.routing import Route
 from events import CalibrationCertificate
 from sinks.accounts import ADMIN, COMMAND_CENTER, Session
 
+from .names import CERT_STATES, DEVICE_TYPES, VIOLATIONS
 from .pages import OUTCOMES, Console, Handler, render
 
-# the violation codes the pipeline makes, as officers name them
-VIOLATIONS: dict[str, str] = {
-    "road.overload.gross": "车货总质量超限",
-    "road.overload.axle": "轴荷超限",
-    "water.ais_off": "未按规定开启AIS",
-    "water.identity": "AIS信息不实",
-    "water.overdraught": "超核定载重线载运",
-    "water.signal": "不遵守交通管制（冲关）",
-    "water.dredging": "非法采砂",
-}
-DEVICE_TYPES = {"wim": "动态称重", "anpr": "车牌识别", "ais_receiver": "AIS基站",
-                "vessel_camera": "船舶卡口相机"}  # fmt: skip
-CERT_STATES = {"expired": "已过期", "not_yet": "未生效", "expiring": "即将到期", "valid": "有效",
-               "none": "无需检定"}  # fmt: skip
 PALETTE = ("#0b5cad", "#d9822b", "#2e8540", "#a4161a", "#6f42c1", "#0f8b8d", "#8a6d3b", "#5a6675")
 REVIEW_ACTIONS = ["confirm", "reject", "transfer"]  # a case's first of these is its review
 DAYS = 14  # the chart's days, by default
@@ -53,7 +40,7 @@ Page = Callable[[Iterable[str], Handler], Callable[[Request], Awaitable[Response
 
 
 def violation_name(code: str) -> str:
-    return VIOLATIONS.get(code, code)
+    return VIOLATIONS[code]
 
 
 # --- geometry ----------------------------------------------------------------------------------
@@ -437,7 +424,7 @@ def _devices(c: Console, health: Mapping[str, Any], today: dt.date) -> list[Devi
         h = health.get(device_id)
         state, left = certificate_state(cert, today)
         out.append(DeviceRow(
-            device_id, DEVICE_TYPES.get(kind, kind or "—"), site, names.get(site, site),
+            device_id, DEVICE_TYPES[kind] if kind else "—", site, names.get(site, site),
             h["received"] if h else None, h["skew_s"] if h else None,
             json.loads(h["active"]) if h else {}, cert, left, state,
         ))  # fmt: skip
@@ -451,7 +438,39 @@ async def command_events(c: Console, request: Request, session: Session) -> Resp
 
 async def alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
     """Server-sent events: one ``case`` event per new case, as the store announces it
-    (``NOTIFY offsite_cases``, migration 017); a comment every 15 s keeps proxies open."""
+    (``NOTIFY offsite_cases``, migration 017)."""
+
+    async def to_events(payload: str) -> AsyncIterator[bytes]:
+        note = json.loads(payload)
+        rows = await c.pool.fetch(
+            "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny"
+            " FROM cases WHERE case_id = ANY($1) ORDER BY ts, case_id",
+            note["case_ids"],
+        )
+        for r in rows:
+            alert = {"case_id": r["case_id"], "ts": r["ts"].isoformat(),
+                     "site_id": r["site_id"], "plate": r["plate"],
+                     "violation_code": r["violation_code"],
+                     "violation": violation_name(r["violation_code"]),
+                     "outcome": OUTCOMES.get(r["outcome"], r["outcome"]),
+                     "fine_cny": r["fine_cny"]}  # fmt: skip
+            data = json.dumps(alert, ensure_ascii=False)
+            yield f"event: case\nid: {r['case_id']}\ndata: {data}\n\n".encode()
+
+    async for chunk in listen(c, request, "offsite_cases", to_events):
+        yield chunk
+
+
+async def listen(
+    c: Console,
+    request: Request,
+    channel: str,
+    to_events: Callable[[str], AsyncIterator[bytes]],
+    idle: Callable[[], Awaitable[object]] | None = None,
+) -> AsyncIterator[bytes]:
+    """Server-sent events from the store's notifications on ``channel``, each payload turned
+    into events by ``to_events``; a comment every 15 s keeps proxies open, and ``idle`` runs
+    then (and once at the start)."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
 
     def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -460,34 +479,25 @@ async def alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
 
     conn: asyncpg.Connection = await c.pool.acquire()
     try:
-        await conn.add_listener("offsite_cases", heard)
+        await conn.add_listener(channel, heard)
         yield b"retry: 2000\n: listening\n\n"
+        if idle is not None:
+            await idle()
         while not await request.is_disconnected():
             try:
                 payload = await asyncio.wait_for(queue.get(), timeout=15)
             except TimeoutError:
                 yield b": keep-alive\n\n"
+                if idle is not None:
+                    await idle()
                 continue
-            note = json.loads(payload)
-            rows = await c.pool.fetch(
-                "SELECT case_id, ts, site_id, plate, violation_code, outcome, fine_cny"
-                " FROM cases WHERE case_id = ANY($1) ORDER BY ts, case_id",
-                note["case_ids"],
-            )
-            for r in rows:
-                alert = {"case_id": r["case_id"], "ts": r["ts"].isoformat(),
-                         "site_id": r["site_id"], "plate": r["plate"],
-                         "violation_code": r["violation_code"],
-                         "violation": violation_name(r["violation_code"]),
-                         "outcome": OUTCOMES.get(r["outcome"], r["outcome"]),
-                         "fine_cny": r["fine_cny"]}  # fmt: skip
-                data = json.dumps(alert, ensure_ascii=False)
-                yield f"event: case\nid: {r['case_id']}\ndata: {data}\n\n".encode()
+            async for chunk in to_events(payload):
+                yield chunk
     finally:
         # the client left (the response is cancelled, and anyio cancels every await in it):
         # the connection goes back to the pool all the same
         with anyio.CancelScope(shield=True):
-            await conn.remove_listener("offsite_cases", heard)
+            await conn.remove_listener(channel, heard)
             await c.pool.release(conn)
 
 

@@ -23,14 +23,16 @@ from sinks.accounts import (
     ADMIN,
     LEGAL_REVIEWER,
     OFFICER,
-    ROLES,
     Accounts,
     Session,
     Sessions,
     Throttle,
 )
 from sinks.blobs import BlobStore
-from sinks.lifecycle import REJECT_REASONS, STATES, Lifecycle
+from sinks.dispatch import Squads
+from sinks.lifecycle import Lifecycle
+
+from . import names
 
 HERE = Path(__file__).parent
 CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
@@ -44,7 +46,7 @@ QUEUES = {
     "notice_issued": "已告知",
 }
 DOMAINS = {"road": "道路", "water": "水路"}
-OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
+OUTCOMES = names.OUTCOMES
 PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
 
 
@@ -68,6 +70,8 @@ class Console:
     # after the party's log-in: page and image views per case, statements per case
     party_views: Throttle = field(default_factory=lambda: Throttle(limit=120, window_s=600))
     party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
+    squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
+    geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -83,8 +87,11 @@ _env = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_env.globals.update(STATES=STATES, ROLES=ROLES, OUTCOMES=OUTCOMES, PLATE_COLORS=PLATE_COLORS,
-                    REJECT_REASONS=REJECT_REASONS, QUEUES=QUEUES, DOMAINS=DOMAINS)  # fmt: skip
+_env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
+                    PLATE_COLORS=PLATE_COLORS, REJECT_REASONS=names.REASONS, QUEUES=QUEUES,
+                    DOMAINS=DOMAINS, zh=names.name, cert_fields=names.certificate_fields,
+                    rule_name=names.rule_name)  # fmt: skip
+_env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
 
 

@@ -31,9 +31,10 @@ from starlette.routing import Route
 from events.images import jpeg_is_whole, png_is_whole
 from sinks.accounts import PARTY, Session, Throttle, same_token
 from sinks.blobs import SCHEME
-from sinks.lifecycle import STATES, Actor, CustodyError, LifecycleError
+from sinks.lifecycle import Actor, CustodyError, LifecycleError
 from sinks.lifecycle import Request as Action
 
+from .names import STATES
 from .notice import (
     Notice,
     Page,
@@ -208,7 +209,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         open_for_statement = case_status in sources and today <= notice.statement_due
         return render(
             "party_case.html", status, session=None, n=view(notice, policy.tz),
-            status_name=STATES.get(case_status, case_status),
+            status_name=STATES[case_status],
             images=[(name, f"/party/images/{name}" if data else None) for name, data in found],
             statements=[(s["submitted_at"], s["body"], len(json.loads(s["images"])))
                         for s in statements],

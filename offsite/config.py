@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from events import ConfigError, Registry
+from events.models import LeadKind
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
 from ingest.intake import GatewaySettings
 from ingest.waterways import problems as waterway_problems
 from rules.baseline import Baseline, version_problems
 from rules.baseline import problems as baseline_problems
+from sinks.dispatch import Squads
+from sinks.dispatch import problems as squad_problems
 from sinks.lifecycle import Policy
 
 M = TypeVar("M", bound=BaseModel)
@@ -77,6 +81,59 @@ def load_yaml(
 def load_waterways(path: Path) -> WaterRegistry:
     """The waterway registry (configs/waterways.yaml); the first problem raises ConfigError."""
     return load_yaml(path, WaterRegistry, check=waterway_problems)
+
+
+def load_squads(
+    path: Path, registry: Registry | None = None, waterways: WaterRegistry | None = None
+) -> Squads:
+    """The squads and dispatch rules (configs/squads.yaml): every place of an area must be in
+    the registries given; the first problem raises ConfigError."""
+    places: set[str] | None = None
+    if registry is not None or waterways is not None:
+        places = {s.id for s in registry.sites} if registry is not None else set()
+        if waterways is not None:
+            places |= {p.id for p in waterways.checkpoints} | {p.id for p in waterways.sections}
+            places |= {z.id for z in waterways.controlled_sections}
+            places |= {z.id for z in waterways.no_dredging_zones}
+    kinds = get_args(LeadKind)
+    known = frozenset(places) if places is not None else None
+    return load_yaml(path, Squads, check=lambda s: squad_problems(s, known, kinds))
+
+
+GEOMETRIES = {"Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+
+
+def load_map(path: Path) -> dict[str, Any]:
+    """The agency's roads and waterways as GeoJSON (configs/map.geojson): a FeatureCollection
+    of named features with WGS 84 coordinates; the first problem raises ConfigError."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), None, "-", f"cannot read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(
+            str(path), getattr(exc, "lineno", None), "-", f"not valid JSON: {exc}"
+        ) from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ConfigError(str(path), 1, "type", "the file must hold a GeoJSON FeatureCollection")
+    for i, f in enumerate(doc.get("features") or []):
+        geom = f.get("geometry") if isinstance(f, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") not in GEOMETRIES:
+            raise ConfigError(str(path), None, f"features.{i}.geometry",
+                              f"must be one of {', '.join(sorted(GEOMETRIES))}")  # fmt: skip
+        if not str((f.get("properties") or {}).get("name") or ""):
+            raise ConfigError(str(path), None, f"features.{i}.properties.name", "is required")
+        for lon, lat in _positions(geom["coordinates"]):
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise ConfigError(str(path), None, f"features.{i}.geometry.coordinates",
+                                  f"[{lon}, {lat}] is no [lon, lat] in WGS 84")  # fmt: skip
+    return doc
+
+
+def _positions(coords: Any) -> list[tuple[float, float]]:
+    if coords and isinstance(coords[0], int | float):
+        return [(float(coords[0]), float(coords[1]))]
+    return [p for c in coords for p in _positions(c)]
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -277,6 +334,8 @@ class Settings(BaseSettings):
     baselines: dict[str, Path | list[Path]] = {"national": Path("configs/baselines/national.yaml")}
     permits: Path | None = Path("configs/permits.yaml")
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
+    squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
+    map: Path = Path("configs/map.geojson")  # roads and waterways under the command center's map
     var_dir: Path = Path("var")
 
     @classmethod

@@ -28,7 +28,15 @@ from sinks.accounts import ROLES, AccountError, Accounts
 from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
 
 from . import services
-from .config import ConsoleSettings, Settings, load_baselines, load_waterways, registry_of
+from .config import (
+    ConsoleSettings,
+    Settings,
+    load_baselines,
+    load_map,
+    load_squads,
+    load_waterways,
+    registry_of,
+)
 
 
 def console_settings(settings: Settings) -> ConsoleSettings:
@@ -91,8 +99,13 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     cs = console_settings(settings)
     lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
+    registry = registry_of(settings)
+    squads = (
+        load_squads(settings.squads, registry, waterways) if settings.squads.is_file() else None
+    )
+    geojson = load_map(settings.map) if settings.map.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
-                   registry=registry_of(settings), waterways=waterways,
+                   registry=registry, waterways=waterways, squads=squads, geojson=geojson,
                    blobs=BlobStore(settings.var_dir / "blobs"),
                    public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
 

@@ -12,6 +12,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from console.names import (
+    DEVICE_CONDITIONS,
+    LEAD_KINDS,
+    OUTCOMES,
+    VIOLATIONS,
+)  # the names a person reads
 from detectors.limits import CONFIGURATIONS
 from evidence import verify_package
 from sim import SimulationConfig
@@ -35,18 +41,14 @@ from .config import Settings, registry_of
 from .gateway import post_traffic
 from .pipeline import prepare, run
 
-LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
-           "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip
-WATER_ZH = {"water.ais_off": "未开AIS", "water.identity": "船舶身份不符",
-            "water.overdraught": "超载(吃水超载重线)", "water.signal": "冲关",
-            "water.dredging": "夜间禁采区采砂"}  # fmt: skip
-OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核", "no_penalty": "不予处罚"}
-
-
 # demo log-ins, printed by the demo: never for a real deployment (`offsite console add-user`)
 DEMO_PASSWORD = "offsite-demo-2026"
 DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
-                 ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"))  # fmt: skip
+                 ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"),
+                 # the squads of configs/squads.yaml: 中队长 and 外勤执法人员 (the field page)
+                 ("liu", "squad_leader", "刘中队长 国道中队"), ("sun", "field_officer", "孙警官 国道中队"),
+                 ("he", "squad_leader", "何中队长 省道中队"), ("gao", "field_officer", "高警官 省道中队"),
+                 ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
 
 
 async def demo(
@@ -112,10 +114,10 @@ async def demo(
         _print_water(water_rows)
     kinds = Counter(x["kind"] for x in leads)
     print("      leads for follow-up (never penalties): "
-          + (", ".join(f"{LEAD_ZH[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
+          + (", ".join(f"{LEAD_KINDS[k]} {n}" for k, n in sorted(kinds.items())) or "none"))  # fmt: skip
     raised = Counter(c for _, _, active in health.values() for c in active)
     print("      device health (alerts on the alerts topic; table: offsite devices): "
-          + (", ".join(f"{c} {n}" for c, n in sorted(raised.items())) or "all well"))  # fmt: skip
+          + (", ".join(f"{DEVICE_CONDITIONS[c]} {n}" for c, n in sorted(raised.items())) or "all well"))  # fmt: skip
     if raised.get("clock_skew"):
         print("        (clock_skew: the simulated traffic is dated "
               f"{sim.start:%Y-%m-%d}, the broker received it today)")  # fmt: skip
@@ -184,7 +186,7 @@ def _missing(
     wanted = Counter(t.kind for t in injected)
     if plates_missing:
         wanted["plate_missing"] += len(plates_missing)
-    gaps += [f"no {LEAD_ZH[k]} lead ({n} expected)" for k, n in sorted(wanted.items())
+    gaps += [f"no {LEAD_KINDS[k]} lead ({n} expected)" for k, n in sorted(wanted.items())
              if not kinds.get(k)]  # fmt: skip
     return "; ".join(gaps) or None
 
@@ -193,7 +195,7 @@ def _print_cases(rows: list[dict[str, Any]], why: dict[str, list[str]]) -> None:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    print("      " + ", ".join(f"{OUTCOME_ZH[k]} {v}" for k, v in sorted(counts.items())))
+    print("      " + ", ".join(f"{OUTCOMES[k]} {v}" for k, v in sorted(counts.items())))
     head = f"{'plate':11} {'site':14} {'measured':>9} {'tolerance':>9} {'limit':>7} {'over':>7}  outcome"
     print("      " + head)
     for r in rows[:15]:
@@ -210,12 +212,12 @@ def _print_cases(rows: list[dict[str, Any]], why: dict[str, list[str]]) -> None:
 def _print_water(rows: list[dict[str, Any]]) -> None:
     counts = Counter(r["violation_code"] for r in rows)
     print("      waterway cases, in the same queue (all for review with their legal basis, no "
-          "fine proposed): " + (", ".join(f"{WATER_ZH.get(k, k)} {n}"
+          "fine proposed): " + (", ".join(f"{VIOLATIONS[k]} {n}"
                                           for k, n in sorted(counts.items())) or "none"))  # fmt: skip
     for r in rows[:10]:
         who = r["vessel"] or r["hull"] or (f"MMSI {r['mmsi']}" if r["mmsi"] else "未识别船舶")
         print(f"      {who:14} {r['site_id']:12} "
-              f"{WATER_ZH.get(r['violation_code'], r['violation_code'])}: {r['reason'][:60]}")  # fmt: skip
+              f"{VIOLATIONS[r['violation_code']]}: {r['reason'][:60]}")  # fmt: skip
     if len(rows) > 10:
         print(f"      … and {len(rows) - 10} more (console: the same queue as the road's)")
 

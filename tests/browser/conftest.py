@@ -5,12 +5,14 @@ over a World of cases (tests/integration/test_lifecycle.py) on the embedded brok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -51,22 +53,24 @@ class Live:
     shots: str  # screenshot file names start with this (the test's name)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    async def page(self) -> Page:
-        """A fresh browser context (no cookies): a new person at a new browser."""
-        context = await self.browser.new_context(
-            base_url=self.url, viewport={"width": 1400, "height": 1000}, locale="zh-CN",
-            accept_downloads=True,
-        )  # fmt: skip
+    async def page(self, **options: Any) -> Page:
+        """A fresh browser context (no cookies): a new person at a new browser; ``options`` for
+        Playwright's new_context (a phone's viewport, touch, position)."""
+        context = await self.browser.new_context(**{
+            "base_url": self.url, "viewport": {"width": 1400, "height": 1000}, "locale": "zh-CN",
+            "accept_downloads": True, **options,
+        })  # fmt: skip
         context.set_default_timeout(WAIT_MS)
         self.contexts.append(context)
         return await context.new_page()
 
-    async def log_in(self, user: str) -> Page:
-        page = await self.page()
+    async def log_in(self, user: str, **options: Any) -> Page:
+        page = await self.page(**options)
         await page.goto("/login")
         await page.fill("input[name=username]", user)
         await page.fill("input[name=password]", PASSWORD)
-        await page.click("form.login button[type=submit]")
+        submit = page.locator("form.login button[type=submit]")
+        await (submit.tap() if options.get("has_touch") else submit.click())
         await expect(page).not_to_have_url(re.compile(r"/login"))
         return page
 
@@ -83,6 +87,15 @@ async def live(
 ) -> AsyncIterator[Live]:
     console = Console(world.store.pool, world.lifecycle, world.settings.evidence.dir,
                       registry=REGISTRY, blobs=BlobStore(world.settings.var_dir / "blobs"))  # fmt: skip
+    async with serving(console, world, browser, request) as live:
+        yield live
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    console: Console, world: World, browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[Live]:
+    """``console`` served by uvicorn on 127.0.0.1, for the browser; its contexts closed after."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -200,7 +200,7 @@ async def test_devices_show_last_message_and_certificate_expiry(world: World) ->
     )
     assert "即将到期（剩 10 天）" in row("WIM-G107-1520")
     assert "有效（剩 200 天）" in row("WIM-G312-1035")
-    assert "2027-03-10 09:55:00" in row("CAM-G312-1035") and "silent" in row("CAM-G312-1035")
+    assert "2027-03-10 09:55:00" in row("CAM-G312-1035") and "长时间无数据" in row("CAM-G312-1035")
     assert "尚无消息" in row("WIM-G107-1520") and "G107-K1520-S" in row("WIM-G107-1520")
 
 

@@ -73,7 +73,7 @@ async def test_a_water_case_page_shows_the_vessel_checkpoint_images_and_evidence
         assert '<span class="vessel" id="vessel-name">湘岳阳货2002</span>' in text
         assert "船体船名" in text and "（无AIS身份）" in text  # a dark vessel: no MMSI
         assert cp.name in text and cp.camera_id in text  # the checkpoint, from the package
-        assert "pass.no_ais" in text and "window_s" in text  # the evidence
+        assert "过检查点时无AIS信号" in text and "时间窗（秒）" in text  # the evidence, named
         assert ww.water.legal_basis in text and ww.water.penalty_basis in text
         # the images, served from the package; no weighing, certificate or plate correction
         names = re.findall(rf'src="/cases/{ww.cid}/images/([^"]+)"', text)
