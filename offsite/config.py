@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Mapping
@@ -12,6 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cases.calendar import HolidayFile, WorkCalendar, deadline
+from cases.calendar import problems as calendar_problems
 from events import ConfigError, Registry
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
@@ -29,7 +32,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
+            node = next((v for k, v in node.value if k.value == str(part)), None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             node = node.value[part] if part < len(node.value) else None
         else:
@@ -55,7 +58,7 @@ def load_yaml(
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a day such as 2027-13-01
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(str(path), line, "-", f"not valid YAML: {exc}") from exc
@@ -77,6 +80,11 @@ def load_yaml(
 def load_waterways(path: Path) -> WaterRegistry:
     """The waterway registry (configs/waterways.yaml); the first problem raises ConfigError."""
     return load_yaml(path, WaterRegistry, check=waterway_problems)
+
+
+def load_calendar(path: Path) -> WorkCalendar:
+    """The working-day calendar: the package's years and the agency's (configs/holidays.yaml)."""
+    return WorkCalendar(load_yaml(path, HolidayFile, check=calendar_problems).years)
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -240,12 +248,16 @@ class ConsoleSettings(BaseModel):
     major_violation_codes: frozenset[str] = frozenset()
     statement_days: int = Field(default=15, ge=1)
     hearing_fine_cny_at_least: int | None = 10_000  # 较大数额罚款 (the province's threshold)
+    # the years of the working-day calendar the agency adds (cases/calendar.py)
+    holidays: Path = Path("configs/holidays.yaml")
 
     def policy(self) -> Policy:
+        """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
         return Policy(major_fine_cny_at_least=self.major_fine_cny_at_least,
                       major_violation_codes=self.major_violation_codes,
                       statement_days=self.statement_days,
-                      hearing_fine_cny_at_least=self.hearing_fine_cny_at_least)  # fmt: skip
+                      hearing_fine_cny_at_least=self.hearing_fine_cny_at_least,
+                      deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 
 class Settings(BaseSettings):

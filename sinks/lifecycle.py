@@ -127,6 +127,20 @@ class Actor:
     roles: frozenset[str]
 
 
+class Due(Protocol):
+    """A deadline as :func:`cases.calendar.deadline` computes it."""
+
+    @property
+    def due(self) -> dt.date: ...
+    @property
+    def provisional(self) -> bool: ...
+
+
+# (start, days, told) → the deadline: the one computation of deadlines (cases.calendar), which
+# the composition root binds to the working-day calendar
+DeadlineRule = Callable[[dt.date, int, dt.date | None], Due]
+
+
 @dataclass(frozen=True)
 class Policy:
     """The agency's settings the lifecycle decides by. Major decisions (重大执法决定) are the
@@ -140,6 +154,8 @@ class Policy:
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
     notice_prefix: str = "超限"
+    # working days and holidays (Art. 85); without it no deadline can be set, so no notice
+    deadline: DeadlineRule | None = None
 
     @property
     def tz(self) -> dt.timezone:
@@ -152,6 +168,11 @@ class Policy:
             or case.violation_code in self.major_violation_codes
             or (self.major_fine_cny_at_least is not None and fine >= self.major_fine_cny_at_least)
         )
+
+    def due(self, start: dt.date, days: int, told: dt.date | None = None) -> Due:
+        if self.deadline is None:
+            raise LifecycleError("未配置工作日历（configs/holidays.yaml），不能计算期限")
+        return self.deadline(start, days, told)
 
     def hearing(self, fine_cny: int | None) -> bool:
         t = self.hearing_fine_cny_at_least
@@ -408,21 +429,25 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     today = step.now.astimezone(p.tz).date()
     seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
     number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
-    due = today + dt.timedelta(days=p.statement_days)
-    hearing_due = (
-        today + dt.timedelta(days=p.hearing_request_days) if p.hearing(step.case.fine_cny) else None
-    )
+    # working days and holidays (Art. 85) through the one deadline computation
+    statement = p.due(today, p.statement_days)
+    hearing = p.due(today, p.hearing_request_days) if p.hearing(step.case.fine_cny) else None
+    due, hearing_due = statement.due, hearing.due if hearing else None
+    provisional = statement.provisional or bool(hearing and hearing.provisional)
     doc.update(notice_no=number, issued_on=today.isoformat(), statement_due=due.isoformat(),
-               hearing_due=hearing_due.isoformat() if hearing_due else None)  # fmt: skip
+               hearing_due=hearing_due.isoformat() if hearing_due else None,
+               deadlines_provisional=provisional)  # fmt: skip
     await step.conn.execute(
         "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
-        " issued_by, statement_due, hearing_due, document)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        " issued_by, statement_due, hearing_due, document, deadlines_provisional)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         step.case.case_id, number, new_lookup_code(), step.case.plate, step.now,
         step.request.actor.name, due, hearing_due, json.dumps(doc, ensure_ascii=False),
+        provisional,
     )  # fmt: skip
     return {"notice_no": number, "statement_due": due.isoformat(),
-            "hearing_due": hearing_due.isoformat() if hearing_due else None}  # fmt: skip
+            "hearing_due": hearing_due.isoformat() if hearing_due else None,
+            "deadlines_provisional": provisional}  # fmt: skip
 
 
 async def store_statement(step: Step) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from cases import WorkCalendar, deadline
 from events import Violation
 from evidence import Signer, build_package, verify_package
 from evidence.custody import CUSTODY_LOG, read_log
@@ -100,6 +102,7 @@ async def make_world(settings: Settings, policy: Policy | None = None) -> World:
     for v in violations.values():
         build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY)
     clock = Clock()
+    policy = replace(policy or Policy(), deadline=partial(deadline, WorkCalendar()))
     lifecycle = Lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer), policy,
                           redecide=redecider(settings, store), clock=clock)  # fmt: skip
     cases = {name: case_id(v) for name, v in violations.items()}
@@ -125,7 +128,9 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         "SELECT * FROM violation_notices WHERE case_id = $1", w.cases["small"]
     )
     today = w.clock.now.astimezone(BEIJING).date()
-    assert notice["statement_due"] == today + dt.timedelta(days=15)
+    # 15 days from the notice, moved off a rest day (民法典 Art. 203; tests/unit/test_calendar.py)
+    assert notice["statement_due"] == deadline(WorkCalendar(), today, 15).due
+    assert notice["statement_due"] >= today + dt.timedelta(days=15)
     assert len(notice["lookup_code"]) == 10
     assert notice["notice_no"].startswith(f"超限〔{today.year}〕")
     # the officer cannot decide while the party may still state their case
