@@ -175,6 +175,20 @@ class Deadline:
         return today > self.due
 
 
+_DIGITS = "零一二三四五六七八九"
+
+
+def period_zh(days: int) -> str:
+    """A period as a document states it: 五个工作日 (Art. 85), 十五日, 九十日."""
+    tens, ones = divmod(days, 10)
+    number = (("" if tens == 1 else _DIGITS[tens]) + "十" if tens else "") + (
+        _DIGITS[ones] if ones or not tens else ""
+    )
+    if days in WORKING_DAY_PERIODS:
+        return f"{'两' if days == 2 else number}个工作日"
+    return f"{number}日"
+
+
 def deadline(
     calendar: WorkCalendar, start: dt.date, days: int, told: dt.date | None = None
 ) -> Deadline:

@@ -170,7 +170,8 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         today = c.now().astimezone(policy.tz).date()
         sources = {s for t in c.lifecycle.transitions if t.action == "submit_statement"
                    for s in t.sources}  # fmt: skip
-        open_for_statement = case_status in sources and today <= notice.statement_due
+        due = notice.statement_due  # None: not served yet, the period has not begun to run
+        open_for_statement = case_status in sources and (due is None or today <= due)
         return render(
             "party_case.html", status, session=None, n=view(notice, policy.tz),
             status_name=STATES.get(case_status, case_status),

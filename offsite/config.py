@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cases.calendar import HolidayFile, WorkCalendar, deadline
 from cases.calendar import problems as calendar_problems
+from cases.party import OwnerFile, RegistryOwners
 from events import ConfigError, Registry
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
@@ -85,6 +86,11 @@ def load_waterways(path: Path) -> WaterRegistry:
 def load_calendar(path: Path) -> WorkCalendar:
     """The working-day calendar: the package's years and the agency's (configs/holidays.yaml)."""
     return WorkCalendar(load_yaml(path, HolidayFile, check=calendar_problems).years)
+
+
+def load_owners(path: Path) -> RegistryOwners:
+    """The vehicle-owner registry (configs/owners.yaml): the party of a case at 立案."""
+    return RegistryOwners(load_yaml(path, OwnerFile).owners)
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -281,6 +287,7 @@ class Settings(BaseSettings):
     baselines: dict[str, Path | list[Path]] = {"national": Path("configs/baselines/national.yaml")}
     permits: Path | None = Path("configs/permits.yaml")
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
+    owners: Path | None = Path("configs/owners.yaml")  # vehicle owners: the party at 立案
     var_dir: Path = Path("var")
 
     @classmethod

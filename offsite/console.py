@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cases.procedure import procedure_lifecycle
 from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
@@ -25,10 +26,17 @@ from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
 from sinks import BlobStore, CaseStore
 from sinks.accounts import ROLES, AccountError, Accounts
-from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
+from sinks.lifecycle import CustodyError, Head, Redecide
 
 from . import services
-from .config import ConsoleSettings, Settings, load_baselines, load_waterways, registry_of
+from .config import (
+    ConsoleSettings,
+    Settings,
+    load_baselines,
+    load_owners,
+    load_waterways,
+    registry_of,
+)
 
 
 def console_settings(settings: Settings) -> ConsoleSettings:
@@ -89,7 +97,9 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     await store.migrate()
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
-    lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
+    owners = load_owners(settings.owners) if settings.owners else None
+    lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners,
+                                    redecide=redecider(settings, store))  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
                    registry=registry_of(settings), waterways=waterways,

@@ -191,7 +191,9 @@ class CaseFacts:
     violation_code: str
     legal_review: bool  # the baseline marked the decision for legal review
     review_reason: str | None = None
-    statement_due: dt.date | None = None  # from the notice, once issued
+    statement_due: dt.date | None = None  # from the notice, once served
+    hearing_due: dt.date | None = None  # the last day to ask for a hearing, once served
+    notice_served: dt.date | None = None  # the day the notice counts as served (送达)
 
 
 class Past(NamedTuple):
@@ -232,7 +234,7 @@ class Transition:
     action: str
     label: str
     sources: frozenset[str]
-    target: str
+    target: str | None  # None: the case stays in its state (a record: service, a correction)
     roles: frozenset[str]
     reason: Literal["none", "optional", "required", "coded"] = "none"
     reason_codes: Mapping[str, str] = field(default_factory=dict)
@@ -287,12 +289,15 @@ def separation_of_duties(ctx: Context) -> str | None:
 
 
 def party_heard(ctx: Context) -> str | None:
-    """The decision waits for the party's statement, or for its deadline to pass."""
-    if ctx.case.status == "statement_received":
-        return None
-    due = ctx.case.statement_due
-    if due is not None and ctx.now.astimezone(ctx.policy.tz).date() <= due:
-        return f"当事人陈述、申辩期限（{due.isoformat()}）未届满，不能作出处罚决定"
+    """No decision without a served notice (Art. 44, 62), nor before the periods it opened
+    end: the party may add to a statement, or ask for a hearing, until their last day (Art. 64
+    (1)); both run from the day of service."""
+    if ctx.case.notice_served is None:
+        return "违法行为通知书尚未送达当事人，不能作出处罚决定"
+    today = ctx.now.astimezone(ctx.policy.tz).date()
+    for due, what in ((ctx.case.statement_due, "陈述、申辩"), (ctx.case.hearing_due, "申请听证")):
+        if due is not None and today <= due:
+            return f"当事人{what}期限（{due.isoformat()}）未届满，不能作出处罚决定"
     return None
 
 
@@ -420,8 +425,9 @@ def new_lookup_code() -> str:
 
 async def issue_notice(step: Step) -> dict[str, Any]:
     """payload: document (the notice's facts as the console renders them). The notice gets
-    its number, the party's lookup code and deadlines here, under the case lock. The lookup
-    code is never written to the custody log: it opens the party's page."""
+    its number and the party's lookup code here, under the case lock; its deadlines only when
+    it is served (``serve``: they run from the day of service, never from this click). The
+    lookup code is never written to the custody log: it opens the party's page."""
     p = step.lifecycle.policy
     doc = dict(step.request.payload.get("document") or {})
     if doc.get("plate") != step.case.plate or doc.get("fine_cny") != step.case.fine_cny:
@@ -429,25 +435,15 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     today = step.now.astimezone(p.tz).date()
     seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
     number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
-    # working days and holidays (Art. 85) through the one deadline computation
-    statement = p.due(today, p.statement_days)
-    hearing = p.due(today, p.hearing_request_days) if p.hearing(step.case.fine_cny) else None
-    due, hearing_due = statement.due, hearing.due if hearing else None
-    provisional = statement.provisional or bool(hearing and hearing.provisional)
-    doc.update(notice_no=number, issued_on=today.isoformat(), statement_due=due.isoformat(),
-               hearing_due=hearing_due.isoformat() if hearing_due else None,
-               deadlines_provisional=provisional)  # fmt: skip
+    doc.update(notice_no=number, issued_on=today.isoformat(), statement_days=p.statement_days,
+               hearing_days=p.hearing_request_days if p.hearing(step.case.fine_cny) else None)  # fmt: skip
     await step.conn.execute(
         "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
-        " issued_by, statement_due, hearing_due, document, deadlines_provisional)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         step.case.case_id, number, new_lookup_code(), step.case.plate, step.now,
-        step.request.actor.name, due, hearing_due, json.dumps(doc, ensure_ascii=False),
-        provisional,
+        step.request.actor.name, json.dumps(doc, ensure_ascii=False),
     )  # fmt: skip
-    return {"notice_no": number, "statement_due": due.isoformat(),
-            "hearing_due": hearing_due.isoformat() if hearing_due else None,
-            "deadlines_provisional": provisional}  # fmt: skip
+    return {"notice_no": number}
 
 
 async def store_statement(step: Step) -> dict[str, Any]:
@@ -503,7 +499,8 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
         case_id=row["case_id"], status=row["status"], plate=row["plate"],
         outcome=row["outcome"], fine_cny=row["fine_cny"], violation_code=row["violation_code"],
         legal_review=bool(doc.get("legal_review")), review_reason=row["review_reason"],
-        statement_due=row["statement_due"],
+        statement_due=row["statement_due"], hearing_due=row.get("hearing_due"),
+        notice_served=row.get("served_on"),
     )  # fmt: skip
 
 
@@ -530,7 +527,7 @@ class Lifecycle:
         self.transitions = tuple(transitions)
         self.effects, self.redecide, self.clock = dict(effects), redecide, clock
         for t in self.transitions:
-            unknown = {t.target, *t.sources} - set(STATES)
+            unknown = {t.target or "pending_review", *t.sources} - set(STATES)
             if unknown:
                 raise ValueError(f"transition {t.action}: unknown states {sorted(unknown)}")
             if t.effect is not None and t.effect not in self.effects:
@@ -606,7 +603,8 @@ class Lifecycle:
     async def _lock(self, conn: Any, case_id: str) -> Any:
         row = await conn.fetchrow(
             "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
-            " c.review_reason, c.violation, n.statement_due FROM cases c"
+            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on"
+            " FROM cases c"
             " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
             " FOR UPDATE OF c",
             case_id,
@@ -633,7 +631,8 @@ class Lifecycle:
         ctx = await self._context(conn, row, request.actor)
         case, now = ctx.case, ctx.now
         t = self.plan(ctx, request)
-        detail: dict[str, Any] = {"action": t.action, "from": case.status, "to": t.target}
+        target = t.target or case.status
+        detail: dict[str, Any] = {"action": t.action, "from": case.status, "to": target}
         if request.reason_code:
             detail["reason_code"] = request.reason_code
         if request.reason:
@@ -642,7 +641,7 @@ class Lifecycle:
             step = Step(conn, case, row, request, now, self)
             detail.update(await self.effects[t.effect](step))
         await conn.execute("UPDATE cases SET status = $2 WHERE case_id = $1", case.case_id,
-                           t.target)  # fmt: skip
+                           target)  # fmt: skip
         text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
         head = await self._custody(conn, case.case_id, "transition", request.actor.name, now, text)
         role = next(r for r in sorted(t.roles & request.actor.roles))
@@ -650,10 +649,10 @@ class Lifecycle:
             "INSERT INTO case_transitions (case_id, action, from_status, to_status, actor,"
             " actor_role, reason_code, reason, detail, at, custody_seq, custody_hash)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING transition_id",
-            case.case_id, t.action, case.status, t.target, request.actor.name, role,
+            case.case_id, t.action, case.status, target, request.actor.name, role,
             request.reason_code, request.reason, text, now, head.length, head.hash,
         )  # fmt: skip
-        return Applied(tid, t.action, case.status, t.target, request.actor.name, now,
+        return Applied(tid, t.action, case.status, target, request.actor.name, now,
                        head.length, detail)  # fmt: skip
 
     async def _custody(

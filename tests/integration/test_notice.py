@@ -42,6 +42,10 @@ async def issue(w: World, console: Console, name: str) -> str:
         await w.act(name, "approve", ZHAO)
     doc = await notice_document(console, cid)
     assert await w.act(name, "issue_notice", WANG, payload={"document": doc}) == ["notice_issued"]
+    today = w.clock.now.astimezone(POLICY.tz).date().isoformat()  # served in person, today
+    served = {"method": "direct", "served_on": today, "served_by": "王警官、李警官",
+              "recipient": "当事人本人"}  # fmt: skip
+    assert await w.act(name, "serve_notice", WANG, payload=served) == ["notice_issued"]
     code = await w.store.pool.fetchval(
         "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cid
     )

@@ -98,10 +98,20 @@ def test_separation_of_duties_and_the_party_s_time_to_answer() -> None:
         "approved"
     )
     due = NOW.astimezone(Policy().tz).date()
+    served = due - dt.timedelta(days=20)
     with pytest.raises(TransitionRefused, match="未届满"):
-        plan(facts("notice_issued", statement_due=due), "decide", reason="事实清楚")
-    late = facts("notice_issued", statement_due=due - dt.timedelta(days=1))
+        plan(facts("notice_issued", statement_due=due, notice_served=served), "decide",
+             reason="事实清楚")  # fmt: skip
+    late = facts("notice_issued", statement_due=due - dt.timedelta(days=1), notice_served=served)
     assert plan(late, "decide", reason="事实清楚").target == "decided"
+    # review B3: a notice not served opens no period, and allows no decision
+    with pytest.raises(TransitionRefused, match="尚未送达"):
+        plan(facts("notice_issued"), "decide", reason="事实清楚")
+    # review B1: a statement received does not end the time to ask for a hearing
+    hearing = facts("statement_received", statement_due=due - dt.timedelta(days=1),
+                    hearing_due=due, notice_served=served)  # fmt: skip
+    with pytest.raises(TransitionRefused, match="申请听证期限"):
+        plan(hearing, "decide", reason="事实清楚")
 
 
 @pytest.fixture

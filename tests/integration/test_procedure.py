@@ -1,0 +1,157 @@
+"""Issue #25 over the real case store: 立案 and its 90 days, the party from the owner source and
+its audited correction, and the service of the notice, from which every deadline runs (review
+B2, B3; must-haves 1–4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cases import WorkCalendar, deadline
+from evidence.custody import read_log
+from offsite.config import Settings
+from sinks.lifecycle import Policy, TransitionRefused
+
+from .test_lifecycle import WANG, ZHAO, World, make_world
+
+CAL = WorkCalendar()
+POLICY = Policy(hearing_fine_cny_at_least=10_000)
+DOC = {"small": {"plate": "湘A12345", "fine_cny": 2_500},
+       "major": {"plate": "湘C34567", "fine_cny": 24_500}}  # fmt: skip
+
+
+@pytest.fixture
+async def world(plain_settings: Settings) -> AsyncIterator[World]:
+    w = await make_world(plain_settings, POLICY)
+    yield w
+    await w.store.close()
+
+
+def local(w: World) -> dt.date:
+    return w.clock.now.astimezone(POLICY.tz).date()
+
+
+def next_friday(w: World) -> dt.datetime:
+    """10:00 local on the first Friday after the clock (the clock only moves forward)."""
+    day = local(w) + dt.timedelta(days=1)
+    while day.weekday() != 4:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(10), POLICY.tz)
+
+
+def serve(day: dt.date, **kw: str) -> dict[str, str]:
+    return {"method": "direct", "served_on": day.isoformat(), "served_by": "王警官、李警官",
+            "recipient": "当事人本人", **kw}  # fmt: skip
+
+
+async def test_confirming_opens_the_case_with_its_90_days_and_its_party(world: World) -> None:
+    w = world
+    assert await w.act("small", "confirm", WANG) == ["confirmed"]
+    filed = await w.store.pool.fetchrow("SELECT * FROM case_files WHERE case_id = $1",
+                                        w.cases["small"])  # fmt: skip
+    # Art. 60: 立案之日起九十日内; the last day moved off a rest day
+    assert filed["decision_due"] == deadline(CAL, local(w), 90).due
+    assert filed["decision_due"] >= local(w) + dt.timedelta(days=90)
+    party = await w.store.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1",
+                                        w.cases["small"])  # fmt: skip
+    assert (party["kind"], party["name"], party["id_number"], party["source"]) == (
+        "organization",
+        "湖南示例物流有限公司",
+        "91430100MA4L00000F",
+        "车辆所有人登记",
+    )
+
+
+async def test_no_notice_without_a_party_and_a_correction_is_audited(world: World) -> None:
+    w = world
+    # 湘B23456's owner is known; take the owner away to stand for a vehicle the source lacks
+    await w.act("other", "confirm", WANG)
+    cid = w.cases["other"]
+    await w.store.pool.execute("DELETE FROM case_parties WHERE case_id = $1", cid)
+    doc = {"plate": "湘B23456", "fine_cny": await w.store.pool.fetchval(
+        "SELECT fine_cny FROM cases WHERE case_id = $1", cid)}  # fmt: skip
+    with pytest.raises(TransitionRefused, match="当事人"):
+        await w.act("other", "issue_notice", WANG, payload={"document": doc})
+    bad = {"kind": "citizen", "name": "赵示例", "id_number": "430602198503150021",
+           "address": "湖南省岳阳市示例区示例巷3号"}  # fmt: skip
+    with pytest.raises(TransitionRefused, match="校验位"):
+        await w.act("other", "correct_party", WANG, reason="车主为个人", payload=bad)
+    with pytest.raises(TransitionRefused, match="理由"):
+        await w.act("other", "correct_party", WANG, payload=bad)
+    good = {**bad, "id_number": "43060219850315002X"}
+    assert await w.act("other", "correct_party", WANG, reason="车主为个人",
+                       payload=good) == ["confirmed"]  # fmt: skip
+    row = await w.store.pool.fetchrow("SELECT * FROM party_corrections WHERE case_id = $1", cid)
+    assert row["old_party"] is None and json.loads(row["new_party"])["name"] == "赵示例"
+    assert row["reason"] == "车主为个人" and row["actor"] == "wang"
+    assert json.loads(read_log(w.package("other"))[-1]["detail"])["new"]["name"] == "赵示例"
+    assert await w.act("other", "issue_notice", WANG, payload={"document": doc}) == [
+        "notice_issued"
+    ]
+    notice = await w.store.pool.fetchval(
+        "SELECT document FROM violation_notices WHERE case_id = $1", cid
+    )
+    assert json.loads(notice)["party"]["name"] == "赵示例"
+    # the notice names the party now: a correction needs a new notice
+    with pytest.raises(TransitionRefused):
+        await w.act("other", "correct_party", WANG, reason="再次更正", payload=good)
+
+
+async def test_deadlines_run_from_the_day_of_service_in_working_days(world: World) -> None:
+    # review B3: issued on day 0, received on day 3 → the periods run from day 3, never from
+    # the click; review B2: 5 days to ask for a hearing are working days (Art. 85)
+    w = world
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
+    row = await w.store.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1",
+                                      w.cases["major"])  # fmt: skip
+    assert row["statement_due"] is None and row["hearing_due"] is None  # nothing runs yet
+    with pytest.raises(TransitionRefused, match="尚未送达"):
+        await w.act("major", "decide", WANG, reason="事实清楚")
+    w.clock.now = next_friday(w)  # received on a Friday, three or more days after the notice
+    friday = local(w)
+    assert await w.act("major", "serve_notice", WANG, payload=serve(friday)) == ["notice_issued"]
+    row = await w.store.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1",
+                                      w.cases["major"])  # fmt: skip
+    assert row["served_on"] == friday
+    assert row["hearing_due"] == deadline(CAL, friday, 5).due
+    # five working days from a Friday end a week later at the earliest (the code before: Wed)
+    assert row["hearing_due"] >= friday + dt.timedelta(days=7)
+    assert row["statement_due"] == deadline(CAL, friday, 15).due
+    service = await w.store.pool.fetchrow("SELECT * FROM service_records WHERE case_id = $1",
+                                          w.cases["major"])  # fmt: skip
+    assert (
+        service["document"],
+        service["method"],
+        service["served_on"],
+        service["served_by"],
+        service["recorded_by"],
+    ) == ("notice", "direct", friday, "王警官、李警官", "wang")
+    # served once; a decision waits until both periods have run out
+    with pytest.raises(TransitionRefused, match="已于"):
+        await w.act("major", "serve_notice", WANG, payload=serve(friday))
+    w.clock.now = dt.datetime.combine(row["hearing_due"], dt.time(17), POLICY.tz)
+    with pytest.raises(TransitionRefused, match="期限"):
+        await w.act("major", "decide", WANG, reason="事实清楚")
+    w.clock.now = dt.datetime.combine(row["statement_due"] + dt.timedelta(days=1), dt.time(9),
+                                      POLICY.tz)  # fmt: skip
+    assert await w.act("major", "decide", WANG, reason="事实清楚") == ["decided"]
+
+
+async def test_electronic_service_needs_the_partys_consent(world: World) -> None:
+    w = world
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
+    today = local(w)
+    with pytest.raises(TransitionRefused, match="电子送达确认书"):
+        await w.act("small", "serve_notice", WANG, payload=serve(today, method="electronic"))
+    with pytest.raises(TransitionRefused, match="送达日期"):
+        await w.act("small", "serve_notice", WANG,
+                    payload=serve(today + dt.timedelta(days=1)))  # fmt: skip
+    assert await w.act("small", "serve_notice", WANG,
+                       payload=serve(today, method="post", tracking_no="1190000000000")) == [
+        "notice_issued"]  # fmt: skip
