@@ -13,9 +13,12 @@ import pytest
 from cases import WorkCalendar, deadline
 from evidence.custody import read_log
 from offsite.config import Settings
+from sinks.accounts import Accounts
 from sinks.lifecycle import Policy, TransitionRefused
 
+from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import WANG, ZHAO, World, make_world
+from .test_notice import pdf_text
 
 CAL = WorkCalendar()
 POLICY = Policy(hearing_fine_cny_at_least=10_000)
@@ -155,3 +158,75 @@ async def test_electronic_service_needs_the_partys_consent(world: World) -> None
     assert await w.act("small", "serve_notice", WANG,
                        payload=serve(today, method="post", tracking_no="1190000000000")) == [
         "notice_issued"]  # fmt: skip
+
+
+async def test_the_officer_serves_the_notice_in_the_console_and_prints_the_receipt(
+    world: World,
+) -> None:
+    # must-haves 1-3 in the console: 立案, the party and the 90 days on the case page; the
+    # service recorded from the form; the 送达回证 as a PDF that names the party, the date and
+    # the method (read back)
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("wang", ["officer"], PASSWORD, display_name="王警官")
+    console = app_of(w)
+    cid = w.cases["small"]
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        await client.post(f"/cases/{cid}/act", data={"action": "confirm", "csrf": csrf_of(page)})
+        page = await client.get(f"/cases/{cid}")
+        filed = await w.store.pool.fetchrow("SELECT * FROM case_files WHERE case_id = $1", cid)
+        assert 'id="decision-due"' in page.text and str(filed["decision_due"]) in page.text
+        assert "湖南示例物流有限公司（法人或其他组织）" in page.text
+        await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                     "csrf": csrf_of(page)})  # fmt: skip
+        page = await client.get(f"/cases/{cid}")
+        assert "尚未送达" in page.text and 'id="act-serve_notice"' in page.text
+        today = local(w)
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "serve_notice", "method": "post", "served_on": today.isoformat(),
+            "served_by": "王警官、李警官", "recipient": "张某（代收）", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 409 and "邮件号码" in r.text  # refused, with the reason
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "serve_notice", "method": "post", "served_on": today.isoformat(),
+            "served_by": "王警官、李警官", "recipient": "张某（代收）",
+            "tracking_no": "1190000000000", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+        page = await client.get(f"/cases/{cid}")
+        due = deadline(CAL, today, 15).due
+        assert f"陈述申辩期限 {due}" in page.text and 'id="services"' in page.text
+        sid = await w.store.pool.fetchval(
+            "SELECT service_id FROM service_records WHERE case_id = $1", cid
+        )
+        r = await client.get(f"/cases/{cid}/service/{sid}/receipt.pdf")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+        text = pdf_text(r.content)
+        assert "送达回证" in text and "湖南示例物流有限公司" in text and "邮寄送达" in text
+        assert f"{today.year}年{today.month}月{today.day}日" in text and "1190000000000" in text
+        assert (await client.get(f"/cases/{cid}/service/999/receipt.pdf")).status_code == 404
+    assert [e["detail"] for e in read_log(w.package("small"))][-1] == f"service receipt {sid}"
+
+
+async def test_the_queue_reminds_of_the_90_days(world: World) -> None:
+    # must-have 2: a case whose 90 days after 立案 run short is marked in the officer's queue
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
+    await w.act("small", "confirm", WANG)
+    due = await w.store.pool.fetchval(
+        "SELECT decision_due FROM case_files WHERE case_id = $1", w.cases["small"]
+    )
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        queue = await client.get("/cases", params={"status": "confirmed"})
+        assert "办案期限剩" not in queue.text  # 90 days ahead: no reminder yet
+        w.clock.now = dt.datetime.combine(due - dt.timedelta(days=10), dt.time(9), POLICY.tz)
+        await log_in(client, "wang")  # the session ended with the days gone by
+        queue = await client.get("/cases", params={"status": "confirmed"})
+        assert "办案期限剩 10 日" in queue.text
+        w.clock.now = dt.datetime.combine(due + dt.timedelta(days=2), dt.time(9), POLICY.tz)
+        await log_in(client, "wang")
+        queue = await client.get("/cases", params={"status": "confirmed"})
+        assert "办案超期 2 日" in queue.text
+        page = await client.get(f"/cases/{w.cases['small']}")
+        assert "已超期 2 日" in page.text

@@ -1,0 +1,114 @@
+"""The general procedure on the case page: 立案 and its 90 days, the party, the service of the
+notice and its 送达回证 (service receipt) as HTML and PDF. The rules and deadlines are
+``cases.procedure``'s; this module reads them, fills the forms and renders."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cases.party import PARTY_KINDS
+from cases.procedure import DOCUMENTS, SERVICE_METHODS
+from sinks.accounts import Session
+
+from .app import CASE_VIEWERS, Console, _env, render
+from .notice import Page, render_pdf
+
+PARTY_FIELDS = ("kind", "name", "id_number", "address", "phone", "e_service_consent")
+SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient",
+                  "tracking_no", "witnesses")  # fmt: skip
+
+_env.globals.update(PARTY_KINDS=PARTY_KINDS, SERVICE_METHODS=SERVICE_METHODS, DOCUMENTS=DOCUMENTS)
+
+
+def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of a procedure action from the case page's form."""
+    fields = {"serve_notice": SERVICE_FIELDS, "correct_party": PARTY_FIELDS}.get(action, ())
+    out = {k: str(form.get(k) or "").strip()[:200] for k in fields}
+    return {k: v for k, v in out.items() if v or k in ("kind", "name", "id_number", "address")}
+
+
+async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
+    """What the case page shows of the procedure: 立案 and the decision's last day (days left),
+    the party, and the services recorded."""
+    filed = await c.pool.fetchrow("SELECT * FROM case_files WHERE case_id = $1", case_id)
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", case_id)
+    services = await c.pool.fetch(
+        "SELECT * FROM service_records WHERE case_id = $1 ORDER BY service_id", case_id
+    )
+    today = c.now().astimezone(c.lifecycle.policy.tz).date()
+    left = (filed["decision_due"] - today).days if filed else None
+    return {"filed": filed, "party": party, "services": services, "days_left": left,
+            "today": today}  # fmt: skip
+
+
+def receipt_view(service: Mapping[str, Any], party: Mapping[str, Any] | None,
+                 agency: str) -> dict[str, Any]:  # fmt: skip
+    """The 送达回证's fields (交通运输行政执法文书式样: 送达回证)."""
+    detail = service["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else dict(detail)
+    day: dt.date = service["served_on"]
+    notes = []
+    if detail.get("tracking_no"):
+        notes.append(f"邮件号码：{detail['tracking_no']}（送达日期为回执签收日期）")
+    if detail.get("witnesses"):
+        notes.append(f"见证人/记录：{detail['witnesses']}")
+    if detail.get("consent"):
+        notes.append(f"电子送达确认书：{detail['consent']}")
+    if detail.get("published_on"):
+        notes.append(f"公告发布日期：{detail['published_on']}，自发出公告之日起经过三十日视为送达")
+    return {
+        "agency": agency, "document": DOCUMENTS.get(service["document"], service["document"]),
+        "document_no": service["document_no"], "party": party["name"] if party else "",
+        "address": party["address"] if party else "",
+        "method": SERVICE_METHODS[service["method"]], "recipient": service["recipient"],
+        "served_on": f"{day.year}年{day.month}月{day.day}日", "served_by": service["served_by"],
+        "notes": notes, "case_id": service["case_id"],
+    }  # fmt: skip
+
+
+def procedure_routes(c: Console, page: Page) -> list[Route]:
+    """``/cases/{id}/service/{sid}/receipt`` (.pdf): the 送达回证 of a recorded service."""
+
+    async def show(request: Request, session: Session, pdf: bool) -> Response:
+        cid = request.path_params["case_id"]
+        try:
+            sid = int(request.path_params["service_id"])
+        except ValueError:
+            sid = -1
+        service = await c.pool.fetchrow(
+            "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
+        )
+        if service is None:
+            return render("error.html", 404, session=session, title="没有这条送达记录",
+                          message="本案没有这条送达记录。")  # fmt: skip
+        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+        notice = await c.pool.fetchval(
+            "SELECT document FROM violation_notices WHERE case_id = $1", cid
+        )
+        agency = str(json.loads(notice).get("agency") or "") if notice else ""
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 f"service receipt {sid}")  # fmt: skip
+        html = _env.get_template("receipt.html").render(r=receipt_view(service, party, agency),
+                                                        pdf=pdf)  # fmt: skip
+        if not pdf:
+            return Response(html, media_type="text/html; charset=utf-8")
+        body = await asyncio.to_thread(render_pdf, html)
+        return Response(body, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="receipt-{cid}-{sid}.pdf"'})  # fmt: skip
+
+    async def html(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=False)
+
+    async def pdf(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=True)
+
+    return [Route("/cases/{case_id}/service/{service_id}/receipt", page(CASE_VIEWERS, html)),
+            Route("/cases/{case_id}/service/{service_id}/receipt.pdf", page(CASE_VIEWERS, pdf))]  # fmt: skip
