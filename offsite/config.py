@@ -253,7 +253,11 @@ class ConsoleSettings(BaseModel):
     major_fine_cny_at_least: int | None = 20_000
     major_violation_codes: frozenset[str] = frozenset()
     statement_days: int = Field(default=15, ge=1)
-    hearing_fine_cny_at_least: int | None = 10_000  # 较大数额罚款 (the province's threshold)
+    # 较大数额罚款 (the province's amounts, per party kind: review B4): from this fine the party
+    # may ask for a hearing. Default: Hunan's (公民 1,000, 法人或其他组织 20,000 yuan, a Hunan
+    # provincial document citing 《湖南省行政程序规定》; its current validity unverified)
+    hearing_fine_cny_at_least: int | None = 1_000
+    hearing_fine_cny_at_least_organization: int | None = 20_000
     # the years of the working-day calendar the agency adds (cases/calendar.py)
     holidays: Path = Path("configs/holidays.yaml")
 
@@ -263,6 +267,8 @@ class ConsoleSettings(BaseModel):
                       major_violation_codes=self.major_violation_codes,
                       statement_days=self.statement_days,
                       hearing_fine_cny_at_least=self.hearing_fine_cny_at_least,
+                      hearing_fine_cny_at_least_organization=(
+                          self.hearing_fine_cny_at_least_organization),
                       deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 

@@ -35,6 +35,9 @@ OFFICER, LEGAL_REVIEWER, COMMAND_CENTER, ADMIN = (
 PARTY = "party"  # the party's own page: no account, one case
 ROLES = {OFFICER: "执法人员", LEGAL_REVIEWER: "法制审核人员", COMMAND_CENTER: "指挥中心",
          ADMIN: "管理员"}  # fmt: skip
+# issue #25: the agency's 负责人 decides (行政处罚法 Art. 57)
+HEAD = "head"
+ROLES[HEAD] = "负责人"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
 

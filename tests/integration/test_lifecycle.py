@@ -23,7 +23,7 @@ from offsite.config import Settings, load_owners
 from offsite.console import PackageCustody, redecider
 from offsite.pipeline import prepare
 from sinks import BlobStore, CaseStore, case_id
-from sinks.accounts import LEGAL_REVIEWER, OFFICER, PARTY
+from sinks.accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
 from sinks.lifecycle import (
     Actor,
     CustodyError,
@@ -43,6 +43,7 @@ LI = Actor("li", frozenset({OFFICER}))
 ZHAO = Actor("zhao", frozenset({LEGAL_REVIEWER}))
 BOTH = Actor("chen", frozenset({OFFICER, LEGAL_REVIEWER}))  # a small agency's officer
 PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
+CHEN = Actor("chen", frozenset({HEAD}))  # the 负责人: decides (Art. 57)
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -130,7 +131,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     issued_at, today = w.clock.now, w.clock.now.astimezone(BEIJING).date()
     # no decision on a notice that has not been served (review B3)
     with pytest.raises(TransitionRefused, match="尚未送达"):
-        await w.act("small", "decide", WANG, reason="事实清楚")
+        await w.act("small", "decide", CHEN, reason="事实清楚")
     served = {"method": "direct", "served_on": today.isoformat(), "served_by": "王警官、李警官",
               "recipient": "湖南示例物流有限公司（张某签收）"}  # fmt: skip
     assert await w.act("small", "serve_notice", WANG, payload=served) == ["notice_issued"]
@@ -146,22 +147,22 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert json.loads(notice["document"])["party"]["name"] == "湖南示例物流有限公司"
     # the officer cannot decide while the party may still state their case
     with pytest.raises(TransitionRefused, match="期限"):
-        await w.act("small", "decide", WANG, reason="事实清楚")
+        await w.act("small", "decide", CHEN, reason="事实清楚")
     await w.act("small", "submit_statement", PARTY_ACTOR, payload={"body": "当日载有合法货物"})
     assert await w.status("small") == "statement_received"
     # a statement does not end the period: the party may add to it until the last day
     with pytest.raises(TransitionRefused, match="期限"):
-        await w.act("small", "decide", WANG, reason="陈述理由不成立")
+        await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     w.clock.now = dt.datetime.combine(notice["statement_due"] + dt.timedelta(days=1),
                                       dt.time(9), BEIJING)  # fmt: skip
-    await w.act("small", "decide", WANG, reason="陈述理由不成立")
+    await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     await w.act("small", "close", WANG)
     assert await w.transitions("small") == [
         ("confirm", "pending_review", "confirmed", "wang"),
         ("issue_notice", "confirmed", "notice_issued", "wang"),
         ("serve_notice", "notice_issued", "notice_issued", "wang"),
         ("submit_statement", "notice_issued", "statement_received", "party"),
-        ("decide", "statement_received", "decided", "wang"),
+        ("decide", "statement_received", "decided", "chen"),
         ("close", "decided", "closed", "wang"),
     ]
     rows = await w.store.pool.fetch(
@@ -173,7 +174,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert [e["event"] for e in log] == ["created"] + ["transition"] * 6
     for r in rows:
         entry = log[r["custody_seq"] - 1]
-        assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party")
+        assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party", "chen")
     confirmed = json.loads(log[1]["detail"])
     assert confirmed["party"] == {"kind": "organization", "name": "湖南示例物流有限公司"}
     assert {k: confirmed[k] for k in ("action", "from", "to", "reason")} == {

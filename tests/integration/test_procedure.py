@@ -17,7 +17,7 @@ from sinks.accounts import Accounts
 from sinks.lifecycle import Policy, TransitionRefused
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
-from .test_lifecycle import WANG, ZHAO, World, make_world
+from .test_lifecycle import CHEN, PARTY_ACTOR, WANG, ZHAO, World, make_world
 from .test_notice import pdf_text
 
 CAL = WorkCalendar()
@@ -114,7 +114,7 @@ async def test_deadlines_run_from_the_day_of_service_in_working_days(world: Worl
                                       w.cases["major"])  # fmt: skip
     assert row["statement_due"] is None and row["hearing_due"] is None  # nothing runs yet
     with pytest.raises(TransitionRefused, match="尚未送达"):
-        await w.act("major", "decide", WANG, reason="事实清楚")
+        await w.act("major", "decide", CHEN, reason="事实清楚")
     w.clock.now = next_friday(w)  # received on a Friday, three or more days after the notice
     friday = local(w)
     assert await w.act("major", "serve_notice", WANG, payload=serve(friday)) == ["notice_issued"]
@@ -139,10 +139,10 @@ async def test_deadlines_run_from_the_day_of_service_in_working_days(world: Worl
         await w.act("major", "serve_notice", WANG, payload=serve(friday))
     w.clock.now = dt.datetime.combine(row["hearing_due"], dt.time(17), POLICY.tz)
     with pytest.raises(TransitionRefused, match="期限"):
-        await w.act("major", "decide", WANG, reason="事实清楚")
+        await w.act("major", "decide", CHEN, reason="事实清楚")
     w.clock.now = dt.datetime.combine(row["statement_due"] + dt.timedelta(days=1), dt.time(9),
                                       POLICY.tz)  # fmt: skip
-    assert await w.act("major", "decide", WANG, reason="事实清楚") == ["decided"]
+    assert await w.act("major", "decide", CHEN, reason="事实清楚") == ["decided"]
 
 
 async def test_electronic_service_needs_the_partys_consent(world: World) -> None:
@@ -230,3 +230,74 @@ async def test_the_queue_reminds_of_the_90_days(world: World) -> None:
         assert "办案超期 2 日" in queue.text
         page = await client.get(f"/cases/{w.cases['small']}")
         assert "已超期 2 日" in page.text
+
+
+async def test_a_hearing_is_asked_for_held_and_the_head_decides_on_its_record(
+    world: World,
+) -> None:
+    # review B1, B5, B6 over the store: the party asks within 5 working days of service; the
+    # 听证通知书 reaches them 7 working days ahead; the host did not investigate; a major case is
+    # reviewed again after the hearing; the 负责人, not the officer, decides
+    w = world
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
+    today = local(w)
+    await w.act("major", "serve_notice", WANG, payload=serve(today))
+    assert await w.act("major", "request_hearing", PARTY_ACTOR) == ["hearing_requested"]
+    with pytest.raises(TransitionRefused):
+        await w.act("major", "decide", CHEN, reason="事实清楚")
+    hearing = {"notified_on": today.isoformat(), "held_on": today.isoformat(), "host": "sun",
+               "minutes": "当事人对轴数无异议，请求从轻处罚。"}  # fmt: skip
+    with pytest.raises(TransitionRefused, match="七个工作日"):
+        await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=hearing)
+    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=1)
+    w.clock.now = dt.datetime.combine(held_on, dt.time(15), POLICY.tz)
+    hearing["held_on"] = held_on.isoformat()
+    with pytest.raises(TransitionRefused, match="调查人员"):
+        await w.act("major", "hold_hearing", WANG, reason="听证结束",
+                    payload={**hearing, "host": "wang"})  # fmt: skip
+    assert await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=hearing) == [
+        "heard"
+    ]
+    row = await w.store.pool.fetchrow("SELECT * FROM hearings WHERE case_id = $1",
+                                      w.cases["major"])  # fmt: skip
+    assert (row["held_on"], row["host"], row["minutes"]) == (held_on, "sun", hearing["minutes"])
+    statement_due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["major"]
+    )
+    w.clock.now = dt.datetime.combine(max(statement_due, held_on) + dt.timedelta(days=1),
+                                      dt.time(9), POLICY.tz)  # fmt: skip
+    with pytest.raises(TransitionRefused, match="第五十八条"):  # major: reviewed again first
+        await w.act("major", "decide", CHEN, reason="依听证笔录")
+    await w.act("major", "review_after_hearing", ZHAO, reason="事实清楚，证据确凿，程序合法")
+    assert await w.act("major", "decide", CHEN, reason="依听证笔录") == ["decided"]
+
+
+async def test_a_withdrawn_case_is_no_prior_offence_and_an_offline_statement_is_kept(
+    world: World,
+) -> None:
+    # review A4: confirmed by mistake, withdrawn by the 负责人, no longer counted in the vehicle's
+    # history; review B7: a statement that came by post is recorded by an officer
+    w = world
+    v = w.violations["small"]
+    later = [(v.plate, v.plate_color, v.detection.ts + dt.timedelta(days=1))]
+    await w.act("small", "confirm", WANG)
+    assert await w.store.prior_offences(later, 365) == [1]
+    assert await w.act("small", "withdraw", CHEN, reason_code="plate_misread") == ["withdrawn"]
+    assert await w.store.prior_offences(later, 365) == [0]
+    await w.act("other", "confirm", WANG)
+    other_doc = {"plate": "湘B23456", "fine_cny": await w.store.pool.fetchval(
+        "SELECT fine_cny FROM cases WHERE case_id = $1", w.cases["other"])}  # fmt: skip
+    await w.act("other", "issue_notice", WANG, payload={"document": other_doc})
+    await w.act("other", "serve_notice", WANG, payload=serve(local(w)))
+    assert await w.act("other", "record_statement", WANG,
+                       payload={"body": "邮寄：当日持有超限运输许可（附许可证复印件）"}) == [
+        "statement_received"]  # fmt: skip
+    row = await w.store.pool.fetchrow("SELECT * FROM statements WHERE case_id = $1",
+                                      w.cases["other"])  # fmt: skip
+    assert (row["channel"], row["recorded_by"]) == ("offline", "wang")
+    # the defence holds: 不予行政处罚 (Art. 57 (3)), no prior offence either
+    assert await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3") == [
+        "not_punished"
+    ]
