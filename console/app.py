@@ -38,6 +38,7 @@ from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
+    HEAD,
     LEGAL_REVIEWER,
     OFFICER,
     ROLES,
@@ -67,8 +68,9 @@ SESSION_COOKIE = "offsite_session"
 LOGIN_COOKIE = "offsite_login"  # the log-in form's CSRF token (double submit: no session yet)
 PAGE_SIZE = 50
 ALL_ROLES = frozenset(ROLES)
-CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
+CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN, HEAD})
 HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin"}
+HOME[HEAD] = "/cases"  # issue #25: the 负责人 works from the queue and decides on the case page
 # what the officer's queue can show; the first is the default
 QUEUES = {
     "pending_review": "待审核",
@@ -367,10 +369,10 @@ def create_app(console: Console) -> Starlette:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", page(ALL_ROLES, logout), methods=["POST"]),
         Route("/", page(ALL_ROLES, home)),
-        Route("/cases", page({OFFICER}, queue)),
+        Route("/cases", page({OFFICER, HEAD}, queue)),
         Route("/cases/{case_id}", page(CASE_VIEWERS, case_page)),
         Route("/cases/{case_id}/images/{name}", page(CASE_VIEWERS, case_image)),
-        Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER}, act), methods=["POST"]),
+        Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py

@@ -301,3 +301,33 @@ async def test_a_withdrawn_case_is_no_prior_offence_and_an_offline_statement_is_
     assert await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3") == [
         "not_punished"
     ]
+
+
+async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> None:
+    # review B6 in the console: the 负责人 (head) has an account, a queue and the decision's
+    # button; the officer who ran the case is not offered it
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("wang", ["officer"], PASSWORD)
+    await accounts.create("chen", ["head"], PASSWORD)
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
+    )
+    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    cid = w.cases["small"]
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert 'value="decide"' not in page.text
+        await client.post("/logout", data={"csrf": csrf_of(page)})
+        landed = await log_in(client, "chen")
+        assert landed.headers["location"] == "/cases"
+        page = await client.get(f"/cases/{cid}")
+        assert page.status_code == 200 and 'value="decide"' in page.text
+        r = await client.post(f"/cases/{cid}/act", data={"action": "decide", "reason": "事实清楚",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.status("small") == "decided"
