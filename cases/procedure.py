@@ -41,6 +41,7 @@ from sinks.lifecycle import (
 )
 
 from .party import OwnerSource, Party
+from .payments import PAYMENT_DAYS, Decisions
 
 DECISION_DAYS = 90  # 行政处罚法 Art. 60: 自行政处罚案件立案之日起九十日内作出行政处罚决定
 # 民事诉讼法 (2021) Art. 95: 公告送达，自发出公告之日起，经过三十日，即视为送达
@@ -53,7 +54,7 @@ SERVICE_METHODS: dict[str, str] = {
     "electronic": "电子送达",
     "public": "公告送达",
 }
-DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书"}
+DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "decision": "行政处罚决定书"}
 
 _OFFICER = frozenset({OFFICER})
 # the party can be corrected until the notice names it; after that only by a new notice
@@ -65,7 +66,12 @@ PROCEDURE: tuple[Transition, ...] = (
     Transition("serve_notice", "登记送达（违法行为通知书）",
                frozenset({"notice_issued", "statement_received"}), None, _OFFICER,
                "optional", effect="serve_notice"),
+    Transition("serve_decision", "登记送达（行政处罚决定书）", frozenset({"decided"}), None,
+               _OFFICER, "optional", effect="serve_decision"),
 )  # fmt: skip
+# the lifecycle's transitions that write the decision or check it (cases/payments.py)
+DECISION_EFFECTS = {"decide": "record_decision", "decide_no_penalty": "record_decision",
+                    "close": "close_case"}  # fmt: skip
 
 
 def _local_today(step: Step) -> dt.date:
@@ -99,12 +105,15 @@ async def _write_party(conn: Any, case_id: str, party: Party, source: str, actor
 class Procedure:
     """The effects of the procedure, bound to the vehicle-owner source."""
 
-    def __init__(self, owners: OwnerSource | None) -> None:
+    def __init__(self, owners: OwnerSource | None, payment_code: str = "") -> None:
         self.owners = owners
+        self.decisions = Decisions(payment_code)
 
     def effects(self) -> dict[str, Effect]:
         return {"open_case": self.open_case, "correct_party": self.correct_party,
-                "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice}  # fmt: skip
+                "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice,
+                "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
+                "close_case": self.decisions.close}  # fmt: skip
 
     async def open_case(self, step: Step) -> dict[str, Any]:
         """立案: the day, the decision's last day, and the party from the owner source. A case
@@ -212,6 +221,40 @@ class Procedure:
                 "hearing_due": hearing.due.isoformat() if hearing else None,
                 "deadlines_provisional": provisional, **record["detail"]}  # fmt: skip
 
+    async def serve_decision(self, step: Step) -> dict[str, Any]:
+        """The 行政处罚决定书's service (payload as for the notice); the 15 days to pay run from
+        it (Art. 67 (3)), moved off a rest day by the one calendar."""
+        cid, p = step.case.case_id, step.lifecycle.policy
+        d = await step.conn.fetchrow(
+            "SELECT decision_no, decided_at, served_on, fine_cny FROM penalty_decisions"
+            " WHERE case_id = $1", cid)  # fmt: skip
+        if d is None:
+            raise TransitionRefused("尚未制作行政处罚决定书", cid)
+        if d["served_on"] is not None:
+            raise TransitionRefused(f"行政处罚决定书已于 {d['served_on']} 送达", cid)
+        payload = {**step.request.payload, "reason": step.request.reason}
+        record = service_record(payload, await party_of(step.conn, cid),
+                                d["decided_at"].astimezone(p.tz).date(), _local_today(step))  # fmt: skip
+        if isinstance(record, str):
+            raise TransitionRefused(record, cid)
+        served_on = record["served_on"]
+        due = p.due(served_on, PAYMENT_DAYS) if d["fine_cny"] else None
+        await step.conn.execute(
+            "INSERT INTO service_records (case_id, document, document_no, method, served_on,"
+            " served_by, recipient, detail, recorded_by, recorded_at)"
+            " VALUES ($1, 'decision', $2, $3, $4, $5, $6, $7, $8, $9)",
+            cid, d["decision_no"], record["method"], served_on, record["served_by"],
+            record["recipient"], json.dumps(record["detail"], ensure_ascii=False),
+            step.request.actor.name, step.now,
+        )  # fmt: skip
+        await step.conn.execute(
+            "UPDATE penalty_decisions SET served_on = $2, payment_due = $3 WHERE case_id = $1",
+            cid, served_on, due.due if due else None,
+        )  # fmt: skip
+        return {"document": "decision", "document_no": d["decision_no"],
+                "method": record["method"], "served_on": served_on.isoformat(),
+                "payment_due": due.due.isoformat() if due else None, **record["detail"]}  # fmt: skip
+
 
 def _day(value: object) -> dt.date | None:
     if isinstance(value, dt.date):
@@ -282,6 +325,8 @@ def procedure_table(
             t = replace(t, effect="open_case")
         elif t.action == "issue_notice":
             t = replace(t, effect="issue_notice_to_party")
+        elif t.action in DECISION_EFFECTS:
+            t = replace(t, effect=DECISION_EFFECTS[t.action])
         out.append(t)
     return (*out, *PROCEDURE)
 
@@ -291,8 +336,10 @@ def procedure_lifecycle(
     custody: CustodyLog,
     policy: Policy,
     owners: OwnerSource | None,
+    payment_code: str = "",
     **kw: Any,
 ) -> Lifecycle:
-    """The lifecycle of the general procedure (what the console and every tool use)."""
-    effects = {**EFFECTS, **Procedure(owners).effects()}
+    """The lifecycle of the general procedure (what the console and every tool use);
+    ``payment_code``: the agency's 非税收入 payment code printed on its decisions."""
+    effects = {**EFFECTS, **Procedure(owners, payment_code).effects()}
     return Lifecycle(pool, custody, policy, transitions=procedure_table(), effects=effects, **kw)

@@ -260,6 +260,8 @@ class ConsoleSettings(BaseModel):
     hearing_fine_cny_at_least_organization: int | None = 20_000
     # the years of the working-day calendar the agency adds (cases/calendar.py)
     holidays: Path = Path("configs/holidays.yaml")
+    # the agency's 非税收入 payment code printed on its decisions (罚缴分离; cases/payments.py)
+    payment_code: str = ""
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""

@@ -98,7 +98,7 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
     owners = load_owners(settings.owners) if settings.owners else None
-    lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners,
+    lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
                                     redecide=redecider(settings, store))  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,

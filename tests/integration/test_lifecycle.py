@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cases import WorkCalendar, deadline
+from cases.payments import Payment, import_payments
 from cases.procedure import procedure_lifecycle
 from events import Violation
 from evidence import Signer, build_package, verify_package
@@ -156,6 +157,15 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     w.clock.now = dt.datetime.combine(notice["statement_due"] + dt.timedelta(days=1),
                                       dt.time(9), BEIJING)  # fmt: skip
     await w.act("small", "decide", CHEN, reason="陈述理由不成立")
+    # review B10: a decision is written, and the case closes only once the fine is paid
+    with pytest.raises(TransitionRefused, match=r"尚欠 2500\.00 元"):
+        await w.act("small", "close", WANG)
+    today = w.clock.now.astimezone(BEIJING).date()
+    await w.act("small", "serve_decision", WANG, payload={**served, "served_on": today.isoformat()})
+    number = await w.store.pool.fetchval(
+        "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", w.cases["small"])  # fmt: skip
+    paid = Payment("B-0001", number, 2_500_00, today)
+    assert (await import_payments(w.store.pool, [paid], "bank.csv", w.clock.now)).imported == 1
     await w.act("small", "close", WANG)
     assert await w.transitions("small") == [
         ("confirm", "pending_review", "confirmed", "wang"),
@@ -163,6 +173,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         ("serve_notice", "notice_issued", "notice_issued", "wang"),
         ("submit_statement", "notice_issued", "statement_received", "party"),
         ("decide", "statement_received", "decided", "chen"),
+        ("serve_decision", "decided", "decided", "wang"),
         ("close", "decided", "closed", "wang"),
     ]
     rows = await w.store.pool.fetch(
@@ -171,7 +182,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert rows[0]["reason"] == "图像清晰" and rows[1]["at"] == issued_at
     # each transition is the custody entry it names, signed, after the package's creation
     log = read_log(w.package("small"))
-    assert [e["event"] for e in log] == ["created"] + ["transition"] * 6
+    assert [e["event"] for e in log] == ["created"] + ["transition"] * 7
     for r in rows:
         entry = log[r["custody_seq"] - 1]
         assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party", "chen")
@@ -186,7 +197,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert "lookup_code" not in log[2]["detail"] and notice["lookup_code"] not in log[2]["detail"]
     heads = await custody_heads(w.store.pool, [w.cases["small"]])
     head = heads[w.cases["small"]]
-    assert head == (7, log[-1]["hash"])
+    assert head == (8, log[-1]["hash"])
     assert verify_package(w.package("small"), custody_head=head) == []
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from cases import WorkCalendar, deadline
+from cases.payments import Payment, import_payments, parse_payments
 from evidence.custody import read_log
 from offsite.config import Settings
 from sinks.accounts import Accounts
@@ -331,3 +333,46 @@ async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> No
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303
     assert await w.status("small") == "decided"
+
+
+async def test_the_decision_is_served_paid_late_with_its_fee_imported_once_and_closed(
+    world: World, tmp_path: Path
+) -> None:
+    # review B10 / must-have 8: the decision has a number; the 15 days to pay run from its
+    # service; a late payment owes 3 % a day (Art. 72); the bank's file is imported once
+    w = world
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
+    )
+    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    d = await w.store.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1",
+                                    w.cases["small"])  # fmt: skip
+    assert d["fine_cny"] == 2_500 and d["decision_no"].startswith("超限罚〔")
+    assert d["payment_due"] is None  # not served: nothing runs
+    served_on = local(w)
+    await w.act("small", "serve_decision", WANG, payload=serve(served_on))
+    pay_due = await w.store.pool.fetchval(
+        "SELECT payment_due FROM penalty_decisions WHERE case_id = $1", w.cases["small"]
+    )
+    assert pay_due == deadline(CAL, served_on, 15).due  # Art. 67 (3): 15 days from service
+    late = pay_due + dt.timedelta(days=2)
+    bank = tmp_path / "bank.csv"
+    bank.write_text("bank_ref,decision_no,amount,paid_on\n"
+                    f"B-1,{d['decision_no']},2500.00,{late}\n"
+                    f"B-2,超限罚〔2000〕999999号,10.00,{late}\n", encoding="utf-8")  # fmt: skip
+    rows, bad = parse_payments(bank)
+    assert bad == []
+    first = await import_payments(w.store.pool, rows, bank.name, w.clock.now)
+    assert (first.imported, first.already, len(first.unmatched)) == (1, 0, 1)
+    again = await import_payments(w.store.pool, rows, bank.name, w.clock.now)
+    assert (again.imported, again.already) == (0, 1)  # idempotent
+    w.clock.now = dt.datetime.combine(late, dt.time(12), POLICY.tz)
+    with pytest.raises(TransitionRefused, match=r"尚欠 150\.00 元"):  # 2 days × 3 % × 2,500
+        await w.act("small", "close", WANG)
+    fee = Payment("B-3", d["decision_no"], 150_00, late)
+    assert (await import_payments(w.store.pool, [fee], "bank2.csv", w.clock.now)).imported == 1
+    assert await w.act("small", "close", WANG) == ["closed"]
