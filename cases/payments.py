@@ -22,8 +22,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from events import OffsiteError
+from pydantic import ValidationError
+
+from events import OffsiteError, Violation
 from sinks.lifecycle import Step, TransitionRefused
+
+from .art37 import Rejudge, compare, outcome_of
 
 PAYMENT_DAYS = 15  # Art. 67 (3)
 LATE_FEE_PERCENT_A_DAY = 3  # Art. 72 (1): 每日按罚款数额的百分之三加处罚款
@@ -153,8 +157,28 @@ def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, i
 class Decisions:
     """The effects of the decision, the service of its 决定书 and closing."""
 
-    def __init__(self, payment_code: str = "") -> None:
-        self.payment_code = payment_code
+    def __init__(self, payment_code: str = "", rejudge: Rejudge | None = None) -> None:
+        self.payment_code, self.rejudge = payment_code, rejudge
+
+    async def _art37(self, step: Step) -> tuple[int | None, str | None]:
+        """The fine under Art. 37 (从旧兼从轻) and the comparison for the trace; refuses a
+        decision at the old fine when the rules in force today are lighter without a fine."""
+        fine = step.case.fine_cny
+        if self.rejudge is None or not step.row.get("violation"):
+            return fine, None
+        try:
+            old = Violation.model_validate_json(step.row["violation"])
+        except ValidationError:  # a waterway case: no baseline decides it
+            return fine, None
+        day = step.now.astimezone(step.lifecycle.policy.tz).date()
+        new = await self.rejudge(old, day)
+        c = compare(outcome_of(old), outcome_of(new) if new else None, day)
+        if c.applies == "old":
+            return fine, c.trace
+        if c.applies == "new" and new is not None and new.outcome == "fine":
+            return new.fine_cny, c.trace
+        raise TransitionRefused(f"{c.trace}：不能按原处罚作出决定，请重新审核或作出不予行政处罚决定",
+                                step.case.case_id)  # fmt: skip
 
     async def record(self, step: Step) -> dict[str, Any]:
         cid, p = step.case.case_id, step.lifecycle.policy
@@ -162,9 +186,9 @@ class Decisions:
         year = step.now.astimezone(p.tz).year
         seq = await step.conn.fetchval("SELECT nextval('decision_numbers')")
         number = f"{p.notice_prefix}罚〔{year}〕{seq:06d}号"
-        fine = step.case.fine_cny if penalty else None
+        fine, trace = await self._art37(step) if penalty else (None, None)
         doc = {"decision_no": number, "kind": "penalty" if penalty else "no_penalty",
-               "fine_cny": fine, "payment_ref": self.payment_code or None,
+               "fine_cny": fine, "payment_ref": self.payment_code or None, "art37": trace,
                "reason_code": step.request.reason_code, "reason": step.request.reason}  # fmt: skip
         await step.conn.execute(
             "INSERT INTO penalty_decisions (case_id, decision_no, kind, fine_cny, payment_ref,"
@@ -172,7 +196,7 @@ class Decisions:
             cid, number, doc["kind"], fine, doc["payment_ref"], step.now,
             step.request.actor.name, json.dumps(doc, ensure_ascii=False),
         )  # fmt: skip
-        return {"decision_no": number, "fine_cny": fine}
+        return {"decision_no": number, "fine_cny": fine, "art37": trace}
 
     async def close(self, step: Step) -> dict[str, Any]:
         """结案 of a decided case only when what is owed is paid (B10)."""

@@ -40,6 +40,7 @@ from sinks.lifecycle import (
     issue_notice,
 )
 
+from .art37 import Rejudge
 from .party import OwnerSource, Party
 from .payments import PAYMENT_DAYS, Decisions
 
@@ -105,9 +106,10 @@ async def _write_party(conn: Any, case_id: str, party: Party, source: str, actor
 class Procedure:
     """The effects of the procedure, bound to the vehicle-owner source."""
 
-    def __init__(self, owners: OwnerSource | None, payment_code: str = "") -> None:
+    def __init__(self, owners: OwnerSource | None, payment_code: str = "",
+                 rejudge: Rejudge | None = None) -> None:  # fmt: skip
         self.owners = owners
-        self.decisions = Decisions(payment_code)
+        self.decisions = Decisions(payment_code, rejudge)
 
     def effects(self) -> dict[str, Effect]:
         return {"open_case": self.open_case, "correct_party": self.correct_party,
@@ -337,9 +339,11 @@ def procedure_lifecycle(
     policy: Policy,
     owners: OwnerSource | None,
     payment_code: str = "",
+    rejudge: Rejudge | None = None,
     **kw: Any,
 ) -> Lifecycle:
     """The lifecycle of the general procedure (what the console and every tool use);
-    ``payment_code``: the agency's 非税收入 payment code printed on its decisions."""
-    effects = {**EFFECTS, **Procedure(owners, payment_code).effects()}
+    ``payment_code``: the agency's 非税收入 payment code printed on its decisions; ``rejudge``:
+    the rules under the baseline of the decision day (Art. 37, cases/art37.py)."""
+    effects = {**EFFECTS, **Procedure(owners, payment_code, rejudge).effects()}
     return Lifecycle(pool, custody, policy, transitions=procedure_table(), effects=effects, **kw)

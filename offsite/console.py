@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cases.art37 import Rejudge
 from cases.procedure import procedure_lifecycle
 from console import Console, create_app
 from detectors.plates import PLATE
@@ -90,6 +91,25 @@ def redecider(settings: Settings, store: CaseStore) -> Redecide:
     return redecide
 
 
+def rejudger(settings: Settings, store: CaseStore) -> Rejudge:
+    """The rules deciding a pass again under the baseline in force on a later day (Art. 37):
+    that version alone, made to apply to the pass date; everything else (history, permits,
+    tolerances) as the rules stage does it."""
+    baselines = load_baselines(settings.baselines)
+
+    async def rejudge(old: Violation, day: dt.date) -> Violation | None:
+        now = {j: [(b.model_copy(update={"effective_from": dt.date.min, "effective_until": None}),
+                    h) for b, h in versions if b.in_force_on(day)]
+               for j, versions in baselines.items()}  # fmt: skip
+        noon = dt.datetime.combine(day, dt.time(4), dt.UTC)  # the decision day, 12:00 Beijing
+        rules = RulesStage(now, registry_of(settings), store, clock=lambda: noon)
+        result = await rules.process([Incoming(DETECTIONS, 0, 0, None, old.detection.to_json())])
+        found = [Violation.model_validate_json(o.value) for o in result.out]
+        return next((v for v in found if v.violation_code == old.violation_code), None)
+
+    return rejudge
+
+
 async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
@@ -99,6 +119,7 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     cs = console_settings(settings)
     owners = load_owners(settings.owners) if settings.owners else None
     lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
+                                    rejudger(settings, store),
                                     redecide=redecider(settings, store))  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,

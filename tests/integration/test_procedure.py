@@ -13,13 +13,15 @@ import pytest
 
 from cases import WorkCalendar, deadline
 from cases.payments import Payment, import_payments, parse_payments
+from cases.procedure import procedure_lifecycle
 from evidence.custody import read_log
 from offsite.config import Settings
+from offsite.console import rejudger
 from sinks.accounts import Accounts
 from sinks.lifecycle import Policy, TransitionRefused
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
-from .test_lifecycle import CHEN, PARTY_ACTOR, WANG, ZHAO, World, make_world
+from .test_lifecycle import CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
 from .test_notice import pdf_text
 
 CAL = WorkCalendar()
@@ -376,3 +378,38 @@ async def test_the_decision_is_served_paid_late_with_its_fee_imported_once_and_c
     fee = Payment("B-3", d["decision_no"], 150_00, late)
     assert (await import_payments(w.store.pool, [fee], "bank2.csv", w.clock.now)).imported == 1
     assert await w.act("small", "close", WANG) == ["closed"]
+
+
+async def test_a_lighter_baseline_in_force_at_decision_applies(
+    world: World, tmp_path: Path
+) -> None:
+    # review A6: the rules run again at decision time; of the baseline of the pass date (500
+    # yuan a tonne) and the one in force on the decision day (300 yuan a tonne, a version made
+    # up for the test) the lighter applies, and the decision says why (Art. 37)
+    w = world
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
+    )
+    day = due + dt.timedelta(days=1)
+    w.clock.now = dt.datetime.combine(day, dt.time(9), POLICY.tz)
+    text = Path("configs/baselines/national.yaml").read_text(encoding="utf-8")
+    v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
+    v1.write_text(text.replace("effective_from: 2016-09-21\n", "effective_from: 2016-09-21\n"
+                               f"effective_until: {day - dt.timedelta(days=1)}\n"),
+                  encoding="utf-8")  # fmt: skip
+    v2.write_text(text.replace("version: 1\n", "version: 2\n")
+                  .replace("effective_from: 2016-09-21", f"effective_from: {day}")
+                  .replace("amount_cny: 500, rounding: down", "amount_cny: 300, rounding: down"),
+                  encoding="utf-8")  # fmt: skip
+    settings = w.settings.model_copy(update={"baselines": {"national": [v1, v2]}})
+    w.lifecycle = procedure_lifecycle(w.store.pool, w.lifecycle.custody, w.lifecycle.policy,
+                                      OWNERS, "", rejudger(settings, w.store), clock=w.clock)  # fmt: skip
+    assert await w.act("small", "decide", CHEN, reason="事实清楚") == ["decided"]
+    d = await w.store.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1",
+                                    w.cases["small"])  # fmt: skip
+    assert d["fine_cny"] == 1_500  # 5 tonnes over × 300, not the notified 2,500
+    trace = json.loads(d["document"])["art37"]
+    assert "v1: fine 2500" in trace and "v2: fine 1500" in trace and "较轻" in trace
