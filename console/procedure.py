@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cases.party import PARTY_KINDS
+from cases.payments import late_fee_fen
 from cases.procedure import DOCUMENTS, SERVICE_METHODS
 from sinks.accounts import Session
 
@@ -28,10 +29,17 @@ SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient
 _env.globals.update(PARTY_KINDS=PARTY_KINDS, SERVICE_METHODS=SERVICE_METHODS, DOCUMENTS=DOCUMENTS)
 
 
+HEARING_FIELDS = ("notified_on", "held_on", "host", "minutes")
+LONG_FIELDS = frozenset({"minutes", "body"})  # the 听证笔录, a statement received offline
+
+
 def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     """The payload of a procedure action from the case page's form."""
-    fields = {"serve_notice": SERVICE_FIELDS, "correct_party": PARTY_FIELDS}.get(action, ())
-    out = {k: str(form.get(k) or "").strip()[:200] for k in fields}
+    fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
+              "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
+              "record_statement": ("body",)}.get(action, ())  # fmt: skip
+    out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
+           for k in fields}  # fmt: skip
     return {k: v for k, v in out.items() if v or k in ("kind", "name", "id_number", "address")}
 
 
@@ -43,10 +51,18 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
     services = await c.pool.fetch(
         "SELECT * FROM service_records WHERE case_id = $1 ORDER BY service_id", case_id
     )
+    decision = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", case_id)
+    paid = await c.pool.fetch(
+        "SELECT p.* FROM payments p JOIN penalty_decisions d USING (decision_no)"
+        " WHERE d.case_id = $1 ORDER BY paid_on, bank_ref", case_id)  # fmt: skip
     today = c.now().astimezone(c.lifecycle.policy.tz).date()
     left = (filed["decision_due"] - today).days if filed else None
+    owed = None
+    if decision is not None and decision["fine_cny"]:
+        late = late_fee_fen(decision["fine_cny"] * 100, decision["payment_due"], today)
+        owed = max(0, decision["fine_cny"] * 100 + late - sum(p["amount_fen"] for p in paid))
     return {"filed": filed, "party": party, "services": services, "days_left": left,
-            "today": today}  # fmt: skip
+            "today": today, "decision": decision, "payments": paid, "owed_fen": owed}  # fmt: skip
 
 
 def receipt_view(service: Mapping[str, Any], party: Mapping[str, Any] | None,

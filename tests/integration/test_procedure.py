@@ -334,7 +334,25 @@ async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> No
         r = await client.post(f"/cases/{cid}/act", data={"action": "decide", "reason": "事实清楚",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303
-    assert await w.status("small") == "decided"
+        await client.post("/logout", data={"csrf": csrf_of(page)})
+        # the officer serves the decision from its form; the page shows what is owed
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="act-serve_decision"' in page.text and "尚未送达，缴款期限未起算" in page.text
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "serve_decision", "method": "direct", "served_on": local(w).isoformat(),
+            "served_by": "王警官、李警官", "recipient": "张某", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+        page = await client.get(f"/cases/{cid}")
+        assert "尚欠 2500.00 元" in page.text and "缴款期限" in page.text
+        number = await w.store.pool.fetchval(
+            "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
+        await import_payments(w.store.pool, [Payment("B-7", number, 2_500_00, local(w))], "f",
+                              w.clock.now)  # fmt: skip
+        page = await client.get(f"/cases/{cid}")
+        assert "已缴清" in page.text
+        await client.post(f"/cases/{cid}/act", data={"action": "close", "csrf": csrf_of(page)})
+    assert await w.status("small") == "closed"
 
 
 async def test_the_decision_is_served_paid_late_with_its_fee_imported_once_and_closed(
