@@ -18,9 +18,10 @@ from cases.party import PARTY_KINDS
 from cases.payments import late_fee_fen
 from cases.procedure import DOCUMENTS, SERVICE_METHODS
 from sinks.accounts import Session
+from sinks.lifecycle import NO_PENALTY_REASONS
 
 from .app import CASE_VIEWERS, Console, _env, render
-from .notice import Page, render_pdf
+from .notice import Page, _date, load_notice, render_pdf, view
 
 PARTY_FIELDS = ("kind", "name", "id_number", "address", "phone", "e_service_consent")
 SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient",
@@ -90,8 +91,64 @@ def receipt_view(service: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
+# 不予行政处罚's reasons as the decision cites them (sinks.lifecycle.NO_PENALTY_REASONS)
+NO_PENALTY_ARTICLES = {"art57_2": "第五十七条第一款第（二）项", "art57_3": "第五十七条第一款第（三）项",
+                       "art33": "第三十三条第一款"}  # fmt: skip
+
+
+def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
+                  tz: dt.tzinfo) -> dict[str, Any]:  # fmt: skip
+    """The 行政处罚决定书's (or 不予行政处罚决定书's) own fields, Art. 59: the party, the penalty
+    and its basis, how and by when to pay, the remedies, the date (the facts are the notice's)."""
+    doc = decision["document"]
+    doc = json.loads(doc) if isinstance(doc, str) else dict(doc)
+    penalty = decision["kind"] == "penalty"
+    org = bool(party and party["kind"] == "organization")
+    code = str(doc.get("reason_code") or "")
+    return {
+        "title": "行政处罚决定书" if penalty else "不予行政处罚决定书", "penalty": penalty,
+        "decision_no": decision["decision_no"],
+        "party": {"name": party["name"] if party else "", "kind": PARTY_KINDS.get(
+            party["kind"], "") if party else "", "id_number": party["id_number"] if party else "",
+            "address": party["address"] if party else "",
+            "id_label": "统一社会信用代码" if org else "身份证号码"},
+        "fine": f"{decision['fine_cny']:,}" if decision["fine_cny"] else "",
+        "payment_ref": decision["payment_ref"] or "",
+        "payment_due": _date(decision["payment_due"]) if decision["payment_due"] else "",
+        "art37": doc.get("art37") or "", "statement": doc.get("statement", False),
+        "reason": NO_PENALTY_REASONS.get(code, "").split("（")[0],
+        "article": NO_PENALTY_ARTICLES.get(code, ""),
+        "decided_on": _date(decision["decided_at"].astimezone(tz).date()),
+    }  # fmt: skip
+
+
 def procedure_routes(c: Console, page: Page) -> list[Route]:
-    """``/cases/{id}/service/{sid}/receipt`` (.pdf): the 送达回证 of a recorded service."""
+    """``/cases/{id}/service/{sid}/receipt`` (.pdf): the 送达回证 of a recorded service;
+    ``/cases/{id}/decision`` (.pdf): the 行政处罚决定书 or 不予行政处罚决定书."""
+
+    async def decision(request: Request, session: Session, pdf: bool) -> Response:
+        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
+        d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
+        notice = await load_notice(c, cid)
+        if d is None or notice is None:
+            return render("error.html", 404, session=session, title="没有决定书",
+                          message="本案尚未作出决定。")  # fmt: skip
+        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 f"decision {d['decision_no']}")  # fmt: skip
+        html = _env.get_template("decision.html").render(
+            d=decision_view(d, party, tz), n=view(notice, tz), pdf=pdf)  # fmt: skip
+        if not pdf:
+            return Response(html, media_type="text/html; charset=utf-8")
+        body = await asyncio.to_thread(render_pdf, html)
+        return Response(body, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="decision-{cid}.pdf"'})  # fmt: skip
+
+    async def decision_html(request: Request, session: Session) -> Response:
+        return await decision(request, session, pdf=False)
+
+    async def decision_pdf(request: Request, session: Session) -> Response:
+        return await decision(request, session, pdf=True)
 
     async def show(request: Request, session: Session, pdf: bool) -> Response:
         cid = request.path_params["case_id"]
@@ -126,5 +183,7 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
     async def pdf(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=True)
 
-    return [Route("/cases/{case_id}/service/{service_id}/receipt", page(CASE_VIEWERS, html)),
+    return [Route("/cases/{case_id}/decision", page(CASE_VIEWERS, decision_html)),
+            Route("/cases/{case_id}/decision.pdf", page(CASE_VIEWERS, decision_pdf)),
+            Route("/cases/{case_id}/service/{service_id}/receipt", page(CASE_VIEWERS, html)),
             Route("/cases/{case_id}/service/{service_id}/receipt.pdf", page(CASE_VIEWERS, pdf))]  # fmt: skip

@@ -14,6 +14,7 @@ import pytest
 from cases import WorkCalendar, deadline
 from cases.payments import Payment, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
+from console.notice import notice_document
 from evidence.custody import read_log
 from offsite.config import Settings
 from offsite.console import rejudger
@@ -431,3 +432,37 @@ async def test_a_lighter_baseline_in_force_at_decision_applies(
     assert d["fine_cny"] == 1_500  # 5 tonnes over × 300, not the notified 2,500
     trace = json.loads(d["document"])["art37"]
     assert "v1: fine 2500" in trace and "v2: fine 1500" in trace and "较轻" in trace
+
+
+async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: World) -> None:
+    # review B10 / must-have 7: the 行政处罚决定书 names the party, the facts, the basis, the
+    # fine, the payment deadline from its service, the remedies (行政复议法 (2023) Art. 20: 60
+    # days; 行政诉讼法 Art. 46: 6 months), the agency and the date; read back from the PDF
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("wang", ["officer"], PASSWORD)
+    cid = w.cases["small"]
+    console = app_of(w)
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG,
+                payload={"document": await notice_document(console, cid)})  # fmt: skip
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", cid
+    )
+    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
+    pay_due = deadline(CAL, local(w), 15).due
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        r = await client.get(f"/cases/{cid}/decision.pdf")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+        text = pdf_text(r.content).replace(" ", "").replace("\n", "")
+    today = local(w)
+    for part in ("行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
+                 "超限运输车辆行驶公路管理规定", "罚款人民币2,500元", "六十日内", "六个月内",
+                 f"{pay_due.year}年{pay_due.month}月{pay_due.day}日",
+                 f"{today.year}年{today.month}月{today.day}日", "百分之三"):  # fmt: skip
+        assert part in text, part
+    assert [e["detail"] for e in read_log(w.package("small"))][-1].startswith("decision ")
