@@ -38,7 +38,8 @@ def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     """The payload of a procedure action from the case page's form."""
     fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
-              "record_statement": ("body",)}.get(action, ())  # fmt: skip
+              "record_statement": ("body",),
+              "collective_discussion": ("participants", "minutes")}.get(action, ())  # fmt: skip
     out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
            for k in fields}  # fmt: skip
     return {k: v for k, v in out.items() if v or k in ("kind", "name", "id_number", "address")}

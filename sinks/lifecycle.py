@@ -37,6 +37,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -378,6 +379,16 @@ def no_new_decision(ctx: Context) -> str | None:
     return None
 
 
+def discussed(ctx: Context) -> str | None:
+    """A major case (the agency's catalogue of 重大执法决定) is decided by the 负责人 collectively
+    (行政处罚法 Art. 57 (2): 对情节复杂或者重大违法行为给予行政处罚，行政机关负责人应当集体讨论决定)."""
+    if not ctx.policy.is_major(ctx.case) or any(
+        p.action == "collective_discussion" for p in ctx.history
+    ):
+        return None
+    return "重大违法行为须经行政机关负责人集体讨论决定（行政处罚法第五十七条第二款）"
+
+
 def reviewed_after_hearing(ctx: Context) -> str | None:
     """A major case decided after a hearing is reviewed again first (Art. 58 (2))."""
     if ctx.case.status != "heard" or not ctx.policy.is_major(ctx.case):
@@ -437,9 +448,12 @@ TRANSITIONS: tuple[Transition, ...] = (
                _OFFICER, "required", effect="hold_hearing"),
     Transition("review_after_hearing", "听证后法制审核通过", frozenset({"heard"}), None, _LEGAL,
                "required", guards=(separation_of_duties,)),
+    Transition("collective_discussion", "负责人集体讨论（附讨论记录）",
+               frozenset({"notice_issued", "statement_received", "heard"}), None, _HEAD,
+               "required", effect="record_discussion"),
     Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received", "heard"}),
                "decided", _HEAD, "required",
-               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing)),
+               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
     Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS),
@@ -607,6 +621,22 @@ async def hold_hearing(step: Step) -> dict[str, Any]:
             "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}  # fmt: skip
 
 
+async def record_discussion(step: Step) -> dict[str, Any]:
+    """payload: participants (the 负责人 present, at least three names), minutes (讨论记录)."""
+    cid = step.case.case_id
+    names = [n for n in re.split(r"[,，、;；\s]+", str(step.request.payload.get("participants")
+                                                        or "")) if n]  # fmt: skip
+    minutes = str(step.request.payload.get("minutes") or "").strip()
+    if len(set(names)) < 3 or not minutes:
+        raise TransitionRefused("集体讨论须写明至少三名参加的负责人和讨论记录", cid)
+    await step.conn.execute(
+        "INSERT INTO case_discussions (case_id, participants, minutes, recorded_by, recorded_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        cid, names, minutes, step.request.actor.name, step.now,
+    )  # fmt: skip
+    return {"participants": names, "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}
+
+
 async def clear_review_reason(step: Step) -> dict[str, Any]:
     await step.conn.execute(
         "UPDATE cases SET review_reason = NULL WHERE case_id = $1", step.case.case_id
@@ -620,6 +650,7 @@ EFFECTS: dict[str, Effect] = {
     "store_statement": store_statement,
     "clear_review_reason": clear_review_reason,
     "hold_hearing": hold_hearing,
+    "record_discussion": record_discussion,
 }
 
 

@@ -27,6 +27,7 @@ from .test_notice import pdf_text
 
 CAL = WorkCalendar()
 POLICY = Policy(hearing_fine_cny_at_least=10_000)
+DISCUSSED = {"participants": "陈局长、刘副局长、周副局长", "minutes": "一致同意按裁量基准处罚。"}
 DOC = {"small": {"plate": "湘A12345", "fine_cny": 2_500},
        "major": {"plate": "湘C34567", "fine_cny": 24_500}}  # fmt: skip
 
@@ -147,6 +148,16 @@ async def test_deadlines_run_from_the_day_of_service_in_working_days(world: Worl
         await w.act("major", "decide", CHEN, reason="事实清楚")
     w.clock.now = dt.datetime.combine(row["statement_due"] + dt.timedelta(days=1), dt.time(9),
                                       POLICY.tz)  # fmt: skip
+    # a major case: the 负责人 decide collectively (Art. 57 (2); review B6)
+    with pytest.raises(TransitionRefused, match="集体讨论"):
+        await w.act("major", "decide", CHEN, reason="事实清楚")
+    with pytest.raises(TransitionRefused, match="三名"):
+        await w.act("major", "collective_discussion", CHEN, reason="集体讨论",
+                    payload={**DISCUSSED, "participants": "陈局长、刘副局长"})  # fmt: skip
+    await w.act("major", "collective_discussion", CHEN, reason="集体讨论", payload=DISCUSSED)
+    row = await w.store.pool.fetchrow("SELECT * FROM case_discussions WHERE case_id = $1",
+                                      w.cases["major"])  # fmt: skip
+    assert row["participants"] == ["陈局长", "刘副局长", "周副局长"]
     assert await w.act("major", "decide", CHEN, reason="事实清楚") == ["decided"]
 
 
@@ -276,6 +287,7 @@ async def test_a_hearing_is_asked_for_held_and_the_head_decides_on_its_record(
     with pytest.raises(TransitionRefused, match="第五十八条"):  # major: reviewed again first
         await w.act("major", "decide", CHEN, reason="依听证笔录")
     await w.act("major", "review_after_hearing", ZHAO, reason="事实清楚，证据确凿，程序合法")
+    await w.act("major", "collective_discussion", CHEN, reason="集体讨论", payload=DISCUSSED)
     assert await w.act("major", "decide", CHEN, reason="依听证笔录") == ["decided"]
 
 

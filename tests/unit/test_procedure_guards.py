@@ -119,7 +119,10 @@ def test_b5_a_major_case_is_reviewed_again_after_its_hearing() -> None:
     with pytest.raises(TransitionRefused, match="第五十八条"):
         plan(heard, "decide", CHEN, held, major, reason="依听证笔录")
     reviewed = (*held, Past("review_after_hearing", "zhao"))
-    assert plan(heard, "decide", CHEN, reviewed, major, reason="依听证笔录").target == "decided"
+    with pytest.raises(TransitionRefused, match="集体讨论"):  # B6: major, decided collectively
+        plan(heard, "decide", CHEN, reviewed, major, reason="依听证笔录")
+    discussed = (*reviewed, Past("collective_discussion", "chen"))
+    assert plan(heard, "decide", CHEN, discussed, major, reason="依听证笔录").target == "decided"
     # not major: decided on the record without a second review
     assert plan(facts("heard"), "decide", CHEN, held, reason="依听证笔录").target == "decided"
 
