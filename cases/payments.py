@@ -30,6 +30,8 @@ from sinks.lifecycle import Step, TransitionRefused
 from .art37 import Rejudge, compare, outcome_of
 
 PAYMENT_DAYS = 15  # Art. 67 (3)
+# 行政诉讼法 Art. 46: 自知道或者应当知道作出行政行为之日起六个月内提出 (the longer remedy period)
+LITIGATION_MONTHS = 6
 LATE_FEE_PERCENT_A_DAY = 3  # Art. 72 (1): 每日按罚款数额的百分之三加处罚款
 
 
@@ -154,6 +156,18 @@ def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, i
     return max(0, fine + late_fee_fen(fine, due, days[-1][0]) - total)
 
 
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (the month's last day when it has no such day)."""
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
 class Decisions:
     """The effects of the decision, the service of its 决定书 and closing."""
 
@@ -198,20 +212,47 @@ class Decisions:
         )  # fmt: skip
         return {"decision_no": number, "fine_cny": fine, "art37": trace}
 
-    async def close(self, step: Step) -> dict[str, Any]:
-        """结案 of a decided case only when what is owed is paid (B10)."""
+    async def _owed(self, step: Step) -> tuple[Any, list[tuple[dt.date, int]], int]:
         cid = step.case.case_id
         d = await step.conn.fetchrow(
-            "SELECT decision_no, fine_cny, payment_due FROM penalty_decisions"
-            " WHERE case_id = $1", cid)  # fmt: skip
+            "SELECT decision_no, fine_cny, payment_due, served_on, enforcement_applied_on"
+            " FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
         if d is None:
-            raise TransitionRefused("本案没有行政处罚决定书，不能结案", cid)
-        if not d["fine_cny"]:
-            return {"decision_no": d["decision_no"]}
+            raise TransitionRefused("本案没有行政处罚决定书", cid)
         paid = [(r["paid_on"], r["amount_fen"]) for r in await step.conn.fetch(
             "SELECT paid_on, amount_fen FROM payments WHERE decision_no = $1",
             d["decision_no"])]  # fmt: skip
-        owed = owed_fen(d["fine_cny"], d["payment_due"], paid)
+        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid) if d["fine_cny"] else 0
+
+    async def apply_enforcement(self, step: Step) -> dict[str, Any]:
+        """申请人民法院强制执行 (行政强制法 Art. 53): the decision served, the fine not paid, and
+        the remedy periods over (6 months from service: 行政诉讼法 Art. 46)."""
+        cid = step.case.case_id
+        d, _, owed = await self._owed(step)
+        today = step.now.astimezone(step.lifecycle.policy.tz).date()
+        if d["served_on"] is None:
+            raise TransitionRefused("行政处罚决定书尚未送达", cid)
+        if not owed:
+            raise TransitionRefused("罚款已缴清，无须申请强制执行", cid)
+        end = add_months(d["served_on"], LITIGATION_MONTHS)
+        if today <= end:
+            raise TransitionRefused(f"申请行政复议、提起行政诉讼的期限至 {end} 届满，届满后方可申请"
+                                    "人民法院强制执行", cid)  # fmt: skip
+        await step.conn.execute(
+            "UPDATE penalty_decisions SET enforcement_applied_on = $2 WHERE case_id = $1",
+            cid, today)  # fmt: skip
+        return {"decision_no": d["decision_no"], "owed_fen": owed}
+
+    async def close(self, step: Step) -> dict[str, Any]:
+        """结案 of a decided case only when what is owed is paid, or the court was asked to
+        enforce it (B10; must-have 9)."""
+        cid = step.case.case_id
+        d, paid, owed = await self._owed(step)
+        if not d["fine_cny"]:
+            return {"decision_no": d["decision_no"]}
+        if owed and d["enforcement_applied_on"] is not None:
+            return {"decision_no": d["decision_no"], "owed_fen": owed,
+                    "enforcement_applied_on": d["enforcement_applied_on"].isoformat()}  # fmt: skip
         if owed:
             raise TransitionRefused(
                 f"罚款（含加处罚款）尚欠 {owed / 100:.2f} 元，未缴清不能结案", cid)  # fmt: skip

@@ -26,7 +26,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from events import OffsiteError
-from sinks.accounts import OFFICER
+from sinks.accounts import HEAD, OFFICER
 from sinks.lifecycle import (
     EFFECTS,
     TRANSITIONS,
@@ -69,6 +69,8 @@ PROCEDURE: tuple[Transition, ...] = (
                "optional", effect="serve_notice"),
     Transition("serve_decision", "登记送达（行政处罚决定书）", frozenset({"decided"}), None,
                _OFFICER, "optional", effect="serve_decision"),
+    Transition("apply_enforcement", "申请人民法院强制执行", frozenset({"decided"}), None,
+               frozenset({HEAD}), "required", effect="apply_enforcement"),
 )  # fmt: skip
 # the lifecycle's transitions that write the decision or check it (cases/payments.py)
 DECISION_EFFECTS = {"decide": "record_decision", "decide_no_penalty": "record_decision",
@@ -115,7 +117,8 @@ class Procedure:
         return {"open_case": self.open_case, "correct_party": self.correct_party,
                 "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice,
                 "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
-                "close_case": self.decisions.close}  # fmt: skip
+                "close_case": self.decisions.close,
+                "apply_enforcement": self.decisions.apply_enforcement}  # fmt: skip
 
     async def open_case(self, step: Step) -> dict[str, Any]:
         """立案: the day, the decision's last day, and the party from the owner source. A case

@@ -18,7 +18,7 @@ from cases.party import PARTY_KINDS
 from cases.payments import late_fee_fen
 from cases.procedure import DOCUMENTS, SERVICE_METHODS
 from sinks.accounts import Session
-from sinks.lifecycle import NO_PENALTY_REASONS
+from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
 
 from .app import CASE_VIEWERS, Console, _env, render
 from .notice import Page, _date, load_notice, render_pdf, view
@@ -145,6 +145,48 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
         return Response(body, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="decision-{cid}.pdf"'})  # fmt: skip
 
+    async def closing(request: Request, session: Session, pdf: bool) -> Response:
+        """The 结案报告 of a closed case: the result, how it was executed, the steps."""
+        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
+        case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
+        if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+            return render("error.html", 404, session=session, title="没有结案报告",
+                          message="本案尚未结案。")  # fmt: skip
+        proc = await case_procedure(c, cid)
+        notice = await load_notice(c, cid)
+        steps = await c.pool.fetch(
+            "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
+            " ORDER BY transition_id", cid)  # fmt: skip
+        labels = c.lifecycle.labels()
+        d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
+        if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
+            execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
+        else:
+            execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
+        r = {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
+             "party": proc["party"]["name"] if proc["party"] else "",
+             "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
+             "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
+             "fine": d["fine_cny"] if d else None, "execution": execution,
+             "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
+             "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                           "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
+                           "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 "closing report")  # fmt: skip
+        html = _env.get_template("closing.html").render(r=r, pdf=pdf)
+        if not pdf:
+            return Response(html, media_type="text/html; charset=utf-8")
+        body = await asyncio.to_thread(render_pdf, html)
+        return Response(body, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="closing-{cid}.pdf"'})  # fmt: skip
+
+    async def closing_html(request: Request, session: Session) -> Response:
+        return await closing(request, session, pdf=False)
+
+    async def closing_pdf(request: Request, session: Session) -> Response:
+        return await closing(request, session, pdf=True)
+
     async def decision_html(request: Request, session: Session) -> Response:
         return await decision(request, session, pdf=False)
 
@@ -184,7 +226,9 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
     async def pdf(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=True)
 
-    return [Route("/cases/{case_id}/decision", page(CASE_VIEWERS, decision_html)),
+    return [Route("/cases/{case_id}/closing-report", page(CASE_VIEWERS, closing_html)),
+            Route("/cases/{case_id}/closing-report.pdf", page(CASE_VIEWERS, closing_pdf)),
+            Route("/cases/{case_id}/decision", page(CASE_VIEWERS, decision_html)),
             Route("/cases/{case_id}/decision.pdf", page(CASE_VIEWERS, decision_pdf)),
             Route("/cases/{case_id}/service/{service_id}/receipt", page(CASE_VIEWERS, html)),
             Route("/cases/{case_id}/service/{service_id}/receipt.pdf", page(CASE_VIEWERS, pdf))]  # fmt: skip

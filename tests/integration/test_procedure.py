@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cases import WorkCalendar, deadline
-from cases.payments import Payment, import_payments, parse_payments
+from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from console.notice import notice_document
 from evidence.custody import read_log
@@ -364,7 +364,15 @@ async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> No
                               w.clock.now)  # fmt: skip
         page = await client.get(f"/cases/{cid}")
         assert "已缴清" in page.text
+        assert (await client.get(f"/cases/{cid}/closing-report")).status_code == 404  # not yet
         await client.post(f"/cases/{cid}/act", data={"action": "close", "csrf": csrf_of(page)})
+        # must-have 9: the 结案报告, as HTML and PDF, with the result, execution and the steps
+        r = await client.get(f"/cases/{cid}/closing-report.pdf")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+        text = pdf_text(r.content).replace(" ", "").replace("\n", "")
+        for part in ("结案报告", "湖南示例物流有限公司", number, "已缴清（实缴2500.00元）",
+                     "作出处罚决定", "登记送达（行政处罚决定书）", "结案"):  # fmt: skip
+            assert part in text, part
     assert await w.status("small") == "closed"
 
 
@@ -478,3 +486,28 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
                  f"{today.year}年{today.month}月{today.day}日", "百分之三"):  # fmt: skip
         assert part in text, part
     assert [e["detail"] for e in read_log(w.package("small"))][-1].startswith("decision ")
+
+
+async def test_an_unpaid_decision_goes_to_the_court_after_the_remedy_periods(world: World) -> None:
+    # must-have 9: not paid → 申请人民法院强制执行 (行政强制法 Art. 53) once the 6 months to sue
+    # (行政诉讼法 Art. 46) from the decision's service are over; then the case may be closed
+    w = world
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
+    )
+    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    served_on = local(w)
+    await w.act("small", "serve_decision", WANG, payload=serve(served_on))
+    last = add_months(served_on, 6)
+    w.clock.now = dt.datetime.combine(last, dt.time(9), POLICY.tz)
+    with pytest.raises(TransitionRefused, match="届满后方可申请"):
+        await w.act("small", "apply_enforcement", CHEN, reason="逾期未缴纳")
+    with pytest.raises(TransitionRefused, match="尚欠"):
+        await w.act("small", "close", WANG)
+    w.clock.now += dt.timedelta(days=1)
+    await w.act("small", "apply_enforcement", CHEN, reason="逾期未缴纳")
+    assert await w.act("small", "close", WANG) == ["closed"]

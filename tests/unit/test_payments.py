@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from cases.payments import PaymentFileError, late_fee_fen, owed_fen, parse_payments
+from cases.payments import (
+    PaymentFileError,
+    add_months,
+    late_fee_fen,
+    owed_fen,
+    parse_payments,
+)
 from offsite.cli import main
 
 DUE = dt.date(2027, 1, 15)
@@ -66,3 +72,9 @@ def test_the_command_names_an_unreadable_file_in_one_line(
     assert main(["payments", "import", str(tmp_path / "missing.csv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.csv" in err[0]
+
+
+def test_six_months_later_is_the_same_day_or_the_month_end() -> None:
+    assert add_months(dt.date(2027, 1, 15), 6) == dt.date(2027, 7, 15)
+    assert add_months(dt.date(2027, 8, 31), 6) == dt.date(2028, 2, 29)
+    assert add_months(dt.date(2026, 12, 31), 6) == dt.date(2027, 6, 30)
