@@ -206,14 +206,7 @@ class Procedure:
         statement = p.due(served_on, int(doc.get("statement_days") or p.statement_days))
         hearing = p.due(served_on, int(doc["hearing_days"])) if doc.get("hearing_days") else None
         provisional = statement.provisional or bool(hearing and hearing.provisional)
-        await step.conn.execute(
-            "INSERT INTO service_records (case_id, document, document_no, method, served_on,"
-            " served_by, recipient, detail, recorded_by, recorded_at)"
-            " VALUES ($1, 'notice', $2, $3, $4, $5, $6, $7, $8, $9)",
-            cid, notice["notice_no"], record["method"], served_on, record["served_by"],
-            record["recipient"], json.dumps(record["detail"], ensure_ascii=False),
-            step.request.actor.name, step.now,
-        )  # fmt: skip
+        await _insert_service(step, "notice", notice["notice_no"], record)
         await step.conn.execute(
             "UPDATE violation_notices SET served_on = $2, statement_due = $3, hearing_due = $4,"
             " deadlines_provisional = $5 WHERE case_id = $1",
@@ -244,14 +237,7 @@ class Procedure:
             raise TransitionRefused(record, cid)
         served_on = record["served_on"]
         due = p.due(served_on, PAYMENT_DAYS) if d["fine_cny"] else None
-        await step.conn.execute(
-            "INSERT INTO service_records (case_id, document, document_no, method, served_on,"
-            " served_by, recipient, detail, recorded_by, recorded_at)"
-            " VALUES ($1, 'decision', $2, $3, $4, $5, $6, $7, $8, $9)",
-            cid, d["decision_no"], record["method"], served_on, record["served_by"],
-            record["recipient"], json.dumps(record["detail"], ensure_ascii=False),
-            step.request.actor.name, step.now,
-        )  # fmt: skip
+        await _insert_service(step, "decision", d["decision_no"], record)
         await step.conn.execute(
             "UPDATE penalty_decisions SET served_on = $2, payment_due = $3 WHERE case_id = $1",
             cid, served_on, due.due if due else None,
@@ -259,6 +245,19 @@ class Procedure:
         return {"document": "decision", "document_no": d["decision_no"],
                 "method": record["method"], "served_on": served_on.isoformat(),
                 "payment_due": due.due.isoformat() if due else None, **record["detail"]}  # fmt: skip
+
+
+async def _insert_service(
+    step: Step, document: str, number: str, record: Mapping[str, Any]
+) -> None:
+    await step.conn.execute(
+        "INSERT INTO service_records (case_id, document, document_no, method, served_on,"
+        " served_by, recipient, detail, recorded_by, recorded_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        step.case.case_id, document, number, record["method"], record["served_on"],
+        record["served_by"], record["recipient"],
+        json.dumps(record["detail"], ensure_ascii=False), step.request.actor.name, step.now,
+    )  # fmt: skip
 
 
 def _day(value: object) -> dt.date | None:

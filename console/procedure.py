@@ -123,6 +123,16 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
+async def document_response(template: str, name: str, pdf: bool, **values: Any) -> Response:
+    """A document of the case as HTML, or as a PDF to download (``name``.pdf)."""
+    html = _env.get_template(template).render(pdf=pdf, **values)
+    if not pdf:
+        return Response(html, media_type="text/html; charset=utf-8")
+    body = await asyncio.to_thread(render_pdf, html)
+    return Response(body, media_type="application/pdf", headers={
+        "content-disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
+
+
 def procedure_routes(c: Console, page: Page) -> list[Route]:
     """``/cases/{id}/service/{sid}/receipt`` (.pdf): the 送达回证 of a recorded service;
     ``/cases/{id}/decision`` (.pdf): the 行政处罚决定书 or 不予行政处罚决定书."""
@@ -137,13 +147,8 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
         party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"decision {d['decision_no']}")  # fmt: skip
-        html = _env.get_template("decision.html").render(
-            d=decision_view(d, party, tz), n=view(notice, tz), pdf=pdf)  # fmt: skip
-        if not pdf:
-            return Response(html, media_type="text/html; charset=utf-8")
-        body = await asyncio.to_thread(render_pdf, html)
-        return Response(body, media_type="application/pdf", headers={
-            "content-disposition": f'attachment; filename="decision-{cid}.pdf"'})  # fmt: skip
+        return await document_response("decision.html", f"decision-{cid}", pdf,
+                                       d=decision_view(d, party, tz), n=view(notice, tz))  # fmt: skip
 
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
         """The 结案报告 of a closed case: the result, how it was executed, the steps."""
@@ -174,12 +179,7 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
                            "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  "closing report")  # fmt: skip
-        html = _env.get_template("closing.html").render(r=r, pdf=pdf)
-        if not pdf:
-            return Response(html, media_type="text/html; charset=utf-8")
-        body = await asyncio.to_thread(render_pdf, html)
-        return Response(body, media_type="application/pdf", headers={
-            "content-disposition": f'attachment; filename="closing-{cid}.pdf"'})  # fmt: skip
+        return await document_response("closing.html", f"closing-{cid}", pdf, r=r)
 
     async def closing_html(request: Request, session: Session) -> Response:
         return await closing(request, session, pdf=False)
@@ -212,13 +212,8 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
         agency = str(json.loads(notice).get("agency") or "") if notice else ""
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"service receipt {sid}")  # fmt: skip
-        html = _env.get_template("receipt.html").render(r=receipt_view(service, party, agency),
-                                                        pdf=pdf)  # fmt: skip
-        if not pdf:
-            return Response(html, media_type="text/html; charset=utf-8")
-        body = await asyncio.to_thread(render_pdf, html)
-        return Response(body, media_type="application/pdf", headers={
-            "content-disposition": f'attachment; filename="receipt-{cid}-{sid}.pdf"'})  # fmt: skip
+        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf,
+                                       r=receipt_view(service, party, agency))  # fmt: skip
 
     async def html(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=False)

@@ -51,6 +51,17 @@ def next_friday(w: World) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(10), POLICY.tz)
 
 
+async def ready_to_decide(w: World, document: dict[str, object] | None = None) -> None:
+    """The small case confirmed, notified, served, and its statement period over."""
+    await w.act("small", "confirm", WANG)
+    await w.act("small", "issue_notice", WANG, payload={"document": document or DOC["small"]})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    due = await w.store.pool.fetchval(
+        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
+    )
+    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+
+
 def serve(day: dt.date, **kw: str) -> dict[str, str]:
     return {"method": "direct", "served_on": day.isoformat(), "served_by": "王警官、李警官",
             "recipient": "当事人本人", **kw}  # fmt: skip
@@ -327,13 +338,7 @@ async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> No
     accounts = Accounts(w.store.pool)
     await accounts.create("wang", ["officer"], PASSWORD)
     await accounts.create("chen", ["head"], PASSWORD)
-    await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
-    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
-    due = await w.store.pool.fetchval(
-        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
-    )
-    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await ready_to_decide(w)
     cid = w.cases["small"]
     async with client_of(app_of(w)) as client:
         await log_in(client, "wang")
@@ -382,13 +387,7 @@ async def test_the_decision_is_served_paid_late_with_its_fee_imported_once_and_c
     # review B10 / must-have 8: the decision has a number; the 15 days to pay run from its
     # service; a late payment owes 3 % a day (Art. 72); the bank's file is imported once
     w = world
-    await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
-    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
-    due = await w.store.pool.fetchval(
-        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
-    )
-    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await ready_to_decide(w)
     await w.act("small", "decide", CHEN, reason="事实清楚")
     d = await w.store.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1",
                                     w.cases["small"])  # fmt: skip
@@ -426,14 +425,8 @@ async def test_a_lighter_baseline_in_force_at_decision_applies(
     # yuan a tonne) and the one in force on the decision day (300 yuan a tonne, a version made
     # up for the test) the lighter applies, and the decision says why (Art. 37)
     w = world
-    await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
-    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
-    due = await w.store.pool.fetchval(
-        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
-    )
-    day = due + dt.timedelta(days=1)
-    w.clock.now = dt.datetime.combine(day, dt.time(9), POLICY.tz)
+    await ready_to_decide(w)
+    day = local(w)
     text = Path("configs/baselines/national.yaml").read_text(encoding="utf-8")
     v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
     v1.write_text(text.replace("effective_from: 2016-09-21\n", "effective_from: 2016-09-21\n"
@@ -463,14 +456,7 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
     await accounts.create("wang", ["officer"], PASSWORD)
     cid = w.cases["small"]
     console = app_of(w)
-    await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG,
-                payload={"document": await notice_document(console, cid)})  # fmt: skip
-    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
-    due = await w.store.pool.fetchval(
-        "SELECT statement_due FROM violation_notices WHERE case_id = $1", cid
-    )
-    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await ready_to_decide(w, await notice_document(console, cid))
     await w.act("small", "decide", CHEN, reason="事实清楚")
     await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
     pay_due = deadline(CAL, local(w), 15).due
@@ -492,13 +478,7 @@ async def test_an_unpaid_decision_goes_to_the_court_after_the_remedy_periods(wor
     # must-have 9: not paid → 申请人民法院强制执行 (行政强制法 Art. 53) once the 6 months to sue
     # (行政诉讼法 Art. 46) from the decision's service are over; then the case may be closed
     w = world
-    await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG, payload={"document": DOC["small"]})
-    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
-    due = await w.store.pool.fetchval(
-        "SELECT statement_due FROM violation_notices WHERE case_id = $1", w.cases["small"]
-    )
-    w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    await ready_to_decide(w)
     await w.act("small", "decide", CHEN, reason="事实清楚")
     served_on = local(w)
     await w.act("small", "serve_decision", WANG, payload=serve(served_on))
