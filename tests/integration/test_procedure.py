@@ -24,6 +24,7 @@ from sinks.lifecycle import Policy, TransitionRefused
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
 from .test_notice import pdf_text
+from .test_party import find
 
 CAL = WorkCalendar()
 POLICY = Policy(hearing_fine_cny_at_least=10_000)
@@ -491,3 +492,40 @@ async def test_an_unpaid_decision_goes_to_the_court_after_the_remedy_periods(wor
     w.clock.now += dt.timedelta(days=1)
     await w.act("small", "apply_enforcement", CHEN, reason="逾期未缴纳")
     assert await w.act("small", "close", WANG) == ["closed"]
+
+
+async def test_the_party_page_asks_for_a_hearing_and_shows_the_decision(world: World) -> None:
+    # must-have 10 / review B1: the party asks for the hearing on their page within its period;
+    # once decided, the page shows the decision, the payment deadline and what is owed
+    w = world
+    console = app_of(w)
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG,
+                payload={"document": await notice_document(console, w.cases["major"])})  # fmt: skip
+    await w.act("major", "serve_notice", WANG, payload=serve(local(w)))
+    await ready_to_decide(w, await notice_document(console, w.cases["small"]))
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
+    codes = {r["case_id"]: r["lookup_code"] for r in await w.store.pool.fetch(
+        "SELECT case_id, lookup_code FROM violation_notices")}  # fmt: skip
+    async with client_of(console) as client:
+        await find(client, "湘C34567", codes[w.cases["major"]])
+        page = await client.get("/party/case")
+        assert 'id="hearing-form"' not in page.text  # the period is over: the clock moved on
+    # the major case's hearing period as if its notice had been served days ago: it ends today
+    await w.store.pool.execute(
+        "UPDATE violation_notices SET hearing_due = $2 WHERE case_id = $1", w.cases["major"],
+        local(w))  # fmt: skip
+    async with client_of(console) as client:
+        await find(client, "湘C34567", codes[w.cases["major"]])
+        page = await client.get("/party/case")
+        assert 'id="hearing-form"' in page.text
+        r = await client.post("/party/hearing", data={"csrf": csrf_of(page)})
+        assert r.status_code == 303
+    assert await w.status("major") == "hearing_requested"
+    async with client_of(console) as client:
+        await find(client, "湘A12345", codes[w.cases["small"]])
+        page = await client.get("/party/case")
+        assert 'id="party-decision"' in page.text and "2500 元" in page.text
+        assert "2500.00 元（含加处罚款）" in page.text and "六十日内申请行政复议" in page.text
