@@ -54,6 +54,9 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
         "SELECT * FROM service_records WHERE case_id = $1 ORDER BY service_id", case_id
     )
     decision = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", case_id)
+    notice = await c.pool.fetchrow(
+        "SELECT notice_no, served_on, statement_due, hearing_due, deadlines_provisional"
+        " FROM violation_notices WHERE case_id = $1", case_id)  # fmt: skip
     paid = await c.pool.fetch(
         "SELECT p.* FROM payments p JOIN penalty_decisions d USING (decision_no)"
         " WHERE d.case_id = $1 ORDER BY paid_on, bank_ref", case_id)  # fmt: skip
@@ -64,7 +67,25 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
         late = late_fee_fen(decision["fine_cny"] * 100, decision["payment_due"], today)
         owed = max(0, decision["fine_cny"] * 100 + late - sum(p["amount_fen"] for p in paid))
     return {"filed": filed, "party": party, "services": services, "days_left": left,
-            "today": today, "decision": decision, "payments": paid, "owed_fen": owed}  # fmt: skip
+            "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
+            "deadlines": deadlines(filed, notice, decision)}  # fmt: skip
+
+
+def deadlines(filed: Any, notice: Any, decision: Any) -> list[tuple[str, dt.date, bool]]:
+    """The procedure's deadlines as the case page's timeline shows them, in order: (what, last
+    day, provisional). Every one is the day ``cases.calendar.deadline`` computed and stored."""
+    out: list[tuple[str, dt.date, bool]] = []
+    if filed is not None:
+        out.append(("作出处罚决定（立案之日起九十日）", filed["decision_due"],
+                    filed["decision_due_provisional"]))  # fmt: skip
+    if notice is not None and notice["statement_due"] is not None:
+        p = notice["deadlines_provisional"]
+        out.append(("陈述、申辩（违法行为通知书送达之日起）", notice["statement_due"], p))
+        if notice["hearing_due"] is not None:
+            out.append(("申请听证（送达之日起五个工作日）", notice["hearing_due"], p))
+    if decision is not None and decision["payment_due"] is not None:
+        out.append(("缴纳罚款（决定书送达之日起十五日）", decision["payment_due"], False))
+    return sorted(out, key=lambda d: d[1])
 
 
 def receipt_view(service: Mapping[str, Any], party: Mapping[str, Any] | None,

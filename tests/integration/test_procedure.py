@@ -364,6 +364,15 @@ async def test_the_head_logs_in_and_decides_on_the_case_page(world: World) -> No
         assert r.status_code == 303
         page = await client.get(f"/cases/{cid}")
         assert "尚欠 2500.00 元" in page.text and "缴款期限" in page.text
+        # must-have 10: the timeline of deadlines, in order, each the day the calendar computed
+        pay_due = deadline(CAL, local(w), 15).due
+        due = await w.store.pool.fetchval(
+            "SELECT statement_due FROM violation_notices WHERE case_id = $1", cid)  # fmt: skip
+        timeline = page.text.split('id="deadlines"')[1].split("</ol>")[0]
+        assert [timeline.index(f"<time>{d}</time>") for d in (due, pay_due)] == sorted(
+            timeline.index(f"<time>{d}</time>") for d in (due, pay_due)
+        )
+        assert "缴纳罚款（决定书送达之日起十五日）" in timeline and "陈述、申辩" in timeline
         number = await w.store.pool.fetchval(
             "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
         await import_payments(w.store.pool, [Payment("B-7", number, 2_500_00, local(w))], "f",
