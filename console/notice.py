@@ -181,6 +181,7 @@ def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
         "issued_on": _date(d.get("issued_on") or notice.issued_at.astimezone(tz).date()),
         "lookup_code": notice.lookup_code,
         "case_id": notice.case_id,
+        "party": d.get("party"),  # the 当事人 from 立案 (issue #25, review B8), when known
     }
 
 

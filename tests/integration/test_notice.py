@@ -85,6 +85,12 @@ async def test_the_notice_downloads_as_a_pdf_with_the_plate_fine_and_lookup_code
         assert "http://testserver/party" in text and "陈述" in text
         assert "湖南省交通运输综合行政执法局" in text  # the agency, from the signed package
         assert "听证" not in text  # 2,500 yuan is below the hearing threshold
+        # review B8/B9 (must-have 11): the party by name, the 行政法规 beside the 规章 (《公路安全
+        # 保护条例》 Art. 33 and 64), and the order to correct (行政处罚法 Art. 28)
+        flat = text.replace(" ", "").replace("\n", "")
+        assert "湖南示例物流有限公司" in flat and "91430100MA4L00000F" in flat
+        assert "《公路安全保护条例》第三十三条第一款" in flat and "第六十四条" in flat
+        assert "责令你（单位）立即改正违法行为" in flat
         # the composite is embedded, and the Chinese is set in the CJK font (not tofu)
         assert sum(len(p.images) for p in reader.pages) >= 1
         fonts = {str(f.get_object()["/BaseFont"]) for p in reader.pages
