@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from cases.party import PARTY_KINDS
 from cases.payments import late_fee_fen
-from cases.procedure import DOCUMENTS, SERVICE_METHODS
+from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
 from sinks.accounts import Session
 from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
 
@@ -28,6 +28,10 @@ SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient
                   "tracking_no", "witnesses")  # fmt: skip
 
 _env.globals.update(PARTY_KINDS=PARTY_KINDS, SERVICE_METHODS=SERVICE_METHODS, DOCUMENTS=DOCUMENTS)
+# each coded action's reasons by name, for the case's history (撤销立案, 不予行政处罚, 移送 …)
+_env.globals["REASON_NAMES"] = {
+    t.action: t.reason_codes for t in procedure_table() if t.reason_codes
+}
 
 
 HEARING_FIELDS = ("notified_on", "held_on", "host", "minutes")

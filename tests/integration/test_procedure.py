@@ -538,3 +538,17 @@ async def test_the_party_page_asks_for_a_hearing_and_shows_the_decision(world: W
         page = await client.get("/party/case")
         assert 'id="party-decision"' in page.text and "2500 元" in page.text
         assert "2500.00 元（含加处罚款）" in page.text and "六十日内申请行政复议" in page.text
+
+
+async def test_a_case_transferred_to_the_maritime_agency_says_so_in_its_history(
+    world: World,
+) -> None:
+    # review B11: 移送 to the competent agency, not only the police; the case page names it
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
+    await w.act("small", "confirm", WANG)
+    assert await w.act("small", "transfer_agency", CHEN, reason_code="maritime") == ["transferred"]
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{w.cases['small']}")
+        assert "海事管理机构" in page.text.split('id="transitions"')[-1]
