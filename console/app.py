@@ -34,6 +34,7 @@ from sinks.accounts import (
     ADMIN,
     COMMAND_CENTER,
     FIELD_OFFICER,
+    HEAD,
     LEGAL_REVIEWER,
     OFFICER,
     ROLES,
@@ -69,6 +70,7 @@ from .pages import (
     render,
 )
 from .party import party_routes
+from .procedure import case_procedure, procedure_payload, procedure_routes
 
 HERE = Path(__file__).parent
 log = logging.getLogger("offsite.console")
@@ -81,6 +83,7 @@ PAGE_SIZE = 50
 ALL_ROLES = frozenset(ROLES)
 HOME = {OFFICER: "/cases", LEGAL_REVIEWER: "/legal", COMMAND_CENTER: "/command", ADMIN: "/admin",
         SQUAD_LEADER: "/tasks", FIELD_OFFICER: "/field"}  # fmt: skip
+HOME[HEAD] = "/cases"  # issue #25: the 负责人 works from the queue and decides on the case page
 # a waterway case's vessel as the queue shows it (NULL for a road case)
 VESSEL = (
     "CASE WHEN c.violation_code LIKE 'water.%' THEN coalesce(c.violation->'detection'->>"
@@ -321,6 +324,7 @@ def create_app(console: Console) -> Starlette:
             images=images, cert=cert, transitions=transitions, history=history,
             statements=statements, decisions=decisions, offered=offered, error=error,
             custody_error=custody_error, next_case=following, origin=origin,
+            procedure=await case_procedure(c, cid),
             major=c.lifecycle.policy.is_major(facts), actions=names.Names(c.lifecycle.labels()),
             title=f"案件 {water['vessel'] if water else row['plate'] or '无牌'}",
         )  # fmt: skip
@@ -344,6 +348,7 @@ def create_app(console: Console) -> Starlette:
                        "plate_color": str(form.get("plate_color") or "") or None}  # fmt: skip
         if action == "issue_notice":
             payload = {"document": await _notice_document(c, cid)}
+        payload = payload or procedure_payload(action, form)  # console/procedure.py
         req = Action(action, actor, reason_code=str(form.get("reason_code") or "") or None,
                      reason=str(form.get("reason") or "").strip()[:4000] or None,
                      payload=payload)  # fmt: skip
@@ -364,16 +369,17 @@ def create_app(console: Console) -> Starlette:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", page(ALL_ROLES, logout), methods=["POST"]),
         Route("/", page(ALL_ROLES, home)),
-        Route("/cases", page({OFFICER}, queue)),
+        Route("/cases", page({OFFICER, HEAD}, queue)),
         Route("/cases/{case_id}", page(CASE_VIEWERS, case_page)),
         Route("/cases/{case_id}/images/{name}", page(CASE_VIEWERS, case_image)),
-        Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER}, act), methods=["POST"]),
+        Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
         *dispatch_routes(c, page),  # tasks, squads' queues, the field page: console/dispatch.py
         *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
+        *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
         Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -454,9 +460,13 @@ async def _queue(
         page_no = 1
     # the page's ids first, then their rows: ``major`` reads the violation document, which
     # would otherwise be read for every row skipped by OFFSET too (bench/console.py)
+    # the days left of the 90 after 立案 (Art. 60): a reminder in the queue (console/procedure.py)
+    today = arg(c.now().astimezone(policy.tz).date())
     rows = await c.pool.fetch(
         "SELECT c.case_id, c.ts, c.site_id, c.plate, c.plate_color, c.violation_code, c.outcome,"
-        f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major, {VESSEL}"
+        f" c.fine_cny, c.overload_kg, c.status, c.review_reason, {major} AS major, {VESSEL},"
+        f" (SELECT f.decision_due - {today}::date FROM case_files f"
+        "  WHERE f.case_id = c.case_id) AS days_left"
         f" FROM (SELECT c.case_id, c.ts FROM cases c WHERE {' AND '.join(where)}"
         f" ORDER BY c.ts, c.case_id LIMIT {PAGE_SIZE + 1} OFFSET {(page_no - 1) * PAGE_SIZE}) p"
         " JOIN cases c USING (case_id) ORDER BY p.ts, p.case_id",

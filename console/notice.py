@@ -26,6 +26,7 @@ from starlette.routing import Route
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from cases.calendar import period_zh
 from sinks.accounts import Session
 from sinks.lifecycle import CustodyError
 
@@ -97,7 +98,7 @@ class Notice:
     case_id: str
     notice_no: str
     lookup_code: str
-    statement_due: dt.date
+    statement_due: dt.date | None  # None until the notice is served (the periods run from then)
     hearing_due: dt.date | None
     issued_at: dt.datetime
     document: dict[str, Any]
@@ -174,9 +175,13 @@ def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
         "reasoning": d.get("reasoning") or "",
         "statement_due": _date(notice.statement_due),
         "hearing_due": _date(notice.hearing_due) if notice.hearing_due else "",
+        # the periods as the notice states them: they run from its service (cases.calendar)
+        "statement_period": period_zh(int(d.get("statement_days") or 15)),
+        "hearing_period": period_zh(int(d["hearing_days"])) if d.get("hearing_days") else "",
         "issued_on": _date(d.get("issued_on") or notice.issued_at.astimezone(tz).date()),
         "lookup_code": notice.lookup_code,
         "case_id": notice.case_id,
+        "party": d.get("party"),  # the 当事人 from 立案 (issue #25, review B8), when known
     }
 
 

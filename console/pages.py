@@ -21,6 +21,7 @@ from events import Registry
 from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
+    HEAD,
     LEGAL_REVIEWER,
     OFFICER,
     Accounts,
@@ -35,7 +36,7 @@ from sinks.lifecycle import Lifecycle
 from . import names
 
 HERE = Path(__file__).parent
-CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN})
+CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN, HEAD})
 # what the officer's queue can show; the first is the default
 QUEUES = {
     "pending_review": "待审核",

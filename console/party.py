@@ -44,6 +44,7 @@ from .notice import (
     view,
 )
 from .pages import CASE_VIEWERS, Console, _token, render
+from .procedure import case_procedure
 
 PARTY_COOKIE = "offsite_party"  # the party's session; sent to /party only
 FORM_COOKIE = "offsite_party_form"  # the look-up form's CSRF token (double submit: no session)
@@ -206,7 +207,12 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         today = c.now().astimezone(policy.tz).date()
         sources = {s for t in c.lifecycle.transitions if t.action == "submit_statement"
                    for s in t.sources}  # fmt: skip
-        open_for_statement = case_status in sources and today <= notice.statement_due
+        due = notice.statement_due  # None: not served yet, the period has not begun to run
+        open_for_statement = case_status in sources and (due is None or today <= due)
+        # issue #25: the hearing the party may ask for, the agency's decision and what to pay
+        hearing_open = case_status in ("notice_issued", "statement_received") and (
+            notice.hearing_due is not None and today <= notice.hearing_due)  # fmt: skip
+        procedure = await case_procedure(c, cid)
         return render(
             "party_case.html", status, session=None, n=view(notice, policy.tz),
             status_name=STATES[case_status],
@@ -216,6 +222,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             open_for_statement=open_for_statement, csrf=session.csrf_token, error=error,
             sent=request.query_params.get("sent") == "1", max_text=MAX_TEXT,
             max_images=MAX_IMAGES, max_mib=MAX_IMAGE_BYTES // (1024 * 1024),
+            hearing_open=hearing_open, procedure=procedure,
             title="违法行为查询与陈述申辩",
         )  # fmt: skip
 
@@ -334,6 +341,22 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         c.party_statements.failed(f"case:{notice.case_id}")  # counted as a statement
         return RedirectResponse("/party/case?sent=1", 303)
 
+    async def hearing(request: Request) -> Response:
+        """The party asks for a hearing (Art. 64 (1)); the lifecycle checks the period."""
+        got = await opened(request)
+        if isinstance(got, Response):
+            return got
+        session, notice = got
+        form = await request.form(max_files=0, max_fields=5)
+        if not same_token(str(form.get("csrf") or ""), session.csrf_token):
+            return render("error.html", 403, session=None, title="请求无效",
+                          message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
+        try:
+            await c.lifecycle.apply(notice.case_id, Action("request_hearing", PARTY_ACTOR))
+        except LifecycleError as exc:
+            return await case_response(request, session, notice, exc.message, 409)
+        return RedirectResponse("/party/case", 303)
+
     # --- the officers' side: the statements' images -------------------------------------------
 
     async def statement_image(request: Request, session: Session) -> Response:
@@ -356,6 +379,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         Route("/party/notice", party_notice),
         Route("/party/notice.pdf", party_notice),
         Route("/party/statement", statement, methods=["POST"]),
+        Route("/party/hearing", hearing, methods=["POST"]),
         Route("/party/logout", leave, methods=["POST"]),
         Route("/cases/{case_id}/statement-images/{name}", page(CASE_VIEWERS, statement_image)),
     ]

@@ -163,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
 
     dlq.add_parser(sub, _Parser, _aware)
     console_cli.add_parser(sub, _Parser)
+    # issue #25: the bank's payments (罚缴分离), matched to decisions; importing twice is harmless
+    pay = sub.add_parser("payments", help="payments of fines reported by the bank")
+    psub = pay.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pim = psub.add_parser("import", help="import a bank file (CSV with a header, or JSON list)")
+    pim.add_argument("file", type=Path, help="rows: bank_ref, decision_no, amount, paid_on")
 
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
@@ -236,6 +241,23 @@ async def _devices(settings: Settings) -> int:
         await store.close()
     print("\n".join(table(registry_of(settings), states)))
     return 0
+
+
+async def _payments(settings: Settings, path: Path) -> int:
+    """`offsite payments import FILE`: unreadable rows and rows with no decision are reported
+    (exit 1); the others are stored once."""
+    from cases.payments import import_payments, parse_payments
+    from sinks import CaseStore
+
+    rows, bad = parse_payments(path)
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        await store.migrate()
+        report = await import_payments(store.pool, rows, path.name, dt.datetime.now(dt.UTC))
+    finally:
+        await store.close()
+    print("\n".join(report.lines() + bad))
+    return 1 if bad or report.unmatched else 0
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -324,6 +346,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return console_cli.command(args, settings)
     if args.verb == "dlq":
         return asyncio.run(dlq.command(args, settings))
+    if args.verb == "payments":
+        return asyncio.run(_payments(settings, args.file))
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -13,6 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cases.calendar import HolidayFile, WorkCalendar, deadline
+from cases.calendar import problems as calendar_problems
+from cases.party import OwnerFile, RegistryOwners
 from events import ConfigError, Registry
 from events.models import LeadKind
 from events.registry import Permit, Vehicle
@@ -33,7 +37,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
+            node = next((v for k, v in node.value if k.value == str(part)), None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             node = node.value[part] if part < len(node.value) else None
         else:
@@ -59,7 +63,7 @@ def load_yaml(
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a day such as 2027-13-01
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(str(path), line, "-", f"not valid YAML: {exc}") from exc
@@ -134,6 +138,16 @@ def _positions(coords: Any) -> list[tuple[float, float]]:
     if coords and isinstance(coords[0], int | float):
         return [(float(coords[0]), float(coords[1]))]
     return [p for c in coords for p in _positions(c)]
+
+
+def load_calendar(path: Path) -> WorkCalendar:
+    """The working-day calendar: the package's years and the agency's (configs/holidays.yaml)."""
+    return WorkCalendar(load_yaml(path, HolidayFile, check=calendar_problems).years)
+
+
+def load_owners(path: Path) -> RegistryOwners:
+    """The vehicle-owner registry (configs/owners.yaml): the party of a case at 立案."""
+    return RegistryOwners(load_yaml(path, OwnerFile).owners)
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -304,13 +318,25 @@ class ConsoleSettings(BaseModel):
     major_fine_cny_at_least: int | None = 20_000
     major_violation_codes: frozenset[str] = frozenset()
     statement_days: int = Field(default=15, ge=1)
-    hearing_fine_cny_at_least: int | None = 10_000  # 较大数额罚款 (the province's threshold)
+    # 较大数额罚款 (the province's amounts, per party kind: review B4): from this fine the party
+    # may ask for a hearing. Default: Hunan's (公民 1,000, 法人或其他组织 20,000 yuan, a Hunan
+    # provincial document citing 《湖南省行政程序规定》; its current validity unverified)
+    hearing_fine_cny_at_least: int | None = 1_000
+    hearing_fine_cny_at_least_organization: int | None = 20_000
+    # the years of the working-day calendar the agency adds (cases/calendar.py)
+    holidays: Path = Path("configs/holidays.yaml")
+    # the agency's 非税收入 payment code printed on its decisions (罚缴分离; cases/payments.py)
+    payment_code: str = ""
 
     def policy(self) -> Policy:
+        """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
         return Policy(major_fine_cny_at_least=self.major_fine_cny_at_least,
                       major_violation_codes=self.major_violation_codes,
                       statement_days=self.statement_days,
-                      hearing_fine_cny_at_least=self.hearing_fine_cny_at_least)  # fmt: skip
+                      hearing_fine_cny_at_least=self.hearing_fine_cny_at_least,
+                      hearing_fine_cny_at_least_organization=(
+                          self.hearing_fine_cny_at_least_organization),
+                      deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -336,6 +362,7 @@ class Settings(BaseSettings):
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
     squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
     map: Path = Path("configs/map.geojson")  # roads and waterways under the command center's map
+    owners: Path | None = Path("configs/owners.yaml")  # vehicle owners: the party at 立案
     var_dir: Path = Path("var")
 
     @classmethod

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cases.art37 import Rejudge
+from cases.procedure import procedure_lifecycle
 from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
@@ -25,7 +27,7 @@ from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
 from sinks import BlobStore, CaseStore
 from sinks.accounts import ROLES, AccountError, Accounts
-from sinks.lifecycle import CustodyError, Head, Lifecycle, Redecide
+from sinks.lifecycle import CustodyError, Head, Redecide
 
 from . import services
 from .config import (
@@ -33,6 +35,7 @@ from .config import (
     Settings,
     load_baselines,
     load_map,
+    load_owners,
     load_squads,
     load_waterways,
     registry_of,
@@ -90,6 +93,25 @@ def redecider(settings: Settings, store: CaseStore) -> Redecide:
     return redecide
 
 
+def rejudger(settings: Settings, store: CaseStore) -> Rejudge:
+    """The rules deciding a pass again under the baseline in force on a later day (Art. 37):
+    that version alone, made to apply to the pass date; everything else (history, permits,
+    tolerances) as the rules stage does it."""
+    baselines = load_baselines(settings.baselines)
+
+    async def rejudge(old: Violation, day: dt.date) -> Violation | None:
+        now = {j: [(b.model_copy(update={"effective_from": dt.date.min, "effective_until": None}),
+                    h) for b, h in versions if b.in_force_on(day)]
+               for j, versions in baselines.items()}  # fmt: skip
+        noon = dt.datetime.combine(day, dt.time(4), dt.UTC)  # the decision day, 12:00 Beijing
+        rules = RulesStage(now, registry_of(settings), store, clock=lambda: noon)
+        result = await rules.process([Incoming(DETECTIONS, 0, 0, None, old.detection.to_json())])
+        found = [Violation.model_validate_json(o.value) for o in result.out]
+        return next((v for v in found if v.violation_code == old.violation_code), None)
+
+    return rejudge
+
+
 async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
@@ -97,7 +119,10 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     await store.migrate()
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
-    lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
+    owners = load_owners(settings.owners) if settings.owners else None
+    lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
+                                    rejudger(settings, store),
+                                    redecide=redecider(settings, store))  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     registry = registry_of(settings)
     squads = (

@@ -36,6 +36,9 @@ PARTY = "party"  # the party's own page: no account, one case
 FIELD_OFFICER, SQUAD_LEADER = "field_officer", "squad_leader"  # dispatch (sinks/dispatch.py)
 ROLES = {OFFICER: "执法人员", LEGAL_REVIEWER: "法制审核人员", COMMAND_CENTER: "指挥中心",
          ADMIN: "管理员", FIELD_OFFICER: "外勤执法队员", SQUAD_LEADER: "中队长"}  # fmt: skip
+# issue #25: the agency's 负责人 decides (行政处罚法 Art. 57)
+HEAD = "head"
+ROLES[HEAD] = "负责人"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
 

@@ -34,8 +34,9 @@ _DECIDED = [c for c in COLUMNS if c not in ("case_id", "site_id", "device_id", "
 # a pass the same-trip rule has seen: case_id, plate, colour, ts, primary case (None: undecided)
 Trip = tuple[str, str, str | None, dt.datetime, str | None]
 # a case an officer has confirmed, and every state after it: its history counts
+# (not a withdrawn or unpunished one: issue #25, review A4)
 CONFIRMED = ("confirmed", "legal_review", "approved", "notice_issued", "statement_received",
-             "decided", "closed")  # fmt: skip
+             "decided", "closed", "hearing_requested", "heard")  # fmt: skip
 
 
 # what a record makes PostgreSQL refuse, not a failure of the database: a value it cannot

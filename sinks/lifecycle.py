@@ -37,6 +37,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ import asyncpg
 
 from events import DatabaseError, OffsiteError, Violation
 
-from .accounts import LEGAL_REVIEWER, OFFICER, PARTY
+from .accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
 
 STATES: dict[str, str] = {
     "pending_review": "待审核",
@@ -60,14 +61,44 @@ STATES: dict[str, str] = {
     "statement_received": "已收到陈述申辩",
     "decided": "已作出处罚决定",
     "closed": "已结案",
+    # issue #25: the general procedure (one block: the merge may move it to the names' table)
+    "hearing_requested": "当事人已申请听证",
+    "heard": "听证已举行",
+    "not_punished": "不予行政处罚",
+    "withdrawn": "已撤销立案",
 }
 # the states in which an officer has confirmed the case: its history counts (first offence,
 # repeat tiers, Art. 46's threshold)
+# (a withdrawn or unpunished case is no prior offence: Art. 33, 57 (2)/(3))
 CONFIRMED_STATES = frozenset(
     {"confirmed", "legal_review", "approved", "notice_issued", "statement_received", "decided",
-     "closed"}
+     "closed", "hearing_requested", "heard"}
 )  # fmt: skip
-FINAL_STATES = frozenset({"rejected", "transferred", "closed"})
+FINAL_STATES = frozenset({"rejected", "transferred", "closed", "not_punished", "withdrawn"})
+
+# 撤销立案 (issue #25, review A4): the case ends before a decision; it is no prior offence
+WITHDRAW_REASONS: dict[str, str] = {
+    "facts_not_established": "违法事实不能成立",
+    "plate_misread": "车牌识别错误",
+    "device_fault": "设备故障或数据异常",
+    "valid_permit": "持有有效超限运输许可",
+    "confirmed_by_mistake": "误确认",
+    "other": "其他（须说明）",
+}
+# 不予行政处罚 (行政处罚法 Art. 57 (2)/(3), Art. 33): a 不予行政处罚决定书
+NO_PENALTY_REASONS: dict[str, str] = {
+    "art57_2": "违法行为轻微，依法可以不予行政处罚（第五十七条第一款第（二）项）",
+    "art57_3": "违法事实不能成立（第五十七条第一款第（三）项）",
+    "art33": "初次违法且危害后果轻微并及时改正（第三十三条第一款）",
+}
+# 移送 to the competent agency (Art. 27; review B11): not only the police
+TRANSFER_AGENCIES: dict[str, str] = {
+    "police": "公安机关",
+    "maritime": "海事管理机构",
+    "water": "水行政主管部门",
+    "judicial": "司法机关",
+    "other": "其他有管辖权的机关（须说明）",
+}
 
 REJECT_REASONS: dict[str, str] = {
     "plate_misread": "车牌识别错误",
@@ -127,6 +158,20 @@ class Actor:
     roles: frozenset[str]
 
 
+class Due(Protocol):
+    """A deadline as :func:`cases.calendar.deadline` computes it."""
+
+    @property
+    def due(self) -> dt.date: ...
+    @property
+    def provisional(self) -> bool: ...
+
+
+# (start, days, told) → the deadline: the one computation of deadlines (cases.calendar), which
+# the composition root binds to the working-day calendar
+DeadlineRule = Callable[[dt.date, int, dt.date | None], Due]
+
+
 @dataclass(frozen=True)
 class Policy:
     """The agency's settings the lifecycle decides by. Major decisions (重大执法决定) are the
@@ -137,9 +182,14 @@ class Policy:
     major_violation_codes: frozenset[str] = frozenset()
     statement_days: int = 15  # time the party has for 陈述、申辩 after the notice
     hearing_fine_cny_at_least: int | None = None  # 较大数额罚款: the party may ask for 听证
+    # the province's amount for a 法人或其他组织 (review B4: it differs from a 公民's); None: the
+    # same as a 公民's
+    hearing_fine_cny_at_least_organization: int | None = None
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
     notice_prefix: str = "超限"
+    # working days and holidays (Art. 85); without it no deadline can be set, so no notice
+    deadline: DeadlineRule | None = None
 
     @property
     def tz(self) -> dt.timezone:
@@ -153,9 +203,20 @@ class Policy:
             or (self.major_fine_cny_at_least is not None and fine >= self.major_fine_cny_at_least)
         )
 
-    def hearing(self, fine_cny: int | None) -> bool:
-        t = self.hearing_fine_cny_at_least
-        return t is not None and fine_cny is not None and fine_cny >= t
+    def due(self, start: dt.date, days: int, told: dt.date | None = None) -> Due:
+        if self.deadline is None:
+            raise LifecycleError("未配置工作日历（configs/holidays.yaml），不能计算期限")
+        return self.deadline(start, days, told)
+
+    def hearing(self, fine_cny: int | None, party_kind: str | None = None) -> bool:
+        """Whether the party may ask for a hearing: the amount of the party's kind; a party
+        not known yet is given the lower amount (the right is not lost to a missing fact)."""
+        citizen = self.hearing_fine_cny_at_least
+        org = self.hearing_fine_cny_at_least_organization
+        org = citizen if org is None else org
+        kinds = {"citizen": [citizen], "organization": [org]}.get(party_kind or "", [citizen, org])
+        limits = [t for t in kinds if t is not None]
+        return bool(limits) and fine_cny is not None and fine_cny >= min(limits)
 
 
 @dataclass(frozen=True)
@@ -170,7 +231,9 @@ class CaseFacts:
     violation_code: str
     legal_review: bool  # the baseline marked the decision for legal review
     review_reason: str | None = None
-    statement_due: dt.date | None = None  # from the notice, once issued
+    statement_due: dt.date | None = None  # from the notice, once served
+    hearing_due: dt.date | None = None  # the last day to ask for a hearing, once served
+    notice_served: dt.date | None = None  # the day the notice counts as served (送达)
 
 
 class Past(NamedTuple):
@@ -211,7 +274,7 @@ class Transition:
     action: str
     label: str
     sources: frozenset[str]
-    target: str
+    target: str | None  # None: the case stays in its state (a record: service, a correction)
     roles: frozenset[str]
     reason: Literal["none", "optional", "required", "coded"] = "none"
     reason_codes: Mapping[str, str] = field(default_factory=dict)
@@ -266,12 +329,15 @@ def separation_of_duties(ctx: Context) -> str | None:
 
 
 def party_heard(ctx: Context) -> str | None:
-    """The decision waits for the party's statement, or for its deadline to pass."""
-    if ctx.case.status == "statement_received":
-        return None
-    due = ctx.case.statement_due
-    if due is not None and ctx.now.astimezone(ctx.policy.tz).date() <= due:
-        return f"当事人陈述、申辩期限（{due.isoformat()}）未届满，不能作出处罚决定"
+    """No decision without a served notice (Art. 44, 62), nor before the periods it opened
+    end: the party may add to a statement, or ask for a hearing, until their last day (Art. 64
+    (1)); both run from the day of service."""
+    if ctx.case.notice_served is None:
+        return "违法行为通知书尚未送达当事人，不能作出处罚决定"
+    today = ctx.now.astimezone(ctx.policy.tz).date()
+    for due, what in ((ctx.case.statement_due, "陈述、申辩"), (ctx.case.hearing_due, "申请听证")):
+        if due is not None and today <= due:
+            return f"当事人{what}期限（{due.isoformat()}）未届满，不能作出处罚决定"
     return None
 
 
@@ -280,6 +346,57 @@ def within_statement_period(ctx: Context) -> str | None:
     if due is not None and ctx.now.astimezone(ctx.policy.tz).date() > due:
         return f"陈述、申辩期限已于 {due.isoformat()} 届满"
     return None
+
+
+def within_hearing_period(ctx: Context) -> str | None:
+    """A hearing is asked for within 5 working days of the notice's service (Art. 64 (1))."""
+    due = ctx.case.hearing_due
+    if due is None:
+        return "本案未告知听证权利，或违法行为通知书尚未送达"
+    if ctx.now.astimezone(ctx.policy.tz).date() > due:
+        return f"申请听证期限已于 {due.isoformat()} 届满"
+    return None
+
+
+RUNNING_ACTIONS = frozenset(
+    {"confirm", "issue_notice", "serve_notice", "resubmit", "correct_plate"}
+)
+
+
+def not_alone(ctx: Context) -> str | None:
+    """No one account runs a case alone (Art. 42, 57): the 负责人 who decides did not confirm,
+    notify or serve it."""
+    if any(p.actor == ctx.actor.name and p.action in RUNNING_ACTIONS for p in ctx.history):
+        return "您参与了本案的调查、告知或送达，不能对本案作出决定"
+    return None
+
+
+def no_new_decision(ctx: Context) -> str | None:
+    """A case the rules decided again after its confirmation goes no further until an officer
+    has looked at it (review A5): the new outcome may be lighter."""
+    if ctx.case.review_reason:
+        return f"规则引擎已重新作出决定，须先复核：{ctx.case.review_reason}"
+    return None
+
+
+def discussed(ctx: Context) -> str | None:
+    """A major case (the agency's catalogue of 重大执法决定) is decided by the 负责人 collectively
+    (行政处罚法 Art. 57 (2): 对情节复杂或者重大违法行为给予行政处罚，行政机关负责人应当集体讨论决定)."""
+    if not ctx.policy.is_major(ctx.case) or any(
+        p.action == "collective_discussion" for p in ctx.history
+    ):
+        return None
+    return "重大违法行为须经行政机关负责人集体讨论决定（行政处罚法第五十七条第二款）"
+
+
+def reviewed_after_hearing(ctx: Context) -> str | None:
+    """A major case decided after a hearing is reviewed again first (Art. 58 (2))."""
+    if ctx.case.status != "heard" or not ctx.policy.is_major(ctx.case):
+        return None
+    held = max((i for i, p in enumerate(ctx.history) if p.action == "hold_hearing"), default=-1)
+    if any(p.action == "review_after_hearing" for p in ctx.history[held + 1 :]):
+        return None
+    return "重大执法决定经过听证程序的，须经法制审核后方可作出决定（行政处罚法第五十八条）"
 
 
 def has_plate(ctx: Context) -> str | None:
@@ -292,7 +409,12 @@ def needs_another_look(ctx: Context) -> str | None:
 
 _OFFICER = frozenset({OFFICER})
 _LEGAL = frozenset({LEGAL_REVIEWER})
+_HEAD = frozenset({HEAD})
 _REVIEWABLE = frozenset({"pending_review", "sent_back"})
+# a case opened (立案) and not yet decided
+_OPEN = frozenset({"confirmed", "legal_review", "approved", "sent_back", "notice_issued",
+                   "statement_received", "hearing_requested", "heard"})  # fmt: skip
+_NOTIFIED = frozenset({"notice_issued", "statement_received"})
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("confirm", "确认", frozenset({"pending_review"}), "confirmed", _OFFICER,
@@ -304,20 +426,39 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed"}), "legal_review",
                _OFFICER, guards=(is_major,)),
     Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,
-               "optional", guards=(separation_of_duties,)),
+               "optional", guards=(separation_of_duties, no_new_decision)),
     Transition("send_back", "退回", frozenset({"legal_review"}), "sent_back", _LEGAL, "required"),
     Transition("resubmit", "重新提交法制审核", frozenset({"sent_back"}), "legal_review", _OFFICER,
                "required", guards=(is_major,)),
-    Transition("issue_notice", "送达违法行为通知书", frozenset({"approved"}), "notice_issued",
-               _OFFICER, guards=(penalty_proposed,), effect="issue_notice"),
+    Transition("issue_notice", "制作违法行为通知书", frozenset({"approved"}), "notice_issued",
+               _OFFICER, guards=(penalty_proposed, no_new_decision), effect="issue_notice"),
     # a decision that is not major goes from the officer's confirmation to the notice
-    Transition("issue_notice", "送达违法行为通知书", frozenset({"confirmed"}), "notice_issued",
-               _OFFICER, guards=(penalty_proposed, not_major), effect="issue_notice"),
+    Transition("issue_notice", "制作违法行为通知书", frozenset({"confirmed"}), "notice_issued",
+               _OFFICER, guards=(penalty_proposed, not_major, no_new_decision),
+               effect="issue_notice"),
     Transition("submit_statement", "提交陈述申辩", frozenset({"notice_issued", "statement_received"}),
                "statement_received", frozenset({PARTY}), guards=(within_statement_period,),
                effect="store_statement"),
-    Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received"}),
-               "decided", _OFFICER, "required", guards=(party_heard,)),
+    # a statement received offline (by post, in person), recorded by an officer (review B7)
+    Transition("record_statement", "登记书面陈述申辩", _NOTIFIED, "statement_received", _OFFICER,
+               guards=(within_statement_period,), effect="store_statement"),
+    Transition("request_hearing", "申请听证", _NOTIFIED, "hearing_requested",
+               frozenset({PARTY, OFFICER}), guards=(within_hearing_period,)),
+    Transition("hold_hearing", "听证结束（附听证笔录）", frozenset({"hearing_requested"}), "heard",
+               _OFFICER, "required", effect="hold_hearing"),
+    Transition("review_after_hearing", "听证后法制审核通过", frozenset({"heard"}), None, _LEGAL,
+               "required", guards=(separation_of_duties,)),
+    Transition("collective_discussion", "负责人集体讨论（附讨论记录）",
+               frozenset({"notice_issued", "statement_received", "heard"}), None, _HEAD,
+               "required", effect="record_discussion"),
+    Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received", "heard"}),
+               "decided", _HEAD, "required",
+               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
+    Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
+               _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
+    Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS),
+    Transition("transfer_agency", "移送有管辖权的机关", _OPEN, "transferred", _HEAD, "coded",
+               TRANSFER_AGENCIES),
     Transition("close", "结案", frozenset({"decided"}), "closed", _OFFICER, "optional"),
     # a confirmed case decided again (the rules changed) that needs another look
     Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
@@ -399,8 +540,9 @@ def new_lookup_code() -> str:
 
 async def issue_notice(step: Step) -> dict[str, Any]:
     """payload: document (the notice's facts as the console renders them). The notice gets
-    its number, the party's lookup code and deadlines here, under the case lock. The lookup
-    code is never written to the custody log: it opens the party's page."""
+    its number and the party's lookup code here, under the case lock; its deadlines only when
+    it is served (``serve``: they run from the day of service, never from this click). The
+    lookup code is never written to the custody log: it opens the party's page."""
     p = step.lifecycle.policy
     doc = dict(step.request.payload.get("document") or {})
     if doc.get("plate") != step.case.plate or doc.get("fine_cny") != step.case.fine_cny:
@@ -408,36 +550,91 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     today = step.now.astimezone(p.tz).date()
     seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
     number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
-    due = today + dt.timedelta(days=p.statement_days)
-    hearing_due = (
-        today + dt.timedelta(days=p.hearing_request_days) if p.hearing(step.case.fine_cny) else None
-    )
-    doc.update(notice_no=number, issued_on=today.isoformat(), statement_due=due.isoformat(),
-               hearing_due=hearing_due.isoformat() if hearing_due else None)  # fmt: skip
+    kind = (doc.get("party") or {}).get("kind")  # the party's kind decides the hearing right
+    hearing = p.hearing(step.case.fine_cny, kind)
+    doc.update(notice_no=number, issued_on=today.isoformat(), statement_days=p.statement_days,
+               hearing_days=p.hearing_request_days if hearing else None)  # fmt: skip
     await step.conn.execute(
         "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
-        " issued_by, statement_due, hearing_due, document)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         step.case.case_id, number, new_lookup_code(), step.case.plate, step.now,
-        step.request.actor.name, due, hearing_due, json.dumps(doc, ensure_ascii=False),
+        step.request.actor.name, json.dumps(doc, ensure_ascii=False),
     )  # fmt: skip
-    return {"notice_no": number, "statement_due": due.isoformat(),
-            "hearing_due": hearing_due.isoformat() if hearing_due else None}  # fmt: skip
+    return {"notice_no": number}
 
 
 async def store_statement(step: Step) -> dict[str, Any]:
     """payload: body (text), images (list of {uri, sha256, type, size}, already in the blob
     store), address. The custody entry names the text and images by their SHA-256."""
-    body = str(step.request.payload.get("body") or "")
+    body = str(step.request.payload.get("body") or "").strip()
+    if not body:
+        raise TransitionRefused("请填写陈述、申辩的内容", step.case.case_id)
     images = list(step.request.payload.get("images") or [])
+    online = PARTY in step.request.actor.roles  # else an officer records one received offline
     sid = await step.conn.fetchval(
-        "INSERT INTO statements (case_id, body, images, submitted_at, address)"
-        " VALUES ($1, $2, $3, $4, $5) RETURNING statement_id",
+        "INSERT INTO statements (case_id, body, images, submitted_at, address, channel,"
+        " recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING statement_id",
         step.case.case_id, body, json.dumps(images), step.now,
-        step.request.payload.get("address"),
+        step.request.payload.get("address"), "online" if online else "offline",
+        None if online else step.request.actor.name,
     )  # fmt: skip
     return {"statement_id": sid, "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
             "images": [i["sha256"] for i in images]}  # fmt: skip
+
+
+def _payload_day(step: Step, key: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(step.request.payload.get(key) or ""))
+    except ValueError:
+        raise TransitionRefused(f"请填写日期（{key}）", step.case.case_id) from None
+
+
+async def hold_hearing(step: Step) -> dict[str, Any]:
+    """payload: notified_on (the 听证通知书 reached the party), held_on, host, minutes (听证笔录).
+    Art. 64 (2): the party is told at least 7 (working, Art. 85) days before; (4): the host is
+    not one who investigated the case."""
+    cid, p = step.case.case_id, step.lifecycle.policy
+    notified, held = _payload_day(step, "notified_on"), _payload_day(step, "held_on")
+    host = str(step.request.payload.get("host") or "").strip()
+    minutes = str(step.request.payload.get("minutes") or "").strip()
+    if not host or not minutes:
+        raise TransitionRefused("请填写听证主持人和听证笔录", cid)
+    ahead = p.due(notified, 7)
+    if held <= ahead.due:
+        raise TransitionRefused(
+            f"听证通知书须在举行听证七个工作日前送达：{notified.isoformat()} 送达的，"
+            f"最早 {(ahead.due + dt.timedelta(days=1)).isoformat()} 举行听证", cid)  # fmt: skip
+    if held > step.now.astimezone(p.tz).date():
+        raise TransitionRefused("听证尚未举行", cid)
+    investigators = await step.conn.fetch(
+        "SELECT DISTINCT actor FROM case_transitions WHERE case_id = $1 AND action = ANY($2)",
+        cid, sorted(RUNNING_ACTIONS),
+    )  # fmt: skip
+    if host in {r["actor"] for r in investigators}:
+        raise TransitionRefused("听证主持人不得由本案调查人员担任（行政处罚法第六十四条）", cid)
+    await step.conn.execute(
+        "INSERT INTO hearings (case_id, notified_on, held_on, host, minutes, recorded_by,"
+        " recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        cid, notified, held, host, minutes, step.request.actor.name, step.now,
+    )  # fmt: skip
+    return {"notified_on": notified.isoformat(), "held_on": held.isoformat(), "host": host,
+            "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}  # fmt: skip
+
+
+async def record_discussion(step: Step) -> dict[str, Any]:
+    """payload: participants (the 负责人 present, at least three names), minutes (讨论记录)."""
+    cid = step.case.case_id
+    names = [n for n in re.split(r"[,，、;；\s]+", str(step.request.payload.get("participants")
+                                                        or "")) if n]  # fmt: skip
+    minutes = str(step.request.payload.get("minutes") or "").strip()
+    if len(set(names)) < 3 or not minutes:
+        raise TransitionRefused("集体讨论须写明至少三名参加的负责人和讨论记录", cid)
+    await step.conn.execute(
+        "INSERT INTO case_discussions (case_id, participants, minutes, recorded_by, recorded_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        cid, names, minutes, step.request.actor.name, step.now,
+    )  # fmt: skip
+    return {"participants": names, "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}
 
 
 async def clear_review_reason(step: Step) -> dict[str, Any]:
@@ -452,6 +649,8 @@ EFFECTS: dict[str, Effect] = {
     "issue_notice": issue_notice,
     "store_statement": store_statement,
     "clear_review_reason": clear_review_reason,
+    "hold_hearing": hold_hearing,
+    "record_discussion": record_discussion,
 }
 
 
@@ -478,7 +677,8 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
         case_id=row["case_id"], status=row["status"], plate=row["plate"],
         outcome=row["outcome"], fine_cny=row["fine_cny"], violation_code=row["violation_code"],
         legal_review=bool(doc.get("legal_review")), review_reason=row["review_reason"],
-        statement_due=row["statement_due"],
+        statement_due=row["statement_due"], hearing_due=row.get("hearing_due"),
+        notice_served=row.get("served_on"),
     )  # fmt: skip
 
 
@@ -505,7 +705,7 @@ class Lifecycle:
         self.transitions = tuple(transitions)
         self.effects, self.redecide, self.clock = dict(effects), redecide, clock
         for t in self.transitions:
-            unknown = {t.target, *t.sources} - set(STATES)
+            unknown = {t.target or "pending_review", *t.sources} - set(STATES)
             if unknown:
                 raise ValueError(f"transition {t.action}: unknown states {sorted(unknown)}")
             if t.effect is not None and t.effect not in self.effects:
@@ -581,7 +781,8 @@ class Lifecycle:
     async def _lock(self, conn: Any, case_id: str) -> Any:
         row = await conn.fetchrow(
             "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
-            " c.review_reason, c.violation, n.statement_due FROM cases c"
+            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on"
+            " FROM cases c"
             " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
             " FOR UPDATE OF c",
             case_id,
@@ -608,7 +809,8 @@ class Lifecycle:
         ctx = await self._context(conn, row, request.actor)
         case, now = ctx.case, ctx.now
         t = self.plan(ctx, request)
-        detail: dict[str, Any] = {"action": t.action, "from": case.status, "to": t.target}
+        target = t.target or case.status
+        detail: dict[str, Any] = {"action": t.action, "from": case.status, "to": target}
         if request.reason_code:
             detail["reason_code"] = request.reason_code
         if request.reason:
@@ -617,7 +819,7 @@ class Lifecycle:
             step = Step(conn, case, row, request, now, self)
             detail.update(await self.effects[t.effect](step))
         await conn.execute("UPDATE cases SET status = $2 WHERE case_id = $1", case.case_id,
-                           t.target)  # fmt: skip
+                           target)  # fmt: skip
         text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
         head = await self._custody(conn, case.case_id, "transition", request.actor.name, now, text)
         role = next(r for r in sorted(t.roles & request.actor.roles))
@@ -625,10 +827,10 @@ class Lifecycle:
             "INSERT INTO case_transitions (case_id, action, from_status, to_status, actor,"
             " actor_role, reason_code, reason, detail, at, custody_seq, custody_hash)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING transition_id",
-            case.case_id, t.action, case.status, t.target, request.actor.name, role,
+            case.case_id, t.action, case.status, target, request.actor.name, role,
             request.reason_code, request.reason, text, now, head.length, head.hash,
         )  # fmt: skip
-        return Applied(tid, t.action, case.status, t.target, request.actor.name, now,
+        return Applied(tid, t.action, case.status, target, request.actor.name, now,
                        head.length, detail)  # fmt: skip
 
     async def _custody(

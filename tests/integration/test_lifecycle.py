@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from cases import WorkCalendar, deadline
+from cases.payments import Payment, import_payments
+from cases.procedure import procedure_lifecycle
 from events import Violation
 from evidence import Signer, build_package, verify_package
 from evidence.custody import CUSTODY_LOG, read_log
 from offsite import services
-from offsite.config import Settings
+from offsite.config import Settings, load_owners
 from offsite.console import PackageCustody, redecider
 from offsite.pipeline import prepare
 from sinks import BlobStore, CaseStore, case_id
-from sinks.accounts import LEGAL_REVIEWER, OFFICER, PARTY
+from sinks.accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
 from sinks.lifecycle import (
     Actor,
     CustodyError,
@@ -40,6 +44,7 @@ LI = Actor("li", frozenset({OFFICER}))
 ZHAO = Actor("zhao", frozenset({LEGAL_REVIEWER}))
 BOTH = Actor("chen", frozenset({OFFICER, LEGAL_REVIEWER}))  # a small agency's officer
 PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
+CHEN = Actor("chen", frozenset({HEAD}))  # the 负责人: decides (Art. 57)
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -80,6 +85,7 @@ class World:
         return [a.to_status for a in done]
 
 
+OWNERS = load_owners(Path("configs/owners.yaml"))  # the party of 湘A12345, 湘C34567, 湘B23456
 PASSES = {  # name → (gross kg, plate): fine 2,500 (not major), fine 24,500 (major), no plate
     "small": (56_000, "湘A12345"),
     "major": (100_000, "湘C34567"),
@@ -100,8 +106,10 @@ async def make_world(settings: Settings, policy: Policy | None = None) -> World:
     for v in violations.values():
         build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY)
     clock = Clock()
-    lifecycle = Lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer), policy,
-                          redecide=redecider(settings, store), clock=clock)  # fmt: skip
+    policy = replace(policy or Policy(), deadline=partial(deadline, WorkCalendar()))
+    lifecycle = procedure_lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer),
+                                    policy, OWNERS, redecide=redecider(settings, store),
+                                    clock=clock)  # fmt: skip
     cases = {name: case_id(v) for name, v in violations.items()}
     return World(settings, store, lifecycle, clock, cases, violations)
 
@@ -121,43 +129,75 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert await w.act("small", "issue_notice", WANG, payload={"document": doc}) == [
         "notice_issued"
     ]
+    issued_at, today = w.clock.now, w.clock.now.astimezone(BEIJING).date()
+    # no decision on a notice that has not been served (review B3)
+    with pytest.raises(TransitionRefused, match="尚未送达"):
+        await w.act("small", "decide", CHEN, reason="事实清楚")
+    served = {"method": "direct", "served_on": today.isoformat(), "served_by": "王警官、李警官",
+              "recipient": "湖南示例物流有限公司（张某签收）"}  # fmt: skip
+    assert await w.act("small", "serve_notice", WANG, payload=served) == ["notice_issued"]
     notice = await w.store.pool.fetchrow(
         "SELECT * FROM violation_notices WHERE case_id = $1", w.cases["small"]
     )
-    today = w.clock.now.astimezone(BEIJING).date()
-    assert notice["statement_due"] == today + dt.timedelta(days=15)
+    # 15 days from the service, moved off a rest day (民法典 Art. 203; tests/unit/test_calendar.py)
+    assert notice["served_on"] == today
+    assert notice["statement_due"] == deadline(WorkCalendar(), today, 15).due
+    assert notice["statement_due"] >= today + dt.timedelta(days=15)
     assert len(notice["lookup_code"]) == 10
     assert notice["notice_no"].startswith(f"超限〔{today.year}〕")
+    assert json.loads(notice["document"])["party"]["name"] == "湖南示例物流有限公司"
     # the officer cannot decide while the party may still state their case
     with pytest.raises(TransitionRefused, match="期限"):
-        await w.act("small", "decide", WANG, reason="事实清楚")
+        await w.act("small", "decide", CHEN, reason="事实清楚")
     await w.act("small", "submit_statement", PARTY_ACTOR, payload={"body": "当日载有合法货物"})
     assert await w.status("small") == "statement_received"
-    await w.act("small", "decide", WANG, reason="陈述理由不成立")
+    # a statement does not end the period: the party may add to it until the last day
+    with pytest.raises(TransitionRefused, match="期限"):
+        await w.act("small", "decide", CHEN, reason="陈述理由不成立")
+    w.clock.now = dt.datetime.combine(notice["statement_due"] + dt.timedelta(days=1),
+                                      dt.time(9), BEIJING)  # fmt: skip
+    await w.act("small", "decide", CHEN, reason="陈述理由不成立")
+    # review B10: a decision is written, and the case closes only once the fine is paid
+    with pytest.raises(TransitionRefused, match=r"尚欠 2500\.00 元"):
+        await w.act("small", "close", WANG)
+    today = w.clock.now.astimezone(BEIJING).date()
+    await w.act("small", "serve_decision", WANG, payload={**served, "served_on": today.isoformat()})
+    number = await w.store.pool.fetchval(
+        "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", w.cases["small"])  # fmt: skip
+    paid = Payment("B-0001", number, 2_500_00, today)
+    assert (await import_payments(w.store.pool, [paid], "bank.csv", w.clock.now)).imported == 1
     await w.act("small", "close", WANG)
     assert await w.transitions("small") == [
         ("confirm", "pending_review", "confirmed", "wang"),
         ("issue_notice", "confirmed", "notice_issued", "wang"),
+        ("serve_notice", "notice_issued", "notice_issued", "wang"),
         ("submit_statement", "notice_issued", "statement_received", "party"),
-        ("decide", "statement_received", "decided", "wang"),
+        ("decide", "statement_received", "decided", "chen"),
+        ("serve_decision", "decided", "decided", "wang"),
         ("close", "decided", "closed", "wang"),
     ]
     rows = await w.store.pool.fetch(
         "SELECT reason, at, custody_seq, custody_hash FROM case_transitions WHERE case_id = $1"
         " ORDER BY transition_id", w.cases["small"])  # fmt: skip
-    assert rows[0]["reason"] == "图像清晰" and rows[1]["at"] == w.clock.now
+    assert rows[0]["reason"] == "图像清晰" and rows[1]["at"] == issued_at
     # each transition is the custody entry it names, signed, after the package's creation
     log = read_log(w.package("small"))
-    assert [e["event"] for e in log] == ["created"] + ["transition"] * 5
+    assert [e["event"] for e in log] == ["created"] + ["transition"] * 7
     for r in rows:
         entry = log[r["custody_seq"] - 1]
-        assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party")
-    assert json.loads(log[1]["detail"]) == {"action": "confirm", "from": "pending_review",
-                                            "to": "confirmed", "reason": "图像清晰"}  # fmt: skip
+        assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party", "chen")
+    confirmed = json.loads(log[1]["detail"])
+    assert confirmed["party"] == {"kind": "organization", "name": "湖南示例物流有限公司"}
+    assert {k: confirmed[k] for k in ("action", "from", "to", "reason")} == {
+        "action": "confirm",
+        "from": "pending_review",
+        "to": "confirmed",
+        "reason": "图像清晰",
+    }
     assert "lookup_code" not in log[2]["detail"] and notice["lookup_code"] not in log[2]["detail"]
     heads = await custody_heads(w.store.pool, [w.cases["small"]])
     head = heads[w.cases["small"]]
-    assert head == (6, log[-1]["hash"])
+    assert head == (8, log[-1]["hash"])
     assert verify_package(w.package("small"), custody_head=head) == []
 
 

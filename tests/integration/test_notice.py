@@ -42,6 +42,10 @@ async def issue(w: World, console: Console, name: str) -> str:
         await w.act(name, "approve", ZHAO)
     doc = await notice_document(console, cid)
     assert await w.act(name, "issue_notice", WANG, payload={"document": doc}) == ["notice_issued"]
+    today = w.clock.now.astimezone(POLICY.tz).date().isoformat()  # served in person, today
+    served = {"method": "direct", "served_on": today, "served_by": "王警官、李警官",
+              "recipient": "当事人本人"}  # fmt: skip
+    assert await w.act(name, "serve_notice", WANG, payload=served) == ["notice_issued"]
     code = await w.store.pool.fetchval(
         "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cid
     )
@@ -81,6 +85,12 @@ async def test_the_notice_downloads_as_a_pdf_with_the_plate_fine_and_lookup_code
         assert "http://127.0.0.1:8080/party" in text and "陈述" in text  # the console's own
         assert "湖南省交通运输综合行政执法局" in text  # the agency, from the signed package
         assert "听证" not in text  # 2,500 yuan is below the hearing threshold
+        # review B8/B9 (must-have 11): the party by name, the 行政法规 beside the 规章 (《公路安全
+        # 保护条例》 Art. 33 and 64), and the order to correct (行政处罚法 Art. 28)
+        flat = text.replace(" ", "").replace("\n", "")
+        assert "湖南示例物流有限公司" in flat and "91430100MA4L00000F" in flat
+        assert "《公路安全保护条例》第三十三条第一款" in flat and "第六十四条" in flat
+        assert "责令你（单位）立即改正违法行为" in flat
         # the composite is embedded, and the Chinese is set in the CJK font (not tofu)
         assert sum(len(p.images) for p in reader.pages) >= 1
         fonts = {str(f.get_object()["/BaseFont"]) for p in reader.pages

@@ -12,7 +12,7 @@ import pytest
 from evidence import Keyring, Signer, build_package, generate_key, load_keyring, verify_package
 from evidence.custody import CUSTODY_LOG, head_problems, read_log
 from sinks import BlobStore
-from sinks.accounts import LEGAL_REVIEWER, OFFICER
+from sinks.accounts import HEAD, LEGAL_REVIEWER, OFFICER
 from sinks.lifecycle import (
     FINAL_STATES,
     STATES,
@@ -35,6 +35,7 @@ from .test_stages import REGISTRY
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 WANG = Actor("wang", frozenset({OFFICER}))
 ZHAO = Actor("zhao", frozenset({LEGAL_REVIEWER}))
+CHEN = Actor("chen", frozenset({HEAD}))  # the 负责人
 
 
 def facts(status: str = "pending_review", **kw: object) -> CaseFacts:
@@ -57,7 +58,8 @@ def test_every_state_is_reachable_and_only_final_states_have_no_way_out() -> Non
     while todo:
         here = todo.pop()
         for t in TRANSITIONS:
-            if here in t.sources and t.target not in reached:
+            # (a transition without a target records something and stays: service, a review)
+            if here in t.sources and t.target is not None and t.target not in reached:
                 reached.add(t.target)
                 todo.append(t.target)
     assert reached == set(STATES)
@@ -98,10 +100,20 @@ def test_separation_of_duties_and_the_party_s_time_to_answer() -> None:
         "approved"
     )
     due = NOW.astimezone(Policy().tz).date()
+    served = due - dt.timedelta(days=20)
     with pytest.raises(TransitionRefused, match="未届满"):
-        plan(facts("notice_issued", statement_due=due), "decide", reason="事实清楚")
-    late = facts("notice_issued", statement_due=due - dt.timedelta(days=1))
-    assert plan(late, "decide", reason="事实清楚").target == "decided"
+        plan(facts("notice_issued", statement_due=due, notice_served=served), "decide", CHEN,
+             reason="事实清楚")  # fmt: skip
+    late = facts("notice_issued", statement_due=due - dt.timedelta(days=1), notice_served=served)
+    assert plan(late, "decide", CHEN, reason="事实清楚").target == "decided"
+    # review B3: a notice not served opens no period, and allows no decision
+    with pytest.raises(TransitionRefused, match="尚未送达"):
+        plan(facts("notice_issued"), "decide", CHEN, reason="事实清楚")
+    # review B1: a statement received does not end the time to ask for a hearing
+    hearing = facts("statement_received", statement_due=due - dt.timedelta(days=1),
+                    hearing_due=due, notice_served=served)  # fmt: skip
+    with pytest.raises(TransitionRefused, match="申请听证期限"):
+        plan(hearing, "decide", CHEN, reason="事实清楚")
 
 
 @pytest.fixture

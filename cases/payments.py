@@ -1,0 +1,259 @@
+"""The decision's record, the payment (罚缴分离) and closing (issue #25, must-haves 7-9; review B10).
+
+- ``decide`` writes the decision (number, fine, the payment code) into ``penalty_decisions``;
+  ``decide_no_penalty`` writes a 不予行政处罚决定 the same way.
+- ``serve_decision`` records the service of the 决定书; the 15 days to pay run from it
+  (行政处罚法 Art. 67 (3): 当事人应当自收到行政处罚决定书之日起十五日内…缴纳罚款).
+- The bank's file comes in through :func:`import_payments` (idempotent by the bank's reference;
+  each row matched to its decision or reported).
+- ``close`` refuses a decided case until what is owed is paid: the fine and, after the due day,
+  加处罚款 of 3 % of the fine a day, never more than the fine (Art. 72 (1)).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from events import OffsiteError, Violation
+from sinks.lifecycle import Step, TransitionRefused
+
+from .art37 import Rejudge, compare, outcome_of
+
+PAYMENT_DAYS = 15  # Art. 67 (3)
+# 行政诉讼法 Art. 46: 自知道或者应当知道作出行政行为之日起六个月内提出 (the longer remedy period)
+LITIGATION_MONTHS = 6
+LATE_FEE_PERCENT_A_DAY = 3  # Art. 72 (1): 每日按罚款数额的百分之三加处罚款
+
+
+class PaymentFileError(OffsiteError):
+    """A payment file that cannot be read at all (not one bad row: those are reported)."""
+
+
+def late_fee_fen(fine_fen: int, due: dt.date | None, day: dt.date) -> int:
+    """加处罚款 owed on ``day`` for a fine due on ``due`` (Art. 72 (1)): 3 % of the fine for each
+    day after the due day, capped at the fine (加处罚款的数额不得超出罚款的数额). No due day (the
+    decision not served yet): nothing is late."""
+    if due is None or day <= due:
+        return 0
+    return min(fine_fen, fine_fen * LATE_FEE_PERCENT_A_DAY * (day - due).days // 100)
+
+
+@dataclass(frozen=True)
+class Payment:
+    bank_ref: str
+    decision_no: str
+    amount_fen: int
+    paid_on: dt.date
+
+
+def _fen(text: str) -> int:
+    amount = Decimal(text.strip())
+    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise InvalidOperation(text)
+    return int(amount * 100)
+
+
+def parse_payments(path: Path) -> tuple[list[Payment], list[str]]:
+    """The rows of a bank's file (CSV with a header, or a JSON list), with fields bank_ref,
+    decision_no, amount (yuan, two decimals at most), paid_on (YYYY-MM-DD). Returns the rows
+    read and one line per row that is not (the row's number and why)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PaymentFileError(f"{path}: cannot read: {exc}") from None
+    rows: list[Any]
+    if path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PaymentFileError(f"{path}: line {exc.lineno}: not JSON: {exc.msg}") from None
+        if not isinstance(rows, list):
+            raise PaymentFileError(f"{path}: a JSON list of payments expected")
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    good: list[Payment] = []
+    bad: list[str] = []
+    for n, row in enumerate(rows, start=1):
+        where = f"{path}: row {n}"
+        if not isinstance(row, dict):
+            bad.append(f"{where}: not an object")
+            continue
+        fields = {k: str(row.get(k) or "").strip() for k in
+                  ("bank_ref", "decision_no", "amount", "paid_on")}  # fmt: skip
+        missing = [k for k, v in fields.items() if not v]
+        if missing:
+            bad.append(f"{where}: missing {', '.join(missing)}")
+            continue
+        try:
+            amount = _fen(fields["amount"])
+        except InvalidOperation:
+            bad.append(f"{where}: amount {fields['amount']!r} is not a positive yuan amount")
+            continue
+        try:
+            paid_on = dt.date.fromisoformat(fields["paid_on"])
+        except ValueError:
+            bad.append(f"{where}: paid_on {fields['paid_on']!r} is not YYYY-MM-DD")
+            continue
+        good.append(Payment(fields["bank_ref"], fields["decision_no"], amount, paid_on))
+    return good, bad
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    already: int = 0  # the bank's reference was imported before: skipped
+    unmatched: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"{self.imported} payments imported, {self.already} already imported,"
+                f" {len(self.unmatched)} not matched", *self.unmatched]  # fmt: skip
+
+
+async def import_payments(
+    pool: Any, payments: Sequence[Payment], source: str, now: dt.datetime
+) -> ImportReport:
+    """Each payment matched to its decision by number, stored once (by the bank's reference)."""
+    report = ImportReport()
+    async with pool.acquire() as conn, conn.transaction():
+        known = {r["decision_no"] for r in await conn.fetch(
+            "SELECT decision_no FROM penalty_decisions WHERE decision_no = ANY($1)",
+            sorted({p.decision_no for p in payments}))}  # fmt: skip
+        for p in payments:
+            if p.decision_no not in known:
+                report.unmatched.append(f"{p.bank_ref}: no decision {p.decision_no}")
+                continue
+            done = await conn.fetchval(
+                "INSERT INTO payments (bank_ref, decision_no, amount_fen, paid_on, source,"
+                " imported_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (bank_ref) DO NOTHING RETURNING bank_ref",
+                p.bank_ref, p.decision_no, p.amount_fen, p.paid_on, source, now,
+            )  # fmt: skip
+            if done is None:
+                report.already += 1
+            else:
+                report.imported += 1
+    return report
+
+
+def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, int]]) -> int:
+    """What is still owed after the payments (day, fen), the late fee counted to the day of
+    the last payment (nothing paid: nothing is settled, whatever the day)."""
+    days = sorted(paid)
+    fine = fine_cny * 100
+    if not days:
+        return fine
+    total = sum(a for _, a in days)
+    return max(0, fine + late_fee_fen(fine, due, days[-1][0]) - total)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (the month's last day when it has no such day)."""
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+class Decisions:
+    """The effects of the decision, the service of its 决定书 and closing."""
+
+    def __init__(self, payment_code: str = "", rejudge: Rejudge | None = None) -> None:
+        self.payment_code, self.rejudge = payment_code, rejudge
+
+    async def _art37(self, step: Step) -> tuple[int | None, str | None]:
+        """The fine under Art. 37 (从旧兼从轻) and the comparison for the trace; refuses a
+        decision at the old fine when the rules in force today are lighter without a fine."""
+        fine = step.case.fine_cny
+        if self.rejudge is None or not step.row.get("violation"):
+            return fine, None
+        try:
+            old = Violation.model_validate_json(step.row["violation"])
+        except ValidationError:  # a waterway case: no baseline decides it
+            return fine, None
+        day = step.now.astimezone(step.lifecycle.policy.tz).date()
+        new = await self.rejudge(old, day)
+        c = compare(outcome_of(old), outcome_of(new) if new else None, day)
+        if c.applies == "old":
+            return fine, c.trace
+        if c.applies == "new" and new is not None and new.outcome == "fine":
+            return new.fine_cny, c.trace
+        raise TransitionRefused(f"{c.trace}：不能按原处罚作出决定，请重新审核或作出不予行政处罚决定",
+                                step.case.case_id)  # fmt: skip
+
+    async def record(self, step: Step) -> dict[str, Any]:
+        cid, p = step.case.case_id, step.lifecycle.policy
+        penalty = step.request.action == "decide"
+        year = step.now.astimezone(p.tz).year
+        seq = await step.conn.fetchval("SELECT nextval('decision_numbers')")
+        number = f"{p.notice_prefix}罚〔{year}〕{seq:06d}号"
+        fine, trace = await self._art37(step) if penalty else (None, None)
+        doc = {"decision_no": number, "kind": "penalty" if penalty else "no_penalty",
+               "fine_cny": fine, "payment_ref": self.payment_code or None, "art37": trace,
+               "reason_code": step.request.reason_code, "reason": step.request.reason}  # fmt: skip
+        await step.conn.execute(
+            "INSERT INTO penalty_decisions (case_id, decision_no, kind, fine_cny, payment_ref,"
+            " decided_at, decided_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            cid, number, doc["kind"], fine, doc["payment_ref"], step.now,
+            step.request.actor.name, json.dumps(doc, ensure_ascii=False),
+        )  # fmt: skip
+        return {"decision_no": number, "fine_cny": fine, "art37": trace}
+
+    async def _owed(self, step: Step) -> tuple[Any, list[tuple[dt.date, int]], int]:
+        cid = step.case.case_id
+        d = await step.conn.fetchrow(
+            "SELECT decision_no, fine_cny, payment_due, served_on, enforcement_applied_on"
+            " FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
+        if d is None:
+            raise TransitionRefused("本案没有行政处罚决定书", cid)
+        paid = [(r["paid_on"], r["amount_fen"]) for r in await step.conn.fetch(
+            "SELECT paid_on, amount_fen FROM payments WHERE decision_no = $1",
+            d["decision_no"])]  # fmt: skip
+        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid) if d["fine_cny"] else 0
+
+    async def apply_enforcement(self, step: Step) -> dict[str, Any]:
+        """申请人民法院强制执行 (行政强制法 Art. 53): the decision served, the fine not paid, and
+        the remedy periods over (6 months from service: 行政诉讼法 Art. 46)."""
+        cid = step.case.case_id
+        d, _, owed = await self._owed(step)
+        today = step.now.astimezone(step.lifecycle.policy.tz).date()
+        if d["served_on"] is None:
+            raise TransitionRefused("行政处罚决定书尚未送达", cid)
+        if not owed:
+            raise TransitionRefused("罚款已缴清，无须申请强制执行", cid)
+        end = add_months(d["served_on"], LITIGATION_MONTHS)
+        if today <= end:
+            raise TransitionRefused(f"申请行政复议、提起行政诉讼的期限至 {end} 届满，届满后方可申请"
+                                    "人民法院强制执行", cid)  # fmt: skip
+        await step.conn.execute(
+            "UPDATE penalty_decisions SET enforcement_applied_on = $2 WHERE case_id = $1",
+            cid, today)  # fmt: skip
+        return {"decision_no": d["decision_no"], "owed_fen": owed}
+
+    async def close(self, step: Step) -> dict[str, Any]:
+        """结案 of a decided case only when what is owed is paid, or the court was asked to
+        enforce it (B10; must-have 9)."""
+        cid = step.case.case_id
+        d, paid, owed = await self._owed(step)
+        if not d["fine_cny"]:
+            return {"decision_no": d["decision_no"]}
+        if owed and d["enforcement_applied_on"] is not None:
+            return {"decision_no": d["decision_no"], "owed_fen": owed,
+                    "enforcement_applied_on": d["enforcement_applied_on"].isoformat()}  # fmt: skip
+        if owed:
+            raise TransitionRefused(
+                f"罚款（含加处罚款）尚欠 {owed / 100:.2f} 元，未缴清不能结案", cid)  # fmt: skip
+        return {"decision_no": d["decision_no"], "paid_fen": sum(a for _, a in paid)}

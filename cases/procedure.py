@@ -1,0 +1,351 @@
+"""The general procedure (一般程序) on top of the lifecycle's table: 立案 and its 90 days, the
+party, and the service (送达) of documents, as transitions and effects the lifecycle runs.
+
+``sinks.lifecycle`` owns the machine and the states; this module extends its table (the way
+its docstring provides: ``Lifecycle(transitions=…, effects=…)``) with what needs the working-day
+calendar and the vehicle-owner source:
+
+- ``confirm`` opens the case (立案): the day, the decision's last day (Art. 60: 90 days), and
+  the party from the owner source.
+- ``correct_party`` (an officer, with a reason) before the notice is issued.
+- ``issue_notice`` refuses a case without a party, and writes the party into the notice.
+- ``serve_notice`` records the service of the notice (method, day, who, recipient) and sets its
+  deadlines from the day of service (Art. 85 through :func:`cases.calendar.deadline`); a case is
+  never decided without it (``sinks.lifecycle.party_heard``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from events import OffsiteError
+from sinks.accounts import HEAD, OFFICER
+from sinks.lifecycle import (
+    EFFECTS,
+    TRANSITIONS,
+    CustodyLog,
+    Effect,
+    Lifecycle,
+    Policy,
+    Step,
+    Transition,
+    TransitionRefused,
+    issue_notice,
+)
+
+from .art37 import Rejudge
+from .party import OwnerSource, Party
+from .payments import PAYMENT_DAYS, Decisions
+
+DECISION_DAYS = 90  # 行政处罚法 Art. 60: 自行政处罚案件立案之日起九十日内作出行政处罚决定
+# 民事诉讼法 (2021) Art. 95: 公告送达，自发出公告之日起，经过三十日，即视为送达
+PUBLIC_NOTICE_DAYS = 30
+
+SERVICE_METHODS: dict[str, str] = {
+    "direct": "直接送达",
+    "left": "留置送达",
+    "post": "邮寄送达",
+    "electronic": "电子送达",
+    "public": "公告送达",
+}
+DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "decision": "行政处罚决定书"}
+
+_OFFICER = frozenset({OFFICER})
+# the party can be corrected until the notice names it; after that only by a new notice
+BEFORE_NOTICE = frozenset({"confirmed", "legal_review", "approved", "sent_back"})
+
+PROCEDURE: tuple[Transition, ...] = (
+    Transition("correct_party", "更正当事人信息", BEFORE_NOTICE, None, _OFFICER, "required",
+               effect="correct_party"),
+    Transition("serve_notice", "登记送达（违法行为通知书）",
+               frozenset({"notice_issued", "statement_received"}), None, _OFFICER,
+               "optional", effect="serve_notice"),
+    Transition("serve_decision", "登记送达（行政处罚决定书）", frozenset({"decided"}), None,
+               _OFFICER, "optional", effect="serve_decision"),
+    Transition("apply_enforcement", "申请人民法院强制执行", frozenset({"decided"}), None,
+               frozenset({HEAD}), "required", effect="apply_enforcement"),
+)  # fmt: skip
+# the lifecycle's transitions that write the decision or check it (cases/payments.py)
+DECISION_EFFECTS = {"decide": "record_decision", "decide_no_penalty": "record_decision",
+                    "close": "close_case"}  # fmt: skip
+
+
+def _local_today(step: Step) -> dt.date:
+    return step.now.astimezone(step.lifecycle.policy.tz).date()
+
+
+async def party_of(conn: Any, case_id: str) -> Party | None:
+    row = await conn.fetchrow(
+        "SELECT kind, name, id_number, address, phone, e_service_consent FROM case_parties"
+        " WHERE case_id = $1",
+        case_id,
+    )
+    return Party.model_validate(dict(row)) if row is not None else None
+
+
+async def _write_party(conn: Any, case_id: str, party: Party, source: str, actor: str,
+                       now: dt.datetime) -> None:  # fmt: skip
+    await conn.execute(
+        "INSERT INTO case_parties (case_id, kind, name, id_number, address, phone,"
+        " e_service_consent, source, updated_by, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (case_id) DO UPDATE SET"
+        " kind = EXCLUDED.kind, name = EXCLUDED.name, id_number = EXCLUDED.id_number,"
+        " address = EXCLUDED.address, phone = EXCLUDED.phone,"
+        " e_service_consent = EXCLUDED.e_service_consent, source = EXCLUDED.source,"
+        " updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at",
+        case_id, party.kind, party.name, party.id_number.upper(), party.address, party.phone,
+        party.e_service_consent, source, actor, now,
+    )  # fmt: skip
+
+
+class Procedure:
+    """The effects of the procedure, bound to the vehicle-owner source."""
+
+    def __init__(self, owners: OwnerSource | None, payment_code: str = "",
+                 rejudge: Rejudge | None = None) -> None:  # fmt: skip
+        self.owners = owners
+        self.decisions = Decisions(payment_code, rejudge)
+
+    def effects(self) -> dict[str, Effect]:
+        return {"open_case": self.open_case, "correct_party": self.correct_party,
+                "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice,
+                "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
+                "close_case": self.decisions.close,
+                "apply_enforcement": self.decisions.apply_enforcement}  # fmt: skip
+
+    async def open_case(self, step: Step) -> dict[str, Any]:
+        """立案: the day, the decision's last day, and the party from the owner source. A case
+        confirmed again (after a re-decision sent it back) keeps its first 立案 day."""
+        cid, today = step.case.case_id, _local_today(step)
+        due = step.lifecycle.policy.due(today, DECISION_DAYS)
+        filed = await step.conn.fetchval(
+            "INSERT INTO case_files (case_id, filed_at, filed_by, decision_due,"
+            " decision_due_provisional) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (case_id) DO NOTHING RETURNING decision_due",
+            cid, step.now, step.request.actor.name, due.due, due.provisional,
+        )  # fmt: skip
+        detail: dict[str, Any] = {}
+        if filed is not None:
+            detail.update(filed_on=today.isoformat(), decision_due=due.due.isoformat())
+        if await party_of(step.conn, cid) is None and step.case.plate and self.owners:
+            color = await step.conn.fetchval(
+                "SELECT plate_color FROM cases WHERE case_id = $1", cid
+            )
+            try:
+                party = await self.owners.owner(step.case.plate, color)
+            except OffsiteError as exc:  # the source failed: the officer enters the party
+                detail["party_source_error"] = str(exc)
+                party = None
+            if party is not None:
+                source = getattr(self.owners, "name", type(self.owners).__name__)
+                await _write_party(step.conn, cid, party, source, step.request.actor.name,
+                                   step.now)  # fmt: skip
+                detail["party"] = {"kind": party.kind, "name": party.name}
+        return detail
+
+    async def correct_party(self, step: Step) -> dict[str, Any]:
+        """payload: the party's fields. The old and new party are kept in party_corrections."""
+        cid = step.case.case_id
+        try:
+            new = Party.model_validate(dict(step.request.payload))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            msg = str(first.get("ctx", {}).get("error") or first["msg"])
+            raise TransitionRefused(f"当事人信息有误{f'（{where}）' if where else ''}：{msg}",
+                                    cid) from exc  # fmt: skip
+        old = await party_of(step.conn, cid)
+        await _write_party(step.conn, cid, new, "officer", step.request.actor.name, step.now)
+        await step.conn.execute(
+            "INSERT INTO party_corrections (case_id, old_party, new_party, reason, actor, at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            cid, old.model_dump_json() if old else None, new.model_dump_json(),
+            step.request.reason or "", step.request.actor.name, step.now,
+        )  # fmt: skip
+        return {"old": old.model_dump() if old else None, "new": new.model_dump()}
+
+    async def issue_notice(self, step: Step) -> dict[str, Any]:
+        """The notice names the party (Art. 44, 59 (1)): no party, no notice."""
+        party = await party_of(step.conn, step.case.case_id)
+        if party is None:
+            raise TransitionRefused("尚未确定当事人：请先录入当事人信息", step.case.case_id)
+        doc = {**dict(step.request.payload.get("document") or {}),
+               "party": {**party.model_dump(), "kind_zh": party.kind_zh}}  # fmt: skip
+        request = replace(step.request, payload={**step.request.payload, "document": doc})
+        return await issue_notice(replace(step, request=request))
+
+    async def serve_notice(self, step: Step) -> dict[str, Any]:
+        """payload: method, served_on (the day the recipient got it; 公告: published_on),
+        served_by, recipient, tracking_no (邮寄), witnesses (留置). The notice's deadlines run
+        from the day of service (民法典 Art. 201: from the next day)."""
+        cid, p = step.case.case_id, step.lifecycle.policy
+        notice = await step.conn.fetchrow(
+            "SELECT notice_no, issued_at, served_on, document FROM violation_notices"
+            " WHERE case_id = $1",
+            cid,
+        )
+        if notice is None:
+            raise TransitionRefused("尚未制作违法行为通知书", cid)
+        if notice["served_on"] is not None:
+            raise TransitionRefused(f"违法行为通知书已于 {notice['served_on']} 送达", cid)
+        party = await party_of(step.conn, cid)
+        payload = {**step.request.payload, "reason": step.request.reason}
+        record = service_record(payload, party, notice["issued_at"].astimezone(p.tz).date(),
+                                _local_today(step))  # fmt: skip
+        if isinstance(record, str):
+            raise TransitionRefused(record, cid)
+        doc = json.loads(notice["document"])
+        served_on = record["served_on"]
+        statement = p.due(served_on, int(doc.get("statement_days") or p.statement_days))
+        hearing = p.due(served_on, int(doc["hearing_days"])) if doc.get("hearing_days") else None
+        provisional = statement.provisional or bool(hearing and hearing.provisional)
+        await _insert_service(step, "notice", notice["notice_no"], record)
+        await step.conn.execute(
+            "UPDATE violation_notices SET served_on = $2, statement_due = $3, hearing_due = $4,"
+            " deadlines_provisional = $5 WHERE case_id = $1",
+            cid, served_on, statement.due, hearing.due if hearing else None, provisional,
+        )  # fmt: skip
+        return {"document": "notice", "document_no": notice["notice_no"],
+                "method": record["method"], "served_on": served_on.isoformat(),
+                "served_by": record["served_by"], "recipient": record["recipient"],
+                "statement_due": statement.due.isoformat(),
+                "hearing_due": hearing.due.isoformat() if hearing else None,
+                "deadlines_provisional": provisional, **record["detail"]}  # fmt: skip
+
+    async def serve_decision(self, step: Step) -> dict[str, Any]:
+        """The 行政处罚决定书's service (payload as for the notice); the 15 days to pay run from
+        it (Art. 67 (3)), moved off a rest day by the one calendar."""
+        cid, p = step.case.case_id, step.lifecycle.policy
+        d = await step.conn.fetchrow(
+            "SELECT decision_no, decided_at, served_on, fine_cny FROM penalty_decisions"
+            " WHERE case_id = $1", cid)  # fmt: skip
+        if d is None:
+            raise TransitionRefused("尚未制作行政处罚决定书", cid)
+        if d["served_on"] is not None:
+            raise TransitionRefused(f"行政处罚决定书已于 {d['served_on']} 送达", cid)
+        payload = {**step.request.payload, "reason": step.request.reason}
+        record = service_record(payload, await party_of(step.conn, cid),
+                                d["decided_at"].astimezone(p.tz).date(), _local_today(step))  # fmt: skip
+        if isinstance(record, str):
+            raise TransitionRefused(record, cid)
+        served_on = record["served_on"]
+        due = p.due(served_on, PAYMENT_DAYS) if d["fine_cny"] else None
+        await _insert_service(step, "decision", d["decision_no"], record)
+        await step.conn.execute(
+            "UPDATE penalty_decisions SET served_on = $2, payment_due = $3 WHERE case_id = $1",
+            cid, served_on, due.due if due else None,
+        )  # fmt: skip
+        return {"document": "decision", "document_no": d["decision_no"],
+                "method": record["method"], "served_on": served_on.isoformat(),
+                "payment_due": due.due.isoformat() if due else None, **record["detail"]}  # fmt: skip
+
+
+async def _insert_service(
+    step: Step, document: str, number: str, record: Mapping[str, Any]
+) -> None:
+    await step.conn.execute(
+        "INSERT INTO service_records (case_id, document, document_no, method, served_on,"
+        " served_by, recipient, detail, recorded_by, recorded_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        step.case.case_id, document, number, record["method"], record["served_on"],
+        record["served_by"], record["recipient"],
+        json.dumps(record["detail"], ensure_ascii=False), step.request.actor.name, step.now,
+    )  # fmt: skip
+
+
+def _day(value: object) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value or "").strip())
+    except ValueError:
+        return None
+
+
+def service_record(
+    payload: Mapping[str, Any], party: Party | None, issued_on: dt.date, today: dt.date
+) -> dict[str, Any] | str:
+    """The service as recorded, or why it cannot be (Chinese, for the officer). The rules are
+    民事诉讼法 (2021) Art. 87–95 as 行政处罚法 Art. 61 refers to them: 留置 with witnesses or a
+    recording, 邮寄 on the day the receipt was signed (a tracking number), 电子 only with the
+    party's signed consent on file (Art. 61 (2)), 公告 served 30 days after publication."""
+    method = str(payload.get("method") or "")
+    if method not in SERVICE_METHODS:
+        return "请选择送达方式"
+    served_by = str(payload.get("served_by") or "").strip()
+    recipient = str(payload.get("recipient") or "").strip()
+    if not served_by:
+        return "请填写送达人"
+    detail: dict[str, Any] = {}
+    if method == "public":
+        published = _day(payload.get("published_on"))
+        if published is None or not issued_on <= published <= today:
+            return "请填写公告发布日期（不早于通知书制作日，不晚于今日）"
+        if not str(payload.get("reason") or "").strip():
+            return "公告送达须说明受送达人下落不明或其他方式无法送达的情况"
+        detail["published_on"] = published.isoformat()
+        served_on = published + dt.timedelta(days=PUBLIC_NOTICE_DAYS)
+        recipient = recipient or (party.name if party else "")
+    else:
+        day = _day(payload.get("served_on"))
+        if day is None or not issued_on <= day <= today:
+            return "请填写送达日期（不早于通知书制作日，不晚于今日）"
+        served_on = day
+        if not recipient:
+            return "请填写受送达人（签收人）"
+    if method == "post":
+        tracking = str(payload.get("tracking_no") or "").strip()
+        if not tracking:
+            return "邮寄送达须填写邮件号码，送达日期为回执上的签收日期"
+        detail["tracking_no"] = tracking
+    if method == "left":
+        witnesses = str(payload.get("witnesses") or "").strip()
+        if not witnesses:
+            return "留置送达须写明见证人或拍照、录像记录"
+        detail["witnesses"] = witnesses
+    if method == "electronic":
+        if party is None or not party.e_service_consent:
+            return "当事人未签署电子送达确认书，不能电子送达（行政处罚法第六十一条）"
+        detail["consent"] = party.e_service_consent
+    return {"method": method, "served_on": served_on, "served_by": served_by,
+            "recipient": recipient, "detail": detail}  # fmt: skip
+
+
+def procedure_table(
+    base: Iterable[Transition] = TRANSITIONS,
+) -> tuple[Transition, ...]:
+    """The lifecycle's transitions with the procedure's: confirming opens the case (立案), the
+    notice names the party, and the service and party records."""
+    out = []
+    for t in base:
+        if t.action == "confirm":
+            t = replace(t, effect="open_case")
+        elif t.action == "issue_notice":
+            t = replace(t, effect="issue_notice_to_party")
+        elif t.action in DECISION_EFFECTS:
+            t = replace(t, effect=DECISION_EFFECTS[t.action])
+        out.append(t)
+    return (*out, *PROCEDURE)
+
+
+def procedure_lifecycle(
+    pool: asyncpg.Pool,
+    custody: CustodyLog,
+    policy: Policy,
+    owners: OwnerSource | None,
+    payment_code: str = "",
+    rejudge: Rejudge | None = None,
+    **kw: Any,
+) -> Lifecycle:
+    """The lifecycle of the general procedure (what the console and every tool use);
+    ``payment_code``: the agency's 非税收入 payment code printed on its decisions; ``rejudge``:
+    the rules under the baseline of the decision day (Art. 37, cases/art37.py)."""
+    effects = {**EFFECTS, **Procedure(owners, payment_code, rejudge).effects()}
+    return Lifecycle(pool, custody, policy, transitions=procedure_table(), effects=effects, **kw)

@@ -1,0 +1,254 @@
+"""The general procedure on the case page: 立案 and its 90 days, the party, the service of the
+notice and its 送达回证 (service receipt) as HTML and PDF. The rules and deadlines are
+``cases.procedure``'s; this module reads them, fills the forms and renders."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cases.party import PARTY_KINDS
+from cases.payments import late_fee_fen
+from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
+from sinks.accounts import Session
+from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
+
+from .notice import Page, _date, load_notice, render_pdf, view
+from .pages import CASE_VIEWERS, Console, _env, render
+
+PARTY_FIELDS = ("kind", "name", "id_number", "address", "phone", "e_service_consent")
+SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient",
+                  "tracking_no", "witnesses")  # fmt: skip
+
+_env.globals.update(PARTY_KINDS=PARTY_KINDS, SERVICE_METHODS=SERVICE_METHODS, DOCUMENTS=DOCUMENTS)
+# each coded action's reasons by name, for the case's history (撤销立案, 不予行政处罚, 移送 …)
+_env.globals["REASON_NAMES"] = {
+    t.action: t.reason_codes for t in procedure_table() if t.reason_codes
+}
+
+
+HEARING_FIELDS = ("notified_on", "held_on", "host", "minutes")
+LONG_FIELDS = frozenset({"minutes", "body"})  # the 听证笔录, a statement received offline
+
+
+def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of a procedure action from the case page's form."""
+    fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
+              "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
+              "record_statement": ("body",),
+              "collective_discussion": ("participants", "minutes")}.get(action, ())  # fmt: skip
+    out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
+           for k in fields}  # fmt: skip
+    return {k: v for k, v in out.items() if v or k in ("kind", "name", "id_number", "address")}
+
+
+async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
+    """What the case page shows of the procedure: 立案 and the decision's last day (days left),
+    the party, and the services recorded."""
+    filed = await c.pool.fetchrow("SELECT * FROM case_files WHERE case_id = $1", case_id)
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", case_id)
+    services = await c.pool.fetch(
+        "SELECT * FROM service_records WHERE case_id = $1 ORDER BY service_id", case_id
+    )
+    decision = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", case_id)
+    notice = await c.pool.fetchrow(
+        "SELECT notice_no, served_on, statement_due, hearing_due, deadlines_provisional"
+        " FROM violation_notices WHERE case_id = $1", case_id)  # fmt: skip
+    paid = await c.pool.fetch(
+        "SELECT p.* FROM payments p JOIN penalty_decisions d USING (decision_no)"
+        " WHERE d.case_id = $1 ORDER BY paid_on, bank_ref", case_id)  # fmt: skip
+    today = c.now().astimezone(c.lifecycle.policy.tz).date()
+    left = (filed["decision_due"] - today).days if filed else None
+    owed = None
+    if decision is not None and decision["fine_cny"]:
+        late = late_fee_fen(decision["fine_cny"] * 100, decision["payment_due"], today)
+        owed = max(0, decision["fine_cny"] * 100 + late - sum(p["amount_fen"] for p in paid))
+    return {"filed": filed, "party": party, "services": services, "days_left": left,
+            "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
+            "deadlines": deadlines(filed, notice, decision)}  # fmt: skip
+
+
+def deadlines(filed: Any, notice: Any, decision: Any) -> list[tuple[str, dt.date, bool]]:
+    """The procedure's deadlines as the case page's timeline shows them, in order: (what, last
+    day, provisional). Every one is the day ``cases.calendar.deadline`` computed and stored."""
+    out: list[tuple[str, dt.date, bool]] = []
+    if filed is not None:
+        out.append(("作出处罚决定（立案之日起九十日）", filed["decision_due"],
+                    filed["decision_due_provisional"]))  # fmt: skip
+    if notice is not None and notice["statement_due"] is not None:
+        p = notice["deadlines_provisional"]
+        out.append(("陈述、申辩（违法行为通知书送达之日起）", notice["statement_due"], p))
+        if notice["hearing_due"] is not None:
+            out.append(("申请听证（送达之日起五个工作日）", notice["hearing_due"], p))
+    if decision is not None and decision["payment_due"] is not None:
+        out.append(("缴纳罚款（决定书送达之日起十五日）", decision["payment_due"], False))
+    return sorted(out, key=lambda d: d[1])
+
+
+def receipt_view(service: Mapping[str, Any], party: Mapping[str, Any] | None,
+                 agency: str) -> dict[str, Any]:  # fmt: skip
+    """The 送达回证's fields (交通运输行政执法文书式样: 送达回证)."""
+    detail = service["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else dict(detail)
+    day: dt.date = service["served_on"]
+    notes = []
+    if detail.get("tracking_no"):
+        notes.append(f"邮件号码：{detail['tracking_no']}（送达日期为回执签收日期）")
+    if detail.get("witnesses"):
+        notes.append(f"见证人/记录：{detail['witnesses']}")
+    if detail.get("consent"):
+        notes.append(f"电子送达确认书：{detail['consent']}")
+    if detail.get("published_on"):
+        notes.append(f"公告发布日期：{detail['published_on']}，自发出公告之日起经过三十日视为送达")
+    return {
+        "agency": agency, "document": DOCUMENTS.get(service["document"], service["document"]),
+        "document_no": service["document_no"], "party": party["name"] if party else "",
+        "address": party["address"] if party else "",
+        "method": SERVICE_METHODS[service["method"]], "recipient": service["recipient"],
+        "served_on": f"{day.year}年{day.month}月{day.day}日", "served_by": service["served_by"],
+        "notes": notes, "case_id": service["case_id"],
+    }  # fmt: skip
+
+
+# 不予行政处罚's reasons as the decision cites them (sinks.lifecycle.NO_PENALTY_REASONS)
+NO_PENALTY_ARTICLES = {"art57_2": "第五十七条第一款第（二）项", "art57_3": "第五十七条第一款第（三）项",
+                       "art33": "第三十三条第一款"}  # fmt: skip
+
+
+def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
+                  tz: dt.tzinfo) -> dict[str, Any]:  # fmt: skip
+    """The 行政处罚决定书's (or 不予行政处罚决定书's) own fields, Art. 59: the party, the penalty
+    and its basis, how and by when to pay, the remedies, the date (the facts are the notice's)."""
+    doc = decision["document"]
+    doc = json.loads(doc) if isinstance(doc, str) else dict(doc)
+    penalty = decision["kind"] == "penalty"
+    org = bool(party and party["kind"] == "organization")
+    code = str(doc.get("reason_code") or "")
+    return {
+        "title": "行政处罚决定书" if penalty else "不予行政处罚决定书", "penalty": penalty,
+        "decision_no": decision["decision_no"],
+        "party": {"name": party["name"] if party else "", "kind": PARTY_KINDS.get(
+            party["kind"], "") if party else "", "id_number": party["id_number"] if party else "",
+            "address": party["address"] if party else "",
+            "id_label": "统一社会信用代码" if org else "身份证号码"},
+        "fine": f"{decision['fine_cny']:,}" if decision["fine_cny"] else "",
+        "payment_ref": decision["payment_ref"] or "",
+        "payment_due": _date(decision["payment_due"]) if decision["payment_due"] else "",
+        "art37": doc.get("art37") or "", "statement": doc.get("statement", False),
+        "reason": NO_PENALTY_REASONS.get(code, "").split("（")[0],
+        "article": NO_PENALTY_ARTICLES.get(code, ""),
+        "decided_on": _date(decision["decided_at"].astimezone(tz).date()),
+    }  # fmt: skip
+
+
+async def document_response(template: str, name: str, pdf: bool, **values: Any) -> Response:
+    """A document of the case as HTML, or as a PDF to download (``name``.pdf)."""
+    html = _env.get_template(template).render(pdf=pdf, **values)
+    if not pdf:
+        return Response(html, media_type="text/html; charset=utf-8")
+    body = await asyncio.to_thread(render_pdf, html)
+    return Response(body, media_type="application/pdf", headers={
+        "content-disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
+
+
+def procedure_routes(c: Console, page: Page) -> list[Route]:
+    """``/cases/{id}/service/{sid}/receipt`` (.pdf): the 送达回证 of a recorded service;
+    ``/cases/{id}/decision`` (.pdf): the 行政处罚决定书 or 不予行政处罚决定书."""
+
+    async def decision(request: Request, session: Session, pdf: bool) -> Response:
+        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
+        d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
+        notice = await load_notice(c, cid)
+        if d is None or notice is None:
+            return render("error.html", 404, session=session, title="没有决定书",
+                          message="本案尚未作出决定。")  # fmt: skip
+        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 f"decision {d['decision_no']}")  # fmt: skip
+        return await document_response("decision.html", f"decision-{cid}", pdf,
+                                       d=decision_view(d, party, tz), n=view(notice, tz))  # fmt: skip
+
+    async def closing(request: Request, session: Session, pdf: bool) -> Response:
+        """The 结案报告 of a closed case: the result, how it was executed, the steps."""
+        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
+        case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
+        if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+            return render("error.html", 404, session=session, title="没有结案报告",
+                          message="本案尚未结案。")  # fmt: skip
+        proc = await case_procedure(c, cid)
+        notice = await load_notice(c, cid)
+        steps = await c.pool.fetch(
+            "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
+            " ORDER BY transition_id", cid)  # fmt: skip
+        labels = c.lifecycle.labels()
+        d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
+        if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
+            execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
+        else:
+            execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
+        r = {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
+             "party": proc["party"]["name"] if proc["party"] else "",
+             "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
+             "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
+             "fine": d["fine_cny"] if d else None, "execution": execution,
+             "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
+             "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                           "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
+                           "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 "closing report")  # fmt: skip
+        return await document_response("closing.html", f"closing-{cid}", pdf, r=r)
+
+    async def closing_html(request: Request, session: Session) -> Response:
+        return await closing(request, session, pdf=False)
+
+    async def closing_pdf(request: Request, session: Session) -> Response:
+        return await closing(request, session, pdf=True)
+
+    async def decision_html(request: Request, session: Session) -> Response:
+        return await decision(request, session, pdf=False)
+
+    async def decision_pdf(request: Request, session: Session) -> Response:
+        return await decision(request, session, pdf=True)
+
+    async def show(request: Request, session: Session, pdf: bool) -> Response:
+        cid = request.path_params["case_id"]
+        try:
+            sid = int(request.path_params["service_id"])
+        except ValueError:
+            sid = -1
+        service = await c.pool.fetchrow(
+            "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
+        )
+        if service is None:
+            return render("error.html", 404, session=session, title="没有这条送达记录",
+                          message="本案没有这条送达记录。")  # fmt: skip
+        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+        notice = await c.pool.fetchval(
+            "SELECT document FROM violation_notices WHERE case_id = $1", cid
+        )
+        agency = str(json.loads(notice).get("agency") or "") if notice else ""
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 f"service receipt {sid}")  # fmt: skip
+        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf,
+                                       r=receipt_view(service, party, agency))  # fmt: skip
+
+    async def html(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=False)
+
+    async def pdf(request: Request, session: Session) -> Response:
+        return await show(request, session, pdf=True)
+
+    return [Route("/cases/{case_id}/closing-report", page(CASE_VIEWERS, closing_html)),
+            Route("/cases/{case_id}/closing-report.pdf", page(CASE_VIEWERS, closing_pdf)),
+            Route("/cases/{case_id}/decision", page(CASE_VIEWERS, decision_html)),
+            Route("/cases/{case_id}/decision.pdf", page(CASE_VIEWERS, decision_pdf)),
+            Route("/cases/{case_id}/service/{service_id}/receipt", page(CASE_VIEWERS, html)),
+            Route("/cases/{case_id}/service/{service_id}/receipt.pdf", page(CASE_VIEWERS, pdf))]  # fmt: skip
