@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", type=Path, required=True)
     ev.add_argument("--as-measured", action="store_true",
                     help="take each record as admissible and its values as final (no registry)")  # fmt: skip
+    ev.add_argument("--at", type=_aware, metavar="TIME",
+                    help="decide as at this time, ISO 8601 with offset (default: now)")  # fmt: skip
 
     keys = sub.add_parser("keys", help="the Ed25519 key that signs evidence packages")
     keys.add_argument("action", choices=("create", "list"))
@@ -238,6 +240,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{name:9}{state}")
         return 0
     if args.verb == "rules":
+        from events.clock import fixed_clock, wall_clock
+
         from .config import (
             baseline_files,
             check_jurisdictions,
@@ -260,7 +264,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         baseline, digest = load_baseline(args.baseline)
         registry = None if args.as_measured else registry_of(settings)
-        return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
+        clock = wall_clock if args.at is None else fixed_clock(args.at)
+        return 1 if evaluate(baseline, digest, sys.stdin, registry, clock=clock) else 0
     if args.verb == "keys" and args.action == "list":
         from evidence import load_keyring
 

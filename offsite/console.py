@@ -20,6 +20,7 @@ from typing import Any
 from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
+from events.clock import Clock, wall_clock
 from events.stage import Incoming
 from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
@@ -55,10 +56,12 @@ class PackageCustody:
         return Head(entry["seq"], entry["hash"])
 
 
-def redecider(settings: Settings, store: CaseStore) -> Redecide:
+def redecider(settings: Settings, store: CaseStore, clock: Clock) -> Redecide:
     """The rules stage deciding a detection again with a corrected plate (and the case store's
-    history of that vehicle)."""
-    rules = RulesStage(load_baselines(settings.baselines), registry_of(settings), store)
+    history of that vehicle), at the console's ``clock``."""
+    rules = RulesStage(
+        load_baselines(settings.baselines), registry_of(settings), store, clock=clock
+    )
 
     async def redecide(old: Violation, plate: str, color: str | None) -> Violation:
         if not PLATE.match(plate):
@@ -82,14 +85,15 @@ def redecider(settings: Settings, store: CaseStore) -> Redecide:
     return redecide
 
 
-async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
+async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
     store = await CaseStore.connect(ep.database_url, size=8)
     await store.migrate()
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
-    lifecycle = Lifecycle(store.pool, custody, cs.policy(), redecide=redecider(settings, store))
+    lifecycle = Lifecycle(store.pool, custody, cs.policy(),
+                          redecide=redecider(settings, store, clock), clock=clock)  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.secure_cookies,
                    registry=registry_of(settings), waterways=waterways,

@@ -14,7 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
+from events.clock import Clock
 from events.stage import Outgoing
 from events.water import WATER_CAMERA, AisRaw
 from ingest import Pass, SimulationConfig, paced, read_records, simulate
@@ -113,6 +116,40 @@ async def publish(settings: Settings, ep: Endpoints, messages: Sequence[Outgoing
             await send_all(prod, list(messages[i : i + 5000]))
 
 
+def dated(default: dt.datetime, clock: Clock) -> dt.datetime:
+    """``default``'s time of day on the day before ``clock()`` (in ``default``'s zone): the
+    simulator's traffic dated relative to today, so that it is decided as recent traffic in
+    any year (Art. 36's two years run from the pass)."""
+    yesterday = clock().astimezone(default.tzinfo).date() - dt.timedelta(days=1)
+    return dt.datetime.combine(yesterday, default.timetz())
+
+
+def shifted_configs(settings: Settings, days: int) -> Settings:
+    """``settings`` with the site registry, permits and waterway registry copied to
+    ``<var>/dated`` with every date moved by ``days``: the samples in configs/ are dated
+    around the simulator's reference day (certificates valid about a year, as JJG 907's
+    one-year verification period makes them), so traffic dated ``days`` later meets them
+    in the same state — valid, expiring or expired — whatever the year."""
+
+    def move(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: move(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [move(v) for v in x]
+        return x + dt.timedelta(days=days) if isinstance(x, dt.date) else x
+
+    out = settings.var_dir / "dated"
+    out.mkdir(parents=True, exist_ok=True)
+    update: dict[str, Path] = {}
+    for name in ("registry", "permits", "waterways"):
+        path = getattr(settings, name)
+        if path is not None and path.is_file():
+            data = move(yaml.safe_load(path.read_text("utf-8")))
+            update[name] = out / path.name
+            update[name].write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return settings.model_copy(update=update)
+
+
 async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     if args.score:  # a scratch database and topics of its own, so the counts are this run's
         from .testing import isolated_settings
@@ -123,7 +160,7 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         seed=args.seed,
         overload_share=args.overload_share,
         images=not args.no_images,
-        **({"start": args.start} if args.start else {}),
+        start=args.start or dated(SimulationConfig.start, settings.pipeline.clock()),
     )
     passes = await asyncio.to_thread(make_traffic, settings, cfg)  # JPEG work off the loop
     registry = registry_of(settings)
@@ -138,7 +175,8 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
     water = None
     # a caller that does not name the waterway part (it came later) gets the road alone
     if getattr(args, "vessels", 0) and not getattr(args, "no_water", False):
-        wcfg = WaterSimConfig(vessels=args.vessels, seed=args.seed, images=not args.no_images)
+        wcfg = WaterSimConfig(vessels=args.vessels, seed=args.seed, images=not args.no_images,
+                              start=dated(WaterSimConfig.start, settings.pipeline.clock()))  # fmt: skip
         water = await asyncio.to_thread(make_water_traffic, settings, wcfg)
         write_water_truth(water_truth_path(truth), water.truth)
         summary |= {"vessels": len(water.vessels), "ais_lines": len(water.raws),

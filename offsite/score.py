@@ -16,7 +16,7 @@ from ingest.water_sim import WaterTruth, score_water
 from offsite.truth import expected_cases, expected_missing_plates
 from sinks import CaseStore
 
-from .config import Settings
+from .config import Settings, registry_of
 from .services import endpoints
 
 T = TypeVar("T")
@@ -69,7 +69,9 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     finally:
         await store.close()
     truth = [p.truth for p in passes]
-    want = expected_cases(passes, verified=settings.pipeline.verify_plates)
+    want = expected_cases(
+        passes, registry_of(settings), settings.pipeline.clock()(), settings.pipeline.verify_plates
+    )
     penalties = _sorted((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
                     if w["outcome"] != "review")  # fmt: skip
     proposed = _sorted((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases

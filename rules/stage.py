@@ -5,11 +5,12 @@ fine per trip."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple, Protocol
 
 from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, case_id, derive_id
+from events.clock import Clock
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
 from events.water import (
     WATER_DETECTIONS,
@@ -214,19 +215,20 @@ class RulesStage(BaseStage):
         history: History | None = None,
         *,
         trips: TripStore | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
+        clock: Clock,
         topic_prefix: str = "",
         waterways: WaterRegistry | None = None,
     ) -> None:
         """``baselines``: each jurisdiction's versions (every site's jurisdiction must have
         one: ``offsite.config.check_jurisdictions``). ``trips``: where the same-trip rule keeps
-        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time.
+        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time
+        (``events.clock``; Art. 36's two years run to it).
         ``waterways``: the waterway registry; with it, waterway detections are decided too
         (always for review: :func:`water_violation_of`)."""
         self.baselines, self.registry = baselines, registry
         self.history = history or NoHistory()
         self.trips = trips or MemoryTrips()
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock
         self.waterways = waterways
         self.in_topic = topic_prefix + DETECTIONS
         self.water_topic = topic_prefix + WATER_DETECTIONS

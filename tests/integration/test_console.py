@@ -264,10 +264,13 @@ async def test_a_new_case_appears_on_the_command_center_feed(world: World) -> No
                             break
                     v = one(await decide(passing("r-live", 60_000, plate="湘E56789")))
                     await (await w.store.begin_batch([v])).commit()
+                    seen = None
                     async for line in lines:
                         if line.startswith("data:"):
-                            assert "湘E56789" in line and "罚款" in line
+                            seen = line
                             break
+                    assert seen is not None, "the feed ended before announcing the case"
+                    assert "湘E56789" in seen and "罚款" in seen
     finally:
         server.should_exit = True
         await task

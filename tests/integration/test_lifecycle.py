@@ -31,7 +31,7 @@ from sinks.lifecycle import (
     TransitionRefused,
     custody_heads,
 )
-from tests.unit.test_no_wrong_fine import decide, one, passing
+from tests.unit.test_no_wrong_fine import NOW, decide, one, passing
 from tests.unit.test_stages import REGISTRY
 
 AGENCY = "湖南省交通运输综合行政执法局"
@@ -47,7 +47,8 @@ class Clock:
     """The lifecycle's clock, moved by the test (no sleeping)."""
 
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)  # after the packages' creation entries
+        # the violations are decided at NOW and their packages made then: a minute after
+        self.now = NOW + dt.timedelta(minutes=1)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -98,10 +99,10 @@ async def make_world(settings: Settings, policy: Policy | None = None) -> World:
     await (await store.begin_batch(list(violations.values()))).commit()
     blobs = BlobStore(settings.var_dir / "blobs")
     for v in violations.values():
-        build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY)
+        build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY, created_at=NOW)
     clock = Clock()
     lifecycle = Lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer), policy,
-                          redecide=redecider(settings, store), clock=clock)  # fmt: skip
+                          redecide=redecider(settings, store, clock), clock=clock)  # fmt: skip
     cases = {name: case_id(v) for name, v in violations.items()}
     return World(settings, store, lifecycle, clock, cases, violations)
 
@@ -124,10 +125,11 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     notice = await w.store.pool.fetchrow(
         "SELECT * FROM violation_notices WHERE case_id = $1", w.cases["small"]
     )
-    today = w.clock.now.astimezone(BEIJING).date()
-    assert notice["statement_due"] == today + dt.timedelta(days=15)
+    # issued on 2027-02-01 (Beijing); Policy.statement_days, 15 days: an agency's choice with
+    # no legal source yet (reviews/legal-2026-12-07.md B2: practice is 三日内, working days)
+    assert notice["statement_due"] == dt.date(2027, 2, 16)
     assert len(notice["lookup_code"]) == 10
-    assert notice["notice_no"].startswith(f"超限〔{today.year}〕")
+    assert notice["notice_no"].startswith("超限〔2027〕")
     # the officer cannot decide while the party may still state their case
     with pytest.raises(TransitionRefused, match="期限"):
         await w.act("small", "decide", WANG, reason="事实清楚")

@@ -51,7 +51,15 @@ def test_an_unknown_fact_gives_two_readings_the_favourable_one_first(
         assert CONFIGURATIONS[favourable][0] > CONFIGURATIONS[other][0]
 
 
-def test_no_gap_decides_the_body_against_the_party() -> None:
-    """Issue #11 item 1: a 6 m gap used to make a 3/4-axle vehicle a road train, any other a
-    rigid truck; the spacing is not in the signature any more."""
-    assert "spacings" not in readings.__code__.co_varnames
+@pytest.mark.parametrize("gap_mm", [1_350, 6_000])
+async def test_no_gap_decides_the_body_against_the_party(gap_mm: int) -> None:
+    """Issue #11 item 1: a 6 m gap used to make a 3-axle vehicle a road train, any other a
+    rigid truck. Whatever the gap, a 3-axle vehicle of unreported body is judged at the
+    combination's 27,000 kg with the rigid truck's 25,000 kg as the other reading (2016 No. 62
+    Art. 3 (4), DOMAIN.md). 27,500 − ⌈550⌉ (class 2) = 26,950: within 27,000, over 25,000."""
+    from .test_stages import capture, detect, record
+
+    rec = record("r", 27_500, axle_count=3, axle_weights_kg=[7_000, 10_000, 10_500],
+                 axle_spacings_mm=[3_600, gap_mm], vehicle_kind=None, drive_axles=None)  # fmt: skip
+    dets, _ = await detect([rec, capture("c", 0.1)])
+    assert [(d.limit_kg, d.other_limit_kg) for d in dets] == [(27_000, 25_000)]
