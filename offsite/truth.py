@@ -181,8 +181,8 @@ def expected(
     case. A pass decided more than two years later: no_penalty (Art. 36). A record that is not
     evidence (Art. 41: site, device, certificate; a flagged weighing; a plate not read for
     sure): review. Otherwise 2016 No. 62 Art. 43 (2). A body or drive-axle count the record
-    does not give: the party's higher limit, review when the other limit would decide
-    otherwise. An axle group over its limit on a vehicle within its gross limit:
+    does not give: the party's higher limit decides (行政处罚法 Art. 40: only the excess over
+    it is proven whatever the vehicle's body or drive axles). An axle group over its limit on a vehicle within its gross limit:
     review (national.yaml ``road.overload.axle``). A vehicle penalised again within 24 h of
     its trip's first penalty: the same trip, attached to that case, no case of its own
     (Art. 29): the second dict maps its record_id to the first one's. ``verified``: plates
@@ -199,16 +199,14 @@ def expected(
         day = local.date()
         decided = at.astimezone(local.tzinfo).date()
         measured = min(w.gross_weight_kg, sum(w.axle_weights_kg))
-        limit, other = t.limit_kg, None
+        limit = t.limit_kg
         unknown = (w.axle_count in (3, 4) and w.vehicle_kind is None) or (
             w.axle_count >= 6 and w.drive_axles is None
         )
         if unknown:
-            limit, other = _READINGS[min(w.axle_count, 6)]
+            limit = _READINGS[min(w.axle_count, 6)][0]  # the party's reading (Art. 40)
         over = measured - _margin(measured, t.accuracy_class) - limit
         outcome, fine = _penalty(over)
-        if other is not None and _penalty(over + limit - other) != (outcome, fine):
-            outcome, fine = "review", None  # the other reading would decide otherwise
         if outcome == "none":
             axle = _axle_over(p)
             if axle is None:
