@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import Registry
+from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
@@ -86,7 +87,7 @@ VESSEL = (
     " 'MMSI ' || (c.violation->'detection'->>'mmsi'), '未识别船舶') END AS vessel"
 )
 OUTCOMES = {"fine": "罚款", "warning": "警告", "no_penalty": "不予处罚", "review": "转人工审核"}
-PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
+PLATE_COLORS = PLATE_COLOR_ZH  # every colour the registry knows (review A2: 黄绿 was missing)
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
     " connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"

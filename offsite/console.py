@@ -21,6 +21,7 @@ from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
 from events.clock import Clock, wall_clock
+from events.registry import PLATE_COLOR_ZH
 from events.stage import Incoming
 from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
@@ -59,13 +60,17 @@ class PackageCustody:
 def redecider(settings: Settings, store: CaseStore, clock: Clock) -> Redecide:
     """The rules stage deciding a detection again with a corrected plate (and the case store's
     history of that vehicle), at the console's ``clock``."""
+    # the pipeline's decision path: the case store's history and its trip store, so that a
+    # corrected pass joins its vehicle's trip (Art. 29, review A1) and is remembered in it
     rules = RulesStage(
-        load_baselines(settings.baselines), registry_of(settings), store, clock=clock
+        load_baselines(settings.baselines), registry_of(settings), store, trips=store, clock=clock
     )
 
     async def redecide(old: Violation, plate: str, color: str | None) -> Violation:
         if not PLATE.match(plate):
             raise ValueError(f"{plate} 不是有效的机动车号牌")
+        if color is not None and color not in PLATE_COLOR_ZH:
+            raise ValueError(f"号牌颜色 {color} 不是登记的颜色")
         # the officer read the plate off the images: the camera's doubts about it go, every
         # other doubt stays (and keeps the case from a penalty)
         was = old.detection

@@ -66,7 +66,8 @@ class TripPass(NamedTuple):
 
 class TripStore(Protocol):
     async def remember_trips(self, passes: Sequence[TripPass]) -> None:
-        """Store passes (unresolved); a pass already stored is left as it is."""
+        """Store passes (unresolved); a pass already stored is left as it is, unless its
+        vehicle (plate, colour) changed — a corrected plate: then it is stored anew."""
         ...
 
     async def recall_trips(
@@ -88,7 +89,9 @@ class MemoryTrips:
 
     async def remember_trips(self, passes: Sequence[TripPass]) -> None:
         for p in passes:
-            self.passes.setdefault(p.case_id, p)
+            old = self.passes.get(p.case_id)
+            if old is None or (old.plate, old.plate_color) != (p.plate, p.plate_color):
+                self.passes[p.case_id] = p
 
     async def recall_trips(
         self, vehicles: Sequence[Vehicle], since: dt.datetime, until: dt.datetime

@@ -341,12 +341,17 @@ class CaseStore:
         return [int(r["n"]) for r in rows]
 
     async def remember_trips(self, passes: Sequence[Trip]) -> None:
-        """Store (case_id, plate, colour, ts, primary) passes; a stored one is left as it is."""
+        """Store (case_id, plate, colour, ts, primary) passes; a stored one is left as it is,
+        unless its vehicle changed (an officer corrected the plate): then it is that vehicle's
+        pass, undecided again."""
         try:
             await self.pool.execute(
                 "INSERT INTO trips (case_id, plate, plate_color, ts) SELECT * FROM"
                 " unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
-                " ON CONFLICT DO NOTHING",
+                " ON CONFLICT (case_id) DO UPDATE SET plate = excluded.plate,"
+                " plate_color = excluded.plate_color, primary_case = NULL"
+                " WHERE (trips.plate, trips.plate_color)"
+                " IS DISTINCT FROM (excluded.plate, excluded.plate_color)",
                 [p[0] for p in passes], [p[1] for p in passes],
                 [p[2] for p in passes], [p[3] for p in passes],
             )  # fmt: skip
