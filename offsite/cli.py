@@ -179,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
     ais.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT")
     ais.add_argument("--udp", action="store_true", help="datagrams instead of a TCP stream")
     ais.add_argument("--receiver", help="the receiver id (default: the peer's address)")
+    sig = isub.add_parser("signals", help="a control station's signal log (JSONL: section_id,"
+                          " direction, ts, shown go|stop) into the case store, for 冲关")  # fmt: skip
+    sig.add_argument("file", type=Path)
     oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
     oap.add_argument("--out", type=Path, help="write it here instead of stdout")
 
@@ -307,6 +310,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         n = asyncio.run(ingest_ais(settings, host, port, udp=args.udp, receiver_id=args.receiver,
                                    on_listening=listening))  # fmt: skip
         print(f"sent {n} lines")
+        return 0
+    if args.verb == "ingest" and args.action == "signals":
+        from .feed import ingest_signals
+
+        print(f"stored {asyncio.run(ingest_signals(settings, args.file))} new signal changes")
         return 0
     if args.verb in ("ingest", "devices"):
         from .gateway import command

@@ -38,10 +38,11 @@ from .pipeline import prepare, run
 from .truth import expected_cases, expected_missing_plates
 
 LEAD_ZH = {"cloned_plate": "套牌", "plate_missing": "无牌/遮挡(移送公安)",
-           "restricted_hours": "限行时段", "illegal_operation": "非法营运线索"}  # fmt: skip
+           "restricted_hours": "限行时段", "illegal_operation": "非法营运线索",
+           "maritime_referral": "移交海事(未开AIS/身份不符)"}  # fmt: skip
 WATER_ZH = {"water.ais_off": "未开AIS", "water.identity": "船舶身份不符",
             "water.overdraught": "超载(吃水超载重线)", "water.signal": "冲关",
-            "water.dredging": "夜间禁采区采砂"}  # fmt: skip
+            "water.dredging": "禁采区采砂"}  # fmt: skip
 OUTCOME_ZH = {"warning": "警告", "fine": "罚款", "review": "转人工审核", "no_penalty": "不予处罚"}
 
 

@@ -19,12 +19,12 @@ import yaml
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
 from events.clock import Clock
 from events.stage import Outgoing
-from events.water import WATER_CAMERA, AisRaw
+from events.water import WATER_CAMERA, AisRaw, ControlSignal
 from ingest import Pass, SimulationConfig, paced, read_records, simulate
 from ingest.ais import raw_message, read_nmea, serve_ais
 from ingest.leads import LeadConfig, LeadTruth, simulate_leads
 from ingest.water_sim import WaterSimConfig, WaterTraffic, WaterTruth, simulate_water
-from sinks import BlobStore
+from sinks import BlobStore, CaseStore
 
 from .config import Settings, load_waterways, registry_of
 from .kafka import ensure_topics, producer, send_all, topic_names
@@ -317,3 +317,21 @@ async def ingest_ais(
         finally:
             await listener.close()
     return sent
+
+
+async def ingest_signals(settings: Settings, path: Path) -> int:
+    """A control station's signal log, one JSON object a line (events.water.ControlSignal),
+    into the case store; a bad line stops it, naming the file and line."""
+    signals = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                signals.append(ControlSignal.model_validate_json(line))
+            except ValueError as exc:
+                raise UsageError(f"{path}:{n}: {exc}".splitlines()[0]) from exc
+    store = await CaseStore.connect(endpoints(settings).database_url, size=1)
+    try:
+        await store.migrate()
+        return await store.write_signals(signals)
+    finally:
+        await store.close()

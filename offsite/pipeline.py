@@ -72,7 +72,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         check_jurisdictions(settings.registry, registry, baselines)
         made["rules"] = RulesStage(
             baselines, registry, store, trips=store, topic_prefix=p.topic_prefix,
-            waterways=waterways, clock=clock,
+            waterways=waterways, clock=clock, signals=store,
         )  # fmt: skip
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)

@@ -101,11 +101,14 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
 
 async def score_waterways(settings: Settings, truth: list[WaterTruth]) -> list[Score]:
     """Each waterway detector against the simulator's truth, from the detections the stored
-    waterway cases rest on."""
+    waterway cases and the leads for the maritime authority rest on."""
     store = await CaseStore.connect(endpoints(settings).database_url)
     try:
         rows = await store.pool.fetch(
-            "SELECT violation->'detection' AS d FROM cases WHERE violation_code LIKE 'water.%'"
+            "SELECT (violation->'detection')::jsonb AS d FROM cases"
+            " WHERE violation_code LIKE 'water.%'"
+            " UNION ALL SELECT (lead->'evidence'->'detection')::jsonb FROM leads"
+            " WHERE kind = 'maritime_referral'"
         )
     finally:
         await store.close()

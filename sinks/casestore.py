@@ -9,13 +9,13 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 from events import case_id as pass_case_id
-from events.water import WaterViolation
+from events.water import ControlSignal, WaterViolation
 
 # a road violation or a waterway one: the case store keeps both in the one case queue
 AnyViolation = Violation | WaterViolation
@@ -383,6 +383,36 @@ class CaseStore:
             )  # fmt: skip
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"writing trips failed: {exc}") from exc
+
+    async def write_signals(self, signals: Sequence[ControlSignal]) -> int:
+        """Store control-station signal changes, idempotently; returns how many were new."""
+        try:
+            rows = await self.pool.fetch(
+                "INSERT INTO control_signals (section_id, direction, ts, shown, station)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],"
+                " $5::text[]) ON CONFLICT DO NOTHING RETURNING ts",
+                [s.section_id for s in signals], [s.direction for s in signals],
+                [s.ts for s in signals], [s.shown for s in signals], [s.station for s in signals],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing {len(signals)} signals failed: {exc}") from exc
+        return len(rows)
+
+    async def signals_shown(
+        self, asks: Sequence[tuple[str, str, dt.datetime]]
+    ) -> list[Literal["go", "stop"] | None]:
+        """For each (section, direction, ts): the last signal change at or before ts."""
+        try:
+            rows = await self.pool.fetch(
+                "SELECT a.n, (SELECT s.shown FROM control_signals s WHERE s.section_id = a.sec"
+                " AND s.direction = a.dir AND s.ts <= a.ts ORDER BY s.ts DESC LIMIT 1) AS shown"
+                " FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
+                " WITH ORDINALITY AS a(sec, dir, ts, n) ORDER BY a.n",
+                [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading signals failed: {exc}") from exc
+        return [r["shown"] for r in rows]
 
     async def write_leads(self, leads: Sequence[tuple[Lead, str]]) -> int:
         """Store leads (with their JSON as received), idempotently; returns how many were new."""
