@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from events import (
+    ALERTS,
     DETECTIONS,
     GOODS_VEHICLE_TYPES,
     HARMLESS_FLAGS,
@@ -25,6 +26,7 @@ from events import (
     AnprCapture,
     Detection,
     Device,
+    DeviceAlert,
     Lead,
     Registry,
     Sighting,
@@ -34,6 +36,7 @@ from events import (
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from . import axles, overload
+from .drift import DriftState, DriftWatch
 from .limits import CONFIGURATIONS, readings
 from .match import Match, Matcher
 from .plates import PlateReader, agree, normalise
@@ -71,6 +74,8 @@ class DetectionStage(BaseStage):
         self.wim_topic, self.anpr_topic = topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR
         self.out_topic = topic_prefix + DETECTIONS
         self.lead_topic = topic_prefix + LEADS
+        self.alert_topic = topic_prefix + ALERTS
+        self.drift = DriftWatch(registry)
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
         self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -209,6 +214,13 @@ class DetectionStage(BaseStage):
         if not matches:
             return []
         passes = [self._assess(m) for m in matches]
+        alerts = [
+            self._drift_alert(r, state)
+            for r, state in self.drift.observe(m.record for m in matches)
+        ]
+        for m, p in zip(matches, passes, strict=True):
+            if (why := self.drift.blocked(m.record)) is not None:
+                p.evasion.append(why)  # not enforceable: review, with the drift figure
         cols = overload.WimColumns(
             np.array([p.measured_kg for p in passes], np.int64),
             np.array([overload.CONFIG_INDEX[p.config] for p in passes], np.int64),
@@ -225,7 +237,7 @@ class DetectionStage(BaseStage):
         worst, net = axles.worst_after_margin(groups, cols.class_permille)
         gross_over = res.overloaded | (over_other > 0)
         axle_over = (net > 0) & ~gross_over
-        out = self._missing_plates(matches, cols, passes)
+        out = alerts + self._missing_plates(matches, cols, passes)
         rows = [int(i) for i in np.flatnonzero(gross_over | axle_over | ~whole)]
         clean = [matches[i] for i in rows
                  if whole[i] and cols.steady[i] and cols.certified[i] and cols.plate_ok[i]]  # fmt: skip
@@ -241,6 +253,16 @@ class DetectionStage(BaseStage):
                 self.observed.append(("latency", ("detection",), (now - det.ts).total_seconds()))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
+
+    def _drift_alert(self, r: WimRecord, state: DriftState) -> Outgoing:
+        """The command center's alert: the device lane's weighings are no longer enforced."""
+        assert state.alarm_at is not None
+        alert = DeviceAlert(
+            alert_id=derive_id("dal", r.device_id, "drift", str(r.lane), state.alarm_at.isoformat()),
+            kind="device.raised", device_id=r.device_id, site_id=r.site_id, condition="drift",
+            ts=state.alarm_at, reason=f"lane {r.lane}: {state.reason()}",
+        )  # fmt: skip
+        return Outgoing(self.alert_topic, r.device_id.encode(), alert.to_json())
 
     def _permille(self, m: Match) -> int:
         device = self.registry.device(m.record.device_id)

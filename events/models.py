@@ -270,7 +270,10 @@ class Alert(Message):
     overload_kg: int
 
 
-DeviceCondition = Literal["silent", "certificate_expiring", "certificate_expired", "clock_skew"]
+DeviceCondition = Literal[
+    "silent", "certificate_expiring", "certificate_expired", "clock_skew",
+    "drift",  # detectors/drift.py: the scale drifted since its calibration (issue #29)
+]  # fmt: skip
 
 
 class DeviceAlert(Message):
