@@ -22,6 +22,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 from events.models import WimRecord
 from events.registry import Registry
@@ -113,13 +114,13 @@ class DriftState:
                 f"{self.calibrated} (alarm at {self.alarm_at.isoformat(timespec='seconds')}); "
                 "not enforceable until the device is calibrated again")  # fmt: skip
 
-    def dump(self) -> dict[str, object]:
+    def dump(self) -> dict[str, Any]:
         d = asdict(self)
         return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in d.items()}
 
     @classmethod
-    def load(cls, d: dict[str, object]) -> DriftState:
-        out = cls(**d)  # type: ignore[arg-type]
+    def load(cls, d: dict[str, Any]) -> DriftState:
+        out = cls(**d)
         out.calibrated = dt.date.fromisoformat(str(d["calibrated"]))
         for name in ("last_ts", "alarm_at"):
             if (v := d[name]) is not None:
@@ -133,6 +134,12 @@ def watched(r: WimRecord, loaded_kg: int) -> bool:
         r.axle_count in (5, 6) and r.vehicle_kind != "rigid" and r.gross_weight_kg >= loaded_kg
         and not r.flags and all(w > 0 for w in r.axle_weights_kg)
     )  # fmt: skip
+
+
+class DriftStore(Protocol):
+    async def drift_states(self) -> dict[tuple[str, int], dict[str, Any]]: ...
+
+    async def write_drift_states(self, states: dict[tuple[str, int], dict[str, Any]]) -> None: ...
 
 
 class DriftWatch:
@@ -173,3 +180,19 @@ class DriftWatch:
         ):
             return None  # calibrated since the alarm
         return state.reason()
+
+
+def drift_table(states: dict[tuple[str, int], DriftState]) -> list[str]:
+    """`offsite devices drift`: each device lane's watch, one line each."""
+    out = [f"{'device':16} {'lane':>4} {'calibrated':10} {'reference':>17} {'watched':>7} "
+           f"{'cusum +/-':>11} {'h':>5}  state"]  # fmt: skip
+    for (device, lane), s in sorted(states.items()):
+        ref = (f"{s.mean_kg:,.0f}±{s.sd_kg:,.0f} kg" if s.mean_kg is not None and s.sd_kg
+               else f"{s.n} weighings")  # fmt: skip
+        if s.alarm_at is not None:
+            state = f"ALARM {s.drift_pct:+.1f} % since {s.alarm_at.isoformat(timespec='seconds')}: not enforced"
+        else:
+            state = "watching" if s.mean_kg is not None else "building its reference"
+        out.append(f"{device:16} {lane:>4} {s.calibrated.isoformat():10} {ref:>17} {s.watched:>7} "
+                   f"{s.high:>5.1f}/{s.low:<5.1f} {s.h:>5.1f}  {state}")  # fmt: skip
+    return out

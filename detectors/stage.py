@@ -36,7 +36,7 @@ from events import (
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, dead_letter, validation_reason
 
 from . import axles, overload
-from .drift import DriftState, DriftWatch
+from .drift import DriftState, DriftStore, DriftWatch
 from .limits import CONFIGURATIONS, readings
 from .match import Match, Matcher
 from .plates import PlateReader, agree, normalise
@@ -59,6 +59,7 @@ class DetectionStage(BaseStage):
         plate_reader: PlateReader | None = None,
         load_image: Callable[[str], bytes] | None = None,
         max_clock_ahead_s: float = 300.0,
+        drift_store: DriftStore | None = None,
     ) -> None:
         """With ``plate_reader`` (and ``load_image`` to fetch a blob), every enforceable
         overload's plate is read a second time from its plate image; a plate the second read
@@ -75,12 +76,15 @@ class DetectionStage(BaseStage):
         self.out_topic = topic_prefix + DETECTIONS
         self.lead_topic = topic_prefix + LEADS
         self.alert_topic = topic_prefix + ALERTS
-        self.drift = DriftWatch(registry)
+        self.drift, self.drift_store = DriftWatch(registry), drift_store
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
         self.matcher = Matcher(window_s)
         self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
 
     async def start(self) -> None:
+        if self.drift_store is not None:  # the watch continues where it stopped
+            saved = await self.drift_store.drift_states()
+            self.drift.states = {k: DriftState.load(v) for k, v in saved.items()}
         if self.plate_reader is not None:
             await asyncio.to_thread(self.plate_reader.load)
 
@@ -218,6 +222,11 @@ class DetectionStage(BaseStage):
             self._drift_alert(r, state)
             for r, state in self.drift.observe(m.record for m in matches)
         ]
+        if self.drift_store is not None:  # kept per device lane, for a restart
+            seen = {(m.record.device_id, m.record.lane) for m in matches}
+            await self.drift_store.write_drift_states(
+                {k: s.dump() for k, s in self.drift.states.items() if k in seen}
+            )
         for m, p in zip(matches, passes, strict=True):
             if (why := self.drift.blocked(m.record)) is not None:
                 p.evasion.append(why)  # not enforceable: review, with the drift figure

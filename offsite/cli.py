@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     dkey.add_argument("op", choices=("create", "revoke"))
     dkey.add_argument("device_id", metavar="ID")
     dkey.add_argument("--key-id", help="with revoke: only this key (default: all of the device)")
+    dsub.add_parser("drift", help="each WIM device lane's drift watch (reference, CUSUM, alarm)")
     return p
 
 
@@ -214,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _devices(settings: Settings) -> int:
+async def _devices(settings: Settings, drift: bool = False) -> int:
+    from detectors.drift import DriftState, drift_table
     from detectors.health import DeviceState, table
     from sinks import CaseStore
 
@@ -224,9 +226,10 @@ async def _devices(settings: Settings) -> int:
     try:
         await store.migrate()
         states = {k: DeviceState(*v) for k, v in (await store.device_states()).items()}
+        drifts = {k: DriftState.load(v) for k, v in (await store.drift_states()).items()}
     finally:
         await store.close()
-    print("\n".join(table(registry_of(settings), states)))
+    print("\n".join(drift_table(drifts) if drift else table(registry_of(settings), states)))
     return 0
 
 
@@ -296,8 +299,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
-    if args.verb == "devices" and args.action is None:
-        return asyncio.run(_devices(settings))
+    if args.verb == "devices" and args.action in (None, "drift"):
+        return asyncio.run(_devices(settings, drift=args.action == "drift"))
     if args.verb == "ingest" and args.action == "ais":
         from .feed import ingest_ais
 

@@ -140,6 +140,28 @@ class CaseStore:
             raise DatabaseError(f"reading device health failed: {exc}") from exc
         return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
 
+    async def drift_states(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """The drift watch's state: (device_id, lane) → DriftState.dump()."""
+        try:
+            rows = await self.pool.fetch("SELECT device_id, lane, state FROM drift_states")
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading drift states failed: {exc}") from exc
+        return {(r[0], r[1]): json.loads(r[2]) for r in rows}
+
+    async def write_drift_states(self, states: dict[tuple[str, int], dict[str, Any]]) -> None:
+        if not states:
+            return
+        try:
+            await self.pool.execute(
+                "INSERT INTO drift_states (device_id, lane, state) SELECT * FROM"
+                " unnest($1::text[], $2::int[], $3::jsonb[]) ON CONFLICT (device_id, lane)"
+                " DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+                [k[0] for k in states], [k[1] for k in states],
+                [json.dumps(v) for v in states.values()],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing drift states failed: {exc}") from exc
+
     async def change_active(
         self, device_id: str, before: dict[str, str], after: dict[str, str]
     ) -> bool:
