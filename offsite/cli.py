@@ -55,6 +55,18 @@ def _share(text: str) -> float:
     return value
 
 
+def _drift(text: str) -> tuple[str, float, float]:
+    """DEVICE[,HOURS[,PCT]]: a WIM device reading PCT % heavy from HOURS after the start."""
+    device, *rest = text.split(",")
+    try:
+        hours, pct = float(rest[0]) if rest else 0.0, float(rest[1]) if len(rest) > 1 else 4.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not DEVICE[,HOURS[,PCT]]: {text!r}") from None
+    if not device or len(rest) > 2 or hours < 0:
+        raise argparse.ArgumentTypeError(f"not DEVICE[,HOURS[,PCT]]: {text!r}")
+    return device, hours, pct
+
+
 def _aware(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
@@ -123,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="generated vessels of the waterway traffic, beside the registry's "
                           "and the injected cases (AIS from the receivers, checkpoint captures)")  # fmt: skip
     sim.add_argument("--no-water", action="store_true", help="road traffic only")
+    sim.add_argument("--drift", type=_drift, metavar="DEVICE[,HOURS[,PCT]]",
+                     help="a WIM device whose scale reads PCT %% (default 4) heavy from HOURS"
+                          " after the first pass; --score reports what the drift watch did")  # fmt: skip
     sim.add_argument("--score", action="store_true",
                      help="run the pipeline, then print precision and recall per detector")  # fmt: skip
 

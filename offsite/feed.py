@@ -162,6 +162,12 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         images=not args.no_images,
         start=args.start or dated(SimulationConfig.start, settings.pipeline.clock()),
     )
+    if drift := getattr(args, "drift", None):
+        device, hours, pct = drift
+        if (d := registry_of(settings).device(device)) is None or d.type != "wim":
+            raise UsageError(f"--drift: {device!r} is not a WIM device of the registry")
+        cfg = dataclasses.replace(cfg, drift_device=device, drift_pct=pct,
+                      drift_from=cfg.start + dt.timedelta(hours=hours))  # fmt: skip
     passes = await asyncio.to_thread(make_traffic, settings, cfg)  # JPEG work off the loop
     registry = registry_of(settings)
     day = dt.datetime.combine(cfg.start.date() + dt.timedelta(days=1), dt.time(), cfg.start.tzinfo)
@@ -206,13 +212,16 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         summary["produced"] = len(messages)
     if args.score:
         from .pipeline import run
-        from .score import score, score_waterways
+        from .score import drift_line, score, score_drift, score_waterways
 
         print("running the pipeline until every stage has processed its input …", file=sys.stderr)
         await run(settings, endpoints(settings), until_done=True)
         scores = await score(settings, passes, injected)
         if water is not None:
             scores += await score_waterways(settings, water.truth)
+        if cfg.drift_device is not None:
+            summary["drift"] = drift = await score_drift(settings, passes)
+            print(drift_line(drift), file=sys.stderr)
         for s in scores:
             print(s.line(), file=sys.stderr)
         summary["scores"] = {s.detector: {"expected": s.expected, "found": s.found,

@@ -4,6 +4,7 @@ is matched to detections by ingest.water_sim, next to the simulator that made it
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,6 +98,57 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
             lambda t, x: t.plate == x["plate"] and set(x["captures"]) <= set(t.capture_ids),
         ))  # fmt: skip
     return out
+
+
+def drift_report(
+    passes: list[Pass], alarms: dict[tuple[str, int], dt.datetime | None], enforced: set[str]
+) -> dict[str, Any]:
+    """The drift watch against the simulated drift: of the weighings the drifting device made
+    after its drift began, how many came before its lane's alarm and how many were enforced
+    (a fine or warning proposed; none may come after the alarm), and the delay to each alarm."""
+    drifted = [p for p in passes if p.truth.drifted]
+    if not drifted:
+        return {"weighings_after_drift": 0}
+    began = min(p.wim.ts for p in drifted)
+    device = drifted[0].wim.device_id
+
+    def alarm(p: Pass) -> dt.datetime | None:
+        return alarms.get((p.wim.device_id, p.wim.lane))
+
+    return {
+        "device": device, "began": began.isoformat(), "weighings_after_drift": len(drifted),
+        "before_alarm": sum(1 for p in drifted if (a := alarm(p)) is None or p.wim.ts < a),
+        "enforced": sum(1 for p in drifted if p.wim.record_id in enforced),
+        "enforced_after_alarm": sum(1 for p in drifted if p.wim.record_id in enforced
+                                    and (a := alarm(p)) is not None and p.wim.ts >= a),
+        "alarm_delay_s": {str(lane): None if a is None else (a - began).total_seconds()
+                          for (d, lane), a in sorted(alarms.items()) if d == device},
+    }  # fmt: skip
+
+
+def drift_line(r: dict[str, Any]) -> str:
+    if not r.get("weighings_after_drift"):
+        return "drift watch: no weighing after the drift began"
+    delays = ", ".join(f"lane {k}: " + ("no alarm" if v is None else f"{v / 3600:.1f} h")
+                       for k, v in r["alarm_delay_s"].items())  # fmt: skip
+    return (f"drift watch on {r['device']}: {r['weighings_after_drift']} weighings after the drift"
+            f" began, {r['before_alarm']} before the alarm, {r['enforced']} enforced"
+            f" ({r['enforced_after_alarm']} after the alarm); delay to the alarm: {delays}")  # fmt: skip
+
+
+async def score_drift(settings: Settings, passes: list[Pass]) -> dict[str, Any]:
+    """:func:`drift_report` from what the pipeline stored: the watch's state, the cases."""
+    store = await CaseStore.connect(endpoints(settings).database_url)
+    try:
+        states = await store.drift_states()
+        rows = await store.pool.fetch(
+            "SELECT record_id FROM cases WHERE outcome IN ('fine', 'warning')"
+            " AND record_id = ANY($1)", [p.wim.record_id for p in passes if p.truth.drifted])  # fmt: skip
+    finally:
+        await store.close()
+    alarms = {k: None if v["alarm_at"] is None else dt.datetime.fromisoformat(v["alarm_at"])
+              for k, v in states.items()}  # fmt: skip
+    return drift_report(passes, alarms, {r["record_id"] for r in rows})
 
 
 async def score_waterways(settings: Settings, truth: list[WaterTruth]) -> list[Score]:

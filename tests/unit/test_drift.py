@@ -4,12 +4,15 @@ its weighings is enforced, until a calibration is recorded."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
 from detectors import DetectionStage
 from detectors.drift import DriftState, DriftWatch, decision_interval
 from events import Detection, DeviceAlert, WimRecord
+from ingest import SimulationConfig, simulate
+from offsite.score import drift_line, drift_report
 from tests.unit.test_stages import REGISTRY, TZ, capture, incoming, record
 
 START = dt.datetime(2026, 9, 1, tzinfo=TZ)  # after the G312 device's calibration (2026-01-15)
@@ -103,3 +106,27 @@ async def test_the_detection_stage_sends_drifted_weighings_to_review_with_an_ale
     (det,) = [Detection.model_validate_json(o.value) for o in res.out + flushed.out
               if o.topic == "detections"]  # fmt: skip
     assert not det.enforceable and any(r.startswith("drift: ") for r in det.reasons)
+
+
+async def test_a_simulated_drift_is_scored_and_nothing_after_the_alarm_is_enforced() -> None:
+    """`simulate --drift WIM-G312-1035,4`: the simulator's scale reads 4 % heavy from 4 h after
+    the first pass; through the detection stage, no weighing after its lane's alarm is an
+    enforceable detection, the delay to each alarm is reported, and the other devices, which
+    do not drift, raise no alarm."""
+    cfg = SimulationConfig(vehicles=20_000, images=False, drift_device="WIM-G312-1035")
+    cfg = dataclasses.replace(cfg, drift_from=cfg.start + dt.timedelta(hours=4))
+    passes = simulate(REGISTRY, cfg)
+    stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
+    items = [x for p in passes for x in (p.wim, p.capture) if x is not None]
+    res, flushed = await stage.process(incoming(items)), await stage.idle()
+    dets = [Detection.model_validate_json(o.value) for o in res.out + flushed.out
+            if o.topic == "detections"]  # fmt: skip
+    alarms = {k: s.alarm_at for k, s in stage.drift.states.items()}
+    assert {k for k, a in alarms.items() if a} == {("WIM-G312-1035", 1), ("WIM-G312-1035", 2)}
+    report = drift_report(passes, alarms, {d.record_id for d in dets if d.enforceable})
+    assert report["enforced_after_alarm"] == 0
+    assert 0 < report["before_alarm"] < report["weighings_after_drift"]
+    assert report["enforced"] > 0  # before the alarm, a drifted scale's overloads were enforced
+    delays = report["alarm_delay_s"].values()
+    assert all(0 < d < 4 * 3600 for d in delays), report
+    assert "delay to the alarm: lane 1:" in drift_line(report)
