@@ -245,7 +245,9 @@ class DetectionStage(BaseStage):
         groups = axles.detect(_axle_columns(matches))
         worst, net = axles.worst_after_margin(groups, cols.class_permille)
         gross_over = res.overloaded | (over_other > 0)
-        axle_over = (net > 0) & ~gross_over
+        # an axle group over its limit decides unless the gross is over under the reading most
+        # favourable to the party (the limit the rules decide at, issue #29 must-have 3)
+        axle_over = (net > 0) & ~res.overloaded
         out = alerts + self._missing_plates(matches, cols, passes)
         rows = [int(i) for i in np.flatnonzero(gross_over | axle_over | ~whole)]
         clean = [matches[i] for i in rows
