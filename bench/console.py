@@ -31,6 +31,7 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from console import Console, create_app
+from events.clock import wall_clock
 from evidence import Signer, build_package, generate_key
 from offsite.config import ConsoleSettings, load_registry, load_waterways
 from offsite.console import PackageCustody
@@ -168,7 +169,7 @@ async def main(n: int, reps: int, explain: bool, tmp: Path) -> None:
 
     pool = await asyncpg.create_pool(url, min_size=8, max_size=8, init=init)
     lifecycle = Lifecycle(pool, PackageCustody(tmp / "evidence", Signer.load(tmp / "key.pem")),
-                          ConsoleSettings().policy())  # fmt: skip
+                          ConsoleSettings().policy(), clock=wall_clock)  # fmt: skip
     console = Console(pool, lifecycle, tmp / "evidence",
                       registry=load_registry(ROOT / "configs" / "sites.yaml"),
                       waterways=load_waterways(ROOT / "configs" / "waterways.yaml"))  # fmt: skip

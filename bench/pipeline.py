@@ -26,7 +26,7 @@ from offsite import services
 from offsite.config import Settings, load_registry
 from offsite.kafka import wait_drained
 from offsite.pipeline import build_stages, group_id, prepare, run
-from offsite.testing import settings_env
+from offsite.testing import DECIDED_AT, settings_env
 from sim import SimulationConfig, simulate
 from sim.feed import publish, traffic_messages
 from sim.truth import expected_cases
@@ -128,7 +128,7 @@ async def main(vehicles: int, processes: bool) -> None:
     bootstrap = os.environ.get("OFFSITE_TEST_KAFKA")
     registry = load_registry((await bench_settings(bootstrap)).registry)
     passes = simulate(registry, SimulationConfig(vehicles=vehicles, seed=1, images=False))
-    want = len(expected_cases(passes))
+    want = len(expected_cases(passes, registry, DECIDED_AT))
 
     bare_settings = await bench_settings(bootstrap)
     bare_msgs = traffic_messages(passes, bare_settings.pipeline.topic_prefix)

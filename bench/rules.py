@@ -7,12 +7,14 @@ the bare decode (``json.loads``) of the same detections, in the same run.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
 from pathlib import Path
 
 from detectors import DetectionStage
+from events.clock import fixed_clock
 from events.stage import Incoming
 from offsite.config import load_baselines, load_registry
 from rules import RulesStage
@@ -32,7 +34,9 @@ async def main(n: int) -> None:
     out = [o for o in out if o.topic == "detections"]
     dets = [Incoming("detections", 0, i, None, o.value) for i, o in enumerate(out[:n])]
     stage = RulesStage(
-        load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"}), registry
+        load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"}),
+        registry,
+        clock=fixed_clock(SimulationConfig.start + dt.timedelta(days=1)),
     )
     t0 = time.perf_counter()
     for m in dets:

@@ -48,6 +48,7 @@ LEAD_KINDS = table({
     "restricted_hours": "限行时段通行",
     "plate_missing": "无牌或号牌未识别（移送公安）",
     "illegal_operation": "非法营运",
+    "maritime_referral": "移交海事（未开AIS或身份不符）",
     "device_fault": "设备故障",
     "alert": "告警",
     "case": "案件",
@@ -84,6 +85,7 @@ CERT_STATES = table({
 DEVICE_CONDITIONS = table({
     "silent": "长时间无数据", "certificate_expiring": "检定证书即将到期",
     "certificate_expired": "检定证书已过期或缺失", "clock_skew": "设备时钟偏差过大",
+    "drift": "称重漂移（暂停执法）",
 })  # fmt: skip
 # a waterway detection's measures and evidence (detectors/water_detect.py), as labels
 MEASURES = table({

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from events import ALERTS, ROAD_ANPR, ROAD_WIM, DeviceAlert, Registry, derive_id
+from events.clock import Clock
 from events.models import DeviceCondition
 from events.registry import Device, Site
 from events.stage import BaseStage, Incoming, Outgoing, StageResult
@@ -131,11 +132,11 @@ class DeviceHealthStage(BaseStage):
         store: HealthStore,
         rules: HealthRules | None = None,
         *,
-        clock: Callable[[], dt.datetime] | None = None,
+        clock: Clock,
         topic_prefix: str = "",
     ) -> None:
         self.registry, self.store, self.rules = registry, store, rules or HealthRules()
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock
         self.inputs: tuple[str, ...] = (topic_prefix + ROAD_WIM, topic_prefix + ROAD_ANPR)
         self.out_topic = topic_prefix + ALERTS
         self.since = self.clock()

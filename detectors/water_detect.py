@@ -461,30 +461,24 @@ class WaterDetector:
                     self._emit(out, "water.signal", f"section.entry_{'up' if up else 'down'}",
                                cs.id, when, m, c, rows, 0.8, reasons, {})  # fmt: skip
 
-    # --- night dredging without a permit -------------------------------------------------
+    # --- dredging in a no-dredging zone ----------------------------------------------------
 
     def _dredging(self, c: Columns, out: Findings) -> None:
+        """《长江保护法》 Art. 28: no dredging in a 禁采区 or 禁采期, licence or not. What looks
+        like dredging: a registered dredger staying, or any vessel moving slowly about a spot
+        (above ``min_working_kn``: a vessel at anchor only swings)."""
         tr, tz = c.tr, self.reg.timezone_offset_hours
         if len(tr) == 0:
             return
-        day = (tr.t_ms // 1000 + tz * 3600) // 86400  # local day number
-        days = {(int(m), int(d)) for m, d in zip(tr.mmsi.tolist(), day.tolist(), strict=True)}
-        epoch = dt.date(1970, 1, 1)
-        permitted = {
-            (m, d) for m, d in days
-            if (v := self.reg.by_mmsi.get(m)) is not None
-            and v.may_dredge_on(epoch + dt.timedelta(days=d))
-        }  # fmt: skip
-        has_permit = np.array(
-            [(int(m), int(d)) in permitted for m, d in zip(tr.mmsi, day, strict=True)], bool
-        )
+        dredger = np.isin(tr.mmsi, [v.mmsi or 0 for v in self.reg.vessels if v.kind == "dredger"])
         minute = local_minute(tr.t_ms, tz)
         for z in self.reg.no_dredging_zones:
             with np.errstate(invalid="ignore"):
                 slow = tr.sog_kn <= z.max_speed_kn  # NaN: speed unknown, not slow
+                working = dredger | (tr.sog_kn >= z.min_working_kn)
             ok = (
                 inside(polygon(self.plane, z.polygon), tr.x, tr.y)
-                & in_windows(minute, [z.night.minutes()]) & slow & ~has_permit
+                & in_windows(minute, [z.night.minutes()]) & slow & working
             )  # fmt: skip
             runs = tracks.loiter_runs(
                 tr, ok, round(z.min_dwell_s * 1000), round(self.s.loiter_max_step_s * 1000)
@@ -493,9 +487,13 @@ class WaterDetector:
                                strict=True):  # fmt: skip
                 m = int(tr.mmsi[a])
                 dwell = (int(tr.t_ms[e]) - int(tr.t_ms[a])) / 1000
+                v = self.reg.by_mmsi.get(m)
+                licence = "持采砂许可, 禁采区内不予豁免" if v and any(
+                    lic.kind == "sand_dredging" for lic in v.licences) else "无采砂许可"  # fmt: skip
                 reasons = [
-                    f"MMSI {m} 夜间在禁采区 {z.name} 内低速停留 {dwell / 60:.0f} min "
-                    f"(航速 ≤ {z.max_speed_kn:g} kn), 无有效采砂许可"
+                    f"MMSI {m} 在禁采区 {z.name} 监控时段内低速作业 {dwell / 60:.0f} min "
+                    f"(航速 {z.min_working_kn:g}–{z.max_speed_kn:g} kn"
+                    f"{', 登记为采砂船' if v and v.kind == 'dredger' else ''}), {licence}"
                 ]
                 rows = [int(c.pos_row[k]) for k in (a, r, e)]
                 q = {"dwell_s": dwell, "max_speed_kn": z.max_speed_kn}

@@ -296,7 +296,10 @@ class Sighting(BaseModel):
     images: list[ImageRef] = Field(default_factory=list)
 
 
-LeadKind = Literal["cloned_plate", "restricted_hours", "plate_missing", "illegal_operation"]
+LeadKind = Literal[
+    "cloned_plate", "restricted_hours", "plate_missing", "illegal_operation",
+    "maritime_referral",  # a waterway finding with no penalty basis here: for 海事 (issue #29)
+]  # fmt: skip
 
 
 class Lead(Message):
@@ -315,6 +318,8 @@ class Lead(Message):
     reasons: list[str]
     sightings: list[Sighting]
     record_id: Id | None = None  # the WIM pass, when the lead comes from one
+    agency: Label | None = None  # the authority it goes to, when not this agency (海事管理机构)
+    evidence: dict[str, Any] = Field(default_factory=dict)  # e.g. the waterway detection
 
 
 CaseStatus = Literal["pending_review", "confirmed", "rejected", "approved"]
@@ -348,7 +353,10 @@ class Alert(Message):
     overload_kg: int
 
 
-DeviceCondition = Literal["silent", "certificate_expiring", "certificate_expired", "clock_skew"]
+DeviceCondition = Literal[
+    "silent", "certificate_expiring", "certificate_expired", "clock_skew",
+    "drift",  # detectors/drift.py: the scale drifted since its calibration (issue #29)
+]  # fmt: skip
 
 
 class DeviceAlert(Message):

@@ -9,6 +9,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PlateColor = Literal["blue", "yellow", "green", "yellow_green", "white", "black"]
+# GA 36 号牌 colours as officers and notices name them; one for every PlateColor
+PLATE_COLOR_ZH: dict[str, str] = {
+    "blue": "蓝", "yellow": "黄", "green": "绿", "yellow_green": "黄绿", "white": "白",
+    "black": "黑",
+}  # fmt: skip
 
 
 class _Strict(BaseModel):

@@ -12,7 +12,7 @@ import re
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import Code, Id, ImageRef, Label, Message, Timestamp
 from .topics import WATER_AIS as WATER_AIS
@@ -32,24 +32,54 @@ WaterCode = Literal[
 # What each waterway violation rests on. Marks as in DOMAIN-REFERENCE.md: ✓ read in an official
 # copy, ◐ from secondary copies, to be checked against the official text before any fine.
 LEGAL_BASIS: dict[str, str] = {
+    # No penalty basis on inland waters in the texts found (reviews/legal-2026-12-07.md §W):
+    # the 2019 《内河交通安全管理条例》 has no AIS provision; 《海上交通安全法》 Art. 36 / 103 apply
+    # only in 管辖海域 (Art. 2). So these are leads for the maritime authority, not cases,
+    # unless a province's registry names a basis (WaterRegistry.penalty_bases).
     "water.ais_off": (
-        "未按照规定开启并保持船舶自动识别系统(AIS)正常工作: 海事管理机构关于AIS使用的规定 (◐ 条款未经官方文本核对)"
+        "未开启或未保持船舶自动识别系统(AIS)正常工作: 内河水域未查到处罚依据"
+        "(《内河交通安全管理条例》无AIS条款; 《海上交通安全法》第三十六条仅适用于管辖海域), 移交海事管理机构"
     ),
     "water.identity": (
-        "AIS数据未保持真实(船名、MMSI、尺度与登记不符或被篡改): 海事管理机构关于AIS使用的规定 (◐ 条款未经官方文本核对)"
+        "AIS身份数据与登记不符或静态数据被更改: 内河水域未查到处罚依据"
+        "(《内河交通安全管理条例》无AIS条款; 《海上交通安全法》第三十六条仅适用于管辖海域), 移交海事管理机构"
     ),
     "water.overdraught": (
         "《内河交通安全管理条例》第二十一条、第八十二条; 《中华人民共和国内河海事行政处罚规定》"
         "(交通运输部令2021年第20号)第十八条: 超核定载重线载运货物 (◐ 据重庆市交通运输委员会公开的条文转引)"
     ),
+    # ✓ LawRefBook 行政法规/内河交通安全管理条例(2019-03-02), reviews/legal-2026-12-07.md §W
     "water.signal": (
-        "不遵守水上交通管制措施(冲关): 《内河交通安全管理条例》及所在水域交通管制规定 (◐ 条款未经官方文本核对)"
+        "强行通过交通管制区(冲关): 《内河交通安全管理条例》第二十条(通过交通管制区应当遵守海事管理机构"
+        "发布的有关通航规定)、第六十八条第一款第(四)项(强行通过交通管制区), 以控制站信号记录为证"
     ),
     "water.dredging": (
-        "《中华人民共和国长江保护法》第二十八条: 禁止在长江流域禁止采砂区和禁止采砂期从事采砂活动; "
-        "湘江属长江流域 (◐ 条文据二手转载核对, 条号未经官方文本核对)"
+        "《中华人民共和国长江保护法》第二十八条: 禁止在长江流域禁止采砂区和禁止采砂期从事采砂活动"
+        "(采砂许可不予豁免); 湘江属长江流域"
     ),
 }
+# The authority competent for each waterway outcome: 《内河交通安全管理条例》 Art. 68 / 81 / 82
+# give the penalties to 海事管理机构; 《长江保护法》 Art. 28 gives 禁采区/禁采期 and licences to
+# 水行政主管部门 (reviews/legal-2026-12-07.md B11, §W). A transport agency transfers (移送).
+AGENCY: dict[str, str] = {
+    "water.ais_off": "海事管理机构",
+    "water.identity": "海事管理机构",
+    "water.overdraught": "海事管理机构",
+    "water.signal": "海事管理机构",
+    "water.dredging": "水行政主管部门",
+}
+
+
+class ControlSignal(Message):
+    """A control station's (信号台) signal change, from its own log: from ``ts`` on, vessels bound
+    ``direction`` into controlled section ``section_id`` may enter ("go") or not ("stop"). The
+    evidence 冲关 is judged against (《内河交通安全管理条例》 Art. 20, 68)."""
+
+    section_id: str = Field(min_length=1)
+    direction: Direction
+    ts: AwareDatetime
+    shown: Literal["go", "stop"]
+    station: str | None = None
 
 
 class AisRaw(Message):
@@ -185,6 +215,13 @@ class WaterViolation(Message):
     attached_to: None = None
     notices: list[str] = Field(default_factory=list)
     decided_at: AwareDatetime | None = None
+    agency: str = ""  # the competent authority (AGENCY); "" in documents made before it
+
+    @model_validator(mode="after")
+    def _agency(self) -> WaterViolation:
+        if not self.agency:  # a document made before it named the authority
+            self.__dict__["agency"] = AGENCY[self.violation_code]
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +349,10 @@ class ControlledSection(_Strict):
 
 
 class NoDredgingZone(_Strict):
-    """A no-dredging zone (禁采区); loitering in it at night without a permit is reported."""
+    """A no-dredging zone (禁采区) and its watch window ``night`` (a 禁采期, or the hours the
+    zone is watched). Working in it — slow moves about a spot (``min_working_kn`` to
+    ``max_speed_kn``), or any stay of a registered dredger — is reported whatever licence the
+    vessel holds (《长江保护法》 Art. 28 admits none); a vessel lying at anchor is not dredging."""
 
     id: str = Field(min_length=1)
     name: str
@@ -320,6 +360,8 @@ class NoDredgingZone(_Strict):
     night: _Window
     min_dwell_s: float = Field(gt=0, default=1200)
     max_speed_kn: float = Field(gt=0, default=1.0)
+    # below it a vessel lies at anchor (it swings, it does not work); AIS speed resolution 0.1 kn
+    min_working_kn: float = Field(ge=0, default=0.2)
 
     @field_validator("polygon")
     @classmethod
@@ -341,6 +383,9 @@ class WaterRegistry(_Strict):
     sections: list[MonitoredSection] = Field(default_factory=list)
     controlled_sections: list[ControlledSection] = Field(default_factory=list)
     no_dredging_zones: list[NoDredgingZone] = Field(default_factory=list)
+    # a basis this province's own rules give for a code the national texts leave without one
+    # (water.ais_off, water.identity): with it such findings are cases, else leads for 海事
+    penalty_bases: dict[WaterCode, str] = Field(default_factory=dict)
 
     @property
     def tz(self) -> dt.timezone:

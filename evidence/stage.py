@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from events import VIOLATIONS, Registry, Violation
+from events.clock import Clock, wall_clock
 from events.stage import BaseStage, Incoming, StageResult, decode_batch
 from events.water import WATER_VIOLATIONS, WaterRegistry, WaterViolation
 
@@ -39,10 +40,11 @@ class EvidenceStage(BaseStage):
         *,
         waterways: WaterRegistry | None = None,
         topic_prefix: str = "",
+        clock: Clock = wall_clock,
     ) -> None:
         self.registry, self.blobs, self.signer = registry, blobs, signer
         self.out_dir, self.agency, self.baseline_files = out_dir, agency, list(baseline_files)
-        self.waterways = waterways
+        self.waterways, self.clock = waterways, clock  # the packages' creation time
         self.water_topic = topic_prefix + WATER_VIOLATIONS
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS, self.water_topic)
 
@@ -64,10 +66,10 @@ class EvidenceStage(BaseStage):
         for v, document in todo:
             build_package(
                 v, self.registry, self.blobs, self.out_dir, self.signer, self.agency,
-                baseline_files=self.baseline_files, document=document,
+                baseline_files=self.baseline_files, document=document, created_at=self.clock(),
             )  # fmt: skip
         for w, document in water:
             build_water_package(
                 w, self.waterways, self.blobs, self.out_dir, self.signer, self.agency,
-                document=document,
+                document=document, created_at=self.clock(),
             )  # fmt: skip

@@ -58,6 +58,18 @@ def _share(text: str) -> float:
     return value
 
 
+def _drift(text: str) -> tuple[str, float, float]:
+    """DEVICE[,HOURS[,PCT]]: a WIM device reading PCT % heavy from HOURS after the start."""
+    device, *rest = text.split(",")
+    try:
+        hours, pct = float(rest[0]) if rest else 0.0, float(rest[1]) if len(rest) > 1 else 4.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not DEVICE[,HOURS[,PCT]]: {text!r}") from None
+    if not device or len(rest) > 2 or hours < 0:
+        raise argparse.ArgumentTypeError(f"not DEVICE[,HOURS[,PCT]]: {text!r}")
+    return device, hours, pct
+
+
 def _aware(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
@@ -128,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="generated vessels of the waterway traffic, beside the registry's "
                           "and the injected cases (AIS from the receivers, checkpoint captures)")  # fmt: skip
     sim.add_argument("--no-water", action="store_true", help="road traffic only")
+    sim.add_argument("--drift", type=_drift, metavar="DEVICE[,HOURS[,PCT]]",
+                     help="a WIM device whose scale reads PCT %% (default 4) heavy from HOURS"
+                          " after the first pass; --score reports what the drift watch did")  # fmt: skip
     sim.add_argument("--score", action="store_true",
                      help="run the pipeline, then print precision and recall per detector")  # fmt: skip
 
@@ -145,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", type=Path, required=True)
     ev.add_argument("--as-measured", action="store_true",
                     help="take each record as admissible and its values as final (no registry)")  # fmt: skip
+    ev.add_argument("--at", type=_aware, metavar="TIME",
+                    help="decide as at this time, ISO 8601 with offset (default: now)")  # fmt: skip
 
     keys = sub.add_parser("keys", help="the Ed25519 key that signs evidence packages")
     keys.add_argument("action", choices=("create", "list"))
@@ -195,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
                           "into the raw topics, through the format's adapter")  # fmt: skip
     imp.add_argument("--format", required=True, choices=FORMAT_NAMES)
     imp.add_argument("files", nargs="+", type=Path)
+    sig = isub.add_parser("signals", help="a control station's signal log (JSONL: section_id,"
+                          " direction, ts, shown go|stop) into the case store, for 冲关")  # fmt: skip
+    sig.add_argument("file", type=Path)
     oap = isub.add_parser("openapi", help="the gateway's OpenAPI document")
     oap.add_argument("--out", type=Path, help="write it here instead of stdout")
 
@@ -205,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     dkey.add_argument("op", choices=("create", "revoke"))
     dkey.add_argument("device_id", metavar="ID")
     dkey.add_argument("--key-id", help="with revoke: only this key (default: all of the device)")
+    dsub.add_parser("drift", help="each WIM device lane's drift watch (reference, CUSUM, alarm)")
     return p
 
 
@@ -227,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _devices(settings: Settings) -> int:
+async def _devices(settings: Settings, drift: bool = False) -> int:
+    from detectors.drift import DriftState, drift_table
     from detectors.health import DeviceState, table
     from sinks import CaseStore
 
@@ -237,9 +259,10 @@ async def _devices(settings: Settings) -> int:
     try:
         await store.migrate()
         states = {k: DeviceState(*v) for k, v in (await store.device_states()).items()}
+        drifts = {k: DriftState.load(v) for k, v in (await store.drift_states()).items()}
     finally:
         await store.close()
-    print("\n".join(table(registry_of(settings), states)))
+    print("\n".join(drift_table(drifts) if drift else table(registry_of(settings), states)))
     return 0
 
 
@@ -273,6 +296,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{name:9}{state}")
         return 0
     if args.verb == "rules":
+        from events.clock import fixed_clock, wall_clock
+
         from .config import (
             baseline_files,
             check_jurisdictions,
@@ -295,7 +320,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         baseline, digest = load_baseline(args.baseline)
         registry = None if args.as_measured else registry_of(settings)
-        return 1 if evaluate(baseline, digest, sys.stdin, registry) else 0
+        clock = wall_clock if args.at is None else fixed_clock(args.at)
+        return 1 if evaluate(baseline, digest, sys.stdin, registry, clock=clock) else 0
     if args.verb == "keys" and args.action == "list":
         from evidence import load_keyring
 
@@ -323,8 +349,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
-    if args.verb == "devices" and args.action is None:
-        return asyncio.run(_devices(settings))
+    if args.verb == "devices" and args.action in (None, "drift"):
+        return asyncio.run(_devices(settings, drift=args.action == "drift"))
     if args.verb == "ingest" and args.action == "ais":
         from sim.feed import ingest_ais
 
@@ -337,6 +363,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         n = asyncio.run(ingest_ais(settings, host, port, udp=args.udp, receiver_id=args.receiver,
                                    on_listening=listening))  # fmt: skip
         print(f"sent {n} lines")
+        return 0
+    if args.verb == "ingest" and args.action == "signals":
+        from sim.feed import ingest_signals
+
+        print(f"stored {asyncio.run(ingest_signals(settings, args.file))} new signal changes")
         return 0
     if args.verb in ("ingest", "devices"):
         from .gateway import command

@@ -11,13 +11,22 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cases.calendar import HolidayFile, WorkCalendar, deadline
 from cases.calendar import problems as calendar_problems
 from cases.party import OwnerFile, RegistryOwners
 from events import ConfigError, Registry
+from events.clock import Clock, fixed_clock, wall_clock
 from events.models import LeadKind
 from events.registry import Permit, Vehicle
 from events.water import WaterRegistry
@@ -282,6 +291,13 @@ class PipelineSettings(BaseModel):
     device_silent_after_s: float = Field(default=900, gt=0)
     certificate_warning_days: int = Field(default=30, ge=0)
     max_clock_skew_s: float = Field(default=300, gt=0)
+    # decide as if it were this moment instead of the wall clock: a replay of a past period,
+    # the tests. Art. 36's two years, certificates and permits are judged at it. Unset in
+    # live use.
+    as_of: AwareDatetime | None = None
+
+    def clock(self) -> Clock:
+        return wall_clock if self.as_of is None else fixed_clock(self.as_of)
 
 
 class EvidenceSettings(BaseModel):

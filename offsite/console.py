@@ -22,6 +22,8 @@ from cases.procedure import procedure_lifecycle
 from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
+from events.clock import Clock, wall_clock
+from events.registry import PLATE_COLOR_ZH
 from events.stage import Incoming
 from evidence import EvidenceError, Signer, append_custody
 from rules import RulesStage
@@ -66,14 +68,20 @@ class PackageCustody:
         return Head(entry["seq"], entry["hash"])
 
 
-def redecider(settings: Settings, store: CaseStore) -> Redecide:
+def redecider(settings: Settings, store: CaseStore, clock: Clock) -> Redecide:
     """The rules stage deciding a detection again with a corrected plate (and the case store's
-    history of that vehicle)."""
-    rules = RulesStage(load_baselines(settings.baselines), registry_of(settings), store)
+    history of that vehicle), at the console's ``clock``."""
+    # the pipeline's decision path: the case store's history and its trip store, so that a
+    # corrected pass joins its vehicle's trip (Art. 29, review A1) and is remembered in it
+    rules = RulesStage(
+        load_baselines(settings.baselines), registry_of(settings), store, trips=store, clock=clock
+    )
 
     async def redecide(old: Violation, plate: str, color: str | None) -> Violation:
         if not PLATE.match(plate):
             raise ValueError(f"{plate} 不是有效的机动车号牌")
+        if color is not None and color not in PLATE_COLOR_ZH:
+            raise ValueError(f"号牌颜色 {color} 不是登记的颜色")
         # the officer read the plate off the images: the camera's doubts about it go, every
         # other doubt stays (and keeps the case from a penalty)
         was = old.detection
@@ -112,7 +120,7 @@ def rejudger(settings: Settings, store: CaseStore) -> Rejudge:
     return rejudge
 
 
-async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
+async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
     store = await CaseStore.connect(ep.database_url, size=8)
@@ -122,7 +130,7 @@ async def open_console(settings: Settings) -> tuple[Console, CaseStore]:
     owners = load_owners(settings.owners) if settings.owners else None
     lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
                                     rejudger(settings, store),
-                                    redecide=redecider(settings, store))  # fmt: skip
+                                    redecide=redecider(settings, store, clock), clock=clock)  # fmt: skip
     waterways = load_waterways(settings.waterways) if settings.waterways.is_file() else None
     registry = registry_of(settings)
     squads = (

@@ -22,9 +22,11 @@ from detectors.limits import CONFIGURATIONS
 from evidence import verify_package
 from sim import SimulationConfig
 from sim.feed import (
+    dated,
     make_traffic,
     make_water_traffic,
     publish,
+    shifted_configs,
     water_messages,
     water_truth_path,
     write_truth,
@@ -63,7 +65,10 @@ async def demo(
         kid = create_key(settings.evidence.key, settings.evidence.keyring)
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
-    sim = SimulationConfig(vehicles=vehicles, seed=seed)
+    # traffic of yesterday, decided today, in any year; the sample configs' dates move with it
+    sim = SimulationConfig(vehicles=vehicles, seed=seed,
+                           start=dated(SimulationConfig.start, settings.pipeline.clock()))  # fmt: skip
+    settings = shifted_configs(settings, (sim.start - SimulationConfig.start).days)
     passes = await asyncio.to_thread(make_traffic, settings, sim)  # JPEG work off the loop
     day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
     registry = registry_of(settings)
@@ -79,8 +84,10 @@ async def demo(
         print(f"      and waterway traffic over {settings.waterways}: AIS receivers and "
               "checkpoint cameras (hull images in var/blobs)")  # fmt: skip
         water = await asyncio.to_thread(
-            make_water_traffic, settings, WaterSimConfig(vessels=vessels, seed=seed)
-        )
+            make_water_traffic, settings, WaterSimConfig(
+                vessels=vessels, seed=seed,
+                start=dated(WaterSimConfig.start, settings.pipeline.clock()))
+        )  # fmt: skip
         water_truth = water.truth
         write_water_truth(water_truth_path(settings.var_dir / "sim" / "truth.jsonl"), water_truth)
         # the receivers' own path: NMEA lines into water.ais.raw (as `offsite ingest ais`)
@@ -122,7 +129,7 @@ async def demo(
         print("        (clock_skew: the simulated traffic is dated "
               f"{sim.start:%Y-%m-%d}, the broker received it today)")  # fmt: skip
     missing = _missing(
-        expected_cases(passes),
+        expected_cases(passes, registry, settings.pipeline.clock()()),
         rows,
         expected_missing_plates([p.truth for p in passes]),
         injected,

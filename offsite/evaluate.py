@@ -15,6 +15,7 @@ from detectors import DetectionStage
 from detectors.limits import CONFIGURATIONS, readings
 from detectors.match import Match
 from events import DETECTIONS, AnprCapture, Detection, Registry, WimRecord
+from events.clock import Clock, wall_clock
 from events.stage import Incoming, validation_reason
 from rules import Baseline, Facts, RulesStage, decide, facts_of
 from rules.baseline import Outcome, Quantity, Range
@@ -120,15 +121,16 @@ async def _decide_wim(
 
 def evaluate(
     baseline: Baseline, digest: str, lines: Iterable[str], registry: Registry | None,
-    out: TextIO = sys.stdout,
+    out: TextIO = sys.stdout, clock: Clock = wall_clock,
 ) -> int:  # fmt: skip
-    """One decision per input line (a road.wim record or a detection); returns the bad lines."""
-    return asyncio.run(_evaluate(baseline, digest, lines, registry, out))
+    """One decision per input line (a road.wim record or a detection), decided at ``clock()``;
+    returns the bad lines."""
+    return asyncio.run(_evaluate(baseline, digest, lines, registry, out, clock))
 
 
 async def _evaluate(
     baseline: Baseline, digest: str, lines: Iterable[str], registry: Registry | None,
-    out: TextIO,
+    out: TextIO, clock: Clock,
 ) -> int:  # fmt: skip
     if registry is None:  # --as-measured: the values are final, no margin
         baseline = baseline.model_copy(update={"tolerance": baseline.tolerance.model_copy(
@@ -136,7 +138,7 @@ async def _evaluate(
     else:
         stage = DetectionStage(registry)
         versions = {s.jurisdiction: [(baseline, digest)] for s in registry.sites}
-        rules = RulesStage(versions, registry)
+        rules = RulesStage(versions, registry, clock=clock)
     bad = 0
     for n, line in enumerate(lines, 1):
         if not line.strip():

@@ -49,6 +49,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
     p = settings.pipeline
     made: dict[str, Stage] = {}
     registry = registry_of(settings)
+    clock = p.clock()
     waterways = (
         load_waterways(settings.waterways)
         if {"rules", "evidence", "water.detect"} & set(names)
@@ -65,13 +66,14 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             plate_reader=OcrPlateReader() if p.verify_plates else None,
             load_image=lambda uri: blobs.path(uri).read_bytes(),
             max_clock_ahead_s=p.max_clock_ahead_s,
+            drift_store=store,
         )
     if "rules" in names:
         baselines = load_baselines(settings.baselines)
         check_jurisdictions(settings.registry, registry, baselines)
         made["rules"] = RulesStage(
             baselines, registry, store, trips=store, topic_prefix=p.topic_prefix,
-            waterways=waterways,
+            waterways=waterways, clock=clock, signals=store,
         )  # fmt: skip
     if "cases" in names:
         made["cases"] = CaseStage(store, topic_prefix=p.topic_prefix)
@@ -85,6 +87,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             baseline_files(settings.baselines),
             waterways=waterways,
             topic_prefix=p.topic_prefix,
+            clock=clock,
         )
     if "leads" in names:
         made["leads"] = LeadStage(registry, store, topic_prefix=p.topic_prefix)
@@ -92,7 +95,9 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
         made["lead-store"] = LeadSinkStage(store, topic_prefix=p.topic_prefix)
     if "health" in names:
         rules = HealthRules(p.device_silent_after_s, p.certificate_warning_days, p.max_clock_skew_s)
-        made["health"] = DeviceHealthStage(registry, store, rules, topic_prefix=p.topic_prefix)
+        made["health"] = DeviceHealthStage(
+            registry, store, rules, topic_prefix=p.topic_prefix, clock=clock
+        )
     if "ais.decode" in names:
         made["ais.decode"] = AisDecodeStage(topic_prefix=p.topic_prefix)
     if "water.detect" in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from detectors import DetectionStage
 from events import DETECTIONS, ROAD_ANPR, ROAD_WIM, Registry, Violation
+from events.clock import fixed_clock
 from events.stage import Incoming
 from rules import RulesStage
 from sim import SimulationConfig, simulate
@@ -21,10 +23,14 @@ from sim.road import BlobWriter
 from . import services
 from .config import DatabaseSettings, KafkaSettings, PipelineSettings, Settings, load_baselines
 
+# the decision time of the tests' pipelines: the day after the simulator's default traffic, so
+# that no outcome depends on the day the tests run (Art. 36, certificates, permits)
+DECIDED_AT = SimulationConfig.start + dt.timedelta(days=1, hours=2)
+
 
 async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool = True) -> Settings:
     """``base`` with a new database, topic prefix and consumer groups of their own, on the
-    services ``base`` points at (started by ``services.up``)."""
+    services ``base`` points at (started by ``services.up``), deciding at :data:`DECIDED_AT`."""
     ep = services.endpoints(base)
     name = f"{tag}_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(ep.database_url)
@@ -51,6 +57,7 @@ async def isolated_settings(base: Settings, tag: str = "t", verify_plates: bool 
             idle_flush_s=0.5,
             metrics_port=0,
             verify_plates=verify_plates,
+            as_of=DECIDED_AT,
         ),
         gateway=base.gateway.model_copy(update={"metrics_port": 0}),
     )
@@ -75,6 +82,7 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
         "OFFSITE_GATEWAY__METRICS_PORT": str(settings.gateway.metrics_port),
         "OFFSITE_PIPELINE__IDLE_FLUSH_S": str(p.idle_flush_s),
         "OFFSITE_PIPELINE__VERIFY_PLATES": str(p.verify_plates).lower(),
+        **({"OFFSITE_PIPELINE__AS_OF": p.as_of.isoformat()} if p.as_of else {}),
         "OFFSITE_REGISTRY": str(settings.registry),
         "OFFSITE_VEHICLES": str(settings.vehicles),
         "OFFSITE_BASELINES": json.dumps({k: _paths(v) for k, v in settings.baselines.items()}),
@@ -93,9 +101,11 @@ async def violations_in_memory(
     baselines: dict[str, Path],
     cfg: SimulationConfig,
     put_blob: BlobWriter | None = None,
+    decided_at: dt.datetime | None = None,
 ) -> list[Violation]:
     """Simulated traffic through the detection and rules stages in memory (no broker, no
-    database): real violations for tests and benchmarks of what comes after them."""
+    database): real violations for tests and benchmarks of what comes after them, decided at
+    ``decided_at`` (default: a day after the traffic starts, whatever today's date)."""
     raw: list[Incoming] = []
     for p in simulate(registry, cfg, put_blob=put_blob):
         raw.append(Incoming(ROAD_WIM, 0, len(raw), None, p.wim.to_json()))
@@ -105,5 +115,6 @@ async def violations_in_memory(
     outs = (await detect.process(raw)).out + (await detect.idle()).out
     dets = [Incoming(DETECTIONS, 0, i, None, o.value) for i, o in enumerate(outs)
             if o.topic == DETECTIONS]  # fmt: skip
-    res = await RulesStage(load_baselines(baselines), registry).process(dets)
+    at = decided_at or cfg.start + dt.timedelta(days=1)
+    res = await RulesStage(load_baselines(baselines), registry, clock=fixed_clock(at)).process(dets)
     return [Violation.model_validate_json(o.value) for o in res.out]

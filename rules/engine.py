@@ -28,7 +28,7 @@ class Facts:
     reasons: tuple[str, ...] = ()
     prior_offences: int = 0
     # the limit under the other reading of a fact that was not reported (e.g. the body of a
-    # 4-axle vehicle); a decision that differs under it goes to review
+    # 4-axle vehicle); ``limit_kg`` is the reading favourable to the party, which decides
     other_limit_kg: int | None = None
     other_reading: str | None = None
     whole: bool = True  # False: the device did not weigh the vehicle whole → review
@@ -101,34 +101,28 @@ def _matches(when: dict[Quantity, Range], q: dict[str, int]) -> bool:
 
 
 def decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:
-    """The decision on ``facts`` under ``b``. Where a fact the limit rests on was not reported,
-    the reading most favourable to the party decides, and when the other reading would decide
-    otherwise the outcome is ``review``: a fine never rests on a guess."""
+    """The decision on ``facts`` under ``b``. Where a fact only the limit rests on was not
+    reported, the reading most favourable to the party decides (see the rule below); a doubt
+    about who or what the vehicle is stays a matter for review (``facts.admissible``)."""
     d = _decide(b, content_hash, facts)
-    if facts.other_limit_kg is None or d.outcome == "review":
+    if facts.other_limit_kg is None or d.outcome in ("none", "review"):
         return d
-    alt = _decide(b, content_hash, replace(facts, limit_kg=facts.other_limit_kg))
-    penalties = ("fine", "warning")
-    if d.outcome not in penalties and alt.outcome not in penalties and d.outcome != "none":
-        return d  # no penalty either way (e.g. time-barred)
-    if (alt.outcome, alt.fine_cny) == (d.outcome, d.fine_cny):
-        return replace(d, reasons=[*d.reasons, f"the other reading ({facts.other_reading}, "
-                                   f"{facts.other_limit_kg:,} kg) decides the same"])  # fmt: skip
-    why = (
-        f"as {facts.other_reading} ({facts.other_limit_kg:,} kg) the outcome would be "
-        f"{_said(alt)}, not {_said(d)}: an officer decides which reading holds"
-    )
+    # Rule (2016 No. 62 Art. 3 (4)–(8); 行政处罚法 Art. 40): the configuration rows of Art. 3
+    # give a 3- or 4-axle vehicle's limit by its body (rigid or combination) and a 6-axle
+    # combination's by its drive axles (49,000 kg; 46,000 kg with a single drive axle). When
+    # the record does not say which row applies, the vehicle is known, only its limit is in
+    # doubt. Art. 40: "违法事实不清、证据不足的，不得给予行政处罚" — the excess that is proven
+    # under every reading is the excess over the higher limit, so the higher limit (the
+    # party's favourable reading, ``facts.limit_kg``) decides, without review: e.g. 55,300 kg,
+    # 6 axles, drive axles unknown, class 2 → 55,300 − 1,106 − 49,000 = 5,194 kg → 2,500 CNY.
     return replace(
-        d, violation_code=facts.violation_code, outcome="review", fine_cny=None, tier="review",
-        tier_name="转人工审核", rounding=None, legal_review=False,
-        reasons=[*d.reasons, why, "not admissible: routed to review, no penalty proposed"],
-        reasoning=_measured_zh(facts, d.tolerance_kg, d.overload_kg)
-        + f"因车辆类型（{facts.other_reading}或其他）未确定，按不同限定标准结论不同，转人工审核。",
+        d,
+        reasons=[*d.reasons, f"{facts.other_reading} ({facts.other_limit_kg:,} kg) not "
+                 "established: the reading favourable to the party decides (Art. 40)"],
+        reasoning=d.reasoning + f"因车辆结构未报告（或为{facts.other_reading}，限定标准"
+        f"{facts.other_limit_kg}千克），依据《中华人民共和国行政处罚法》第四十条，按对当事人"
+        f"最有利的限定标准{facts.limit_kg}千克认定。",
     )  # fmt: skip
-
-
-def _said(d: Decision) -> str:
-    return f"{d.outcome} {d.fine_cny} CNY" if d.fine_cny is not None else d.outcome
 
 
 def _decide(b: Baseline, content_hash: str, facts: Facts) -> Decision:

@@ -5,17 +5,30 @@ fine per trip."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from events import DETECTIONS, VIOLATIONS, Detection, Registry, Violation, case_id, derive_id
+from events import (
+    DETECTIONS,
+    LEADS,
+    VIOLATIONS,
+    Detection,
+    Lead,
+    Registry,
+    Violation,
+    case_id,
+    derive_id,
+)
+from events.clock import Clock
 from events.stage import BaseStage, Incoming, Outgoing, StageResult, decode_batch
 from events.water import (
+    AGENCY,
     WATER_DETECTIONS,
     WATER_RULE,
     WATER_RULE_VERSION,
     WATER_VIOLATIONS,
+    ControlSignal,
     WaterDetection,
     WaterRegistry,
     WaterViolation,
@@ -43,6 +56,48 @@ class History(Protocol):
         ...
 
 
+class SignalLog(Protocol):
+    async def signals_shown(
+        self, asks: Sequence[tuple[str, str, dt.datetime]]
+    ) -> list[Literal["go", "stop"] | None]:
+        """For each (controlled section, direction "up"/"down", ts): the signal its control
+        station showed then (its last change at or before ts), None when its log has none."""
+        ...
+
+
+class MemorySignals:
+    """A control station's signal log in memory (tests, a replay of a log file)."""
+
+    def __init__(self, log: Sequence[ControlSignal] = ()) -> None:
+        self.log = sorted(log, key=lambda s: s.ts)
+
+    async def signals_shown(
+        self, asks: Sequence[tuple[str, str, dt.datetime]]
+    ) -> list[Literal["go", "stop"] | None]:
+        out: list[Literal["go", "stop"] | None] = []
+        for section, direction, ts in asks:
+            last = [s for s in self.log
+                    if (s.section_id, s.direction) == (section, direction) and s.ts <= ts]  # fmt: skip
+            out.append(last[-1].shown if last else None)
+        return out
+
+
+# Waterway findings the national texts give no penalty basis for on inland waters (events.water
+# LEGAL_BASIS): leads for the maritime authority unless the registry's province names one
+NO_INLAND_BASIS = frozenset({"water.ais_off", "water.identity"})
+
+
+def maritime_lead(det: WaterDetection) -> Lead:
+    """A waterway finding as a lead for the competent authority, with its evidence."""
+    return Lead(
+        lead_id=derive_id("lead", "maritime", det.detection_id), kind="maritime_referral",
+        detector=det.detector, detector_version=det.detector_version, plate=None,
+        site_id=det.site_id, ts=det.ts, score=det.confidence,
+        reasons=[*det.reasons, det.legal_basis], sightings=[],
+        agency=AGENCY[det.violation_code], evidence={"detection": det.model_dump(mode="json")},
+    )  # fmt: skip
+
+
 class NoHistory:
     """Every vehicle is seen for the first time (for offline evaluation and tests)."""
 
@@ -65,7 +120,8 @@ class TripPass(NamedTuple):
 
 class TripStore(Protocol):
     async def remember_trips(self, passes: Sequence[TripPass]) -> None:
-        """Store passes (unresolved); a pass already stored is left as it is."""
+        """Store passes (unresolved); a pass already stored is left as it is, unless its
+        vehicle (plate, colour) changed — a corrected plate: then it is stored anew."""
         ...
 
     async def recall_trips(
@@ -87,7 +143,9 @@ class MemoryTrips:
 
     async def remember_trips(self, passes: Sequence[TripPass]) -> None:
         for p in passes:
-            self.passes.setdefault(p.case_id, p)
+            old = self.passes.get(p.case_id)
+            if old is None or (old.plate, old.plate_color) != (p.plate, p.plate_color):
+                self.passes[p.case_id] = p
 
     async def recall_trips(
         self, vehicles: Sequence[Vehicle], since: dt.datetime, until: dt.datetime
@@ -173,13 +231,24 @@ def violation_of(
 
 
 def water_violation_of(
-    det: WaterDetection, waterways: WaterRegistry | None, *, decided_at: dt.datetime | None = None
+    det: WaterDetection,
+    waterways: WaterRegistry | None,
+    *,
+    decided_at: dt.datetime | None = None,
+    signal: Literal["go", "stop"] | None = None,
 ) -> WaterViolation:
-    """The decision on a waterway detection: always ``review`` with its legal basis, never a
-    fine — the waterway fines are not verified against the official texts (◐, DOMAIN.md).
-    Art. 41 of 行政处罚法 is checked as far as the registry can: a checkpoint not announced
-    (公示) or not signed (标识) is noted, so the officer sees it."""
+    """The decision on a waterway detection: always ``review`` with its legal basis and the
+    competent authority, never a fine — the waterway fines are not verified against the
+    official texts (◐, DOMAIN.md). Art. 41 of 行政处罚法 is checked as far as the registry
+    can: a checkpoint not announced (公示) or not signed (标识) is noted, so the officer sees
+    it. 冲关 rests on ``signal``, what the control station showed (its log): without it the
+    officer must obtain the log (a timetable is not the signal shown)."""
     reasons = list(det.reasons)
+    basis = (waterways.penalty_bases.get(det.violation_code) if waterways else None) or (
+        det.legal_basis)  # fmt: skip
+    if det.violation_code == "water.signal":
+        reasons.append("控制站信号记录: 驶入时信号显示禁止通行" if signal == "stop" else
+                       "无控制站信号记录: 不能认定违反信号驶入, 须调取控制站信号记录核实")  # fmt: skip
     cp = waterways.checkpoint(det.site_id) if waterways is not None else None
     if cp is not None and not cp.announced:
         reasons.append("checkpoint_not_announced: 检查点未向社会公布, 不得作为电子技术监控证据")
@@ -187,16 +256,17 @@ def water_violation_of(
         reasons.append("checkpoint_not_signed: 检查点未设置明显标识")
     vessel = det.vessel_name or det.ais_name or det.hull_name or (
         f"MMSI {det.mmsi}" if det.mmsi is not None else "未识别船舶")  # fmt: skip
+    agency = AGENCY[det.violation_code]
     reasoning = (
-        f"{vessel}: {'; '.join(det.reasons)}。依据: {det.legal_basis}。"
+        f"{vessel}: {'; '.join(reasons)}。依据: {basis}。主管机关: {agency}。"
         "罚款数额未经官方文本核对, 本系统不拟定处罚, 交执法人员审核事实后依法处理。"
     )
     return WaterViolation(
         violation_id=derive_id("vio", det.detection_id, WATER_RULE, WATER_RULE_VERSION),
         detection_id=det.detection_id, record_id=det.capture_id or det.detection_id,
         site_id=det.site_id, ts=det.ts, violation_code=det.violation_code,
-        legal_basis=det.legal_basis, reasons=reasons, quantities=dict(det.quantities),
-        reasoning=reasoning, detection=det, decided_at=decided_at,
+        legal_basis=basis, reasons=reasons, quantities=dict(det.quantities),
+        reasoning=reasoning, detection=det, decided_at=decided_at, agency=agency,
     )  # fmt: skip
 
 
@@ -215,20 +285,24 @@ class RulesStage(BaseStage):
         history: History | None = None,
         *,
         trips: TripStore | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
+        clock: Clock,
         topic_prefix: str = "",
         waterways: WaterRegistry | None = None,
+        signals: SignalLog | None = None,
     ) -> None:
         """``baselines``: each jurisdiction's versions (every site's jurisdiction must have
         one: ``offsite.config.check_jurisdictions``). ``trips``: where the same-trip rule keeps
-        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time.
+        the passes it has seen (PostgreSQL in the pipeline). ``clock``: the decision time
+        (``events.clock``; Art. 36's two years run to it).
         ``waterways``: the waterway registry; with it, waterway detections are decided too
-        (always for review: :func:`water_violation_of`)."""
+        (always for review: :func:`water_violation_of`), and ``signals`` is the control
+        stations' signal log 冲关 is judged against (None: no log, every 冲关 for review)."""
         self.baselines, self.registry = baselines, registry
         self.history = history or NoHistory()
         self.trips = trips or MemoryTrips()
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.waterways = waterways
+        self.clock = clock
+        self.waterways, self.signals = waterways, signals
+        self.lead_topic = topic_prefix + LEADS
         self.in_topic = topic_prefix + DETECTIONS
         self.water_topic = topic_prefix + WATER_DETECTIONS
         self.inputs: tuple[str, ...] = (self.in_topic,)
@@ -251,16 +325,29 @@ class RulesStage(BaseStage):
         water = [m for m in batch if m.topic == self.water_topic]
         if water:
             road = await self._road([m for m in batch if m.topic != self.water_topic])
-            mine = self._water(water)
+            mine = await self._water(water)
             return StageResult(out=road.out + mine.out, dead=road.dead + mine.dead)
         return await self._road(batch)
 
-    def _water(self, batch: list[Incoming]) -> StageResult:
+    async def _water(self, batch: list[Incoming]) -> StageResult:
         good, dead = decode_batch(WaterDetection, batch, self.name)
         now = self.clock()
+        entries = [d for d, _ in good if d.violation_code == "water.signal"]
+        asks = [(d.site_id, str(d.evidence.get("kind", "")).rsplit("_", 1)[-1], d.ts)
+                for d in entries]  # fmt: skip
+        shown = await self.signals.signals_shown(asks) if self.signals and asks else []
+        signal = dict(zip([d.detection_id for d in entries], shown, strict=False))
+        bases = self.waterways.penalty_bases if self.waterways else {}
         out = []
         for det, _ in good:
-            v = water_violation_of(det, self.waterways, decided_at=now)
+            if signal.get(det.detection_id) == "go":
+                continue  # the station let it in: not 冲关, whatever the timetable says
+            if det.violation_code in NO_INLAND_BASIS and det.violation_code not in bases:
+                lead = maritime_lead(det)
+                out.append(Outgoing(self.lead_topic, lead.site_id.encode(), lead.to_json()))
+                continue
+            v = water_violation_of(det, self.waterways, decided_at=now,
+                                   signal=signal.get(det.detection_id))  # fmt: skip
             out.append(Outgoing(self.water_out_topic, v.site_id.encode(), v.to_json()))
         return StageResult(out=out, dead=dead)
 

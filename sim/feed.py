@@ -14,15 +14,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, UsageError
+from events.clock import Clock
 from events.stage import Outgoing
-from events.water import WATER_CAMERA, AisRaw
+from events.water import WATER_CAMERA, AisRaw, ControlSignal
 from ingest import paced, read_records
 from ingest.ais import raw_message, read_nmea, serve_ais
 from offsite.config import Settings, load_waterways, registry_of
 from offsite.kafka import ensure_topics, producer, send_all, topic_names
 from offsite.services import Endpoints, endpoints
-from sinks import BlobStore
+from sinks import BlobStore, CaseStore
 
 from .leads import LeadConfig, LeadTruth, simulate_leads
 from .road import Pass, SimulationConfig, simulate
@@ -114,6 +117,40 @@ async def publish(settings: Settings, ep: Endpoints, messages: Sequence[Outgoing
             await send_all(prod, list(messages[i : i + 5000]))
 
 
+def dated(default: dt.datetime, clock: Clock) -> dt.datetime:
+    """``default``'s time of day on the day before ``clock()`` (in ``default``'s zone): the
+    simulator's traffic dated relative to today, so that it is decided as recent traffic in
+    any year (Art. 36's two years run from the pass)."""
+    yesterday = clock().astimezone(default.tzinfo).date() - dt.timedelta(days=1)
+    return dt.datetime.combine(yesterday, default.timetz())
+
+
+def shifted_configs(settings: Settings, days: int) -> Settings:
+    """``settings`` with the site registry, permits and waterway registry copied to
+    ``<var>/dated`` with every date moved by ``days``: the samples in configs/ are dated
+    around the simulator's reference day (certificates valid about a year, as JJG 907's
+    one-year verification period makes them), so traffic dated ``days`` later meets them
+    in the same state — valid, expiring or expired — whatever the year."""
+
+    def move(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: move(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [move(v) for v in x]
+        return x + dt.timedelta(days=days) if isinstance(x, dt.date) else x
+
+    out = settings.var_dir / "dated"
+    out.mkdir(parents=True, exist_ok=True)
+    update: dict[str, Path] = {}
+    for name in ("registry", "permits", "waterways"):
+        path = getattr(settings, name)
+        if path is not None and path.is_file():
+            data = move(yaml.safe_load(path.read_text("utf-8")))
+            update[name] = out / path.name
+            update[name].write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return settings.model_copy(update=update)
+
+
 async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     if args.score:  # a scratch database and topics of its own, so the counts are this run's
         from offsite.testing import isolated_settings
@@ -124,8 +161,14 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
         seed=args.seed,
         overload_share=args.overload_share,
         images=not args.no_images,
-        **({"start": args.start} if args.start else {}),
+        start=args.start or dated(SimulationConfig.start, settings.pipeline.clock()),
     )
+    if drift := getattr(args, "drift", None):
+        device, hours, pct = drift
+        if (d := registry_of(settings).device(device)) is None or d.type != "wim":
+            raise UsageError(f"--drift: {device!r} is not a WIM device of the registry")
+        cfg = dataclasses.replace(cfg, drift_device=device, drift_pct=pct,
+                      drift_from=cfg.start + dt.timedelta(hours=hours))  # fmt: skip
     passes = await asyncio.to_thread(make_traffic, settings, cfg)  # JPEG work off the loop
     registry = registry_of(settings)
     day = dt.datetime.combine(cfg.start.date() + dt.timedelta(days=1), dt.time(), cfg.start.tzinfo)
@@ -139,7 +182,8 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
     water = None
     # a caller that does not name the waterway part (it came later) gets the road alone
     if getattr(args, "vessels", 0) and not getattr(args, "no_water", False):
-        wcfg = WaterSimConfig(vessels=args.vessels, seed=args.seed, images=not args.no_images)
+        wcfg = WaterSimConfig(vessels=args.vessels, seed=args.seed, images=not args.no_images,
+                              start=dated(WaterSimConfig.start, settings.pipeline.clock()))  # fmt: skip
         water = await asyncio.to_thread(make_water_traffic, settings, wcfg)
         write_water_truth(water_truth_path(truth), water.truth)
         summary |= {"vessels": len(water.vessels), "ais_lines": len(water.raws),
@@ -170,13 +214,16 @@ async def simulate_traffic(settings: Settings, args: argparse.Namespace) -> dict
     if args.score:
         from offsite.pipeline import run
 
-        from .score import score, score_waterways
+        from .score import drift_line, score, score_drift, score_waterways
 
         print("running the pipeline until every stage has processed its input …", file=sys.stderr)
         await run(settings, endpoints(settings), until_done=True)
         scores = await score(settings, passes, injected)
         if water is not None:
             scores += await score_waterways(settings, water.truth)
+        if cfg.drift_device is not None:
+            summary["drift"] = drift = await score_drift(settings, passes)
+            print(drift_line(drift), file=sys.stderr)
         for s in scores:
             print(s.line(), file=sys.stderr)
         summary["scores"] = {s.detector: {"expected": s.expected, "found": s.found,
@@ -281,3 +328,21 @@ async def ingest_ais(
         finally:
             await listener.close()
     return sent
+
+
+async def ingest_signals(settings: Settings, path: Path) -> int:
+    """A control station's signal log, one JSON object a line (events.water.ControlSignal),
+    into the case store; a bad line stops it, naming the file and line."""
+    signals = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                signals.append(ControlSignal.model_validate_json(line))
+            except ValueError as exc:
+                raise UsageError(f"{path}:{n}: {exc}".splitlines()[0]) from exc
+    store = await CaseStore.connect(endpoints(settings).database_url, size=1)
+    try:
+        await store.migrate()
+        return await store.write_signals(signals)
+    finally:
+        await store.close()

@@ -57,6 +57,11 @@ class SimulationConfig:
     kind_reported_share: float = 0.9
     mean_headway_s: float = 4.0  # plus 2.5 s: a site sees one truck at a time
     images: bool = True
+    # a WIM device whose scale reads ``drift_pct`` % heavy from ``drift_from`` on (the drift
+    # watch, detectors/drift.py, must catch it)
+    drift_device: str | None = None
+    drift_from: dt.datetime | None = None
+    drift_pct: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class Truth:
     capture: str  # ok | missed | unreadable | misread | confident_misread
     read_plate: str | None
     capture_confidence: float | None
+    drifted: bool = False  # weighed by a drifting device after its drift began
 
 
 @dataclass
@@ -172,16 +178,30 @@ def simulate(
         ts = clock[site.id] = clock[site.id] + dt.timedelta(milliseconds=int(headway * 1000) + 2500)
         lane = rng.randint(1, site.lanes)
         seq[wim_id] = seq.get(wim_id, 0) + 1
+        drifted = wim_id == cfg.drift_device and ts >= (cfg.drift_from or cfg.start)
+        if drifted:
+            measured = round(measured * (1 + cfg.drift_pct / 100))
         flags = [rng.choice(FLAGS)] if rng.random() < cfg.flag_rate else []
+        speed = round(rng.uniform(35, 80), 1)  # the draws in the order they always had
+        axle_kg = _axle_weights(rng, measured, axles)
+        if kind == "combination" and axles in (5, 6) and true_gross >= 30_000:
+            # a loaded tractor's steering axle carries the cab and engine, ~6.2 t, whatever the
+            # cargo (which sits on the drive and trailer axles): what the drift watch follows.
+            # Its own generator, so the rest of the traffic stays as the seed made it.
+            own = random.Random(f"{cfg.seed}:{wim_id}:{seq[wim_id]}")
+            steer = round(min(6_900.0, own.gauss(6_200, 250)) * measured / true_gross)
+            rest = sum(axle_kg[1:])
+            axle_kg = [steer] + [w * (measured - steer) // rest for w in axle_kg[1:]]
+            axle_kg[-1] += measured - sum(axle_kg)
         record = WimRecord(
             record_id=f"{wim_id}-{seq[wim_id]:08d}",
             site_id=site.id,
             device_id=wim_id,
             lane=lane,
             ts=ts,
-            speed_kmh=round(rng.uniform(35, 80), 1),
+            speed_kmh=speed,
             axle_count=axles,
-            axle_weights_kg=_axle_weights(rng, measured, axles),
+            axle_weights_kg=axle_kg,
             axle_spacings_mm=[s + rng.randint(-40, 40) for s in spacing],
             gross_weight_kg=measured,
             length_mm=sum(spacing) + 2_800,
@@ -234,7 +254,7 @@ def simulate(
             record_id=record.record_id, site_id=site.id, device_id=wim_id, ts=ts.isoformat(),
             plate=vehicle.plate, configuration=code, limit_kg=limit, true_gross_kg=true_gross,
             measured_kg=measured, accuracy_class=device.accuracy_class, flags=flags,
-            capture=state, read_plate=read, capture_confidence=conf,
+            capture=state, read_plate=read, capture_confidence=conf, drifted=drifted,
         )  # fmt: skip
         passes.append(Pass(record, capture, truth))
     passes.sort(key=lambda p: (p.wim.ts, p.wim.record_id))

@@ -4,13 +4,14 @@ is matched to detections by sim.water, next to the simulator that made it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from events.water import WaterDetection
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.services import endpoints
 from sinks import CaseStore
 
@@ -69,7 +70,9 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     finally:
         await store.close()
     truth = [p.truth for p in passes]
-    want = expected_cases(passes, verified=settings.pipeline.verify_plates)
+    want = expected_cases(
+        passes, registry_of(settings), settings.pipeline.clock()(), settings.pipeline.verify_plates
+    )
     penalties = _sorted((r, w["outcome"], w["fine_cny"], w["plate"]) for r, w in want.items()
                     if w["outcome"] != "review")  # fmt: skip
     proposed = _sorted((c["record_id"], c["outcome"], c["fine_cny"], c["plate"]) for c in cases
@@ -97,13 +100,67 @@ async def score(settings: Settings, passes: list[Pass], injected: list[LeadTruth
     return out
 
 
+def drift_report(
+    passes: list[Pass], alarms: dict[tuple[str, int], dt.datetime | None], enforced: set[str]
+) -> dict[str, Any]:
+    """The drift watch against the simulated drift: of the weighings the drifting device made
+    after its drift began, how many came before its lane's alarm and how many were enforced
+    (a fine or warning proposed; none may come after the alarm), and the delay to each alarm."""
+    drifted = [p for p in passes if p.truth.drifted]
+    if not drifted:
+        return {"weighings_after_drift": 0}
+    began = min(p.wim.ts for p in drifted)
+    device = drifted[0].wim.device_id
+
+    def alarm(p: Pass) -> dt.datetime | None:
+        return alarms.get((p.wim.device_id, p.wim.lane))
+
+    return {
+        "device": device, "began": began.isoformat(), "weighings_after_drift": len(drifted),
+        "before_alarm": sum(1 for p in drifted if (a := alarm(p)) is None or p.wim.ts < a),
+        "enforced": sum(1 for p in drifted if p.wim.record_id in enforced),
+        "enforced_after_alarm": sum(1 for p in drifted if p.wim.record_id in enforced
+                                    and (a := alarm(p)) is not None and p.wim.ts >= a),
+        "alarm_delay_s": {str(lane): None if a is None else (a - began).total_seconds()
+                          for (d, lane), a in sorted(alarms.items()) if d == device},
+    }  # fmt: skip
+
+
+def drift_line(r: dict[str, Any]) -> str:
+    if not r.get("weighings_after_drift"):
+        return "drift watch: no weighing after the drift began"
+    delays = ", ".join(f"lane {k}: " + ("no alarm" if v is None else f"{v / 3600:.1f} h")
+                       for k, v in r["alarm_delay_s"].items())  # fmt: skip
+    return (f"drift watch on {r['device']}: {r['weighings_after_drift']} weighings after the drift"
+            f" began, {r['before_alarm']} before the alarm, {r['enforced']} enforced"
+            f" ({r['enforced_after_alarm']} after the alarm); delay to the alarm: {delays}")  # fmt: skip
+
+
+async def score_drift(settings: Settings, passes: list[Pass]) -> dict[str, Any]:
+    """:func:`drift_report` from what the pipeline stored: the watch's state, the cases."""
+    store = await CaseStore.connect(endpoints(settings).database_url)
+    try:
+        states = await store.drift_states()
+        rows = await store.pool.fetch(
+            "SELECT record_id FROM cases WHERE outcome IN ('fine', 'warning')"
+            " AND record_id = ANY($1)", [p.wim.record_id for p in passes if p.truth.drifted])  # fmt: skip
+    finally:
+        await store.close()
+    alarms = {k: None if v["alarm_at"] is None else dt.datetime.fromisoformat(v["alarm_at"])
+              for k, v in states.items()}  # fmt: skip
+    return drift_report(passes, alarms, {r["record_id"] for r in rows})
+
+
 async def score_waterways(settings: Settings, truth: list[WaterTruth]) -> list[Score]:
     """Each waterway detector against the simulator's truth, from the detections the stored
-    waterway cases rest on."""
+    waterway cases and the leads for the maritime authority rest on."""
     store = await CaseStore.connect(endpoints(settings).database_url)
     try:
         rows = await store.pool.fetch(
-            "SELECT violation->'detection' AS d FROM cases WHERE violation_code LIKE 'water.%'"
+            "SELECT (violation->'detection')::jsonb AS d FROM cases"
+            " WHERE violation_code LIKE 'water.%'"
+            " UNION ALL SELECT (lead->'evidence'->'detection')::jsonb FROM leads"
+            " WHERE kind = 'maritime_referral'"
         )
     finally:
         await store.close()

@@ -818,7 +818,8 @@ class _Sim:
                 v = self._registered(r, plan, role, round(r.load_line_draught_m * 0.7, 2))
             else:
                 v = self._vessel("dredger", "A", plan, role)
-            self._expect(WaterTruth(role, "water.zone.night_loiter" if flagged else None, z.id,
+            # a licence does not excuse dredging in a 禁采区 (《长江保护法》 Art. 28): found too
+            self._expect(WaterTruth(role, "water.zone.night_loiter", z.id,
                                     v.mmsi, v.name, self._iso(t), until=self._iso(t + dwell)))  # fmt: skip
 
     def degrade(self) -> None:

@@ -9,14 +9,14 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's own, client-side
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 from events import case_id as pass_case_id
-from events.water import WaterViolation
+from events.water import ControlSignal, WaterViolation
 
 # a road violation or a waterway one: the case store keeps both in the one case queue
 AnyViolation = Violation | WaterViolation
@@ -155,6 +155,28 @@ class CaseStore:
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"reading device health failed: {exc}") from exc
         return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
+
+    async def drift_states(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """The drift watch's state: (device_id, lane) → DriftState.dump()."""
+        try:
+            rows = await self.pool.fetch("SELECT device_id, lane, state FROM drift_states")
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading drift states failed: {exc}") from exc
+        return {(r[0], r[1]): json.loads(r[2]) for r in rows}
+
+    async def write_drift_states(self, states: dict[tuple[str, int], dict[str, Any]]) -> None:
+        if not states:
+            return
+        try:
+            await self.pool.execute(
+                "INSERT INTO drift_states (device_id, lane, state) SELECT * FROM"
+                " unnest($1::text[], $2::int[], $3::jsonb[]) ON CONFLICT (device_id, lane)"
+                " DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+                [k[0] for k in states], [k[1] for k in states],
+                [json.dumps(v) for v in states.values()],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing drift states failed: {exc}") from exc
 
     async def change_active(
         self, device_id: str, before: dict[str, str], after: dict[str, str]
@@ -357,12 +379,17 @@ class CaseStore:
         return [int(r["n"]) for r in rows]
 
     async def remember_trips(self, passes: Sequence[Trip]) -> None:
-        """Store (case_id, plate, colour, ts, primary) passes; a stored one is left as it is."""
+        """Store (case_id, plate, colour, ts, primary) passes; a stored one is left as it is,
+        unless its vehicle changed (an officer corrected the plate): then it is that vehicle's
+        pass, undecided again."""
         try:
             await self.pool.execute(
                 "INSERT INTO trips (case_id, plate, plate_color, ts) SELECT * FROM"
                 " unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
-                " ON CONFLICT DO NOTHING",
+                " ON CONFLICT (case_id) DO UPDATE SET plate = excluded.plate,"
+                " plate_color = excluded.plate_color, primary_case = NULL"
+                " WHERE (trips.plate, trips.plate_color)"
+                " IS DISTINCT FROM (excluded.plate, excluded.plate_color)",
                 [p[0] for p in passes], [p[1] for p in passes],
                 [p[2] for p in passes], [p[3] for p in passes],
             )  # fmt: skip
@@ -394,6 +421,36 @@ class CaseStore:
             )  # fmt: skip
         except (asyncpg.PostgresError, ArgumentError) as exc:
             raise _failed("writing trips failed", exc) from exc
+
+    async def write_signals(self, signals: Sequence[ControlSignal]) -> int:
+        """Store control-station signal changes, idempotently; returns how many were new."""
+        try:
+            rows = await self.pool.fetch(
+                "INSERT INTO control_signals (section_id, direction, ts, shown, station)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],"
+                " $5::text[]) ON CONFLICT DO NOTHING RETURNING ts",
+                [s.section_id for s in signals], [s.direction for s in signals],
+                [s.ts for s in signals], [s.shown for s in signals], [s.station for s in signals],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing {len(signals)} signals failed: {exc}") from exc
+        return len(rows)
+
+    async def signals_shown(
+        self, asks: Sequence[tuple[str, str, dt.datetime]]
+    ) -> list[Literal["go", "stop"] | None]:
+        """For each (section, direction, ts): the last signal change at or before ts."""
+        try:
+            rows = await self.pool.fetch(
+                "SELECT a.n, (SELECT s.shown FROM control_signals s WHERE s.section_id = a.sec"
+                " AND s.direction = a.dir AND s.ts <= a.ts ORDER BY s.ts DESC LIMIT 1) AS shown"
+                " FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
+                " WITH ORDINALITY AS a(sec, dir, ts, n) ORDER BY a.n",
+                [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks],
+            )  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading signals failed: {exc}") from exc
+        return [r["shown"] for r in rows]
 
     async def write_leads(self, leads: Sequence[tuple[Lead, str]]) -> int:
         """Store leads (with their JSON as received), idempotently; returns how many were new."""

@@ -46,6 +46,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import asyncpg
 
 from events import DatabaseError, OffsiteError, Violation
+from events.clock import Clock
 
 from .accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
 
@@ -682,10 +683,6 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
     )  # fmt: skip
 
 
-def _clock() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Lifecycle:
     """The state machine over the case store. ``transitions``, ``effects``: the table (default
     :data:`TRANSITIONS`, :data:`EFFECTS`); a later tool passes them extended."""
@@ -699,7 +696,7 @@ class Lifecycle:
         transitions: Iterable[Transition] = TRANSITIONS,
         effects: Mapping[str, Effect] = EFFECTS,
         redecide: Redecide | None = None,
-        clock: Callable[[], dt.datetime] = _clock,
+        clock: Clock,
     ) -> None:
         self.pool, self.custody, self.policy = pool, custody, policy or Policy()
         self.transitions = tuple(transitions)

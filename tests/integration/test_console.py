@@ -16,7 +16,7 @@ import uvicorn
 from console import Console, create_app
 from tests.unit.test_no_wrong_fine import AT, decide, one, passing
 
-from .test_lifecycle import World
+from .test_lifecycle import LI, WANG, World
 
 PASSWORD = "correct horse battery"
 USERS = {"wang": ["officer"], "li": ["officer"], "zhao": ["legal_reviewer"],
@@ -264,10 +264,50 @@ async def test_a_new_case_appears_on_the_command_center_feed(world: World) -> No
                             break
                     v = one(await decide(passing("r-live", 60_000, plate="湘E56789")))
                     await (await w.store.begin_batch([v])).commit()
+                    seen = None
                     async for line in lines:
                         if line.startswith("data:"):
-                            assert "湘E56789" in line and "罚款" in line
+                            seen = line
                             break
+                    assert seen is not None, "the feed ended before announcing the case"
+                    assert "湘E56789" in seen and "罚款" in seen
     finally:
         server.should_exit = True
         await task
+
+
+def submitted_colour(page: httpx.Response) -> str:
+    """The plate colour a browser submits when the officer leaves the select as it is: the
+    selected option, else the first."""
+    select = re.search(r'<select name="plate_color">(.*?)</select>', page.text, re.S)
+    assert select is not None
+    chosen = re.search(r'<option value="([^"]*)" selected>', select.group(1))
+    return (chosen or re.search(r'<option value="([^"]*)"', select.group(1))).group(1)  # type: ignore[union-attr]
+
+
+async def test_a_yellow_green_plate_stays_yellow_green_and_is_printed(world: World) -> None:
+    """Review A2: the console offers every colour the registry knows, defaults to the case's
+    own, and the notice prints it. The officer reads 湘D45678 on a yellow-green (黄绿) plate,
+    then fixes a typo without touching the colour: the vehicle stays (湘D45679, yellow_green)
+    — history and the same-trip rule key on plate and colour (Art. 29)."""
+    w = world
+    cid = w.cases["unread"]
+    await w.act("unread", "correct_plate", WANG, reason="人工识读",
+                payload={"plate": "湘D45678", "plate_color": "yellow_green"})  # fmt: skip
+    async with client_of(app_of(w)) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert '<option value="yellow_green" selected>黄绿</option>' in page.text
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "correct_plate", "plate": "湘D45679", "plate_color": submitted_colour(page),
+            "reason": "更正笔误", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+        row = await w.store.pool.fetchrow(
+            "SELECT plate, plate_color FROM cases WHERE case_id = $1", cid)  # fmt: skip
+        assert tuple(row) == ("湘D45679", "yellow_green")
+        await w.act("unread", "confirm", LI)
+        r = await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+        notice = await client.get(f"/cases/{cid}/notice")
+        assert "（黄绿色号牌）" in notice.text

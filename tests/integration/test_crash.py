@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from offsite import services
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.pipeline import prepare
 from offsite.testing import settings_env
 from sim import SimulationConfig
@@ -32,7 +32,9 @@ async def test_killed_mid_batch_then_restarted_loses_and_duplicates_nothing(
     settings = plain_settings  # simulated without images: no second plate read
     ep = services.endpoints(settings)
     passes = make_traffic(settings, SimulationConfig(vehicles=1500, seed=3, images=False))
-    expected = expected_cases(passes, verified=False)
+    expected = expected_cases(
+        passes, registry_of(settings), settings.pipeline.clock()(), verified=False
+    )
     await publish(settings, ep, traffic_messages(passes, settings.pipeline.topic_prefix))
     (await prepare(settings, ep)).pool.terminate()
 

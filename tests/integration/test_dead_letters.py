@@ -6,7 +6,7 @@ import json
 
 from events.stage import Outgoing
 from offsite import services
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.pipeline import run
 from sim import SimulationConfig
 from sim.feed import make_traffic, publish, traffic_messages
@@ -73,4 +73,6 @@ async def test_bad_messages_go_to_dlq_and_good_ones_still_become_cases(
     assert len(dead_anpr) == 1 and "camera_id: Field required" in dead_anpr[0]["reason"]
 
     cases = await cases_of(settings)
-    assert {c["record_id"] for c in cases} == set(expected_cases(passes, verified=False))
+    assert {c["record_id"] for c in cases} == set(
+        expected_cases(passes, registry_of(settings), settings.pipeline.clock()(), verified=False)
+    )

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from offsite import dlq, services
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.pipeline import run
 from sim import SimulationConfig
 from sim.feed import make_traffic, publish, traffic_messages
@@ -45,7 +45,7 @@ async def test_dead_letters_are_listed_replayed_after_the_fix_and_become_cases_o
     partial = full.model_copy(update={"registry": without_site(tmp_path)})
     ep = services.endpoints(full)
     passes = make_traffic(full, SimulationConfig(vehicles=150, seed=5, images=False))
-    expected = expected_cases(passes, verified=False)
+    expected = expected_cases(passes, registry_of(full), full.pipeline.clock()(), verified=False)
     missing = {r for r in expected if r.startswith("WIM-S207")}
     assert missing, "the fix must matter"
     await publish(full, ep, traffic_messages(passes, full.pipeline.topic_prefix))

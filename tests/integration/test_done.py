@@ -12,7 +12,7 @@ import pytest
 from events import UnfinishedError
 from events.stage import Incoming, Stage, StageResult
 from offsite import services
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.pipeline import build_stages, prepare, run, run_stages
 from offsite.testing import settings_env
 from sim import SimulationConfig
@@ -67,7 +67,9 @@ async def _traffic(settings: Settings, vehicles: int) -> dict[str, dict]:
     passes = make_traffic(settings, SimulationConfig(vehicles=vehicles, seed=5, images=False))
     ep = services.endpoints(settings)
     await publish(settings, ep, traffic_messages(passes, settings.pipeline.topic_prefix))
-    return expected_cases(passes, verified=False)
+    return expected_cases(
+        passes, registry_of(settings), settings.pipeline.clock()(), verified=False
+    )
 
 
 async def test_a_stage_slower_than_any_pause_is_waited_for(plain_settings: Settings) -> None:

@@ -96,7 +96,9 @@ async def test_traffic_through_the_gateway_becomes_cases_once(
     ep = services.endpoints(settings)
     passes, images = station(settings, tmp_path, vehicles=60, seed=5)
     captures = [p.capture for p in passes if p.capture is not None]
-    expected = expected_cases(passes, verified=False)
+    expected = expected_cases(
+        passes, registry_of(settings), settings.pipeline.clock()(), verified=False
+    )
     assert expected and captures
 
     sent = await post_traffic(settings, ep, passes, images=images)

@@ -10,7 +10,7 @@ from offsite import services
 from offsite.config import Settings, load_baseline
 from offsite.pipeline import prepare
 from rules import RulesStage
-from tests.unit.test_stages import REGISTRY, capture, detect, record
+from tests.unit.test_stages import DECIDED, REGISTRY, capture, detect, record
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_B = ROOT / "configs" / "baselines" / "example-proportional.yaml"  # look-back 180 days
@@ -19,7 +19,7 @@ EXAMPLE_B = ROOT / "configs" / "baselines" / "example-proportional.yaml"  # look
 async def test_repeat_within_lookback_and_not_just_outside(settings: Settings) -> None:
     store = await prepare(settings, services.endpoints(settings))
     # the sites of the test registry are 'national'; decide them under example B here
-    stage = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store)
+    stage = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store, clock=DECIDED)
 
     async def decide_at(
         rid: str, days: float, rules: RulesStage = stage, color: str = "yellow"
@@ -46,7 +46,7 @@ async def test_repeat_within_lookback_and_not_just_outside(settings: Settings) -
             "b-repeat", 1_500, 1)  # 2,940 kg → 3 tonnes (up) × 500  # fmt: skip
         # 4.8 h after "within": the same trip for the stage that decided it (Art. 29); another
         # stage (its own trip memory) asks the history alone
-        again = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store)
+        again = RulesStage({"national": [load_baseline(EXAMPLE_B)]}, REGISTRY, store, clock=DECIDED)
         outside = await decide_at("outside", -170 + 180.1, again)
         # the same plate in another colour is another vehicle, with no history
         other = await decide_at("other-colour", -170 + 100, again, color="yellow_green")

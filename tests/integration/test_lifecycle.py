@@ -35,7 +35,7 @@ from sinks.lifecycle import (
     TransitionRefused,
     custody_heads,
 )
-from tests.unit.test_no_wrong_fine import decide, one, passing
+from tests.unit.test_no_wrong_fine import AT, NOW, decide, one, passing
 from tests.unit.test_stages import REGISTRY
 
 AGENCY = "湖南省交通运输综合行政执法局"
@@ -52,7 +52,8 @@ class Clock:
     """The lifecycle's clock, moved by the test (no sleeping)."""
 
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)  # after the packages' creation entries
+        # the violations are decided at NOW and their packages made then: a minute after
+        self.now = NOW + dt.timedelta(minutes=1)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -104,11 +105,11 @@ async def make_world(settings: Settings, policy: Policy | None = None) -> World:
     await (await store.begin_batch(list(violations.values()))).commit()
     blobs = BlobStore(settings.var_dir / "blobs")
     for v in violations.values():
-        build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY)
+        build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY, created_at=NOW)
     clock = Clock()
     policy = replace(policy or Policy(), deadline=partial(deadline, WorkCalendar()))
     lifecycle = procedure_lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer),
-                                    policy, OWNERS, redecide=redecider(settings, store),
+                                    policy, OWNERS, redecide=redecider(settings, store, clock),
                                     clock=clock)  # fmt: skip
     cases = {name: case_id(v) for name, v in violations.items()}
     return World(settings, store, lifecycle, clock, cases, violations)
@@ -316,3 +317,43 @@ async def test_a_case_without_its_package_cannot_be_acted_on(world: World) -> No
     with pytest.raises(CustodyError, match="证据包尚未生成"):
         await w.act("other", "confirm", WANG)
     assert await w.status("other") == "pending_review" and await w.transitions("other") == []
+
+
+async def test_a_corrected_plate_joins_its_trip_and_can_be_corrected_again(
+    plain_settings: Settings,
+) -> None:
+    """Review A1 (行政处罚法 Art. 29: one act, one fine). 湘A12345 (yellow) is fined at 08:00
+    (56,000 − ⌈1,120⌉ − 49,000 = 5,880 kg → 2,500); 3 h later the camera reads it with
+    confidence 0.5: review. The officer reads the plate: the pass is the same trip (within
+    national.yaml's 24 h), attached to the first case, no second fine. A typo fixed twice on
+    the same case works, and each time the trip store follows the plate."""
+    settings = plain_settings
+    store = await prepare(settings, services.endpoints(settings))
+    try:
+        first = one(await decide(passing("t1", 56_000), trips=store, history=store))
+        later = passing("t2", 60_000, ts=AT + dt.timedelta(hours=3), cap={"confidence": 0.5})
+        second = one(await decide(later, trips=store, history=store))
+        assert (first.outcome, first.fine_cny, second.outcome) == ("fine", 2_500, "review")
+        await (await store.begin_batch([first, second])).commit()
+        signer = Signer.load(settings.evidence.key)
+        blobs = BlobStore(settings.var_dir / "blobs")
+        for v in (first, second):
+            build_package(v, REGISTRY, blobs, settings.evidence.dir, signer, AGENCY, created_at=NOW)
+        clock = Clock()
+        lifecycle = Lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer),
+                              redecide=redecider(settings, store, clock), clock=clock)  # fmt: skip
+
+        async def correct(plate: str) -> tuple[str, int | None, str | None]:
+            await lifecycle.apply(case_id(second), Request(
+                "correct_plate", WANG, reason="人工识读图像",
+                payload={"plate": plate, "plate_color": "yellow"}))  # fmt: skip
+            row = await store.pool.fetchrow("SELECT outcome, fine_cny, violation FROM cases"
+                                            " WHERE case_id = $1", case_id(second))  # fmt: skip
+            return row["outcome"], row["fine_cny"], json.loads(row["violation"])["attached_to"]
+
+        assert await correct("湘A12345") == ("no_penalty", None, case_id(first))
+        # another vehicle: its own trip; 60,000 − 1,200 − 49,000 = 9,800 kg → 9 × 500
+        assert await correct("湘A12346") == ("fine", 4_500, None)
+        assert await correct("湘A12345") == ("no_penalty", None, case_id(first))
+    finally:
+        await store.close()

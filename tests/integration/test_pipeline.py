@@ -10,7 +10,7 @@ import bagit
 
 from evidence import replay_package, verify_package
 from offsite import services
-from offsite.config import Settings
+from offsite.config import Settings, registry_of
 from offsite.kafka import read_to_end
 from offsite.pipeline import run
 from sim import SimulationConfig
@@ -62,7 +62,9 @@ async def test_cases_equal_ground_truth_and_replay_changes_nothing(settings: Set
     sim = SimulationConfig(vehicles=400, seed=7, images=True, confident_misread_rate=0.08)
     passes = make_traffic(settings, sim)
     truth = {p.truth.record_id: p.truth for p in passes}
-    expected, same_trip = offsite_expected(passes)
+    expected, same_trip = offsite_expected(
+        passes, registry_of(settings), settings.pipeline.clock()()
+    )
     assert same_trip, "the simulation has vehicles penalised twice on one trip"
     assert {e["outcome"] for e in expected.values()} == {"fine", "warning", "review"}
     # the dangerous case is there: a camera sure of a wrong plate on an overloaded truck

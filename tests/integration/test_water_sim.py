@@ -39,8 +39,9 @@ async def test_simulated_waterway_traffic_scores_perfectly(
 
     truth = [json.loads(line) for line in (tmp_path / "water-truth.jsonl").read_text().splitlines()]
     kinds = {t["kind"] for t in truth}
-    # the look-alikes that must stay silent were there: an unset draught, a licensed dredger
-    # working at night, a class B vessel passing while its receiver was degraded
+    # the look-alikes were there: an unset draught and a class B vessel passing while its
+    # receiver was degraded (silent), a licensed dredger working in the 禁采区 (found: no
+    # licence excuses it, 《长江保护法》 Art. 28, review §W)
     assert {"draught_unknown", "licensed_dredging", "degraded", "receiver_degraded"} <= kinds
     (silent,) = [t for t in truth if t["kind"] == "degraded"]
     assert silent["detector"] is None and silent["capture_ids"]

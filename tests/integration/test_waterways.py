@@ -76,10 +76,18 @@ def corrupted() -> list[tuple[str, str]]:
             (orphan, "orphan fragment: part 1 of 2")]  # fmt: skip
 
 
+PROVINCE_BASIS = "某省水上交通安全条例第X条(示例)"
+
+
 async def test_a_dark_vessel_becomes_a_review_case_and_bad_lines_dead_letters(
-    plain_settings: Settings,
+    plain_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = plain_settings.model_copy(update={"waterways": ROOT / "configs" / "waterways.yaml"})
+    # AIS off is a case only where a province's rules name a basis (review §W); else a lead
+    # for the maritime authority (tests/unit/test_water_law.py)
+    province = tmp_path / "waterways.yaml"
+    province.write_text((ROOT / "configs" / "waterways.yaml").read_text(encoding="utf-8")
+                        + f"penalty_bases:\n  water.ais_off: {PROVINCE_BASIS}\n", "utf-8")  # fmt: skip
+    settings = plain_settings.model_copy(update={"waterways": province})
     assert settings.kafka.partitions > 1  # the road's topics; the stage reads its inputs whole
     prefix = settings.pipeline.topic_prefix
     ep = services.endpoints(settings)
@@ -108,7 +116,7 @@ async def test_a_dark_vessel_becomes_a_review_case_and_bad_lines_dead_letters(
         "water.ais_off", "review", None
     )  # fmt: skip
     assert case["record_id"] == dark.capture_id and case["site_id"] == dark.checkpoint_id
-    assert case["legal_basis"] == LEGAL_BASIS["water.ais_off"]
+    assert case["legal_basis"] == PROVINCE_BASIS != LEGAL_BASIS["water.ais_off"]
     assert case["status"] == "pending_review"
     violation = await stored_violation(settings, case["case_id"])
     assert violation["domain"] == "water" and violation["rule"] == "water.review"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DECIDED = "2026-11-23T10:00:00+08:00"  # the day after the passes of _wim
 
 
 def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -86,7 +87,7 @@ def test_rules_evaluate_as_measured_reproduces_domain_worked_examples() -> None:
     ]  # fmt: skip
     res = subprocess.run(
         [sys.executable, "-m", "offsite.cli", "rules", "evaluate", "--as-measured",
-         "--baseline", "configs/baselines/national.yaml"],
+         "--baseline", "configs/baselines/national.yaml", "--at", DECIDED],
         cwd=ROOT, input="\n".join(lines) + "\n", capture_output=True, text=True,
     )  # fmt: skip
     got = [json.loads(line) for line in res.stdout.splitlines()]
@@ -150,7 +151,7 @@ def test_rules_evaluate_in_registry_mode_judges_a_pass_as_the_pipeline_does() ->
     car = {**ok, "record_id": "car", "vehicle_type": "car"}
     res = subprocess.run(
         [sys.executable, "-m", "offsite.cli", "rules", "evaluate",
-         "--baseline", "configs/baselines/national.yaml"],
+         "--baseline", "configs/baselines/national.yaml", "--at", DECIDED],
         cwd=ROOT, capture_output=True, text=True,
         input="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (ok, fast, blue, car)),
     )  # fmt: skip
@@ -162,7 +163,7 @@ def test_rules_evaluate_in_registry_mode_judges_a_pass_as_the_pipeline_does() ->
     no_colour = {**ok, "record_id": "no_colour", "plate_color": None}
     res = subprocess.run(
         [sys.executable, "-m", "offsite.cli", "rules", "evaluate",
-         "--baseline", "configs/baselines/national.yaml"],
+         "--baseline", "configs/baselines/national.yaml", "--at", DECIDED],
         cwd=ROOT, capture_output=True, text=True, input=json.dumps(no_colour) + "\n",
     )  # fmt: skip
     got |= {d["record_id"]: d for d in map(json.loads, res.stdout.splitlines())}

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from events import AnprCapture, WimRecord
 from events.stage import Outgoing
-from ingest.gateway import create_app, openapi
+from ingest.gateway import create_app
 from ingest.intake import ANPR, GatewaySettings, Intake, Refused
 from ingest.testing import ListProducer, MemoryAcceptances, MemoryBlobs, MemoryKeys
 from ingest.watch import FolderWatcher
@@ -392,7 +392,10 @@ async def test_twins_in_flight_at_once_produce_one_message() -> None:
 
 async def test_openapi_is_served_and_the_shipped_copy_is_current(rig: Rig) -> None:
     served = (await rig.client.get("/v1/openapi.json")).json()
-    assert served == openapi()
+    # the stations' contract (README, "ingest gateway"): records, captures and images by POST
+    assert served["openapi"].startswith("3.")
+    assert {p for p, ops in served["paths"].items() if "post" in ops} >= {
+        "/v1/wim", "/v1/anpr", "/v1/images"}  # fmt: skip
     shipped = json.loads((ROOT / "configs" / "schemas" / "gateway.openapi.json").read_text())
     assert shipped == served, (
         "regenerate: offsite ingest openapi --out configs/schemas/gateway.openapi.json"
@@ -503,9 +506,11 @@ async def _send_all(rig: Rig, requests: list[tuple[str, bytes, str]]) -> None:
         key = WIM_KEY if path == "/v1/wim" else CAM_KEY
         try:
             headers = {**key, "Content-Type": content_type}
-            res = await rig.client.post(path, content=body, headers=headers)
+            request = rig.client.build_request("POST", path, content=body, headers=headers)
         except (UnicodeEncodeError, ValueError, httpx.InvalidURL):
             continue  # a header httpx itself will not send
+        # outside the try: whatever the app raises (ASGITransport re-raises it) fails the test
+        res = await rig.client.send(request)
         assert res.status_code in {201, 202, 400, 403, 409, 413, 415, 422}, res.text
         if res.status_code >= 400:
             assert res.json()["status"] == "refused"
@@ -534,6 +539,9 @@ def _capture_set(root: Path, stem: str, **changes: Any) -> dict[str, Any]:
 
 
 def _watcher(root: Path, intake: Intake, **kw: Any) -> FolderWatcher:
+    # the files' ages on the file system's clock (the folder changed last when a file was
+    # written), not the process's: under `make test-future` the two differ by years
+    kw.setdefault("clock", lambda: root.stat().st_mtime)
     return FolderWatcher(root, intake, settle_s=0, **kw)
 
 

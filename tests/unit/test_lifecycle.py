@@ -48,7 +48,7 @@ def facts(status: str = "pending_review", **kw: object) -> CaseFacts:
 
 def plan(case: CaseFacts, action: str, actor: Actor = WANG, history: tuple[Past, ...] = (),
          policy: Policy | None = None, **kw: object) -> Transition:  # fmt: skip
-    machine = Lifecycle(None, None, policy)  # type: ignore[arg-type]
+    machine = Lifecycle(None, None, policy, clock=lambda: NOW)  # type: ignore[arg-type]
     ctx = Context(case, actor, history, NOW, machine.policy)
     return machine.plan(ctx, Request(action, actor, **kw))  # type: ignore[arg-type]
 
@@ -70,7 +70,7 @@ def test_every_state_is_reachable_and_only_final_states_have_no_way_out() -> Non
 def test_a_table_naming_an_unknown_state_is_refused_at_start() -> None:
     bad = Transition("pay", "缴纳罚款", frozenset({"decided"}), "paid", frozenset({OFFICER}))
     with pytest.raises(ValueError, match="paid"):
-        Lifecycle(None, None, transitions=(*TRANSITIONS, bad))  # type: ignore[arg-type]
+        Lifecycle(None, None, transitions=(*TRANSITIONS, bad), clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def test_the_plan_follows_the_state_the_role_and_the_reason() -> None:

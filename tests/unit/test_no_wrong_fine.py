@@ -81,29 +81,47 @@ def with_sites(**changes: Any) -> Registry:
 # 1. The vehicle kind is not guessed against the party
 
 
-async def test_unreported_body_takes_the_higher_limit_and_reviews_when_readings_differ() -> None:
+async def test_unreported_body_takes_the_higher_limit() -> None:
     # the issue's repro: as a rigid 4-axle truck (31 t) 35,000 kg less the class 2 margin
-    # ⌈700⌉ is 3,300 kg over → fine 1,500; as a road train (36 t) it is not over
+    # ⌈700⌉ is 3,300 kg over → fine 1,500; as a road train (36 t) it is not over. Only the
+    # excess over 36 t is proven (行政处罚法 Art. 40, issue #29): no violation
     four = dict(axle_count=4, axle_weights_kg=[7_000, 11_000, 8_500, 8_500],
                 axle_spacings_mm=[4_000, 4_500, 3_000], vehicle_kind=None, drive_axles=None)  # fmt: skip
     v = one(await decide(passing("k", 35_000, **four)))
-    assert (v.outcome, v.fine_cny, v.limit_kg) == ("review", None, 36_000)
-    assert has(v, "the reading most favourable to the party") and has(v, "fine 1500 CNY")
+    assert (v.outcome, v.fine_cny, v.limit_kg) == ("none", None, 36_000)
+    assert has(v, "the reading most favourable to the party")
 
 
-async def test_unreported_body_with_one_outcome_under_both_readings_is_decided() -> None:
-    # 45,000 kg: as a road train 45,000 − 900 − 36,000 = 8,100 over; as a truck 13,100 over —
-    # both fines, but of different amounts (4,000 vs 6,500): review
+async def test_unreported_body_is_decided_at_the_favourable_limit() -> None:
+    # 45,000 kg: as a road train 45,000 − 900 − 36,000 = 8,100 over → 8 × 500 = 4,000; as a
+    # truck 13,100 over → 6,500. The vehicle is known, only its row of Art. 3 is not: the
+    # lower fine, decided (issue #29), not sent to review
     four = dict(axle_count=4, axle_weights_kg=[7_000, 12_000, 13_000, 13_000],
                 axle_spacings_mm=[3_000, 6_500, 1_350], vehicle_kind=None, drive_axles=None)  # fmt: skip
     v = one([v for v in await decide(passing("k", 45_000, **four))
              if v.violation_code == "road.overload.gross"])  # fmt: skip
-    assert v.outcome == "review" and has(v, "fine 6500 CNY, not fine 4000 CNY")
+    assert (v.outcome, v.fine_cny) == ("fine", 4_000) and has(v, "favourable to the party")
     # the body reported: one reading, decided
     four["vehicle_kind"] = "combination"
     v = one([v for v in await decide(passing("k", 45_000, **four))
              if v.violation_code == "road.overload.gross"])  # fmt: skip
     assert (v.outcome, v.fine_cny) == ("fine", 4_000)
+
+
+async def test_six_axles_with_unreported_drive_axles_are_fined_at_49_t() -> None:
+    """Issue #29 acceptance. 2016 No. 62 Art. 3 (8): a 6-axle combination 49,000 kg, 46,000 kg
+    when the tractor's drive axle is a single axle (DOMAIN.md table). The record does not say:
+    the party's reading, 49,000 kg, decides (行政处罚法 Art. 40). Device class 2 (G312): the
+    in-service MPE is 2 % of the mass (OIML R134-1 Table 2 / JJG 907, DOMAIN-REFERENCE.md),
+    rounded up (national.yaml device_mpe): ⌈55,300 × 0.02⌉ = 1,106 kg.
+    55,300 − 1,106 − 49,000 = 5,194 kg over → 5 full tonnes × 500 CNY = 2,500 CNY (Art. 43 (2),
+    partial tonne down; DOMAIN.md's worked example without the margin: 6,300 kg → 3,000).
+    At 46 t it would be 8,194 kg → 4,000 CNY: not the party's reading."""
+    vs = await decide(passing("six", 55_300, drive_axles=None))
+    v = one([v for v in vs if v.violation_code == "road.overload.gross"])
+    assert (v.outcome, v.limit_kg, v.tolerance_kg, v.overload_kg, v.fine_cny) == (
+        "fine", 49_000, 1_106, 5_194, 2_500)  # fmt: skip
+    assert has(v, "favourable to the party") and "第四十条" in v.reasoning
 
 
 # 2. Every legal date and hour is the site's local one

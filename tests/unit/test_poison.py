@@ -4,6 +4,7 @@ broker or the database stops a batch."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from detectors import DetectionStage
 from detectors.leads import LeadStage, MemorySightings
 from detectors.plates import PlateRead
 from events import BrokerError, DatabaseError, Detection, ImageRef
+from events.clock import fixed_clock
 from events.stage import POISON, BaseStage, Incoming, Outgoing, StageResult, guarded
 from offsite.config import load_baselines
 from rules import RulesStage
@@ -106,7 +108,8 @@ async def test_row1_a_detection_dated_9999_is_a_dead_letter_of_the_rules_stage()
     [det] = (await stage.idle()).out + res.out
     doc = json.loads(det.value)
     doc.update(ts="9999-12-31T23:59:59+08:00", detection_id="det-bad")
-    rules = RulesStage(load_baselines(BASELINES), REGISTRY)
+    decided = fixed_clock(dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC))  # after the passes
+    rules = RulesStage(load_baselines(BASELINES), REGISTRY, clock=decided)
     batch = [Incoming("detections", 0, 0, None, json.dumps(doc).encode()),
              Incoming("detections", 0, 1, None, det.value)]  # fmt: skip
     out = await guarded(rules, batch)

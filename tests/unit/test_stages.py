@@ -8,6 +8,7 @@ from pathlib import Path
 
 from detectors import DetectionStage
 from events import AnprCapture, Detection, Lead, Violation, WimRecord
+from events.clock import fixed_clock
 from events.stage import Incoming
 from offsite.config import load_baselines, load_registry
 from rules import RulesStage
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry(ROOT / "configs" / "sites.yaml")
 BASELINES = {"national": ROOT / "configs" / "baselines" / "national.yaml"}
 TZ = dt.timezone(dt.timedelta(hours=8))
+DECIDED = fixed_clock(dt.datetime(2026, 11, 23, 10, 0, tzinfo=TZ))  # the day after the passes
 
 
 def record(rid: str, gross: int, s: float = 0, **kw: object) -> WimRecord:
@@ -111,7 +113,7 @@ async def test_bad_messages_become_dead_letters_with_reasons() -> None:
 
 async def test_rules_stage_fines_enforceable_and_reviews_the_rest() -> None:
     dets, _ = await detect([record("a", 56_000), capture("c1", 0.1), record("b", 56_000, 10)])
-    stage = RulesStage(load_baselines(BASELINES), REGISTRY)
+    stage = RulesStage(load_baselines(BASELINES), REGISTRY, clock=DECIDED)
     res = await stage.process([Incoming("detections", 0, i, None, d.to_json()) for i, d in enumerate(dets)]
                               + [Incoming("detections", 0, 9, None, b"{}")])  # fmt: skip
     vs = [Violation.model_validate_json(o.value) for o in res.out]
@@ -131,7 +133,7 @@ async def test_unannounced_or_unsigned_site_is_not_admissible() -> None:
         {**s, "announced_on": None} if s["id"] == "G312-K1035-E" else s for s in data["sites"]
     ]
     unannounced = type(REGISTRY).model_validate(data)
-    stage = RulesStage(load_baselines(BASELINES), unannounced)
+    stage = RulesStage(load_baselines(BASELINES), unannounced, clock=DECIDED)
     res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
     v = Violation.model_validate_json(res.out[0].value)
     assert (v.outcome, v.fine_cny) == ("review", None)
@@ -194,7 +196,7 @@ async def test_axle_group_over_its_limit_within_the_gross_is_its_own_detection()
     ] == [("overload.axle", 20_200, 18_000, 404, 1_796)]
     assert dets[0].axle_group == {"first_axle": 2, "kind": 2, "spacing_mm": 1_350,
                                   "limit_kg": 18_000, "load_kg": 20_200, "over_kg": 2_200}  # fmt: skip
-    stage = RulesStage(load_baselines(BASELINES), REGISTRY)
+    stage = RulesStage(load_baselines(BASELINES), REGISTRY, clock=DECIDED)
     res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
     v = Violation.model_validate_json(res.out[0].value)
     assert (v.violation_code, v.outcome, v.fine_cny) == ("road.overload.axle", "review", None)

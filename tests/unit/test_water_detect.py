@@ -265,17 +265,21 @@ def test_entering_a_controlled_section_against_the_signal(
 
 
 @pytest.mark.parametrize(
-    ("mmsi", "start", "flagged"),
-    [(UNLICENSED, NIGHT, True), (412_999_999, NIGHT, True), (LICENSED, NIGHT, False),
-     (UNLICENSED, NOON, False)],
+    ("mmsi", "start", "sog", "flagged"),
+    [(UNLICENSED, NIGHT, 0.3, True), (412_999_999, NIGHT, 0.3, True), (UNLICENSED, NOON, 0.3, False),
+     # review §W: a licence does not excuse dredging in a 禁采区 (《长江保护法》 Art. 28) …
+     (LICENSED, NIGHT, 0.3, True),
+     # … and a vessel lying at anchor (it swings at < 0.2 kn) is not dredging, unless the
+     # registry knows it as a dredger
+     (412_999_999, NIGHT, 0.0, False), (412_999_999, NIGHT, 0.1, False), (UNLICENSED, NIGHT, 0.0, True)],
 )  # fmt: skip
-def test_night_loitering_in_a_no_dredging_zone(
-    mmsi: int, start: dt.datetime, flagged: bool
+def test_dredging_in_a_no_dredging_zone(
+    mmsi: int, start: dt.datetime, sog: float, flagged: bool
 ) -> None:
     lon, lat = 112.9590, 28.2875  # inside NDZ-XJ-01
     t0 = start + dt.timedelta(minutes=10)
     stay = [rep(mmsi, t0 + dt.timedelta(seconds=30 * k), "RX-XJ-02", lat=lat + k * 1e-6, lon=lon,
-                sog_kn=0.3) for k in range(60)]  # fmt: skip
+                sog_kn=sog) for k in range(60)]  # fmt: skip
     found = DET.detect([*background(start), *stay])
     assert codes(found) == (
         [("water.dredging", "water.zone.night_loiter", mmsi)] if flagged else []

@@ -1,0 +1,49 @@
+"""The integration oracle (offsite/truth.py) against the pipeline's stages in memory: two
+independent readings of the regulation that must agree on simulated traffic, on the day after
+the traffic and more than two years later (行政处罚法 Art. 36)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from offsite.testing import violations_in_memory
+from sim import SimulationConfig, simulate
+from sim.truth import expected
+
+from .test_stages import BASELINES, REGISTRY
+
+CFG = SimulationConfig(vehicles=300, seed=3, images=False)
+
+
+@pytest.mark.parametrize("later", [dt.timedelta(days=1), dt.timedelta(days=2 * 366 + 1)])
+async def test_the_oracle_and_the_pipeline_agree(later: dt.timedelta) -> None:
+    at = CFG.start + later
+    passes = simulate(REGISTRY, CFG)
+    want, attached = expected(passes, REGISTRY, at, verified=False)
+    got = await violations_in_memory(REGISTRY, BASELINES, CFG, decided_at=at)
+    assert {v.record_id: (v.outcome, v.fine_cny) for v in got if v.attached_to is None} == {
+        r: (w["outcome"], w["fine_cny"]) for r, w in want.items()
+    }
+    assert {v.record_id for v in got if v.attached_to} == set(attached)  # Art. 29
+    outcomes = {w["outcome"] for w in want.values()}
+    if later.days > 2 * 366:  # Art. 36: nothing is penalised two years on
+        assert outcomes == {"no_penalty"}
+    else:
+        assert {"fine", "warning", "review"} <= outcomes
+
+
+def test_an_expired_certificate_or_a_flagged_weighing_is_review_not_a_fine() -> None:
+    """Art. 41: the record of a device outside its certificate is not evidence."""
+    passes = simulate(REGISTRY, CFG)
+    at = CFG.start + dt.timedelta(days=1)
+    fined = next(r for r, w in expected(passes, REGISTRY, at, False)[0].items()
+                 if w["outcome"] == "fine")  # fmt: skip
+    device = next(p.wim.device_id for p in passes if p.wim.record_id == fined)
+    data = REGISTRY.model_dump()
+    for d in data["devices"]:
+        if d["id"] == device:
+            d["certificate"]["valid_until"] = CFG.start.date() - dt.timedelta(days=1)
+    expired = type(REGISTRY).model_validate(data)
+    assert expected(passes, expired, at, False)[0][fined]["outcome"] == "review"
