@@ -49,7 +49,7 @@ def facts(status: str, **kw: object) -> CaseFacts:
 
 def plan(case: CaseFacts, action: str, actor: Actor, history: tuple[Past, ...] = RAN,
          policy: Policy | None = None, **kw: object) -> Transition:  # fmt: skip
-    machine = Lifecycle(None, None, policy)  # type: ignore[arg-type]
+    machine = Lifecycle(None, None, policy, clock=lambda: NOW)  # type: ignore[arg-type]
     return machine.plan(Context(case, actor, history, NOW, machine.policy),
                         Request(action, actor, **kw))  # type: ignore[arg-type]  # fmt: skip
 
