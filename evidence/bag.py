@@ -26,7 +26,9 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
@@ -283,7 +285,7 @@ def write_bag(
     waterway packages share it, so ``offsite evidence verify`` reads both alike."""
     out_dir, cid = final.parent, final.name.split("@", 1)[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cid}.", dir=out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cid}.{_WRITER}.", dir=out_dir))
     try:
         for name, data in files.items():
             _write(tmp / "data" / name, data)
@@ -316,6 +318,50 @@ def write_bag(
         raise
     _fsync_dir(out_dir)
     return final
+
+
+# who writes a package's temporary folder (.<case id>.<host>-<pid>.<random>): a leftover of a
+# writer that is gone can be told from a write in progress on the same evidence folder
+_WRITER = f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
+STALE_S = 3600  # a temporary folder of another host older than this is a leftover too
+
+
+def unfinished(out_dir: Path) -> list[Path]:
+    """The temporary folders of package writes under ``out_dir`` (hidden, never a package):
+    written in progress, or left by a writer that crashed."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.iterdir() if p.name.startswith(".") and p.is_dir())
+
+
+def remove_unfinished(out_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove what crashed writes left under ``out_dir`` (their violations were not committed,
+    so they are read again and their packages written whole); a write in progress on this host
+    (its process alive), or on another host within ``STALE_S``, is left alone. Returns what was
+    removed."""
+    host, now = _WRITER.rsplit("-", 1)[0], time.time() if now is None else now
+    removed = []
+    for tmp in unfinished(out_dir):
+        writer = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 3 else ""
+        w_host, _, w_pid = writer.rpartition("-")
+        if w_host == host and w_pid.isdigit():
+            gone = not _process_alive(int(w_pid)) or int(w_pid) == os.getpid()
+        else:
+            gone = now - tmp.stat().st_mtime > STALE_S
+        if gone:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,6 +3,7 @@ and rules stages in memory), checked with outside tools: LoC bagit, cryptography
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -426,3 +427,41 @@ def test_keys_create_publishes_the_key_and_verify_trusts_the_keyring_only(
     assert "which is not in the agency's keyring" in capsys.readouterr().out
     assert _verify(package, None, tmp_path / "absent.yaml") == 0
     assert "self-consistency only" in capsys.readouterr().out
+
+
+async def test_a_package_half_written_at_a_crash_is_reported_then_removed(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evidence import EvidenceStage
+    from evidence.bag import _WRITER, STALE_S, remove_unfinished
+    from offsite.cli import _verify
+
+    folder = Path(shutil.copytree(run.packages[0].parent, tmp_path / "evidence"))
+    host = _WRITER.rsplit("-", 1)[0]
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()  # a writer that no longer runs, as after a kill -9
+
+    def half_written(name: str) -> Path:
+        tmp = Path(shutil.copytree(run.packages[0], folder / name))
+        (tmp / "signature.ed25519").unlink(missing_ok=True)
+        (tmp / "tagmanifest-sha256.txt").unlink()
+        return tmp
+
+    crashed = half_written(f".{run.packages[0].name}.{host}-{gone.pid}.k2j4x_q9")
+    writing = half_written(f".{run.packages[1].name}.{host}-{os.getppid()}.a8c1mzz0")
+    elsewhere = half_written(f".{run.packages[2].name}.worker2-4711.p0q9w8e7")
+    # the folder's packages are intact; the leftovers are named, not counted as broken
+    assert _verify(folder, None, tmp_path / "absent.yaml") == 0
+    out = capsys.readouterr().out
+    assert all(f"{t}: unfinished write" in out for t in (crashed, writing, elsewhere))
+    assert "BROKEN" not in out and f"{run.packages[3].name}: intact" in out
+
+    # the evidence stage starts: the crashed writer's folder goes; a write in progress on this
+    # host (its process alive) and a recent one of another host stay
+    stage = EvidenceStage(REGISTRY, run.blobs, run.signer, folder, AGENCY, [])
+    await stage.start()
+    assert not crashed.exists() and writing.exists() and elsewhere.exists()
+    # another host's folder, an hour after it was last written, is a leftover too
+    later = elsewhere.stat().st_mtime + STALE_S + 1
+    assert remove_unfinished(folder, now=later) == [elsewhere]
+    assert writing.exists()
