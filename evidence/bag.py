@@ -320,9 +320,20 @@ def write_bag(
     return final
 
 
-# who writes a package's temporary folder (.<case id>.<host>-<pid>.<random>): a leftover of a
-# writer that is gone can be told from a write in progress on the same evidence folder
-_WRITER = f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if it does not run:
+    with the pid it names one process, even where pids are reused (a container's pid 1)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+# who writes a package's temporary folder (.<case id>.<host>-<pid>-<start>.<random>): a leftover
+# of a writer that is gone can be told from a write in progress on the same evidence folder
+_WRITER = f"{socket.gethostname().split('.')[0]}-{os.getpid()}-{_started(os.getpid())}"
 STALE_S = 3600  # a temporary folder of another host older than this is a leftover too
 
 
@@ -336,32 +347,23 @@ def unfinished(out_dir: Path) -> list[Path]:
 
 def remove_unfinished(out_dir: Path, now: float | None = None) -> list[Path]:
     """Remove what crashed writes left under ``out_dir`` (their violations were not committed,
-    so they are read again and their packages written whole); a write in progress on this host
-    (its process alive), or on another host within ``STALE_S``, is left alone. Returns what was
-    removed."""
-    host, now = _WRITER.rsplit("-", 1)[0], time.time() if now is None else now
+    so they are read again and their packages written whole). A write in progress is left
+    alone: on this host, one whose process runs (this one included: a stage started again in
+    the same process may have a write of the last attempt still finishing in its thread); on
+    another host, one newer than ``STALE_S``. Returns what was removed."""
+    host, now = _WRITER.rsplit("-", 2)[0], time.time() if now is None else now
     removed = []
     for tmp in unfinished(out_dir):
         writer = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 3 else ""
-        w_host, _, w_pid = writer.rpartition("-")
+        w_host, w_pid, w_start = [*writer.rsplit("-", 2), "", "", ""][:3]
         if w_host == host and w_pid.isdigit():
-            gone = not _process_alive(int(w_pid)) or int(w_pid) == os.getpid()
+            gone = _started(int(w_pid)) != w_start
         else:
             gone = now - tmp.stat().st_mtime > STALE_S
         if gone:
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:
