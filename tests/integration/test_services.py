@@ -1,0 +1,150 @@
+"""The embedded default keeps what it is given: after `services down` / `up` and after a kill -9
+of the broker, the topics, their records, the DLQs and the committed offsets are all there, and a
+run processes nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from events import ROAD_WIM, dlq
+from events.stage import Outgoing
+from evidence import generate_key
+from ingest import SimulationConfig
+from offsite import services
+from offsite.config import EvidenceSettings, KafkaSettings, Settings
+from offsite.feed import make_traffic, publish, traffic_messages
+from offsite.kafka import OffsetProbe, topic_names
+from offsite.pipeline import STAGES, group_id, prepare, run
+from offsite.truth import expected_cases
+from sinks.metrics import RETRIES, serve
+from tests.integration.test_pipeline import cases_of
+
+
+@pytest.fixture
+def own_services(service_settings: Settings) -> Iterator[Settings]:
+    """Settings with their own embedded broker and PostgreSQL (never an external broker),
+    started."""
+    var = Path(tempfile.mkdtemp(prefix="offsite-svc-"))
+    var.chmod(0o755)
+    settings = service_settings.model_copy(update={
+        "var_dir": var, "kafka": KafkaSettings(),
+        "evidence": EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
+        "pipeline": service_settings.pipeline.model_copy(update={"verify_plates": False}),
+    })  # fmt: skip
+    generate_key(settings.evidence.key)
+    try:
+        services.up(settings)
+        yield settings
+    finally:
+        services.down(settings)
+        shutil.rmtree(var, ignore_errors=True)
+
+
+async def _broker_facts(
+    settings: Settings,
+) -> tuple[dict[tuple[str, int], int], dict[str, dict[tuple[str, int], int]]]:
+    """The end offset of every partition of every topic (DLQs included), and what each stage's
+    consumer group has committed."""
+    bootstrap = services.endpoints(settings).bootstrap
+    async with OffsetProbe(bootstrap) as probe:
+        ends = await probe.ends(topic_names(settings.pipeline.topic_prefix))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = {}
+        for stage in STAGES:
+            offsets = await admin.list_consumer_group_offsets(group_id(settings, stage))
+            committed[stage] = {(tp.topic, tp.partition): m.offset for tp, m in offsets.items()}
+    finally:
+        await admin.close()
+    return ends, committed
+
+
+async def test_down_up_and_a_killed_broker_lose_nothing_and_process_nothing_twice(
+    own_services: Settings,
+) -> None:
+    settings = own_services
+    ep = services.endpoints(settings)
+    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=5, images=False))
+    bad = Outgoing(ROAD_WIM, b"bad", b'{"record_id": "truncated')
+    await publish(settings, ep, [*traffic_messages(passes), bad])
+    first = await run(settings, ep, until_done=True)
+    assert first.done
+    cases = await cases_of(settings)
+    facts = ends, committed = await _broker_facts(settings)
+    assert cases and committed["detect"] and committed["cases"]
+    assert sum(n for (t, _), n in ends.items() if t == dlq(ROAD_WIM)) == 1, "the bad one"
+
+    assert await asyncio.to_thread(services.down, settings) == ["broker", "postgres"]
+    assert await asyncio.to_thread(services.up, settings) == ep  # the same addresses
+    assert await _broker_facts(settings) == facts
+
+    # kill -9: the broker recovers its logs at the next start
+    os.kill(int(services._read_state(settings)["broker"]["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    async with asyncio.timeout(60):  # (a kill takes effect, and the process is gone, soon after)
+        while services.running(settings):
+            await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(services.up, settings) == ep
+    assert await _broker_facts(settings) == facts
+
+    again = await run(settings, ep, until_done=True)
+    assert again.nothing_to_do, "every group had committed its inputs: nothing to process again"
+    assert await cases_of(settings) == cases
+
+
+async def _readyz(port: int) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = (await reader.read()).decode()
+    writer.close()
+    return int(answer.split()[1]), answer.partition("\r\n\r\n")[2]
+
+
+async def test_a_database_restart_is_ridden_out_and_readiness_says_why(
+    own_services: Settings,
+) -> None:
+    settings = own_services
+    ep = services.endpoints(settings)
+    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=7, images=False))
+    expected = set(expected_cases(passes, verified=False))
+    messages = traffic_messages(passes)
+    half = len(messages) // 2
+    await publish(settings, ep, messages[:half])
+    (await prepare(settings, ep)).pool.terminate()  # the schema, before cases are counted
+    server = await serve("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run(settings, ep, stop=stop))
+    try:
+        async with asyncio.timeout(600):  # a cap only for a run that never gets there
+            while not await cases_of(settings):
+                assert not worker.done(), worker
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(services.down, settings, ["postgres"])
+        await publish(settings, ep, messages[half:])  # work that needs the database
+        async with asyncio.timeout(600):
+            while "waiting for the database" not in (answer := await _readyz(port))[1]:
+                assert not worker.done(), worker
+                await asyncio.sleep(0.05)
+        assert answer[0] == 503
+        assert RETRIES.labels("database")._value.get() >= 1
+        await asyncio.to_thread(services.up, settings)
+        async with asyncio.timeout(600):
+            while not expected <= {c["record_id"] for c in await cases_of(settings)}:
+                assert not worker.done(), worker
+                await asyncio.sleep(0.05)
+            while (answer := await _readyz(port))[0] != 200:
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker  # (raises what ended it, if it ended on its own)
+        server.close()
