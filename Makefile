@@ -53,23 +53,20 @@ $(CHROMIUM):
 
 # The embedded broker is Apache Kafka (scripts/kafka.sh): a Java runtime and Maven from Debian,
 # then its jars from Maven Central, once (.cache/kafka-lib).
-$(JAVA):
-	@if [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null)); \
+# $(call apt_install,PACKAGE,what it is for): as the rules above, for one Debian package
+apt_install = if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(1) >/dev/null)); \
 	else \
-	  sudo apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null || \
-	  { echo "install the Debian package default-jre-headless (for the embedded broker)"; exit 1; }; \
+	  sudo apt-get install -y -qq --no-install-recommends $(1) >/dev/null || \
+	  { echo "install the Debian package $(1) ($(2))"; exit 1; }; \
 	fi
 
+$(JAVA):
+	@$(call apt_install,default-jre-headless,for the embedded broker)
+
 $(MVN): | $(JAVA)
-	@if [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -qq --no-install-recommends maven >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends maven >/dev/null)); \
-	else \
-	  sudo apt-get install -y -qq --no-install-recommends maven >/dev/null || \
-	  { echo "install the Debian package maven (to fetch the broker's jars)"; exit 1; }; \
-	fi
+	@$(call apt_install,maven,to fetch the broker's jars)
 
 $(KAFKA_LIB): scripts/kafka/pom.xml | $(MVN)
 	scripts/kafka.sh jars
