@@ -54,6 +54,7 @@ alive() {  # node $1 runs (a killed node nobody has reaped yet, a zombie, does n
   local pid; pid=$(cat "$DIR/pid-$1" 2>/dev/null) || return 1
   kill -0 "$pid" 2>/dev/null && [ "$(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)" != Z ]
 }
+started_lines() { cat "$DIR/kafka-$1.log" 2>/dev/null | grep -c "Kafka Server started" || true; }
 port_of() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1://p' "$DIR/server-$1.properties"; }
 nodes() { for f in "$DIR"/server-*.properties; do [ -e "$f" ] || continue; f=${f##*/server-}; echo "${f%.properties}"; done; }
 
@@ -116,9 +117,11 @@ PROPS
 start() {
   jars
   [ -n "$(nodes)" ] || configure "$NODES"
-  local i bootstrap=""
+  local i bootstrap="" before=()
   for i in $(nodes); do
+    before[i]=-1  # a node already running is not waited for
     alive "$i" && continue
+    before[i]=$(started_lines "$i")
     # setsid: the node outlives the shell (and the process) that started it
     setsid nohup java "-Xmx${KAFKA_HEAP:-512m}" -Xms64m -cp "$LIB/*" \
       "-Dlog4j2.configurationFile=$DIR/log4j2.properties" kafka.Kafka "$DIR/server-$i.properties" \
@@ -126,13 +129,18 @@ start() {
     echo $! >"$DIR/pid-$i"
   done
   for i in $(nodes); do
-    local port; port=$(port_of "$i")
+    local port ready=; port=$(port_of "$i")
     for _ in $(seq 1 240); do
-      (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      # the port is bound before the node serves requests (after a kill -9 it first recovers
+      # its logs): it is up once it has logged that it started, since this start
+      if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+        && { [ "${before[i]}" = -1 ] || [ "$(started_lines "$i")" -gt "${before[i]}" ]; }; then
+        ready=1; break
+      fi
       alive "$i" || { tail -30 "$DIR/kafka-$i.log"; exit 1; }
       sleep 0.5
     done
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+    [ -n "$ready" ] \
       || { echo "Apache Kafka node $i did not start in 120 s; see $DIR/kafka-$i.log"; exit 1; }
     bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:$port"
   done
