@@ -59,10 +59,11 @@ port_of() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1://p' "$DIR/s
 nodes() { for f in "$DIR"/server-*.properties; do [ -e "$f" ] || continue; f=${f##*/server-}; echo "${f%.properties}"; done; }
 
 configure() {  # once: ports, properties, storage format (a cluster id shared by the nodes)
-  local n=$1 i voters="" ports=() cports=() rf isr id
+  local n=$1 i voters="" ports=() cports=() rf isr id base
+  base=$(( n > 1 ? 29190 : 29090 ))  # (a cluster prefers other ports than the single node)
   for i in $(seq 1 "$n"); do
-    ports[i]=$(free_port $((29090 + 2 * i)))
-    cports[i]=$(free_port $((29091 + 2 * i)))
+    ports[i]=$(free_port $((base + 2 * i)))
+    cports[i]=$(free_port $((base + 1 + 2 * i)))
     # (a port chosen here stays free until the node binds it: nothing else on loopback asks
     # for these; two nodes never get the same one because the preferred ones differ and an
     # ephemeral one is unique)

@@ -24,6 +24,7 @@ from offsite.config import EvidenceSettings, KafkaSettings, Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.kafka import OffsetProbe, topic_names
 from offsite.pipeline import STAGES, group_id, prepare, run
+from offsite.testing import isolated_settings
 from offsite.truth import expected_cases
 from sinks.metrics import RETRIES, serve
 from tests.integration.test_pipeline import cases_of
@@ -148,3 +149,55 @@ async def test_a_database_restart_is_ridden_out_and_readiness_says_why(
         stop.set()
         await worker  # (raises what ended it, if it ended on its own)
         server.close()
+
+
+async def test_a_broker_restart_is_ridden_out_and_nothing_is_decided_twice(
+    own_services: Settings,
+) -> None:
+    settings = own_services
+    ep = services.endpoints(settings)
+    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=9, images=False))
+    expected = set(expected_cases(passes, verified=False))
+    messages = traffic_messages(passes)
+    half = len(messages) // 2
+    await publish(settings, ep, messages[:half])
+    (await prepare(settings, ep)).pool.terminate()  # the schema, before cases are counted
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run(settings, ep, stop=stop))
+    try:
+        async with asyncio.timeout(600):  # a cap only for a run that never gets there
+            while not await cases_of(settings):
+                assert not worker.done(), worker
+                await asyncio.sleep(0.05)
+        # kill -9 of the only broker, mid-run; it comes back on the same port with its data
+        os.kill(int(services._read_state(settings)["broker"]["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+        async with asyncio.timeout(60):
+            while services.running(settings):
+                await asyncio.sleep(0.05)
+        assert not worker.done(), worker
+        assert await asyncio.to_thread(services.up, settings) == ep
+        await publish(settings, ep, messages[half:])
+        async with asyncio.timeout(600):
+            while not expected <= {c["record_id"] for c in await cases_of(settings)}:
+                assert not worker.done(), worker
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker  # (raises what ended it, if it ended on its own)
+    assert (await run(settings, ep, until_done=True)).done  # what was in hand at the stop
+    # the same input through a clean run (its own topics and database, same broker): the
+    # expected passes have the same cases, decisions and fines (other cases a crash may add, as
+    # reviews for want of a match, are the stateful stages' part: issue 27, must-have 1)
+    clean = await isolated_settings(settings, "clean", verify_plates=False)
+    clean_ep = services.endpoints(clean)  # (its own database)
+    await publish(clean, clean_ep, traffic_messages(passes, clean.pipeline.topic_prefix))
+    assert (await run(clean, clean_ep, until_done=True)).done
+    decided = [
+        {
+            (c["case_id"], c["outcome"], c["fine_cny"])
+            for c in await cases_of(s)
+            if c["record_id"] in expected
+        }
+        for s in (settings, clean)
+    ]
+    assert decided[0] == decided[1]
