@@ -9,8 +9,10 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -18,12 +20,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from events import ROAD_WIM, dlq
 from events.stage import Outgoing
 from evidence import generate_key
-from ingest import SimulationConfig
+from ingest import Pass, SimulationConfig
 from offsite import services
 from offsite.config import EvidenceSettings, KafkaSettings, Settings
 from offsite.feed import make_traffic, publish, traffic_messages
 from offsite.kafka import OffsetProbe, topic_names
-from offsite.pipeline import STAGES, group_id, prepare, run
+from offsite.pipeline import STAGES, RunReport, group_id, prepare, run
 from offsite.testing import isolated_settings
 from offsite.truth import expected_cases
 from sinks.metrics import RETRIES, serve
@@ -110,44 +112,69 @@ async def _readyz(port: int) -> tuple[int, str]:
     return int(answer.split()[1]), answer.partition("\r\n\r\n")[2]
 
 
+@asynccontextmanager
+async def _worker_mid_run(
+    settings: Settings, seed: int
+) -> AsyncIterator[tuple[list[Pass], set[str], list[Outgoing], asyncio.Task[RunReport]]]:
+    """A worker (``offsite run``) that has decided its first cases from the first half of a
+    simulation: yields the passes, the record ids expected to become cases, the second half of
+    the messages (not published yet) and the worker; stops it at the end."""
+    ep = services.endpoints(settings)
+    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=seed, images=False))
+    messages = traffic_messages(passes)
+    half = len(messages) // 2
+    await publish(settings, ep, messages[:half])
+    (await prepare(settings, ep)).pool.terminate()  # the schema, before cases are counted
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run(settings, ep, stop=stop))
+    try:
+        await _until(lambda: _has_cases(settings), worker)
+        yield passes, set(expected_cases(passes, verified=False)), messages[half:], worker
+    finally:
+        stop.set()
+        await worker  # (raises what ended it, if it ended on its own)
+
+
+async def _has_cases(settings: Settings, record_ids: set[str] | None = None) -> bool:
+    """Whether there are cases (for every one of ``record_ids``)."""
+    have = {c["record_id"] for c in await cases_of(settings)}
+    return bool(have) if record_ids is None else record_ids <= have
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], worker: asyncio.Task[Any]) -> None:
+    """Wait for ``condition``; the worker must not end meanwhile."""
+    async with asyncio.timeout(600):  # a cap only for a run that never gets there
+        while not await condition():
+            assert not worker.done(), worker
+            await asyncio.sleep(0.05)
+
+
 async def test_a_database_restart_is_ridden_out_and_readiness_says_why(
     own_services: Settings,
 ) -> None:
     settings = own_services
     ep = services.endpoints(settings)
-    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=7, images=False))
-    expected = set(expected_cases(passes, verified=False))
-    messages = traffic_messages(passes)
-    half = len(messages) // 2
-    await publish(settings, ep, messages[:half])
-    (await prepare(settings, ep)).pool.terminate()  # the schema, before cases are counted
     server = await serve("127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    stop = asyncio.Event()
-    worker = asyncio.create_task(run(settings, ep, stop=stop))
+    answer = (0, "")
+
+    async def readiness_says(what: str) -> bool:
+        nonlocal answer
+        answer = await _readyz(port)
+        return answer[1].startswith(what)
+
     try:
-        async with asyncio.timeout(600):  # a cap only for a run that never gets there
-            while not await cases_of(settings):
-                assert not worker.done(), worker
-                await asyncio.sleep(0.05)
-        await asyncio.to_thread(services.down, settings, ["postgres"])
-        await publish(settings, ep, messages[half:])  # work that needs the database
-        async with asyncio.timeout(600):
-            while "waiting for the database" not in (answer := await _readyz(port))[1]:
-                assert not worker.done(), worker
-                await asyncio.sleep(0.05)
-        assert answer[0] == 503
-        assert RETRIES.labels("database")._value.get() >= 1
-        await asyncio.to_thread(services.up, settings)
-        async with asyncio.timeout(600):
-            while not expected <= {c["record_id"] for c in await cases_of(settings)}:
-                assert not worker.done(), worker
-                await asyncio.sleep(0.05)
-            while (answer := await _readyz(port))[0] != 200:
-                await asyncio.sleep(0.05)
+        async with _worker_mid_run(settings, 7) as (_, expected, rest, worker):
+            await asyncio.to_thread(services.down, settings, ["postgres"])
+            await publish(settings, ep, rest)  # work that needs the database
+            await _until(lambda: readiness_says("not ready: waiting for the database"), worker)
+            assert answer[0] == 503
+            assert RETRIES.labels("database")._value.get() >= 1
+            await asyncio.to_thread(services.up, settings)
+            await _until(lambda: _has_cases(settings, expected), worker)
+            await _until(lambda: readiness_says("ready\n"), worker)
+            assert answer == (200, "ready\n")
     finally:
-        stop.set()
-        await worker  # (raises what ended it, if it ended on its own)
         server.close()
 
 
@@ -156,19 +183,7 @@ async def test_a_broker_restart_is_ridden_out_and_nothing_is_decided_twice(
 ) -> None:
     settings = own_services
     ep = services.endpoints(settings)
-    passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=9, images=False))
-    expected = set(expected_cases(passes, verified=False))
-    messages = traffic_messages(passes)
-    half = len(messages) // 2
-    await publish(settings, ep, messages[:half])
-    (await prepare(settings, ep)).pool.terminate()  # the schema, before cases are counted
-    stop = asyncio.Event()
-    worker = asyncio.create_task(run(settings, ep, stop=stop))
-    try:
-        async with asyncio.timeout(600):  # a cap only for a run that never gets there
-            while not await cases_of(settings):
-                assert not worker.done(), worker
-                await asyncio.sleep(0.05)
+    async with _worker_mid_run(settings, 9) as (passes, expected, rest, worker):
         # kill -9 of the only broker, mid-run; it comes back on the same port with its data
         os.kill(int(services._read_state(settings)["broker"]["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
         async with asyncio.timeout(60):
@@ -176,14 +191,8 @@ async def test_a_broker_restart_is_ridden_out_and_nothing_is_decided_twice(
                 await asyncio.sleep(0.05)
         assert not worker.done(), worker
         assert await asyncio.to_thread(services.up, settings) == ep
-        await publish(settings, ep, messages[half:])
-        async with asyncio.timeout(600):
-            while not expected <= {c["record_id"] for c in await cases_of(settings)}:
-                assert not worker.done(), worker
-                await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await worker  # (raises what ended it, if it ended on its own)
+        await publish(settings, ep, rest)
+        await _until(lambda: _has_cases(settings, expected), worker)
     assert (await run(settings, ep, until_done=True)).done  # what was in hand at the stop
     # the same input through a clean run (its own topics and database, same broker): the
     # expected passes have the same cases, decisions and fines (other cases a crash may add, as
