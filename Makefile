@@ -6,10 +6,14 @@ STAMP  := $(VENV)/.installed
 FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 PROMTOOL := /usr/bin/promtool
 CHROMIUM := /usr/bin/chromium
+JAVA     := /usr/bin/java
+MVN      := /usr/bin/mvn
+KAFKA_LIB := .cache/kafka-lib/.complete
 
-.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future kafka-up kafka-down bench schemas clean
+.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future kafka-up kafka-down \
+	kafka-cluster kafka-cluster-down bench schemas clean
 
-install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM)
+install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM) $(KAFKA_LIB)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +51,26 @@ $(CHROMIUM):
 	  { echo "install the Debian package chromium (for the browser tests)"; exit 1; }; \
 	fi
 
+# The embedded broker is Apache Kafka (scripts/kafka.sh): a Java runtime and Maven from Debian,
+# then its jars from Maven Central, once (.cache/kafka-lib).
+# $(call apt_install,PACKAGE,what it is for): as the rules above, for one Debian package
+apt_install = if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(1) >/dev/null)); \
+	else \
+	  sudo apt-get install -y -qq --no-install-recommends $(1) >/dev/null || \
+	  { echo "install the Debian package $(1) ($(2))"; exit 1; }; \
+	fi
+
+$(JAVA):
+	@$(call apt_install,default-jre-headless,for the embedded broker)
+
+$(MVN): | $(JAVA)
+	@$(call apt_install,maven,to fetch the broker's jars)
+
+$(KAFKA_LIB): scripts/kafka/pom.xml | $(MVN)
+	scripts/kafka.sh jars
+
 demo: install
 	$(BIN)/offsite demo
 
@@ -65,10 +89,12 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # The integration suite on a real Apache Kafka broker (KRaft, single node, jars from Maven Central).
+# (Its own broker in var/kafka-test, wiped before and after; the embedded default is in var/kafka.)
 test-kafka: install
-	scripts/kafka.sh start
-	OFFSITE_TEST_KAFKA=$$(cat var/kafka/bootstrap) $(BIN)/pytest tests/integration; \
-	  status=$$?; scripts/kafka.sh stop; exit $$status
+	scripts/kafka.sh wipe --dir var/kafka-test
+	scripts/kafka.sh start --dir var/kafka-test
+	OFFSITE_TEST_KAFKA=$$(cat var/kafka-test/bootstrap) $(BIN)/pytest tests/integration; \
+	  status=$$?; scripts/kafka.sh wipe --dir var/kafka-test; exit $$status
 
 # The integration and browser suites on the embedded broker, then the integration suite on
 # Apache Kafka, with the CPU starved: one core shared with two busy loops (scripts/starve.sh).
@@ -98,6 +124,15 @@ kafka-up:
 kafka-down:
 	scripts/kafka.sh stop
 
+# Three Apache Kafka brokers (KRaft) on loopback, data in var/kafka-cluster, bootstrap list in
+# var/kafka-cluster/bootstrap; run offsite on it with kafka.replication_factor 3 and
+# kafka.min_insync_replicas 2 (README: a real cluster). `scripts/kafka.sh kill N` kills node N.
+kafka-cluster: install
+	scripts/kafka.sh start --nodes 3 --dir var/kafka-cluster
+
+kafka-cluster-down:
+	scripts/kafka.sh stop --dir var/kafka-cluster
+
 # Benchmarks (not tests): ratios against bare baselines, see bench/README.md.
 bench: install
 	$(BIN)/python -m bench.pipeline 100000 --processes
@@ -109,6 +144,8 @@ bench: install
 	$(BIN)/python -m bench.ais
 	$(BIN)/python -m bench.water
 	$(BIN)/python -m bench.console
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench.peer
 
 schemas: install
 	$(BIN)/offsite schemas export

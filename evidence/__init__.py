@@ -1,6 +1,6 @@
 """Evidence packages: signed BagIt bags with a composite image, custody log, verify and replay."""
 
-from .bag import BlobSource, build_package, case_id
+from .bag import BlobSource, build_package, case_id, unfinished
 from .composite import render_composite
 from .custody import CustodyEvent, verify_chain
 from .custody import append as append_custody
@@ -27,6 +27,7 @@ __all__ = [
     "load_public_key",
     "render_composite",
     "replay_package",
+    "unfinished",
     "verify_chain",
     "verify_package",
 ]

@@ -26,7 +26,9 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
@@ -283,7 +285,7 @@ def write_bag(
     waterway packages share it, so ``offsite evidence verify`` reads both alike."""
     out_dir, cid = final.parent, final.name.split("@", 1)[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cid}.", dir=out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cid}.{_WRITER}.", dir=out_dir))
     try:
         for name, data in files.items():
             _write(tmp / "data" / name, data)
@@ -316,6 +318,52 @@ def write_bag(
         raise
     _fsync_dir(out_dir)
     return final
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if it does not run:
+    with the pid it names one process, even where pids are reused (a container's pid 1)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+# who writes a package's temporary folder (.<case id>.<host>-<pid>-<start>.<random>): a leftover
+# of a writer that is gone can be told from a write in progress on the same evidence folder
+_WRITER = f"{socket.gethostname().split('.')[0]}-{os.getpid()}-{_started(os.getpid())}"
+STALE_S = 3600  # a temporary folder of another host older than this is a leftover too
+
+
+def unfinished(out_dir: Path) -> list[Path]:
+    """The temporary folders of package writes under ``out_dir`` (hidden, never a package):
+    written in progress, or left by a writer that crashed."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.iterdir() if p.name.startswith(".") and p.is_dir())
+
+
+def remove_unfinished(out_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove what crashed writes left under ``out_dir`` (their violations were not committed,
+    so they are read again and their packages written whole). A write in progress is left
+    alone: on this host, one whose process runs (this one included: a stage started again in
+    the same process may have a write of the last attempt still finishing in its thread); on
+    another host, one newer than ``STALE_S``. Returns what was removed."""
+    host, now = _WRITER.rsplit("-", 2)[0], time.time() if now is None else now
+    removed = []
+    for tmp in unfinished(out_dir):
+        writer = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 3 else ""
+        w_host, w_pid, w_start = [*writer.rsplit("-", 2), "", "", ""][:3]
+        if w_host == host and w_pid.isdigit():
+            gone = _started(int(w_pid)) != w_start
+        else:
+            gone = now - tmp.stat().st_mtime > STALE_S
+        if gone:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:

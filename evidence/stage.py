@@ -7,6 +7,7 @@ the one queue has a package that ``offsite evidence verify`` checks alike."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from events.clock import Clock, wall_clock
 from events.stage import BaseStage, Incoming, StageResult, decode_batch
 from events.water import WATER_VIOLATIONS, WaterRegistry, WaterViolation
 
-from .bag import BlobSource, build_package
+from .bag import BlobSource, build_package, remove_unfinished
 from .signing import Signer
 from .water_bag import build_water_package
+
+log = logging.getLogger("offsite.evidence")
 
 
 class EvidenceStage(BaseStage):
@@ -47,6 +50,12 @@ class EvidenceStage(BaseStage):
         self.waterways, self.clock = waterways, clock  # the packages' creation time
         self.water_topic = topic_prefix + WATER_VIOLATIONS
         self.inputs: tuple[str, ...] = (topic_prefix + VIOLATIONS, self.water_topic)
+
+    async def start(self) -> None:
+        """Before the first write: what a crash left half-written is removed (its violation was
+        not committed, so it is read again and its package written whole)."""
+        for tmp in await asyncio.to_thread(remove_unfinished, self.out_dir):
+            log.warning("removed a package left half-written", extra={"path": str(tmp)})
 
     async def process(self, batch: list[Incoming]) -> StageResult:
         road, dead = decode_batch(Violation, [m for m in batch if m.topic != self.water_topic],

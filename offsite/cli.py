@@ -430,7 +430,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def _verify(path: Path, trusted: list[str] | None, keyring_path: Path) -> int:
     """Each package at ``path`` against the given key ids or, without them, the agency's
     keyring; with neither, only for being self-consistent (said so)."""
-    from evidence import load_keyring, verify_package
+    from evidence import load_keyring, unfinished, verify_package
 
     keyring = None
     if trusted is None and keyring_path.exists():
@@ -441,12 +441,15 @@ def _verify(path: Path, trusted: list[str] | None, keyring_path: Path) -> int:
 
     if not path.exists():
         raise UsageError(f"no such package: {path}")
+    leftovers = [] if (path / "bagit.txt").exists() else unfinished(path)
     bags = (
         [path]
         if (path / "bagit.txt").exists()
-        else sorted(p.parent for p in path.glob("*/bagit.txt"))
+        else sorted(p.parent for p in path.glob("*/bagit.txt") if p.parent not in leftovers)
     )
-    if not bags:
+    for tmp in leftovers:  # not packages: the evidence stage removes them when it starts
+        print(f"{tmp}: unfinished write (left by a crash or in progress), not a package")
+    if not bags and not leftovers:
         raise UsageError(f"no evidence package at {path}")
     broken = 0
     for bag in bags:

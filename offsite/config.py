@@ -19,6 +19,7 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -254,7 +255,19 @@ class KafkaSettings(BaseModel):
 
     bootstrap: str | None = None  # None: the embedded broker recorded by `services up`
     partitions: int = Field(default=3, ge=1)
+    # of the topics offsite creates: 1 and 1 on one node; 3 and 2 on a three-broker cluster, so
+    # that an acknowledged write (acks=all) is on two brokers and one may fail
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) is more than "
+                f"replication_factor ({self.replication_factor}): no write could be acknowledged"
+            )
+        return self
 
 
 class DatabaseSettings(BaseModel):

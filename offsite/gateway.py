@@ -43,7 +43,7 @@ from sinks.metrics import READY
 from sinks.metrics import serve as serve_metrics
 
 from .config import Settings, load_registry
-from .kafka import ensure_topics, producer, send_all, topic_names
+from .kafka import ensure_offsite_topics, producer, send_all
 from .services import Endpoints, endpoints
 
 if TYPE_CHECKING:
@@ -150,8 +150,7 @@ async def open_gateway(
     g = limits or settings.gateway
     registry = load_registry(settings.registry)
     prefix = settings.pipeline.topic_prefix
-    await ensure_topics(ep.bootstrap, topic_names(prefix), settings.kafka.partitions,
-                        settings.kafka.replication_factor)  # fmt: skip
+    await ensure_offsite_topics(ep.bootstrap, prefix, settings.kafka)
     store = await DeviceKeyStore.connect(ep.database_url, size=min(g.max_in_flight, 16))
     try:
         await CaseStore(store.pool).migrate()

@@ -22,7 +22,15 @@ from events import ALL_TOPICS, WHOLE_TOPICS, BrokerError, dlq
 from events.stage import Incoming, Outgoing, Stage, guarded
 from sinks.metrics import READY, observe_batch, observe_lag
 
+from .config import KafkaSettings
+
 log = logging.getLogger("offsite.kafka")
+
+
+def broker_away(exc: BaseException) -> bool:
+    """Whether ``exc`` is about the broker (away, electing, a coordinator not ready yet): the
+    broker is outside the process, so every broker error is worth waiting out."""
+    return isinstance(exc, (BrokerError, KafkaError))
 
 
 def topic_names(prefix: str) -> list[str]:
@@ -37,13 +45,21 @@ def partitions_of(name: str, partitions: int) -> int:
     return 1 if whole else partitions
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, rf: int = 1) -> None:
-    """Create the topics that are missing; existing ones are left as they are."""
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, rf: int = 1, min_insync: int = 1
+) -> None:
+    """Create the topics that are missing, with replication factor ``rf`` and
+    ``min.insync.replicas`` ``min_insync``; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        new = [NewTopic(n, partitions_of(n, partitions), rf) for n in names if n not in existing]
+        configs = {"min.insync.replicas": str(min_insync)}
+        new = [
+            NewTopic(n, partitions_of(n, partitions), rf, topic_configs=configs)
+            for n in names
+            if n not in existing
+        ]
         if new:
             with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
@@ -52,6 +68,12 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def ensure_offsite_topics(bootstrap: str, prefix: str, kafka: KafkaSettings) -> None:
+    """Every topic of offsite under ``prefix`` and its DLQ, created as the settings say."""
+    await ensure_topics(bootstrap, topic_names(prefix), kafka.partitions,
+                        kafka.replication_factor, kafka.min_insync_replicas)  # fmt: skip
 
 
 async def _until_led(
@@ -86,6 +108,9 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     prod = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
+        # a send retried after a broker failover is written once (needs a broker with
+        # idempotence: Apache Kafka, the embedded default included)
+        enable_idempotence=True,
         linger_ms=5,
         max_batch_size=512 * 1024,
         max_request_size=MAX_REQUEST_BYTES,

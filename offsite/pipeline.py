@@ -23,7 +23,7 @@ from events.stage import Stage
 from evidence import EvidenceStage, Signer
 from ingest.ais import AisDecodeStage
 from rules import RulesStage
-from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage
+from sinks import BlobStore, CaseStage, CaseStore, LeadSinkStage, database_away
 
 from .config import (
     PipelineSettings,
@@ -34,7 +34,8 @@ from .config import (
     load_waterways,
     registry_of,
 )
-from .kafka import OffsetProbe, StageRunner, ensure_topics, producer, topic_names
+from .kafka import OffsetProbe, StageRunner, ensure_offsite_topics, producer
+from .retry import ride_out
 from .services import Endpoints
 
 log = logging.getLogger("offsite.pipeline")
@@ -135,12 +136,7 @@ def load_signer(settings: Settings) -> Signer:
 
 async def prepare(settings: Settings, ep: Endpoints) -> CaseStore:
     """Topics exist and the schema is current before any stage starts."""
-    await ensure_topics(
-        ep.bootstrap,
-        topic_names(settings.pipeline.topic_prefix),
-        settings.kafka.partitions,
-        settings.kafka.replication_factor,
-    )
+    await ensure_offsite_topics(ep.bootstrap, settings.pipeline.topic_prefix, settings.kafka)
     store = await CaseStore.connect(ep.database_url)
     await store.migrate()
     return store
@@ -170,16 +166,31 @@ async def run(
     on_loaded: Callable[[str, float], None] | None = None,
 ) -> RunReport:
     """Run ``stages`` until ``stop`` is set, or (``until_done``) until every stage has processed
-    everything on its inputs (see :func:`run_stages`)."""
+    everything on its inputs (see :func:`run_stages`). While the broker or the database is away
+    the stages are built and started again after a back-off (offsite.retry), as a restarted
+    process would be: only a bug ends the run with an error."""
     tune_gc()
-    store = await prepare(settings, ep)
+
+    async def attempt(this_stop: asyncio.Event) -> RunReport:
+        store = await prepare(settings, ep)
+        try:
+            built = build_stages(settings, store, stages)
+            return await run_stages(
+                settings, ep, built, stop=this_stop, until_done=until_done, on_loaded=on_loaded
+            )
+        finally:
+            try:  # (a database that is away may not answer a polite goodbye)
+                await asyncio.wait_for(store.close(), 10)
+            except Exception as exc:
+                if not (isinstance(exc, TimeoutError) or database_away(exc)):
+                    raise
+                store.pool.terminate()
+
+    stop = stop or asyncio.Event()
     try:
-        built = build_stages(settings, store, stages)
-        return await run_stages(
-            settings, ep, built, stop=stop, until_done=until_done, on_loaded=on_loaded
-        )
+        return await ride_out(attempt, stop, RunReport())
     finally:
-        await store.close()
+        stop.set()  # as run_stages does: whatever waits on the run's end sees it
 
 
 async def run_stages(

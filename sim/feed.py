@@ -23,7 +23,7 @@ from events.water import WATER_CAMERA, AisRaw, ControlSignal
 from ingest import paced, read_records
 from ingest.ais import raw_message, read_nmea, serve_ais
 from offsite.config import Settings, load_waterways, registry_of
-from offsite.kafka import ensure_topics, producer, send_all, topic_names
+from offsite.kafka import ensure_offsite_topics, producer, send_all
 from offsite.services import Endpoints, endpoints
 from sinks import BlobStore, CaseStore
 
@@ -109,9 +109,7 @@ def water_truth_path(road_truth: Path) -> Path:
 
 
 async def publish(settings: Settings, ep: Endpoints, messages: Sequence[Outgoing]) -> None:
-    await ensure_topics(
-        ep.bootstrap, topic_names(settings.pipeline.topic_prefix), settings.kafka.partitions
-    )
+    await ensure_offsite_topics(ep.bootstrap, settings.pipeline.topic_prefix, settings.kafka)
     async with producer(ep.bootstrap) as prod:
         for i in range(0, len(messages), 5000):
             await send_all(prod, list(messages[i : i + 5000]))
@@ -274,9 +272,7 @@ async def replay_files(
         read_records(jsonl, topic, settings.pipeline.topic_prefix)
     )
     ep = endpoints(settings)
-    await ensure_topics(
-        ep.bootstrap, topic_names(settings.pipeline.topic_prefix), settings.kafka.partitions
-    )
+    await ensure_offsite_topics(ep.bootstrap, settings.pipeline.topic_prefix, settings.kafka)
     n = 0
     async with producer(ep.bootstrap) as prod:
         batch: list[Outgoing] = []
@@ -306,7 +302,7 @@ async def ingest_ais(
     until ``stop`` (default: SIGINT/SIGTERM). Returns the number of lines sent."""
     ep = endpoints(settings)
     prefix = settings.pipeline.topic_prefix
-    await ensure_topics(ep.bootstrap, topic_names(prefix), settings.kafka.partitions)
+    await ensure_offsite_topics(ep.bootstrap, prefix, settings.kafka)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, Literal
@@ -556,3 +557,27 @@ def _row(v: AnyViolation, document: str) -> tuple[Any, ...]:
 def _decided(v: AnyViolation, document: str) -> tuple[Any, ...]:
     """The values of ``_DECIDED`` for ``v``, in that order."""
     return tuple(x for c, x in zip(COLUMNS, _row(v, document), strict=True) if c in _DECIDED)
+
+
+# SQLSTATE classes of a server that is away, not of a wrong statement: 08 connection exception,
+# 57 operator intervention (57P01 admin shutdown, 57P03 "the database system is shutting down"
+# or "is starting up"), 53 insufficient resources
+_AWAY_STATES = ("08", "53", "57")
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether ``exc`` (a DatabaseError, or a driver error that escaped a query) says the
+    database is away for now, a restart or failover worth waiting for, rather than a statement
+    that is wrong."""
+    if isinstance(exc, DatabaseError):
+        return exc.__cause__ is not None and database_away(exc.__cause__)
+    # "connection is closed"; a connection that died in a query, reset when it goes back to
+    # the pool ("cannot switch to state …; another operation is in progress")
+    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.InternalClientError)):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in _AWAY_STATES
+    # a socket error, only where asyncpg raised it (a refused or vanished connection)
+    return isinstance(exc, OSError) and any(
+        "asyncpg" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)
+    )

@@ -56,6 +56,12 @@ OBSERVED: dict[str, Counter | Histogram | Gauge] = {
 }  # fmt: skip
 LOOP_LAG = Gauge("offsite_event_loop_lag_seconds", "How late the event loop ran a 1 s tick")
 READY = Gauge("offsite_stage_ready", "1 when the stage has loaded and joined its group", ["stage"])
+RETRIES = Counter("offsite_retries_total",
+                  "Times the stages were started again after the broker or database was away",
+                  ["cause"])  # fmt: skip
+WAITING = Gauge("offsite_waiting", "1 while the process waits for the broker or database",
+                ["cause"])  # fmt: skip
+_waiting_for: list[str] = []  # why the process is waiting (offsite.retry), for /readyz
 
 
 def observe_batch(stage: str, batch: list[Incoming], result: StageResult, seconds: float) -> None:
@@ -96,10 +102,28 @@ async def watch_loop_lag(tick_s: float = 1.0) -> None:
         LOOP_LAG.set(max(time.monotonic() - due, 0.0))
 
 
-def ready() -> bool:
+def waiting(why: str | None, cause: str = "") -> None:
+    """The process waits for ``cause`` (broker or database) because ``why``; None: no more."""
+    _waiting_for[:] = [why] if why else []
+    for label in ("broker", "database"):
+        WAITING.labels(label).set(int(bool(why) and label == cause))
+
+
+def stages_ready() -> bool:
     """Every stage of this process has loaded and joined its group (and there is one)."""
     stages = [sample.value for metric in READY.collect() for sample in metric.samples]
     return bool(stages) and all(v == 1 for v in stages)
+
+
+def not_ready() -> list[str]:
+    """Why the process is not ready: nothing when it is."""
+    why = list(_waiting_for)
+    for metric in READY.collect():
+        why += [f"stage {s.labels['stage']} has not loaded or joined its group yet"
+                for s in metric.samples if s.value != 1]  # fmt: skip
+    if not why and not stages_ready():
+        why.append("no stage runs yet")
+    return why
 
 
 def observe_lag(stage: str, lags: dict[tuple[str, int], int]) -> None:
@@ -109,8 +133,8 @@ def observe_lag(stage: str, lags: dict[tuple[str, int], int]) -> None:
 
 async def serve(host: str, port: int) -> asyncio.Server:
     """The process's HTTP endpoint: ``/metrics`` (Prometheus text), ``/healthz`` (the process
-    answers), ``/readyz`` (200 once every stage has loaded its models and joined its group,
-    else 503) — for Prometheus, systemd and Kubernetes."""
+    answers), ``/readyz`` (200 once every stage has loaded its models and joined its group and the
+    process waits for nothing, else 503 with the reasons) — for Prometheus, systemd and Kubernetes."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -122,10 +146,11 @@ async def serve(host: str, port: int) -> asyncio.Server:
                 status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
             elif path == "/healthz":
                 status, ctype, body = "200 OK", "text/plain", b"ok\n"
-            elif path == "/readyz":
-                ok = ready()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype, body = "text/plain", b"ready\n" if ok else b"not ready\n"
+            elif path == "/readyz":  # when not ready, why (one reason a line)
+                why = not_ready()
+                status = "503 Service Unavailable" if why else "200 OK"
+                text = "".join(f"not ready: {w}\n" for w in why) if why else "ready\n"
+                ctype, body = "text/plain; charset=utf-8", text.encode()
             else:
                 status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
             writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: "

@@ -68,3 +68,14 @@ def test_an_example_baseline_cannot_decide_real_cases() -> None:
     assert err.value.line == 9  # status: example
     national = load_baselines({"national": ROOT / "configs" / "baselines" / "national.yaml"})
     assert [b.status for b, _ in national["national"]] == ["law"]
+
+
+def test_min_insync_replicas_above_the_replication_factor_stops_start_up(tmp_path: Path) -> None:
+    # on such topics no write with acks=all could ever be acknowledged
+    path = tmp_path / "offsite.yaml"
+    path.write_text("kafka:\n  replication_factor: 1\n  min_insync_replicas: 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert exc.value.field == "kafka" and "min_insync_replicas" in exc.value.message
+    path.write_text("kafka:\n  replication_factor: 3\n  min_insync_replicas: 2\n", encoding="utf-8")
+    assert load_settings(path).kafka.min_insync_replicas == 2

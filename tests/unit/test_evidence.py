@@ -4,6 +4,7 @@ and rules stages in memory), checked with outside tools: LoC bagit, cryptography
 from __future__ import annotations
 
 import ast
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -434,3 +435,46 @@ def test_keys_create_publishes_the_key_and_verify_trusts_the_keyring_only(
     assert "which is not in the agency's keyring" in capsys.readouterr().out
     assert _verify(package, None, tmp_path / "absent.yaml") == 0
     assert "self-consistency only" in capsys.readouterr().out
+
+
+async def test_a_package_half_written_at_a_crash_is_reported_then_removed(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evidence import EvidenceStage
+    from evidence.bag import _WRITER, STALE_S, remove_unfinished
+    from offsite.cli import _verify
+
+    folder = Path(shutil.copytree(run.packages[0].parent, tmp_path / "evidence"))
+    host = _WRITER.rsplit("-", 2)[0]
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()  # a writer that no longer runs, as after a kill -9
+    start = Path(f"/proc/{os.getppid()}/stat").read_text().rpartition(")")[2].split()[19]
+
+    def half_written(name: str) -> Path:
+        tmp = Path(shutil.copytree(run.packages[0], folder / name))
+        (tmp / "signature.ed25519").unlink(missing_ok=True)
+        (tmp / "tagmanifest-sha256.txt").unlink()
+        return tmp
+
+    crashed = half_written(f".{run.packages[0].name}.{host}-{gone.pid}-4242.k2j4x_q9")
+    # a process that runs now but is not the writer: a pid reused (a container's pid 1)
+    reused = half_written(f".{run.packages[4].name}.{host}-{os.getppid()}-1.u7y6t5r4")
+    writing = half_written(f".{run.packages[1].name}.{host}-{os.getppid()}-{start}.a8c1mzz0")
+    ours = half_written(f".{run.packages[5].name}.{_WRITER}.zz9y8x7w")  # an earlier attempt's
+    elsewhere = half_written(f".{run.packages[2].name}.worker2-4711-99.p0q9w8e7")
+    # the folder's packages are intact; the leftovers are named, not counted as broken
+    assert _verify(folder, None, tmp_path / "absent.yaml") == 0
+    out = capsys.readouterr().out
+    assert all(f"{t}: unfinished write" in out for t in (crashed, reused, writing, elsewhere))
+    assert "BROKEN" not in out and f"{run.packages[3].name}: intact" in out
+
+    # the evidence stage starts: the crashed writers' folders go; a write in progress on this
+    # host (its process alive, this one included) and a recent one of another host stay
+    stage = EvidenceStage(REGISTRY, run.blobs, run.signer, folder, AGENCY, [])
+    await stage.start()
+    assert not crashed.exists() and not reused.exists()
+    assert writing.exists() and ours.exists() and elsewhere.exists()
+    # another host's folder, an hour after it was last written, is a leftover too
+    later = elsewhere.stat().st_mtime + STALE_S + 1
+    assert remove_unfinished(folder, now=later) == [elsewhere]
+    assert writing.exists()
