@@ -183,13 +183,14 @@ class LeadStage(BaseStage):
         return s.sighting.site_id in self.hubs and not (vehicle and vehicle.licensed)
 
     def _clones(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
-        """Implausible consecutive pairs over the plates' history and this batch; a pair of two
-        history sightings was found when the later of them came."""
+        """Every implausible pair over the plates' history and this batch (not only the
+        consecutive ones: see ``clones.detect_every``); a pair of two history sightings was
+        found by the batch of whichever came last."""
         rows = list(history)
         old = len(rows)
         rows += seen
         plates = {p: i for i, p in enumerate(sorted({r.sighting.plate or "" for r in rows}))}
-        pairs = clones.detect(
+        pairs = clones.detect_every(
             np.array([plates[r.sighting.plate or ""] for r in rows], np.int64),
             np.array([r.site for r in rows], np.int64),
             np.array([r.ts_ms for r in rows], np.int64),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from detectors.leads import LeadStage, MemorySightings
-from events import Lead
+from events import AnprCapture, Lead
 from events.stage import Incoming
 from ingest.leads import LeadConfig, simulate_leads
 from offsite.config import load_registry
@@ -39,6 +40,31 @@ async def test_same_leads_whatever_the_batching() -> None:
     one = sorted(x.lead_id for x in await run(1_000))
     many = sorted(x.lead_id for x in await run(3))
     assert one == many
+
+
+async def test_same_clone_leads_whatever_the_reading_order() -> None:
+    # one plate at three sites, each drive too fast for the road; the middle sighting read
+    # last (another partition, read later): the leads are the same as read in time order
+    t0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
+    where = [("G107-K1520-S", 0), ("G312-K1035-E", 5), ("S207-K45-N", 10)]  # site, minutes
+
+    def sighting(k: int) -> Incoming:
+        site, minutes = where[k]
+        c = AnprCapture(capture_id=f"c{k}", site_id=site, camera_id="C", lane=1,
+                        ts=t0 + dt.timedelta(minutes=minutes), plate="湘A12345",
+                        plate_color="yellow", confidence=0.95)  # fmt: skip
+        return Incoming("road.anpr", 0, k, None, c.to_json())
+
+    async def leads(batches: list[list[int]]) -> list[list[str]]:
+        stage, out = LeadStage(REGISTRY, MemorySightings()), []
+        for b in batches:
+            out += (await stage.process([sighting(k) for k in b])).out
+        found = [Lead.model_validate_json(o.value) for o in out if b"cloned_plate" in o.value]
+        return sorted(sorted(s.capture_id for s in x.sightings) for x in found)
+
+    in_order = await leads([[0], [1], [2]])
+    assert in_order == await leads([[0, 2], [1]]) == await leads([[2], [1, 0]])
+    assert in_order == [["c0", "c1"], ["c0", "c2"], ["c1", "c2"]]
 
 
 async def test_clone_reason_gives_the_arithmetic() -> None:
