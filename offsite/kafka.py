@@ -16,7 +16,13 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
 
 from events import ALL_TOPICS, WHOLE_TOPICS, BrokerError, dlq
 from events.stage import Incoming, Outgoing, Stage
@@ -255,6 +261,7 @@ class StageRunner:
         self._committed: dict[TopicPartition, tuple[int, str]] = {}
         # (r27b) a new assignment not applied yet: partition → (committed offset, checkpoint)
         self._reassigned: dict[tuple[str, int], tuple[int, str] | None] | None = None
+        self._revoked = False
         self.joined = False  # has partitions assigned: it sees everything on its topics
         self.loaded_s: float | None = None  # how long the stage took to load its resources
         self.in_batch_since: float | None = None  # monotonic start of the batch in hand
@@ -433,6 +440,7 @@ class StageRunner:
         new, self._reassigned = self._reassigned, None
         if new is None:
             return False
+        self._revoked = False
         self._consumed = {tp: at for tp, at in self._consumed.items() if tp in new}
         self._committed = {}
         on_assigned = getattr(self.stage, "assigned", None)
@@ -453,7 +461,7 @@ class StageRunner:
         return True
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        if self._reassigned is not None:  # (r27b) the group changed under the batch in hand
+        if self._revoked or self._reassigned is not None:  # (r27b) the group is changing
             return
         held = self.stage.held()
         assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
@@ -468,7 +476,14 @@ class StageRunner:
             at = position if keep is None else min(position, keep)
             offsets[TopicPartition(*tp)] = (at, checkpoint.get(tp, ""))
         if offsets and offsets != self._committed:
-            await consumer.commit(offsets)
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError):
+                # (r27b) the group is changing under this commit: whoever reads the partitions
+                # next starts from the last commit and decides the same way; not a failure
+                log.info("commit skipped: the group is rebalancing", extra={
+                    "stage": self.stage.name})  # fmt: skip
+                return
             self._committed = offsets
 
 
@@ -484,7 +499,7 @@ class _Rebalance(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        return None
+        self.runner._revoked = True  # no commit until the new assignment is applied
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         tps = sorted(assigned)
