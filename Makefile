@@ -7,7 +7,7 @@ FONT   := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 PROMTOOL := /usr/bin/promtool
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint typecheck unit test-kafka test-slow kafka-up kafka-down bench schemas clean
+.PHONY: install demo test lint typecheck unit test-kafka test-slow kafka-up kafka-down bench schemas clean test-faults soak
 
 install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM)
 
@@ -76,6 +76,21 @@ test-kafka: install
 test-slow: install
 	scripts/starve.sh $(BIN)/pytest tests/integration tests/browser
 	scripts/starve.sh $(MAKE) --no-print-directory test-kafka
+
+# The fault suite (offsite/faults.py): a clean run, then worker kill -9, PostgreSQL restart,
+# workers joining and leaving, 1 and 3 workers, each compared with it; first on the embedded
+# broker, then on Apache Kafka (scripts/kafka.sh). FAULTS_ARGS adds options, e.g. a cluster's
+# `--bootstrap H:P --broker-stop CMD --broker-start CMD` for the broker kill -9 row.
+test-faults: install
+	$(BIN)/python -m offsite.faults $(FAULTS_ARGS)
+	scripts/kafka.sh start
+	$(BIN)/python -m offsite.faults --bootstrap $$(cat var/kafka/bootstrap) $(FAULTS_ARGS); \
+	  status=$$?; scripts/kafka.sh stop; exit $$status
+
+# Steady input through two workers for 10 minutes; fails if memory or lag keeps growing
+# (bench/soak.py; SOAK_ARGS="--minutes 2" for a shorter try).
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 kafka-up:
 	scripts/kafka.sh start
