@@ -31,10 +31,11 @@ from events.stage import Outgoing
 from evidence import generate_key
 from ingest import SimulationConfig
 from ingest.leads import LeadConfig, simulate_leads
+from ingest.water_sim import WaterSimConfig
 
 from . import services
 from .config import EvidenceSettings, KafkaSettings, Settings, registry_of
-from .feed import make_traffic, publish, traffic_messages
+from .feed import make_traffic, make_water_traffic, publish, traffic_messages, water_messages
 from .kafka import wait_drained
 from .pipeline import STAGES, build_stages, group_id, prepare
 from .testing import isolated_settings, settings_env
@@ -296,21 +297,27 @@ async def run_once(base: Settings, plan: Plan, act: Act, batch_max: int = 100) -
 
 
 async def plan_of(
-    base: Settings, vehicles: int, seed: int, stop: str | None = None, start: str | None = None
-) -> Plan:
+    base: Settings, vehicles: int, seed: int, stop: str | None = None, start: str | None = None,
+    vessels: int = 0,
+) -> Plan:  # fmt: skip
     """Simulated road traffic with the injected lead scenarios (cloned plates, night coaches,
-    shuttles), unprefixed."""
+    shuttles), and ``vessels`` on the waterways, unprefixed."""
     cfg = SimulationConfig(vehicles=vehicles, seed=seed, images=False)
     passes = await asyncio.to_thread(make_traffic, base, cfg)
     extra, _ = simulate_leads(registry_of(base), LeadConfig(seed=seed))
-    return Plan(traffic_messages(passes, "", extra), len(expected_cases(passes, verified=False)),
-                stop, start)  # fmt: skip
+    messages = traffic_messages(passes, "", extra)
+    if vessels:
+        wcfg = WaterSimConfig(vessels=vessels, seed=seed, images=False)
+        messages += water_messages(await asyncio.to_thread(make_water_traffic, base, wcfg))
+    return Plan(messages, len(expected_cases(passes, verified=False)), stop, start)
 
 
 async def suite(
-    base: Settings, vehicles: int, seed: int, only: Sequence[str], plan_extra: dict[str, str]
-) -> list[Row]:
-    plan = await plan_of(base, vehicles, seed, plan_extra.get("stop"), plan_extra.get("start"))
+    base: Settings, vehicles: int, vessels: int, seed: int, only: Sequence[str],
+    plan_extra: dict[str, str],
+) -> list[Row]:  # fmt: skip
+    plan = await plan_of(base, vehicles, seed, plan_extra.get("stop"), plan_extra.get("start"),
+                         vessels)  # fmt: skip
     reference = await run_once(base, plan, clean)
     rows = [Row("clean (reference)", died=reference.died)]
     for name, act in FAULTS.items():
@@ -367,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m offsite.faults", description=__doc__)
     ap.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
     ap.add_argument("--vehicles", type=int, default=800)
+    ap.add_argument("--vessels", type=int, default=10)
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--only", action="append", default=[], choices=sorted(FAULTS))
     ap.add_argument("--broker-stop", help="shell command that kills one broker (kill -9)")
@@ -374,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     base = scratch(args.bootstrap, "faults")
     try:
-        rows = asyncio.run(suite(base, args.vehicles, args.seed, args.only,
+        rows = asyncio.run(suite(base, args.vehicles, args.vessels, args.seed, args.only,
                                  {"stop": args.broker_stop, "start": args.broker_start}))  # fmt: skip
     finally:
         services.down(base)
