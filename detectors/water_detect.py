@@ -489,15 +489,17 @@ class WaterDetector:
             runs = tracks.loiter_runs(
                 tr, ok, round(z.min_dwell_s * 1000), round(self.s.loiter_max_step_s * 1000)
             )
-            for a, r, e in zip(runs.start.tolist(), runs.reached.tolist(), runs.end.tolist(),
-                               strict=True):  # fmt: skip
+            # the finding is the run up to the report where it reached the dwell: where it
+            # ends depends on how much of it had been read when the stage decided, so the
+            # run's end in the id or the text would make another detection of the same input
+            for a, r in zip(runs.start.tolist(), runs.reached.tolist(), strict=True):
                 m = int(tr.mmsi[a])
-                dwell = (int(tr.t_ms[e]) - int(tr.t_ms[a])) / 1000
+                dwell = (int(tr.t_ms[r]) - int(tr.t_ms[a])) / 1000
                 reasons = [
-                    f"MMSI {m} 夜间在禁采区 {z.name} 内低速停留 {dwell / 60:.0f} min "
+                    f"MMSI {m} 夜间在禁采区 {z.name} 内低速停留已达 {dwell / 60:.0f} min "
                     f"(航速 ≤ {z.max_speed_kn:g} kn), 无有效采砂许可"
                 ]
-                rows = [int(c.pos_row[k]) for k in (a, r, e)]
+                rows = [int(c.pos_row[k]) for k in (a, r)]
                 q = {"dwell_s": dwell, "max_speed_kn": z.max_speed_kn}
                 self._emit(out, "water.dredging", "zone.night_loiter", z.id,
                            c.reports[rows[1]].ts, m, c, rows, 0.7, reasons, q)  # fmt: skip
