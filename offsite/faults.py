@@ -356,6 +356,7 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
     """Settings on a folder of their own with the project's configs, a new signing key, and
     the embedded services started (the broker only if ``bootstrap`` names none)."""
     var = Path(tempfile.mkdtemp(prefix=f"offsite-{tag}-"))
+    var.chmod(0o755)  # the embedded PostgreSQL may run as another user (as root)
     base = Settings(
         var_dir=var,
         evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
