@@ -10,8 +10,8 @@ JAVA     := /usr/bin/java
 MVN      := /usr/bin/mvn
 KAFKA_LIB := .cache/kafka-lib/.complete
 
-.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future kafka-up kafka-down \
-	kafka-cluster kafka-cluster-down bench schemas clean
+.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future test-faults soak \
+	kafka-up kafka-down kafka-cluster kafka-cluster-down bench schemas clean
 
 install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM) $(KAFKA_LIB)
 
@@ -117,6 +117,18 @@ $(FAKETIME):
 
 test-future: install $(FAKETIME)
 	$(FAKETIME) '2029-01-01 10:00:00' $(BIN)/pytest
+
+# The fault suite (offsite/faults.py): a clean run, then worker kill -9, PostgreSQL restart,
+# workers joining and leaving, 1 and 3 workers, each compared with it, on the embedded broker
+# (Apache Kafka, one node). FAULTS_ARGS adds options, e.g. a cluster's
+# `--bootstrap H:P --broker-stop CMD --broker-start CMD` for the broker kill -9 row.
+test-faults: install
+	$(BIN)/python -m offsite.faults $(FAULTS_ARGS)
+
+# Steady input through two workers for 10 minutes; fails if memory or lag keeps growing
+# (bench/soak.py; SOAK_ARGS="--minutes 2" for a shorter try).
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 kafka-up:
 	scripts/kafka.sh start

@@ -52,6 +52,39 @@ def detect(
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
+def detect_every(
+    plate: np.ndarray,
+    site: np.ndarray,
+    ts_ms: np.ndarray,
+    distance_km: np.ndarray,
+    max_speed_kmh: float,
+) -> np.ndarray:
+    """Every implausible pair, as :func:`detect` returns them (twin: :func:`detect_all_pairs`).
+
+    The lead stage reports these rather than the consecutive ones: which pairs are consecutive
+    depends on which sightings had arrived when a batch was judged (another partition's, a late
+    site's), so the consecutive scan over what is known so far gives another set of leads for
+    another reading order; every implausible pair is a fact of the sightings alone. A plate's
+    sightings within the longest drive are few, so the pairs are found by comparing each
+    sighting with the 1st, 2nd, … next of its plate in time."""
+    plate, site, ts = (np.asarray(a, np.int64) for a in (plate, site, ts_ms))
+    order = by_plate_time(plate, ts)
+    dist_km = np.asarray(distance_km, np.float64)
+    found = []
+    for k in range(1, len(order)):
+        i, j = order[:-k], order[k:]
+        same = plate[i] == plate[j]
+        if not same.any():
+            break  # no plate has more than k sightings
+        i, j = i[same], j[same]
+        other = site[i] != site[j]
+        i, j = i[other], j[other]
+        flag = (ts[j] - ts[i]) * float(max_speed_kmh) < dist_km[site[i], site[j]] * MS_PER_HOUR
+        found.append(np.stack([i[flag], j[flag]], axis=1))
+    pairs = np.concatenate(found).reshape(-1, 2) if found else np.zeros((0, 2), np.int64)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
 def implausible(
     ts_i: int, site_i: int, ts_j: int, site_j: int, distance_km: np.ndarray, max_speed_kmh: float
 ) -> bool:

@@ -86,6 +86,7 @@ class _Seen:
     ts_ms: int
     site: int
     sighting: Sighting
+    received_ms: int = 0  # when the broker received it (its own time when not known)
 
 
 def _ms(ts: dt.datetime) -> int:
@@ -108,8 +109,13 @@ class LeadStage(BaseStage):
         max_lateness: dt.timedelta = dt.timedelta(days=1),
         topic_prefix: str = "",
     ) -> None:
-        """``max_lateness``: how far behind the newest sighting one may arrive (a site that
-        uploads its backlog after an outage) and still meet the sightings it should."""
+        """``max_lateness``: how long after a sighting (by the broker's receive time) another
+        one may arrive (a site that uploads its backlog after an outage) and still meet it.
+
+        Sightings are kept by when the broker received them, not by their own time: a cut by
+        the newest sighting read so far would depend on which partition a worker read first (a
+        week of shuttle sightings read before the clone pair of its first day forgot the pair),
+        so the same input would give other leads."""
         self.registry, self.store, self.max_speed = registry, store, max_speed_kmh
         self.max_lateness = max_lateness
         self.rules = operation_rules or operation.OperationRules()
@@ -141,14 +147,14 @@ class LeadStage(BaseStage):
                 continue
             sighting = Sighting(capture_id=c.capture_id, site_id=c.site_id, ts=c.ts, plate=plate,
                                 images=list(c.images))  # fmt: skip
-            seen.append(_Seen(_ms(c.ts), self.site_index[c.site_id], sighting))
+            received = msg.timestamp_ms if msg.timestamp_ms is not None else _ms(c.ts)
+            seen.append(_Seen(_ms(c.ts), self.site_index[c.site_id], sighting, received))
         if not seen:
             return StageResult()
         seen.sort(key=lambda s: (s.ts_ms, s.sighting.capture_id))
         # Remember first, then recall: of two workers with sightings of one plate at once, the
         # one that reads last sees both.
         await self.store.remember_sightings([(s.sighting, self._keep_until(s)) for s in seen])
-        last = seen[-1].sighting.ts
         plates = {s.sighting.plate or "" for s in seen}
         shuttling = {s.sighting.plate or "" for s in seen if self._unlicensed_at_hub(s)}
         nearby = await self._history(seen, plates, self.clone_horizon)
@@ -158,9 +164,8 @@ class LeadStage(BaseStage):
         self.emitted.update((x.lead_id, _ms(x.ts)) for x in fresh)
         recent = seen[-1].ts_ms - 2 * _ms_of(self.window)
         self.emitted = {k: t for k, t in self.emitted.items() if t >= recent}
-        # A camera whose clock runs far ahead moves this cut forward: history is then forgotten
-        # early and a lead may be missed; never is one made up.
-        await self.store.forget_sightings(last - self.max_lateness)
+        newest = max(s.received_ms for s in seen)
+        await self.store.forget_sightings(_dt(newest) - self.max_lateness)
         return StageResult(out=[Outgoing(self.out_topic, (x.plate or "").encode(), x.to_json())
                                 for x in fresh])  # fmt: skip
 
@@ -178,21 +183,23 @@ class LeadStage(BaseStage):
 
     def _keep_until(self, s: _Seen) -> dt.datetime:
         """A plate's sighting serves clone checks for the longest drive; an unlicensed vehicle's
-        hub sighting serves the operation window."""
-        return s.sighting.ts + (self.window if self._unlicensed_at_hub(s) else self.clone_horizon)
+        hub sighting serves the operation window (from when the broker received it)."""
+        reach = self.window if self._unlicensed_at_hub(s) else self.clone_horizon
+        return _dt(s.received_ms) + reach
 
     def _unlicensed_at_hub(self, s: _Seen) -> bool:
         vehicle = self.registry.vehicle_index.get(s.sighting.plate or "")
         return s.sighting.site_id in self.hubs and not (vehicle and vehicle.licensed)
 
     def _clones(self, seen: list[_Seen], history: list[_Seen]) -> list[Lead]:
-        """Implausible consecutive pairs over the plates' history and this batch; a pair of two
-        history sightings was found when the later of them came."""
+        """Every implausible pair over the plates' history and this batch (not only the
+        consecutive ones: see ``clones.detect_every``); a pair of two history sightings was
+        found by the batch of whichever came last."""
         rows = list(history)
         old = len(rows)
         rows += seen
         plates = {p: i for i, p in enumerate(sorted({r.sighting.plate or "" for r in rows}))}
-        pairs = clones.detect(
+        pairs = clones.detect_every(
             np.array([plates[r.sighting.plate or ""] for r in rows], np.int64),
             np.array([r.site for r in rows], np.int64),
             np.array([r.ts_ms for r in rows], np.int64),
@@ -264,6 +271,10 @@ class LeadStage(BaseStage):
             site_id=rows[-1].sighting.site_id, ts=rows[-1].sighting.ts, score=score,
             reasons=reasons, sightings=[r.sighting for r in rows],
         )  # fmt: skip
+
+
+def _dt(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
 def _ms_of(span: dt.timedelta) -> int:

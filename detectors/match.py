@@ -8,7 +8,17 @@ A record is matched only when both topics of its site have moved past ``ts + win
 stream went idle), so every capture that could match it has arrived: the result does not depend
 on how messages were batched or how far one topic was read ahead of the other, and a replay
 matches the same way. A topic of a site that has sent nothing for ``max_wait_s`` of wall-clock
-time (a camera down) is not waited for: its site's records are matched without it.
+time (a camera down) is not waited for, but only once the broker has nothing more of that topic
+for this reader (``waiting``, told by the runner): a backlog being read, a broker or worker that
+took a while to restart, never makes a camera "down".
+
+A match is a function of the captures and passes around the record only: a capture matched to
+one record is not taken away from the next (two records that could both be its vehicle are both
+ambiguous). Captures and passes stay for ``keep`` of event time behind the oldest undecided
+record, and their offsets are held, so that after a restart the records not yet decided meet
+the same neighbours again. Which records were decided is the ``checkpoint`` committed with the
+offsets (per site, the last one released); a restart re-reads the held records before it
+(``restore``) as context only, so a record is never decided twice on less context.
 
 Buffers are kept sorted by time per site and lane, so matching a batch costs O(n log n).
 """
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
 import math
 import time
 from collections import defaultdict
@@ -82,7 +93,7 @@ def _cap_key(capture: AnprCapture) -> tuple[int, str]:
 class _Lane:
     # all sorted by (ts, id)
     captures: list[tuple[int, str, AnprCapture, Position]] = field(default_factory=list)
-    passes: list[tuple[int, str, int]] = field(default_factory=list)  # ts, record_id, rear ts
+    passes: list[tuple[int, str, int, Position]] = field(default_factory=list)  # + rear ts
 
 
 @dataclass
@@ -93,6 +104,8 @@ class _Site:
     anpr_mark: int | None = None
     wim_seen: float = -math.inf  # when each topic last sent something (wall clock, s)
     anpr_seen: float = -math.inf
+    released: tuple[int, str] | None = None  # (ts, record_id) of the last record decided
+    wim_partition: tuple[str, int] | None = None  # where the site's WIM records come from
 
 
 class Matcher:
@@ -103,12 +116,20 @@ class Matcher:
         self.max_wait_s, self.clock = max_wait_s, clock
         self.keep = max(2 * self.window, 10_000)  # passes kept to measure the gap to the next
         self._sites: dict[str, _Site] = defaultdict(_Site)
+        # "wim"/"anpr": topics the broker has more records of for this reader (the runner says)
+        self.waiting: frozenset[str] = frozenset()
+        self._read_to: dict[tuple[str, int], int] = {}  # next WIM offset, per partition
+        self._replayed: dict[tuple[str, int], int] = {}  # read up to here before a restart
 
     def add_wim(self, record: WimRecord, pos: Position, received_ms: int | None = None) -> None:
         site = self._sites[record.site_id]
+        site.wim_partition = part = pos[:2]
         key = _wim_key(record)
-        _insert(site.pending, (*key, record, pos, received_ms))
-        _insert(site.lanes[record.lane].passes, (*key, key[0] + _rear_ms(record)))
+        self._read_to[part] = max(self._read_to.get(part, 0), pos[2] + 1)
+        again = pos[2] < self._replayed.get(part, 0)  # read before a restart, decided or not
+        if not (again and site.released is not None and key <= site.released):
+            _insert(site.pending, (*key, record, pos, received_ms))
+        _insert(site.lanes[record.lane].passes, (*key, key[0] + _rear_ms(record), pos))
         site.wim_mark = key[0] if site.wim_mark is None else max(site.wim_mark, key[0])
         site.wim_seen = self.clock()
 
@@ -132,6 +153,8 @@ class Matcher:
             else:
                 n = 0
             done, site.pending = site.pending[:n], site.pending[n:]
+            if done:
+                site.released = done[-1][:2]
             out += [
                 (ts, rid, self._match(site, ts, record, pos, received))
                 for ts, rid, record, pos, received in done
@@ -158,7 +181,7 @@ class Matcher:
         gap, _, index = min(
             (abs(lane.captures[i][0] - ts), lane.captures[i][1], i) for i in range(lo, hi)
         )
-        cap_ts, _, capture, _ = lane.captures.pop(index)
+        cap_ts, _, capture, _ = lane.captures[index]  # kept: the next record may see it too
         plo = bisect.bisect_left(lane.passes, (cap_ts - self.window,))
         phi = bisect.bisect_right(lane.passes, (cap_ts + self.window, _LAST))
         if hi - lo > 1 or phi - plo > 1:
@@ -167,11 +190,15 @@ class Matcher:
 
     def _low_mark(self, site: _Site) -> int | None:
         """How far both topics of a site have come: the lower of their marks, leaving out a
-        topic that has been silent for ``max_wait_s`` while the other goes on."""
+        topic that has been silent for ``max_wait_s`` while the other goes on, and of which
+        the broker has nothing more for this reader."""
         now = self.clock()
-        marks = [(site.wim_mark, site.wim_seen), (site.anpr_mark, site.anpr_seen)]
-        live = [m for m, seen in marks if m is not None and now - seen <= self.max_wait_s]
-        known = [m for m, _ in marks if m is not None]
+        marks = [(site.wim_mark, site.wim_seen, "wim"), (site.anpr_mark, site.anpr_seen, "anpr")]
+        if any(m is None and kind in self.waiting for m, _, kind in marks):
+            return None  # one topic not heard from yet, and the broker has more of it
+        live = [m for m, seen, kind in marks if m is not None
+                and (kind in self.waiting or now - seen <= self.max_wait_s)]  # fmt: skip
+        known = [m for m, _, _ in marks if m is not None]
         if len(known) < 2 and len(live) == len(known):
             return None  # one topic never heard from, and it has not been long: wait for it
         return min(live or known)
@@ -195,12 +222,55 @@ class Matcher:
             del lane.passes[: bisect.bisect_left(lane.passes, (keep_from,))]
 
     def held(self) -> dict[tuple[str, int], int]:
-        """Lowest buffered offset per partition (offsets beyond it must not be committed)."""
+        """Lowest buffered offset per partition (offsets beyond it must not be committed): of
+        the records not yet decided, and of the captures and passes kept as their context."""
         low: dict[tuple[str, int], int] = {}
         for site in self._sites.values():
             positions = [p[3] for p in site.pending]
-            positions += [c[3] for lane in site.lanes.values() for c in lane.captures]
+            for lane in site.lanes.values():
+                positions += [c[3] for c in lane.captures] + [p[3] for p in lane.passes]
             for topic, part, off in positions:
                 key = (topic, part)
                 low[key] = min(low.get(key, off), off)
         return low
+
+    def checkpoint(self) -> dict[tuple[str, int], str]:
+        """Per WIM partition, how far it was read and the last record decided at each of its
+        sites, as text to commit with the partition's offset (see :meth:`restore`)."""
+        marks: dict[tuple[str, int], dict[str, list[int | str]]] = defaultdict(dict)
+        for name, site in sorted(self._sites.items()):
+            if site.released is not None and site.wim_partition is not None:
+                marks[site.wim_partition][name] = list(site.released)
+        return {
+            tp: json.dumps({"to": to, "sites": marks.get(tp, {})}, separators=(",", ":"))
+            for tp, to in sorted(self._read_to.items())
+        }
+
+    def restore(self, checkpoints: dict[tuple[str, int], str]) -> None:
+        """The partitions in ``checkpoints`` are read again from their committed offsets: of
+        the records read before, those up to their site's checkpoint were decided and come back
+        only as context for the others."""
+        for tp, text in checkpoints.items():
+            try:
+                got = json.loads(text)
+                to, marks = int(got["to"]), dict(got["sites"])
+            except (ValueError, TypeError, KeyError):
+                continue  # committed without a checkpoint (an older version): decide again
+            self._replayed[tp] = to
+            for name, (ts, rid) in marks.items():
+                self._sites[name].released = (int(ts), str(rid))
+
+    def keep_only(self, partitions: frozenset[tuple[str, int]]) -> None:
+        """Forget the sites read from partitions this reader no longer has: another reads them
+        now, from their committed offsets."""
+        for name, site in list(self._sites.items()):
+            parts = {p[3][:2] for p in site.pending}
+            for lane in site.lanes.values():
+                parts |= {c[3][:2] for c in lane.captures} | {p[3][:2] for p in lane.passes}
+            if site.wim_partition is not None:
+                parts.add(site.wim_partition)
+            if not parts <= partitions:
+                del self._sites[name]
+        for seen in (self._read_to, self._replayed):
+            for tp in [tp for tp in seen if tp not in partitions]:
+                del seen[tp]

@@ -117,7 +117,24 @@ class DetectionStage(BaseStage):
         return await self._result(self.matcher.ready(), dead)
 
     async def idle(self) -> StageResult:
-        return await self._result(self.matcher.ready(flush=True))
+        """Nothing came for a while: match everything if the broker has nothing more for this
+        reader, else only what the windows allow (a pause in a backlog decides nothing)."""
+        return await self._result(self.matcher.ready(flush=not self.matcher.waiting))
+
+    def behind(self, partitions: frozenset[tuple[str, int]]) -> None:
+        """The partitions the broker has more records of (from the runner, before each poll's
+        work): their topics are not silent, however long they have been quiet."""
+        kinds = {self.wim_topic: "wim", self.anpr_topic: "anpr"}
+        self.matcher.waiting = frozenset(kinds[t] for t, _ in partitions if t in kinds)
+
+    def assigned(self, partitions: frozenset[tuple[str, int]]) -> None:
+        self.matcher.keep_only(partitions)
+
+    def checkpoint(self) -> dict[tuple[str, int], str]:
+        return self.matcher.checkpoint()
+
+    def restore(self, checkpoints: dict[tuple[str, int], str]) -> None:
+        self.matcher.restore(checkpoints)
 
     async def _result(
         self, matches: list[Match], dead: list[Outgoing] | None = None

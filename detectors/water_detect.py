@@ -483,19 +483,21 @@ class WaterDetector:
             runs = tracks.loiter_runs(
                 tr, ok, round(z.min_dwell_s * 1000), round(self.s.loiter_max_step_s * 1000)
             )
-            for a, r, e in zip(runs.start.tolist(), runs.reached.tolist(), runs.end.tolist(),
-                               strict=True):  # fmt: skip
+            # the finding is the run up to the report where it reached the dwell: where it
+            # ends depends on how much of it had been read when the stage decided, so the
+            # run's end in the id or the text would make another detection of the same input
+            for a, r in zip(runs.start.tolist(), runs.reached.tolist(), strict=True):
                 m = int(tr.mmsi[a])
-                dwell = (int(tr.t_ms[e]) - int(tr.t_ms[a])) / 1000
+                dwell = (int(tr.t_ms[r]) - int(tr.t_ms[a])) / 1000
                 v = self.reg.by_mmsi.get(m)
                 licence = "持采砂许可, 禁采区内不予豁免" if v and any(
                     lic.kind == "sand_dredging" for lic in v.licences) else "无采砂许可"  # fmt: skip
                 reasons = [
-                    f"MMSI {m} 在禁采区 {z.name} 监控时段内低速作业 {dwell / 60:.0f} min "
+                    f"MMSI {m} 在禁采区 {z.name} 监控时段内低速作业已达 {dwell / 60:.0f} min "
                     f"(航速 {z.min_working_kn:g}–{z.max_speed_kn:g} kn"
                     f"{', 登记为采砂船' if v and v.kind == 'dredger' else ''}), {licence}"
                 ]
-                rows = [int(c.pos_row[k]) for k in (a, r, e)]
+                rows = [int(c.pos_row[k]) for k in (a, r)]
                 q = {"dwell_s": dwell, "max_speed_kn": z.max_speed_kn}
                 self._emit(out, "water.dredging", "zone.night_loiter", z.id,
                            c.reports[rows[1]].ts, m, c, rows, 0.7, reasons, q)  # fmt: skip

@@ -13,10 +13,16 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
 
 from events import ALL_TOPICS, WHOLE_TOPICS, BrokerError, dlq
 from events.stage import Incoming, Outgoing, Stage, guarded
@@ -282,7 +288,10 @@ class StageRunner:
         self.batch_max, self.idle_flush_s = batch_max, idle_flush_s
         self.batches = self.messages = 0
         self._consumed: dict[tuple[str, int], int] = {}
-        self._committed: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, tuple[int, str]] = {}
+        # (r27b) a new assignment not applied yet: partition → (committed offset, checkpoint)
+        self._reassigned: dict[tuple[str, int], tuple[int, str] | None] | None = None
+        self._revoked = False
         self.joined = False  # has partitions assigned: it sees everything on its topics
         self.loaded_s: float | None = None  # how long the stage took to load its resources
         self.in_batch_since: float | None = None  # monotonic start of the batch in hand
@@ -328,7 +337,6 @@ class StageRunner:
         await self.stage.start()  # models load before the first message is read
         self.loaded_s = time.perf_counter() - started_load
         consumer = AIOKafkaConsumer(
-            *self.stage.inputs,
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,
@@ -348,6 +356,9 @@ class StageRunner:
         try:
             try:
                 await consumer.start()
+                # (r27b) a listener, so that every rebalance keeps the stage's memory and the
+                # positions it is read from in step (see _Rebalance)
+                consumer.subscribe(self.stage.inputs, listener=_Rebalance(self))
             except KafkaError as exc:
                 raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
             last_data = time.monotonic()
@@ -355,6 +366,7 @@ class StageRunner:
             on_assigned = getattr(self.stage, "assigned", None)
             on_behind = getattr(self.stage, "behind", None)
             while not stop.is_set():
+                await self._rebalance(consumer)
                 self.joined = bool(consumer.assignment())
                 if on_assigned is not None:  # the optional Stage.assigned(partitions)
                     now_assigned = frozenset(
@@ -372,13 +384,17 @@ class StageRunner:
                 for tp in consumer.assignment() if polled else ():
                     if tp not in polled:
                         polled |= await consumer.getmany(tp, max_records=self.batch_max)
+                if await self._rebalance(consumer):
+                    continue  # (r27b) read from the committed offsets: dropped, read again
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in polled.items()
                     for m in msgs
                 ]
                 if on_behind is not None:  # the optional Stage.behind(partitions)
-                    on_behind(await self._behind(consumer, batch) if batch else frozenset())
+                    # (r27b) on an empty poll too: a poll that brought nothing (a broker
+                    # restarting, a rebalance) does not mean the broker has nothing more
+                    on_behind(await self._behind(consumer, batch))
                 started = time.perf_counter()
                 if batch:
                     last_data = time.monotonic()
@@ -445,15 +461,89 @@ class StageRunner:
             return round_
         return None
 
+    async def _rebalance(self, consumer: AIOKafkaConsumer) -> bool:
+        """(r27b) Apply a new assignment (see _Rebalance), if one came: a partition kept goes
+        on from where this runner was, in step with what the stage has in memory; one gained
+        is read from its committed offset, and the checkpoint committed with it goes to the
+        optional ``Stage.restore``; the stage is told what it reads now (``Stage.assigned``),
+        so it forgets the partitions it lost."""
+        new, self._reassigned = self._reassigned, None
+        if new is None:
+            return False
+        self._revoked = False
+        self._consumed = {tp: at for tp, at in self._consumed.items() if tp in new}
+        self._committed = {}
+        on_assigned = getattr(self.stage, "assigned", None)
+        if on_assigned is not None:
+            on_assigned(frozenset(new))
+        gained = {}
+        for tp, committed in new.items():
+            if tp in self._consumed:
+                consumer.seek(TopicPartition(*tp), self._consumed[tp])
+            elif committed is not None:
+                consumer.seek(TopicPartition(*tp), committed[0])
+                gained[tp] = committed[1]
+            else:
+                await consumer.seek_to_beginning(TopicPartition(*tp))
+        restore = getattr(self.stage, "restore", None)
+        if restore is not None and gained:
+            restore(gained)
+        return True
+
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        if self._revoked or self._reassigned is not None:  # (r27b) the group is changing
+            return
         held = self.stage.held()
         assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        # (r27b) the optional Stage.checkpoint(): text committed with each partition's offset,
+        # given back to Stage.restore() by whoever reads the partition next
+        checkpoint: dict[tuple[str, int], str] = getattr(self.stage, "checkpoint", dict)()
         offsets = {}
         for tp, position in self._consumed.items():
             if tp not in assigned:
                 continue
             keep = held.get(tp)
-            offsets[TopicPartition(*tp)] = position if keep is None else min(position, keep)
+            at = position if keep is None else min(position, keep)
+            offsets[TopicPartition(*tp)] = (at, checkpoint.get(tp, ""))
         if offsets and offsets != self._committed:
-            await consumer.commit(offsets)
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError):
+                # (r27b) the group is changing under this commit: whoever reads the partitions
+                # next starts from the last commit and decides the same way; not a failure
+                log.info("commit skipped: the group is rebalancing", extra={
+                    "stage": self.stage.name})  # fmt: skip
+                return
             self._committed = offsets
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """(r27b) After every rebalance aiokafka reads each assigned partition again from its
+    committed offset, which lies behind what the stage has in memory (held records, context):
+    read that way, a stage would see records twice (a capture twice is an ambiguous match), and
+    one that lost a partition would still decide for it. This listener (it runs in aiokafka's
+    own task, maybe while a batch is in hand) only notes the new assignment with the committed
+    offsets and checkpoints; the runner applies it between batches (StageRunner._rebalance)."""
+
+    def __init__(self, runner: StageRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.runner._revoked = True  # no commit until the new assignment is applied
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        tps = sorted(assigned)
+        got = {}
+        if tps:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.runner.bootstrap)
+            try:
+                await admin.start()
+                got = await admin.list_consumer_group_offsets(self.runner.group_id, partitions=tps)
+            finally:
+                await admin.close()
+        self.runner._reassigned = {
+            (tp.topic, tp.partition): (
+                (m.offset, m.metadata or "") if (m := got.get(tp)) and m.offset >= 0 else None
+            )
+            for tp in tps
+        }

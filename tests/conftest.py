@@ -8,44 +8,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-from evidence import generate_key
 from offsite import services
-from offsite.config import EvidenceSettings, KafkaSettings, Settings
+from offsite.config import Settings
+from offsite.faults import scratch
 from offsite.testing import isolated_settings
 from sinks.accounts import Accounts
 from tests.integration.test_console import PASSWORD, USERS
 from tests.integration.test_lifecycle import World, make_world
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def service_settings() -> Iterator[Settings]:
     # not under pytest's own temporary folders: pytest prunes old ones while another run may
     # still have its PostgreSQL there
-    var = Path(tempfile.mkdtemp(prefix="offsite-it-"))
-    var.chmod(0o755)
-    external = os.environ.get("OFFSITE_TEST_KAFKA")
-    settings = Settings(
-        var_dir=var,
-        evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
-        registry=ROOT / "configs" / "sites.yaml",
-        vehicles=ROOT / "configs" / "vehicles.yaml",
-        permits=ROOT / "configs" / "permits.yaml",
-        baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
-        kafka=KafkaSettings(bootstrap=external),
-    )
-    generate_key(settings.evidence.key)
-    services.up(settings)
+    settings = scratch(os.environ.get("OFFSITE_TEST_KAFKA"), "it")
     yield settings
     services.down(settings)
-    shutil.rmtree(var, ignore_errors=True)
+    shutil.rmtree(settings.var_dir, ignore_errors=True)
 
 
 @pytest.fixture

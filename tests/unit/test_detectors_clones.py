@@ -122,3 +122,13 @@ def test_consecutive_scan_equals_the_twin_on_any_matrix(
     fast = pairs(plate, site, ts, dist, v)
     slow = clones.detect_all_pairs(plate, site, ts, dist, v)
     assert fast == sorted(p for p in slow if p in consecutive(plate, ts))
+
+
+@settings(max_examples=300)
+@given(batch(metric=False), st.floats(1.0, 200.0))
+def test_every_pair_scan_equals_the_all_pairs_twin(
+    data: tuple[list[int], list[int], list[int], np.ndarray], v: float
+) -> None:
+    plate, site, ts, dist = data
+    got = clones.detect_every(np.array(plate), np.array(site), np.array(ts), dist, v)
+    assert [tuple(p) for p in got.tolist()] == clones.detect_all_pairs(plate, site, ts, dist, v)

@@ -291,3 +291,17 @@ def test_same_batch_same_detection_ids() -> None:
     dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
     a, b = DET.detect(reports, [dark]), DET.detect(list(reversed(reports)), [dark])
     assert [d.detection_id for d in a.detections] == [d.detection_id for d in b.detections]
+
+
+def test_night_loitering_is_the_same_finding_however_much_of_the_stay_was_read() -> None:
+    """The stage decides a loitering run once its dwell is reached, with as much of the rest
+    of the stay as its batches happened to read: that must not change the finding (its id
+    once held the run's last report, so the same input made another dredging detection)."""
+    lon, lat = 112.9590, 28.2875  # inside NDZ-XJ-01
+    t0 = NIGHT + dt.timedelta(minutes=10)
+    stay = [rep(UNLICENSED, t0 + dt.timedelta(seconds=30 * k), "RX-XJ-02", lat=lat + k * 1e-6,
+                lon=lon, sog_kn=0.3) for k in range(60)]  # fmt: skip
+    seen = [DET.detect([*background(NIGHT), *stay[:n]]).detections for n in (45, 52, 60)]
+    assert [len(d) for d in seen] == [1, 1, 1]
+    assert len({d[0].detection_id for d in seen}) == 1
+    assert len({d[0].to_json() for d in seen}) == 1
