@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from events import Registry
+from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
 from sinks.accounts import (
     ADMIN,
@@ -48,7 +49,7 @@ QUEUES = {
 }
 DOMAINS = {"road": "道路", "water": "水路"}
 OUTCOMES = names.OUTCOMES
-PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑"}
+PLATE_COLORS = PLATE_COLOR_ZH  # every colour the registry knows (review A2: 黄绿 was missing)
 
 
 @dataclass

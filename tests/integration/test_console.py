@@ -306,6 +306,10 @@ async def test_a_yellow_green_plate_stays_yellow_green_and_is_printed(world: Wor
             "SELECT plate, plate_color FROM cases WHERE case_id = $1", cid)  # fmt: skip
         assert tuple(row) == ("湘D45679", "yellow_green")
         await w.act("unread", "confirm", LI)
+        # the owner of 湘D45679 is in no registry: the officer records the party (issue #25)
+        party = {"kind": "citizen", "name": "赵示例", "id_number": "43060219850315002X",
+                 "address": "湖南省岳阳市示例区示例巷3号"}  # fmt: skip
+        await w.act("unread", "correct_party", WANG, reason="车主为个人", payload=party)
         r = await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303

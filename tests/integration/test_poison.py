@@ -114,5 +114,7 @@ async def test_rows_1_2_7_are_dead_letters_and_the_good_records_beside_them_case
     assert REGISTRY.get_sample_value(POISON_TOTAL, {"stage": "cases"}) == poisoned + 1
 
     cases = {c["record_id"] for c in await cases_of(settings)}
-    assert cases == set(expected_cases(passes, verified=False))
+    assert cases == set(
+        expected_cases(passes, registry_of(settings), settings.pipeline.clock()(), verified=False)
+    )
     assert heavy.wim.record_id in cases and good.record_id in cases

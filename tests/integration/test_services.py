@@ -21,7 +21,7 @@ from events import ROAD_WIM, dlq
 from events.stage import Outgoing
 from evidence import generate_key
 from offsite import services
-from offsite.config import EvidenceSettings, KafkaSettings, Settings
+from offsite.config import EvidenceSettings, KafkaSettings, Settings, registry_of
 from offsite.kafka import OffsetProbe, topic_names
 from offsite.pipeline import STAGES, RunReport, group_id, prepare, run
 from offsite.testing import isolated_settings
@@ -129,7 +129,16 @@ async def _worker_mid_run(
     worker = asyncio.create_task(run(settings, ep, stop=stop))
     try:
         await _until(lambda: _has_cases(settings), worker)
-        yield passes, set(expected_cases(passes, verified=False)), messages[half:], worker
+        yield (
+            passes,
+            set(
+                expected_cases(
+                    passes, registry_of(settings), settings.pipeline.clock()(), verified=False
+                )
+            ),
+            messages[half:],
+            worker,
+        )
     finally:
         stop.set()
         await worker  # (raises what ended it, if it ended on its own)
