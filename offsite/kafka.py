@@ -18,8 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
     IllegalGenerationError,
     KafkaError,
+    NotCoordinatorForGroupError,
     RebalanceInProgressError,
     TopicAlreadyExistsError,
 )
@@ -31,6 +34,12 @@ from sinks.metrics import READY, observe_batch, observe_lag
 from .config import KafkaSettings
 
 log = logging.getLogger("offsite.kafka")
+# a group coordinator that is being elected or is loading its offsets (a freshly started Kafka)
+COORDINATOR_NOT_READY = (
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
 
 
 def broker_away(exc: BaseException) -> bool:
@@ -190,7 +199,10 @@ class OffsetProbe:
         try:
             ends = await self._consumer.end_offsets(tps)
             starts = await self._consumer.beginning_offsets(tps)
-            done = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+            try:
+                done = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+            except COORDINATOR_NOT_READY:  # a fresh Kafka: the group's offsets cannot be known
+                done = {}  # yet, so nothing counts as committed (the caller asks again)
         except KafkaError as exc:
             raise BrokerError(f"cannot read the offsets of group {group}: {exc}") from exc
         out = {}
