@@ -380,7 +380,8 @@ class StageRunner:
             while not stop.is_set():
                 await self._rebalance(consumer)
                 self.joined = bool(consumer.assignment())
-                if on_assigned is not None:  # the optional Stage.assigned(partitions)
+                # (r27b) while a rebalance is not applied, the stage keeps what it was told
+                if on_assigned is not None and not self._revoked:  # Stage.assigned(partitions)
                     now_assigned = frozenset(
                         (tp.topic, tp.partition) for tp in consumer.assignment()
                     )
@@ -396,8 +397,14 @@ class StageRunner:
                 for tp in consumer.assignment() if polled else ():
                     if tp not in polled:
                         polled |= await consumer.getmany(tp, max_records=self.batch_max)
-                if await self._rebalance(consumer):
-                    continue  # (r27b) read from the committed offsets: dropped, read again
+                if await self._rebalance(consumer) or self._revoked:
+                    # (r27b) read from the committed offsets, or while a new assignment is not
+                    # applied yet: aiokafka hands out records of the new assignment from their
+                    # committed offsets before the listener has noted it, and a stage that took
+                    # them would see records twice (a capture twice is an ambiguous match, a
+                    # pass decided again after its capture was let go has none). Dropped; each
+                    # partition is then read from where the applied assignment says.
+                    continue
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in polled.items()
@@ -535,22 +542,31 @@ class _Rebalance(ConsumerRebalanceListener):
     read that way, a stage would see records twice (a capture twice is an ambiguous match), and
     one that lost a partition would still decide for it. This listener (it runs in aiokafka's
     own task, maybe while a batch is in hand) only notes the new assignment with the committed
-    offsets and checkpoints; the runner applies it between batches (StageRunner._rebalance)."""
+    offsets and checkpoints; the runner applies it between batches (StageRunner._rebalance).
+    aiokafka hands out records of the new assignment while this listener still asks for the
+    committed offsets: from revocation until the runner has applied the new assignment, the
+    runner drops what it polls."""
 
     def __init__(self, runner: StageRunner) -> None:
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.runner._revoked = True  # no commit until the new assignment is applied
+        # no record taken and no commit until the new assignment is applied
+        self.runner._revoked = True
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         tps = sorted(assigned)
         got = {}
-        if tps:
+        while tps:  # the runner takes no record until this is known: asked until answered
             admin = AIOKafkaAdminClient(bootstrap_servers=self.runner.bootstrap)
             try:
                 await admin.start()
                 got = await admin.list_consumer_group_offsets(self.runner.group_id, partitions=tps)
+                break
+            except KafkaError as exc:
+                log.info("committed offsets not read yet, asking again", extra={
+                    "stage": self.runner.stage.name, "error": str(exc)})  # fmt: skip
+                await asyncio.sleep(0.2)
             finally:
                 await admin.close()
         self.runner._reassigned = {
