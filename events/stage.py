@@ -8,6 +8,7 @@ offsets — never beyond :meth:`Stage.held` — so a crash anywhere replays the 
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -161,10 +162,30 @@ def validation_reason(exc: ValidationError) -> str:
 POISON = "poison_records"
 
 
+# SQLSTATE classes of a database that is away for now, not of a wrong statement: 08 connection
+# exception, 53 insufficient resources, 57 operator intervention (a shutdown or restart)
+_AWAY_SQLSTATES = ("08", "53", "57")
+_DRIVERS = ("asyncpg", "aiokafka")
+
+
 def stops_batch(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the broker or the database that a retry of the whole
-    batch may fix; anything else was caused by what a record holds."""
-    return isinstance(exc, ServiceError) and exc.retriable
+    batch may fix; anything else was caused by what a record holds. A driver's own error that
+    escaped a stage unwrapped counts too (a PostgreSQL restart raises "the database system is
+    shutting down", then a socket error, from inside asyncpg): taken for the record's fault, it
+    would make every record of the outage a dead letter."""
+    if isinstance(exc, ServiceError):
+        return exc.retriable
+    kind = type(exc)
+    if kind.__module__.split(".")[0] in _DRIVERS and any(
+        c.__name__ in ("InterfaceError", "InternalClientError") for c in kind.__mro__
+    ):
+        return True  # a connection closed or broken under a query
+    if str(getattr(exc, "sqlstate", "") or "")[:2] in _AWAY_SQLSTATES:
+        return True
+    return isinstance(exc, OSError) and any(
+        d in frame.filename for frame in traceback.extract_tb(exc.__traceback__) for d in _DRIVERS
+    )
 
 
 def poison_letter(msg: Incoming, exc: Exception, stage: str) -> Outgoing:

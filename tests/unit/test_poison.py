@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import asyncpg
 import pytest
 
 from detectors import DetectionStage
@@ -57,6 +58,36 @@ async def test_an_isolable_stage_dead_letters_the_message_it_raises_on_and_goes_
 async def test_a_failure_of_the_broker_or_the_database_stops_the_batch(exc: Exception) -> None:
     with pytest.raises(type(exc)):
         await guarded(Picky(True, exc), _batch(b"a", b"bad"))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.CannotConnectNowError("the database system is shutting down"),  # SQLSTATE 57P03
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.InterfaceError("connection is closed"),
+    ],
+    ids=["shutting-down", "admin-shutdown", "closed"],
+)
+async def test_a_driver_error_of_a_database_restart_stops_the_batch(exc: Exception) -> None:
+    # unwrapped driver errors of a PostgreSQL restart: as dead letters they would lose every
+    # record of the outage (seen: the rules stage's history query during a restart)
+    with pytest.raises(type(exc)):
+        await guarded(Picky(True, exc), _batch(b"a", b"bad"))
+
+
+async def test_a_socket_error_inside_the_driver_stops_the_batch_and_one_outside_does_not() -> None:
+    async def connect() -> None:  # asyncpg reaching a unix socket that is gone
+        await asyncpg.connect(host="/nonexistent-offsite-socket-dir", port=5432, timeout=5)
+
+    try:
+        await connect()
+    except OSError as exc:
+        driver = exc
+    with pytest.raises(OSError):
+        await guarded(Picky(True, driver), _batch(b"a", b"bad"))
+    res = await guarded(Picky(True, FileNotFoundError("var/blobs/x.jpg")), _batch(b"a", b"bad"))
+    assert [o.value for o in res.out] == [b"a"] and len(res.dead) == 1
 
 
 async def test_a_value_the_database_refuses_is_the_record_s_not_the_database_s() -> None:
