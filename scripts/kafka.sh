@@ -45,7 +45,7 @@ jars() {  # again when the pom changed (.complete holds the checksum of the pom 
   if [ "$(cat "$LIB/.complete" 2>/dev/null)" != "$sum" ]; then
     echo "resolving Apache Kafka 4.1.1 from Maven Central (once; cached in $LIB)"
     rm -rf "$LIB"
-    mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
+    mvn -q -B -Dstyle.color=never -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
     echo "$sum" >"$LIB/.complete"
   fi
 }
