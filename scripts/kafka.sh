@@ -45,7 +45,11 @@ jars() {  # again when the pom changed (.complete holds the checksum of the pom 
   if [ "$(cat "$LIB/.complete" 2>/dev/null)" != "$sum" ]; then
     echo "resolving Apache Kafka 4.1.1 from Maven Central (once; cached in $LIB)"
     rm -rf "$LIB"
-    mvn -q -B -Dstyle.color=never -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
+    # Maven's output (colour codes even when quiet) is shown only when it fails
+    local log; log=$(mktemp)
+    mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$LIB" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; exit 1; }
+    rm -f "$log"
     echo "$sum" >"$LIB/.complete"
   fi
 }
