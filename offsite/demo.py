@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import shutil
 import sys
 import time
 from collections import Counter
@@ -47,6 +48,7 @@ from .pipeline import prepare, run
 DEMO_PASSWORD = "offsite-demo-2026"
 DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
                  ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"),
+                 ("chen", "head", "陈局长 负责人（作出处罚决定）"),
                  # the squads of configs/squads.yaml: 中队长 and 外勤执法人员 (the field page)
                  ("liu", "squad_leader", "刘中队长 国道中队"), ("sun", "field_officer", "孙警官 国道中队"),
                  ("he", "squad_leader", "何中队长 省道中队"), ("gao", "field_officer", "高警官 省道中队"),
@@ -57,6 +59,15 @@ async def demo(
     settings: Settings, vehicles: int, seed: int, console: bool = True, vessels: int = 10
 ) -> int:
     t0 = time.monotonic()
+    if settings.kafka.bootstrap is None and settings.database.url is None:
+        # a fresh start: the traffic is dated from today, so a previous day's demo holds the
+        # same record ids with other dates (the gateway refuses them, 409)
+        print("[1/4] a fresh start: the previous demo's broker, database, images and evidence"
+              f" under {settings.var_dir}/ are removed")  # fmt: skip
+        await asyncio.to_thread(services.down, settings)
+        for folder in ("kafka", "pg", "blobs", "sim", "dated"):
+            shutil.rmtree(settings.var_dir / folder, ignore_errors=True)
+        shutil.rmtree(settings.evidence.dir, ignore_errors=True)
     print("[1/4] starting the embedded broker and PostgreSQL (offsite services up)")
     ep = await asyncio.to_thread(services.up, settings)
     store = await prepare(settings, ep)
@@ -65,9 +76,12 @@ async def demo(
         kid = create_key(settings.evidence.key, settings.evidence.keyring)
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
-    # traffic of yesterday, decided today, in any year; the sample configs' dates move with it
-    sim = SimulationConfig(vehicles=vehicles, seed=seed,
-                           start=dated(SimulationConfig.start, settings.pipeline.clock()))  # fmt: skip
+    # traffic of 23 days ago, decided today, in any year: its staged leads (sim/leads.py: from
+    # the day after it, over about three weeks) are then all in the past, as the gateway takes
+    # nothing dated more than gateway.max_ahead_s after its clock; the sample configs' dates
+    # move with it
+    start = dated(SimulationConfig.start, settings.pipeline.clock()) - dt.timedelta(days=22)
+    sim = SimulationConfig(vehicles=vehicles, seed=seed, start=start)
     settings = shifted_configs(settings, (sim.start - SimulationConfig.start).days)
     passes = await asyncio.to_thread(make_traffic, settings, sim)  # JPEG work off the loop
     day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
