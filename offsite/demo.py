@@ -20,6 +20,7 @@ from console.names import (
     VIOLATIONS,
 )  # the names a person reads
 from detectors.limits import CONFIGURATIONS
+from events.clock import Clock
 from evidence import verify_package
 from sim import SimulationConfig
 from sim.feed import (
@@ -55,6 +56,16 @@ DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_
                  ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
 
 
+def demo_days(clock: Clock) -> tuple[dt.datetime, dt.datetime]:
+    """The start of the demo's road traffic and the day of its staged leads: traffic of 23 days
+    ago, decided today, in any year; the leads (sim/leads.py: from the day after it, over about
+    three weeks) are then all in the past, as the gateway takes nothing dated more than
+    gateway.max_ahead_s after its clock."""
+    start = dated(SimulationConfig.start, clock) - dt.timedelta(days=22)
+    day = dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time(), start.tzinfo)
+    return start, day
+
+
 async def demo(
     settings: Settings, vehicles: int, seed: int, console: bool = True, vessels: int = 10
 ) -> int:
@@ -76,15 +87,10 @@ async def demo(
         kid = create_key(settings.evidence.key, settings.evidence.keyring)
         print(f"      created the evidence signing key {settings.evidence.key} (key id {kid})")
     print(f"[2/4] simulating {vehicles} trucks over {settings.registry} (real JPEGs in var/blobs)")
-    # traffic of 23 days ago, decided today, in any year: its staged leads (sim/leads.py: from
-    # the day after it, over about three weeks) are then all in the past, as the gateway takes
-    # nothing dated more than gateway.max_ahead_s after its clock; the sample configs' dates
-    # move with it
-    start = dated(SimulationConfig.start, settings.pipeline.clock()) - dt.timedelta(days=22)
+    start, day = demo_days(settings.pipeline.clock())
     sim = SimulationConfig(vehicles=vehicles, seed=seed, start=start)
     settings = shifted_configs(settings, (sim.start - SimulationConfig.start).days)
     passes = await asyncio.to_thread(make_traffic, settings, sim)  # JPEG work off the loop
-    day = dt.datetime.combine(sim.start.date() + dt.timedelta(days=1), dt.time(), sim.start.tzinfo)
     registry = registry_of(settings)
     extra, injected = simulate_leads(registry, LeadConfig(seed=seed, day=day))
     write_truth(settings.var_dir / "sim" / "truth.jsonl", passes, injected)
