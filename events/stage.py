@@ -164,7 +164,7 @@ POISON = "poison_records"
 
 # SQLSTATE classes of a database that is away for now, not of a wrong statement: 08 connection
 # exception, 53 insufficient resources, 57 operator intervention (a shutdown or restart)
-_AWAY_SQLSTATES = ("08", "53", "57")
+AWAY_SQLSTATES = ("08", "53", "57")
 _DRIVERS = ("asyncpg", "aiokafka")
 
 
@@ -181,7 +181,7 @@ def stops_batch(exc: BaseException) -> bool:
         c.__name__ in ("InterfaceError", "InternalClientError") for c in kind.__mro__
     ):
         return True  # a connection closed or broken under a query
-    if str(getattr(exc, "sqlstate", "") or "")[:2] in _AWAY_SQLSTATES:
+    if str(getattr(exc, "sqlstate", "") or "")[:2] in AWAY_SQLSTATES:
         return True
     return isinstance(exc, OSError) and any(
         d in frame.filename for frame in traceback.extract_tb(exc.__traceback__) for d in _DRIVERS

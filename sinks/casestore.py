@@ -17,6 +17,7 @@ from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's own
 
 from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
 from events import case_id as pass_case_id
+from events.stage import AWAY_SQLSTATES
 from events.water import ControlSignal, WaterViolation
 
 # a road violation or a waterway one: the case store keeps both in the one case queue
@@ -559,12 +560,6 @@ def _decided(v: AnyViolation, document: str) -> tuple[Any, ...]:
     return tuple(x for c, x in zip(COLUMNS, _row(v, document), strict=True) if c in _DECIDED)
 
 
-# SQLSTATE classes of a server that is away, not of a wrong statement: 08 connection exception,
-# 57 operator intervention (57P01 admin shutdown, 57P03 "the database system is shutting down"
-# or "is starting up"), 53 insufficient resources
-_AWAY_STATES = ("08", "53", "57")
-
-
 def database_away(exc: BaseException) -> bool:
     """Whether ``exc`` (a DatabaseError, or a driver error that escaped a query) says the
     database is away for now, a restart or failover worth waiting for, rather than a statement
@@ -576,7 +571,8 @@ def database_away(exc: BaseException) -> bool:
     if isinstance(exc, (asyncpg.InterfaceError, asyncpg.InternalClientError)):
         return True
     if isinstance(exc, asyncpg.PostgresError):
-        return str(getattr(exc, "sqlstate", "") or "")[:2] in _AWAY_STATES
+        # the SQLSTATE classes that also stop a stage's batch (events.stage)
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in AWAY_SQLSTATES
     # a socket error, only where asyncpg raised it (a refused or vanished connection)
     return isinstance(exc, OSError) and any(
         "asyncpg" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)
