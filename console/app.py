@@ -361,10 +361,6 @@ def create_app(console: Console) -> Starlette:
             return RedirectResponse(f"/cases/{following}", 303)
         return RedirectResponse(f"/cases/{cid}", 303)
 
-    async def admin(request: Request, session: Session) -> Response:
-        accounts = await c.accounts.all()
-        return render("admin.html", session=session, accounts=accounts, title="账户管理")
-
     routes = [
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", page(ALL_ROLES, logout), methods=["POST"]),
@@ -377,10 +373,9 @@ def create_app(console: Console) -> Starlette:
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
-        *dispatch_routes(c, page),  # tasks, squads' queues, the field page: console/dispatch.py
+        *dispatch_routes(c, page),  # tasks, the field page, /admin (squads): console/dispatch.py
         *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
-        Route("/admin", page({ADMIN}, admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -402,10 +402,29 @@ async def command_page(c: Console, request: Request, session: Session) -> Respon
 
 
 def _place_names(c: Console) -> dict[str, str]:
-    names = {s.id: s.name for s in c.registry.sites} if c.registry is not None else {}
-    if c.waterways is not None:
-        names.update({p.id: p.name for p in c.waterways.checkpoints})
+    """Every registered place by its Chinese name, a road site with its stake (桩号) unless its
+    name gives it: what a page shows instead of the id."""
+    names = {s.id: _with_stake(s.name, s.km) for s in c.registry.sites} if c.registry else {}
+    names.update(_water_places(c))
     return names
+
+
+def _water_places(c: Console) -> list[tuple[str, str]]:
+    """The waterways' checkpoints, monitored and controlled sections and no-dredging zones,
+    (id, name)."""
+    w = c.waterways
+    if w is None:
+        return []
+    groups: tuple[Sequence[Any], ...] = (w.checkpoints, w.sections, w.controlled_sections,
+                                         w.no_dredging_zones)  # fmt: skip
+    return [(p.id, p.name) for g in groups for p in g]
+
+
+def _with_stake(name: str, km: float | None) -> str:
+    if km is None:
+        return name
+    stake = f"K{int(km)}+{round((km - int(km)) * 1000):03d}"
+    return name if f"K{int(km)}" in name else f"{name}（{stake}）"
 
 
 def _devices(c: Console, health: Mapping[str, Any], today: dt.date) -> list[DeviceRow]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,9 +21,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from sinks.accounts import ADMIN, COMMAND_CENTER, FIELD_OFFICER, SQUAD_LEADER, Session
-from sinks.dispatch import Dispatch, DispatchError, Squads, as_photos, figures
+from sinks.dispatch import Dispatch, DispatchError, Squad, Squads, as_photos, figures
 
-from .command import Page, _place_names, listen
+from .command import Page, _place_names, _water_places, listen
 from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED, name
 from .pages import Console, _env, render
 from .party import KINDS, MAX_IMAGE_BYTES, image_kind
@@ -70,16 +71,15 @@ def _period(q: Any, c: Console) -> tuple[dt.date, dt.date]:
 
 def dispatch_routes(c: Console, page: Page) -> list[Route]:
     d = dispatch_of(c)
-    squads = _squads(c)
     tz = c.lifecycle.policy.tz
 
     def squad_name(squad_id: str) -> str:
-        squad = squads.squad(squad_id)
+        squad = d.squads.squad(squad_id)  # as the last request read them (Dispatch.roster)
         return squad.name if squad else f"{UNNAMED}（{squad_id}）"
 
     places = _place_names(c)
     _env.globals.update(TASK_RESULTS=TASK_RESULTS, SOURCE_KINDS=SOURCE_KINDS,
-                        PRIORITIES=PRIORITIES, squad_name=squad_name, squads_config=squads,
+                        PRIORITIES=PRIORITIES, squad_name=squad_name,
                         place_name=lambda p: places.get(p, p))  # fmt: skip
     _env.filters["isolocal"] = lambda s: _local(dt.datetime.fromisoformat(s), tz)
 
@@ -87,6 +87,7 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
         request: Request, session: Session, error: str = "", status: int = 200
     ) -> Response:
         await d.sweep()
+        squads = d.squads
         q = request.query_params
         leads = await c.pool.fetch(
             "SELECT lead_id, kind, plate, site_id, ts, score, lead->'reasons' AS reasons FROM leads"
@@ -112,7 +113,7 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
     async def new_task(request: Request, session: Session) -> Response:
         form = await request.form()
         try:
-            hours = float(str(form.get("hours") or squads.default_hours))
+            hours = float(str(form.get("hours") or d.base.default_hours))
             if not 0 < hours <= 24 * 90:
                 raise ValueError(hours)
         except ValueError:
@@ -130,6 +131,7 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
 
     async def squad_queue(request: Request, session: Session) -> Response:
         await d.sweep()
+        squads = d.squads
         mine = [s.id for s in squads.squads_of(session.actor)]
         if session.roles & COMMANDERS:
             mine = [s.id for s in squads.squads]
@@ -138,6 +140,7 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
                       names=places, title="中队任务")  # fmt: skip
 
     async def field_list(request: Request, session: Session) -> Response:
+        squads = await d.roster()
         mine = [s.id for s in squads.squads_of(session.actor)]
         tasks = await _tasks(c, "t.squad_id = ANY($2) AND t.status = 'open'", mine)
         return render("field.html", session=session, tasks=tasks, squads=squads,
@@ -158,14 +161,14 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
             lead = json.loads(raw) if raw else None
         site = c.registry.site(task["site_id"]) if c.registry and task["site_id"] else None
         return render("field_task.html", status, session=session, task=task, lead=lead, site=site,
-                      names=places, squads=squads, error=error,
+                      names=places, squads=d.squads, error=error,
                       photos=as_photos(task["result_photos"]), title="任务详情")  # fmt: skip
 
     async def field_task_page(request: Request, session: Session) -> Response:
         return await field_task(request, session)
 
     async def _task_for(request: Request, session: Session) -> Any:
-        mine = [s.id for s in squads.squads_of(session.actor)]
+        mine = [s.id for s in (await d.roster()).squads_of(session.actor)]
         return await c.pool.fetchrow(
             f"SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN leads l ON t.source_kind = 'lead'"
             " AND l.lead_id = t.source_id WHERE t.task_id = $2 AND t.squad_id = ANY($3)",
@@ -227,7 +230,54 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
         return StreamingResponse(task_events(c, d, request), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})  # fmt: skip
 
+    async def admin(
+        request: Request, session: Session, error: str = "", status: int = 200
+    ) -> Response:
+        """The accounts, and the squads with their areas and people (edited here)."""
+        accounts = await c.accounts.all()
+        staff = {r: [a for a in accounts if a.active and r in a.roles]
+                 for r in (SQUAD_LEADER, FIELD_OFFICER)}  # fmt: skip
+        changes = await c.pool.fetch(
+            "SELECT squad_id, changed_by, changed_at, before IS NULL AS created FROM squad_changes"
+            " ORDER BY change_id DESC LIMIT 20")  # fmt: skip
+        return render("admin.html", status, session=session, accounts=accounts,
+                      squads_config=await d.roster(), sites=_choices(c, "road"),
+                      reaches=_choices(c, "water"), changes=changes, error=error,
+                      leaders=staff[SQUAD_LEADER], officers=staff[FIELD_OFFICER],
+                      people={a.username: a.display_name for a in accounts},
+                      title="账户管理")  # fmt: skip
+
+    async def admin_page(request: Request, session: Session) -> Response:
+        return await admin(request, session)
+
+    async def save_squad(request: Request, session: Session) -> Response:
+        form = await request.form()
+        accounts = {a.username: a.roles for a in await c.accounts.all() if a.active}
+        fields = {f: [str(v) for v in form.getlist(f)] for f in ("sites", "reaches", "leaders",
+                                                                "officers")}  # fmt: skip
+        for f, role in (("leaders", SQUAD_LEADER), ("officers", FIELD_OFFICER)):
+            if any(role not in accounts.get(u, ()) for u in fields[f]):
+                return await admin(
+                    request, session, f"所选人员须为启用的“{name('role', role)}”账户。", 400
+                )
+        try:
+            squad = Squad(id=str(form.get("squad_id") or "").strip(),
+                          name=str(form.get("name") or "").strip(),
+                          level=str(form.get("level") or "squad"),  # type: ignore[arg-type]
+                          parent=str(form.get("parent") or "") or None, **fields)  # fmt: skip
+        except ValidationError:
+            return await admin(request, session, "请填写队伍编号（字母、数字、点、横线）和名称，"
+                               "并选择层级。", 400)  # fmt: skip
+        known = frozenset(p for p, _ in (*_choices(c, "road"), *_choices(c, "water")))
+        try:
+            await d.save_squad(squad, session.actor, known, new=bool(form.get("new")))
+        except DispatchError as exc:
+            return await admin(request, session, exc.message, 409)
+        return RedirectResponse("/admin#squads", 303)
+
     return [
+        Route("/admin", page({ADMIN}, admin_page)),
+        Route("/admin/squads", page({ADMIN}, save_squad), methods=["POST"]),
         Route("/dispatch", page(COMMANDERS, board_page)),
         Route("/dispatch/new", page(COMMANDERS, new_task), methods=["POST"]),
         Route("/dispatch/events", page(LEADERS, events)),
@@ -257,6 +307,15 @@ async def _photos(form: FormData) -> tuple[list[tuple[bytes, str]], str]:
             return [], f"“{f.filename}”不是有效的 JPEG 或 PNG 照片。"
         out.append((data, kind))
     return out, ""
+
+
+def _choices(c: Console, domain: str) -> list[tuple[str, str]]:
+    """The places a squad's area is chosen from, (id, name): the road sites, or the waterways'
+    places."""
+    if domain == "water":
+        return _water_places(c)
+    names = _place_names(c)
+    return [(s.id, names[s.id]) for s in c.registry.sites] if c.registry else []
 
 
 def _local(t: dt.datetime, tz: dt.tzinfo) -> str:

@@ -149,13 +149,61 @@ class Source:
     site_id: str | None
 
 
+SQUAD_FIELDS = ("name", "level", "parent", "sites", "reaches", "leaders", "officers")
+SEED = "configs/squads.yaml"  # the author of the squads the file seeded (squad_changes)
+
+
 class Dispatch:
-    """Tasks over the case store. ``clock``: the lifecycle's (tests fix it)."""
+    """Tasks over the case store. ``clock``: the lifecycle's (tests fix it). ``squads``: the
+    file's working hours and rules; its squads seed the ``squads`` table of a fresh install
+    (migration 071), which from then on holds the squads, as the admin page edits them."""
 
     def __init__(
         self, pool: asyncpg.Pool, squads: Squads, clock: Callable[[], dt.datetime]
     ) -> None:
-        self.pool, self.squads, self.clock = pool, squads, clock
+        self.pool, self.base, self.squads, self.clock = pool, squads, squads, clock
+
+    async def roster(self) -> Squads:
+        """The squads as the database holds them now (seeded from the file if it holds none),
+        with the file's working hours and rules; also kept as ``self.squads``."""
+        try:
+            rows = await self.pool.fetch("SELECT * FROM squads ORDER BY seq")
+            if not rows and self.base.squads:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    # several consoles may start at once: one seeds, the others find it done
+                    rows = await _locked_squads(conn)
+                    for s in self.base.squads if not rows else ():
+                        await _save(conn, s, None, SEED, self.clock())
+                rows = await self.pool.fetch("SELECT * FROM squads ORDER BY seq")
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading the squads failed: {exc}") from exc
+        self.squads = self._of(rows)
+        return self.squads
+
+    def _of(self, rows: Sequence[Any]) -> Squads:
+        squads = [Squad(id=r["squad_id"], **{f: r[f] for f in SQUAD_FIELDS}) for r in rows]
+        return self.base.model_copy(update={"squads": squads})
+
+    async def save_squad(self, squad: Squad, by: str, places: frozenset[str], new: bool) -> None:
+        """Create (``new``) or change ``squad`` (the admin page), audited in squad_changes;
+        refused (DispatchError, in Chinese) if its area takes a place of another squad or one
+        in no registry, or its parent is no brigade."""
+        await self.roster()  # a fresh install is seeded first
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = self._of(await _locked_squads(conn))
+            before = await conn.fetchrow("SELECT * FROM squads WHERE squad_id = $1", squad.id)
+            if (before is not None) == new:
+                raise DispatchError("队伍编号已被使用。" if new else "没有这个队伍。")
+            if squad.parent == squad.id:
+                raise DispatchError("上级不能是本队伍。")
+            others = [s for s in current.squads if s.id != squad.id]
+            edited = current.model_copy(update={"squads": [*others, squad]})
+            # this squad's findings (another's area may name a place of a registry not loaded)
+            found = [p for p in problems(edited, places) if p[0][:2] == ("squads", len(others))]
+            if found:
+                raise DispatchError(_problem_zh(found[0][1], current))
+            await _save(conn, squad, before, by, self.clock())
+        await self.roster()
 
     def due(self, start: dt.datetime, hours: float, working: bool) -> dt.datetime:
         if working:
@@ -188,6 +236,7 @@ class Dispatch:
         source with a live task already keeps it (its id is returned)."""
         src = await self.source(source_kind, source_id)
         site = site_id or src.site_id
+        await self.roster()
         squad = self.squads.squad(squad_id) if squad_id else self.squads.squad_of_place(site)
         if squad is None:
             raise DispatchError("请选择承办中队（该地点不在任何中队的辖区内）")
@@ -230,6 +279,7 @@ class Dispatch:
             sorted(rules),
         )  # fmt: skip
         made = []
+        await self.roster()
         for r in rows:
             rule = rules[r["kind"]]
             if self.squads.squad_of_place(r["site_id"]) is None:
@@ -249,6 +299,7 @@ class Dispatch:
 
     async def sweep(self) -> None:
         """What runs on its own: the rules' dispatch and the escalation of overdue tasks."""
+        await self.roster()
         await self.auto()
         await self.escalate()
 
@@ -281,6 +332,45 @@ class Dispatch:
                 await conn.execute(
                     "UPDATE leads SET status = $2, case_id = coalesce($3, case_id)"
                     " WHERE lead_id = $1", task["source_id"], LEAD_AFTER[result], case_id or None)  # fmt: skip
+
+
+async def _locked_squads(conn: asyncpg.Connection) -> list[Any]:
+    """The squads' rows, read under a lock held to the end of the transaction: one writer at a
+    time (a seed, an edit)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('offsite_squads'))")
+    return list(await conn.fetch("SELECT * FROM squads ORDER BY seq"))
+
+
+async def _save(
+    conn: asyncpg.Connection, squad: Squad, before: Any, by: str, at: dt.datetime
+) -> None:
+    """Write ``squad`` and its audit entry (``before``: its row until now, None if new)."""
+    values = [getattr(squad, f) for f in SQUAD_FIELDS]
+    await conn.execute(
+        "INSERT INTO squads (squad_id, name, level, parent, sites, reaches, leaders, officers)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (squad_id) DO UPDATE SET"
+        " name = $2, level = $3, parent = $4, sites = $5, reaches = $6, leaders = $7,"
+        " officers = $8", squad.id, *values)  # fmt: skip
+    old = None if before is None else json.dumps({f: before[f] for f in SQUAD_FIELDS})
+    await conn.execute(
+        "INSERT INTO squad_changes (squad_id, changed_by, changed_at, before, after)"
+        " VALUES ($1, $2, $3, $4, $5)", squad.id, by, at, old,
+        json.dumps(dict(zip(SQUAD_FIELDS, values, strict=True))))  # fmt: skip
+
+
+def _problem_zh(problem: str, squads: Squads) -> str:
+    """A :func:`problems` finding as the admin page shows it."""
+    rest = problem.partition(" ")[2]
+    if rest.startswith("is already "):
+        owner = squads.squad(rest.removeprefix("is already ").removesuffix("'s"))
+        return (
+            f"所选地点已属于{owner.name if owner else '其他队伍'}的辖区：一个地点只能属于一个队伍。"
+        )
+    if rest == "is in no registry":
+        return "所选地点未在站点或水域登记表中登记。"
+    if rest == "is listed twice":
+        return "队伍编号已被使用。"
+    return "上级须为大队。"
 
 
 @dataclass(frozen=True)
