@@ -56,7 +56,7 @@ from sinks.lifecycle import (
 from . import names
 from .atlas import atlas_routes
 from .command import command_routes
-from .dispatch import dispatch_routes
+from .dispatch import dispatch_routes, sweeping
 from .notice import notice_document, notice_routes
 from .pages import (
     CASE_VIEWERS,
@@ -378,7 +378,7 @@ def create_app(console: Console) -> Starlette:
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=lambda _: sweeping(c))
     app.add_middleware(SecurityHeaders, tls=c.secure_cookies)
     return app
 

@@ -8,8 +8,10 @@ and the live feed of task changes (``/dispatch/events``). Tasks change only thro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from events import OffsiteError
 from sinks.accounts import ADMIN, COMMAND_CENTER, FIELD_OFFICER, SQUAD_LEADER, Session
 from sinks.dispatch import Dispatch, DispatchError, Squad, Squads, as_photos, figures
 
@@ -31,6 +34,7 @@ from .party import KINDS, MAX_IMAGE_BYTES, image_kind
 COMMANDERS = frozenset({COMMAND_CENTER, ADMIN})
 LEADERS = frozenset({SQUAD_LEADER, COMMAND_CENTER, ADMIN})
 FIELD = frozenset({FIELD_OFFICER, SQUAD_LEADER})
+log = logging.getLogger("offsite.console")
 MAX_PHOTOS = 4
 MAX_FIELD_REQUEST = MAX_PHOTOS * MAX_IMAGE_BYTES + 64 * 1024
 TASK_COLUMNS = (
@@ -41,6 +45,32 @@ TASK_COLUMNS = (
 
 def dispatch_of(c: Console) -> Dispatch:
     return Dispatch(c.pool, c.squads or Squads(squads=[]), c.now)
+
+
+@contextlib.asynccontextmanager
+async def sweeping(c: Console) -> AsyncIterator[None]:
+    """The console's background job while it serves: the rules' dispatch and the escalation of
+    overdue tasks every ``c.sweep_s`` seconds, whether or not a page is open (None: no job).
+    Several consoles on one database each run it; the sweep's lock makes one round at a time."""
+
+    async def loop(d: Dispatch, every_s: float) -> None:
+        while True:
+            try:
+                done = await d.sweep()
+                if done and (done[0] or done[1]):
+                    log.info("dispatch: %d tasks by the rules, %d escalated", *map(len, done))
+            except OffsiteError as exc:
+                log.warning("dispatch sweep failed: %s", exc)
+            await asyncio.sleep(every_s)
+
+    job = asyncio.create_task(loop(dispatch_of(c), c.sweep_s)) if c.sweep_s else None
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 def _squads(c: Console) -> Squads:

@@ -74,6 +74,8 @@ class Console:
     party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
     squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
+    # seconds between the background dispatch sweeps (console/dispatch.py sweeping); None: none
+    sweep_s: float | None = None
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

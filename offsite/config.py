@@ -356,6 +356,9 @@ class ConsoleSettings(BaseModel):
     holidays: Path = Path("configs/holidays.yaml")
     # the agency's 非税收入 payment code printed on its decisions (罚缴分离; cases/payments.py)
     payment_code: str = ""
+    # seconds between the console's dispatch sweeps (the rules' dispatch, escalation of overdue
+    # tasks; issue #30), run with no page open; several consoles sweep one at a time
+    dispatch_sweep_s: float = Field(default=30, gt=0, le=3600)
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""

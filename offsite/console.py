@@ -139,7 +139,7 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     geojson = load_map(settings.map) if settings.map.is_file() else None
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
                    registry=registry, waterways=waterways, squads=squads, geojson=geojson,
-                   blobs=BlobStore(settings.var_dir / "blobs"),
+                   blobs=BlobStore(settings.var_dir / "blobs"), sweep_s=cs.dispatch_sweep_s,
                    public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
 
 

@@ -297,11 +297,20 @@ class Dispatch:
             " AND escalated_at IS NULL RETURNING task_id", self.clock())  # fmt: skip
         return sorted(r["task_id"] for r in rows)
 
-    async def sweep(self) -> None:
-        """What runs on its own: the rules' dispatch and the escalation of overdue tasks."""
-        await self.roster()
-        await self.auto()
-        await self.escalate()
+    async def sweep(self) -> tuple[list[str], list[str]] | None:
+        """What runs on its own, one round: the rules' dispatch and the escalation of overdue
+        tasks (the tasks made, those escalated). One process at a time across every console
+        (a PostgreSQL advisory lock): while another runs it, None and nothing is done."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await conn.fetchval(
+                    "SELECT pg_try_advisory_xact_lock(hashtext('offsite_dispatch_sweep'))"
+                ):
+                    return None
+                await self.roster()
+                return await self.auto(), await self.escalate()
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"the dispatch sweep failed: {exc}") from exc
 
     async def finish(
         self, task_id: str, by: str, result: str, text: str, photos: list[dict[str, str]],
