@@ -459,6 +459,8 @@ async def alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
     """Server-sent events: one ``case`` event per new case, as the store announces it
     (``NOTIFY offsite_cases``, migration 017)."""
 
+    names = _place_names(c)
+
     async def to_events(payload: str) -> AsyncIterator[bytes]:
         note = json.loads(payload)
         rows = await c.pool.fetch(
@@ -468,7 +470,8 @@ async def alerts(c: Console, request: Request) -> AsyncIterator[bytes]:
         )
         for r in rows:
             alert = {"case_id": r["case_id"], "ts": r["ts"].isoformat(),
-                     "site_id": r["site_id"], "plate": r["plate"],
+                     "site_id": r["site_id"], "site": names.get(r["site_id"], r["site_id"]),
+                     "plate": r["plate"],
                      "violation_code": r["violation_code"],
                      "violation": violation_name(r["violation_code"]),
                      "outcome": OUTCOMES.get(r["outcome"], r["outcome"]),

@@ -47,7 +47,7 @@
       const li = document.createElement("li");
       li.className = "new";
       li.dataset.caseId = a.case_id;
-      li.textContent = [a.ts.replace("T", " ").slice(0, 19), a.site_id, a.plate || "（无牌）",
+      li.textContent = [a.ts.replace("T", " ").slice(0, 19), a.site, a.plate || "（无牌）",
         a.violation || a.violation_code, a.outcome, a.fine_cny === null ? "" : a.fine_cny + " 元"].join(" ");
       list.prepend(li);
       while (list.children.length > 200) list.lastElementChild.remove();

@@ -130,7 +130,9 @@ async def test_the_chart_counts_cases_per_local_day_and_violation(world: World) 
         assert row.count("<td>") == 4 and "<td>2</td><td>1</td><td>3</td>" in row
         # today's counts, by violation and by site
         today = r.text.split('id="today-by-site"')[1].split("</table>")[0]
-        assert "G107-K1520-S</td><td>1</td>" in today and "S207-K45-N" not in today
+        # (the site by its name and stake, never its id: issue #30 must-have 8)
+        assert "国道107线K1520 超限检测点(南向)</td><td>1</td>" in today
+        assert "S207" not in today and "G107-K1520-S" not in today
         # a longer window on request
         r = await client.get("/command", params={"days": "30"})
         assert len(Elements(r.text).classed("g", "day")) == 30
@@ -201,7 +203,7 @@ async def test_devices_show_last_message_and_certificate_expiry(world: World) ->
     assert "即将到期（剩 10 天）" in row("WIM-G107-1520")
     assert "有效（剩 200 天）" in row("WIM-G312-1035")
     assert "2027-03-10 09:55:00" in row("CAM-G312-1035") and "长时间无数据" in row("CAM-G312-1035")
-    assert "尚无消息" in row("WIM-G107-1520") and "G107-K1520-S" in row("WIM-G107-1520")
+    assert "尚无消息" in row("WIM-G107-1520") and "国道107线K1520" in row("WIM-G107-1520")
 
 
 async def test_the_map_has_one_marker_per_site_placed_by_its_coordinates(world: World) -> None:

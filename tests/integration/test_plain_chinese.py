@@ -34,10 +34,14 @@ from .test_party import find
 INTERNAL = re.compile(
     r"road\.|water\.|\bTrue\b|\bFalse\b|\bNone\b|\{'|"
     + UNNAMED
-    # ids that are not the point: a decision's id, a baseline's or a tier's id (a site's and a
-    # device's code are: the station codes the agency goes by, beside their names)
+    # ids that are not the point: a decision's id, a baseline's or a tier's id
     + r"|\bvio-[0-9a-f]|\bart\d+-|\b(?:cn|example)-[a-z]+-"
 )
+# a registry's place ids (road sites, waterway checkpoints and reaches): a page names the place
+# and its stake instead (device codes stay: the code on the device is how it is found)
+PLACES = sorted({s.id for s in REGISTRY.sites} | {p.id for group in (
+    REG.checkpoints, REG.sections, REG.controlled_sections, REG.no_dredging_zones) for p in group})  # fmt: skip
+PLACE_ID = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, PLACES)) + r")(?![\w-])")
 HIDDEN = re.compile(r"<(script|style|title)\b.*?</\1>", re.S | re.I)
 TAG = re.compile(r"<[^>]+>")
 
@@ -49,7 +53,8 @@ def visible_text(page: str) -> str:
 
 def leaks(page: str) -> list[str]:
     text = visible_text(page)
-    return [text[max(0, m.start() - 40) : m.end() + 40] for m in INTERNAL.finditer(text)]
+    found = [*INTERNAL.finditer(text), *PLACE_ID.finditer(text)]
+    return [text[max(0, m.start() - 40) : m.end() + 40] for m in found]
 
 
 async def demo_cases(w: World) -> dict[str, str]:
@@ -146,8 +151,8 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
 
 async def test_no_page_shows_an_internal_code_or_a_python_value(world: World) -> None:
     console = Console(world.store.pool, world.lifecycle, world.settings.evidence.dir,
-                      registry=REGISTRY, blobs=BlobStore(world.settings.var_dir / "blobs"),
-                      squads=SQUADS)  # fmt: skip
+                      registry=REGISTRY, waterways=REG,
+                      blobs=BlobStore(world.settings.var_dir / "blobs"), squads=SQUADS)  # fmt: skip
     rendered = await every_page(world, console)
     assert len(rendered) >= 20
     found = {path: leaks(text) for path, text in rendered.items()}
@@ -177,3 +182,4 @@ def test_a_code_without_a_name_is_readable_and_caught() -> None:
     assert name("violation", "road.overload.gross") == "车货总质量超限"
     assert name("state", None) == "—"
     assert leaks("<td>True</td><td>{'a': 1}</td>") and not leaks("<td>是</td>")
+    assert leaks("<li>G312-K1035-E 湘A12345</li>") and not leaks("<td>WIM-G312-1035</td>")
