@@ -218,3 +218,65 @@ async def test_the_figures_match_a_hand_count(desk: Desk) -> None:
         board = await command.get("/dispatch", params={"start": "2026-11-01", "end": "2026-11-30"})
         assert 'id="share-total" data-cases="4" data-from-leads="1"' in board.text
         assert "25.00 %" in board.text
+
+
+async def test_the_share_of_cases_from_leads_per_period_matches_a_hand_count(desk: Desk) -> None:
+    """Fixed data over two months (local dates, UTC+8), counted by hand below."""
+    from .test_command import add_case
+
+    w, pool = desk.world, desk.world.store.pool
+    blobs = desk.console.blobs
+    assert blobs is not None
+    more = [lead(4, "illegal_operation", "HUB-ZZZ", dt.datetime(2026, 12, 2, 9, tzinfo=TZ),
+                 blobs, "湘B40004"),
+            # the last minutes of November, local time (still November)
+            lead(5, "cloned_plate", "G107-K1520-S", dt.datetime(2026, 11, 30, 23, 30, tzinfo=TZ),
+                 blobs, "湘A50005")]  # fmt: skip
+    await w.store.write_leads([(x, x.to_json().decode()) for x in more])
+    s1 = await add_case(w, "s1", "S207-K45-N", "road.overload.gross",
+                        dt.datetime(2026, 11, 25, 10, tzinfo=TZ))  # fmt: skip
+    await add_case(w, "s2", "S207-K45-N", "road.overload.gross",
+                   dt.datetime(2026, 11, 26, 10, tzinfo=TZ))  # fmt: skip
+    h1 = await add_case(w, "h1", "HUB-ZZZ", "road.overload.gross",
+                        dt.datetime(2026, 12, 3, 10, tzinfo=TZ))  # fmt: skip
+    # 2026-11-30 16:10 UTC is 2026-12-01 00:10 in Beijing: a December case
+    await add_case(w, "x", "G312-K1035-E", "road.overload.gross",
+                   dt.datetime(2026, 12, 1, 0, 10, tzinfo=TZ))  # fmt: skip
+    d = Dispatch(pool, SQUADS, w.clock)
+    t1 = await d.create("lead", "lead-0001", None, "zhou", hours=4)
+    t2 = await d.create("lead", "lead-0002", None, "zhou", hours=1)
+    t4 = await d.create("lead", "lead-0004", None, "zhou", hours=4)
+    await d.finish(t1, "sun", "case_opened", "", [], None, None, w.cases["small"])  # in time
+    await d.finish(t4, "gao", "case_opened", "", [], None, None, h1)  # in time
+    w.clock.now += dt.timedelta(hours=2)
+    await d.finish(t2, "gao", "case_opened", "", [], None, None, s1)  # an hour late
+    # By hand, November 2026 (leads and cases dated 11-01 00:00 to 11-30 24:00, Beijing):
+    #   ZD-NORTH (G312, G107): cloned plates lead 1 (dispatched, done in time) and lead 5 (not
+    #     dispatched) → raised 2, dispatched 1, done 1, in time 1; restricted hours lead 3 →
+    #     1, 0, 0, 0. Cases: the world's 4 at G312, 1 of them (small) from lead 1 → 4, 1.
+    #   ZD-SOUTH (S207, HUB-ZZZ): cloned plate lead 2 (done an hour late) → 1, 1, 1, 0. Cases:
+    #     s1 (from lead 2) and s2 → 2, 1.
+    #   All: 4 + 2 = 6 cases, 1 + 1 = 2 from leads: 2 / 6 = 33.33 %.
+    # December 2026: ZD-SOUTH illegal operation lead 4 → 1, 1, 1, 1; cases: x at G312
+    #   (ZD-NORTH, none from a lead) → 1, 0, and h1 (from lead 4) → 1, 1. All: 1 / 2 = 50.00 %.
+    nov = dt.datetime(2026, 11, 1, tzinfo=TZ), dt.datetime(2026, 12, 1, tzinfo=TZ)
+    dec = dt.datetime(2026, 12, 1, tzinfo=TZ), dt.datetime(2027, 1, 1, tzinfo=TZ)
+    rows, cases = await figures(pool, SQUADS, *nov)
+    assert [(f.squad, f.kind, f.raised, f.dispatched, f.done, f.in_time) for f in rows] == [
+        ("ZD-NORTH", "cloned_plate", 2, 1, 1, 1),
+        ("ZD-NORTH", "restricted_hours", 1, 0, 0, 0),
+        ("ZD-SOUTH", "cloned_plate", 1, 1, 1, 0),
+    ]  # fmt: skip
+    assert cases == {"ZD-NORTH": (4, 1), "ZD-SOUTH": (2, 1)}
+    rows, cases = await figures(pool, SQUADS, *dec)
+    assert [(f.squad, f.kind, f.raised, f.dispatched, f.done, f.in_time) for f in rows] == [
+        ("ZD-SOUTH", "illegal_operation", 1, 1, 1, 1)]  # fmt: skip
+    assert cases == {"ZD-NORTH": (1, 0), "ZD-SOUTH": (1, 1)}
+    async with client_of(desk.console) as command:
+        await log_in(command, "zhou")
+        for (start, end), total, share in ((("2026-11-01", "2026-11-30"), 'data-cases="6" '
+                                            'data-from-leads="2"', "33.33 %"),
+                                           (("2026-12-01", "2026-12-31"), 'data-cases="2" '
+                                            'data-from-leads="1"', "50.00 %")):  # fmt: skip
+            board = await command.get("/dispatch", params={"start": start, "end": end})
+            assert f'id="share-total" {total}' in board.text and share in board.text
