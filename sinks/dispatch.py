@@ -10,11 +10,12 @@ migration 070) and the console's pages follow it live.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
@@ -307,8 +308,12 @@ class Dispatch:
                     "SELECT pg_try_advisory_xact_lock(hashtext('offsite_dispatch_sweep'))"
                 ):
                     return None
-                await self.roster()
-                return await self.auto(), await self.escalate()
+                # on the connection that holds the lock: a sweep never waits for a second one
+                # (open live feeds hold the others)
+                held = Dispatch(cast(asyncpg.Pool, _Held(conn)), self.base, self.clock)
+                done = await held.auto(), await held.escalate()
+                self.squads = held.squads
+                return done
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"the dispatch sweep failed: {exc}") from exc
 
@@ -341,6 +346,21 @@ class Dispatch:
                 await conn.execute(
                     "UPDATE leads SET status = $2, case_id = coalesce($3, case_id)"
                     " WHERE lead_id = $1", task["source_id"], LEAD_AFTER[result], case_id or None)  # fmt: skip
+
+
+class _Held:
+    """One connection in the place of a pool: ``acquire`` gives it (a transaction inside is a
+    savepoint of the caller's)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self._conn
 
 
 async def _locked_squads(conn: asyncpg.Connection) -> list[Any]:
