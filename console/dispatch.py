@@ -44,7 +44,9 @@ TASK_COLUMNS = (
 
 
 def dispatch_of(c: Console) -> Dispatch:
-    return Dispatch(c.pool, c.squads or Squads(squads=[]), c.now)
+    if c.dispatch is None:
+        c.dispatch = Dispatch(c.pool, c.squads or Squads(squads=[]), c.now)
+    return c.dispatch
 
 
 @contextlib.asynccontextmanager

@@ -31,7 +31,7 @@ from sinks.accounts import (
     Throttle,
 )
 from sinks.blobs import BlobStore
-from sinks.dispatch import Squads
+from sinks.dispatch import Dispatch, Squads
 from sinks.lifecycle import Lifecycle
 
 from . import names
@@ -76,6 +76,9 @@ class Console:
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
     # seconds between the background dispatch sweeps (console/dispatch.py sweeping); None: none
     sweep_s: float | None = None
+    # the one Dispatch of this console (console.dispatch.dispatch_of): pages and sweeps share the
+    # squads it last read
+    dispatch: Dispatch | None = field(default=None, init=False, repr=False)
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
