@@ -138,13 +138,17 @@ class Procedure:
             color = await step.conn.fetchval(
                 "SELECT plate_color FROM cases WHERE case_id = $1", cid
             )
+            source = getattr(self.owners, "name", type(self.owners).__name__)
             try:
                 party = await self.owners.owner(step.case.plate, color)
-            except OffsiteError as exc:  # the source failed: the officer enters the party
-                detail["party_source_error"] = str(exc)
-                party = None
+                unknown = None if party else f"{source}无此车辆（{step.case.plate}）的所有人"
+            except OffsiteError as exc:  # the source failed: never a guessed party
+                party, unknown = None, str(exc)
+                detail["party_source_error"] = unknown
+            await step.conn.execute(
+                "UPDATE case_files SET party_unknown = $2 WHERE case_id = $1", cid, unknown
+            )
             if party is not None:
-                source = getattr(self.owners, "name", type(self.owners).__name__)
                 await _write_party(step.conn, cid, party, source, step.request.actor.name,
                                    step.now)  # fmt: skip
                 detail["party"] = {"kind": party.kind, "name": party.name}
