@@ -84,28 +84,32 @@ def parse_payments(path: Path) -> tuple[list[Payment], list[str]]:
     good: list[Payment] = []
     bad: list[str] = []
     for n, row in enumerate(rows, start=1):
-        where = f"{path}: row {n}"
-        if not isinstance(row, dict):
-            bad.append(f"{where}: not an object")
-            continue
-        fields = {k: str(row.get(k) or "").strip() for k in
-                  ("bank_ref", "decision_no", "amount", "paid_on")}  # fmt: skip
-        missing = [k for k, v in fields.items() if not v]
-        if missing:
-            bad.append(f"{where}: missing {', '.join(missing)}")
-            continue
         try:
-            amount = _fen(fields["amount"])
-        except InvalidOperation:
-            bad.append(f"{where}: amount {fields['amount']!r} is not a positive yuan amount")
-            continue
-        try:
-            paid_on = dt.date.fromisoformat(fields["paid_on"])
-        except ValueError:
-            bad.append(f"{where}: paid_on {fields['paid_on']!r} is not YYYY-MM-DD")
-            continue
-        good.append(Payment(fields["bank_ref"], fields["decision_no"], amount, paid_on))
+            good.append(payment_of(row))
+        except ValueError as exc:
+            bad.append(f"{path}: row {n}: {exc}")
     return good, bad
+
+
+def payment_of(row: Any) -> Payment:
+    """One payment as the bank reports it (a row of its file, or the body of its callback);
+    ValueError says why it is not one."""
+    if not isinstance(row, dict):
+        raise ValueError("not an object")
+    fields = {k: str(row.get(k) or "").strip() for k in
+              ("bank_ref", "decision_no", "amount", "paid_on")}  # fmt: skip
+    missing = [k for k, v in fields.items() if not v]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        amount = _fen(fields["amount"])
+    except InvalidOperation:
+        raise ValueError(f"amount {fields['amount']!r} is not a positive yuan amount") from None
+    try:
+        paid_on = dt.date.fromisoformat(fields["paid_on"])
+    except ValueError:
+        raise ValueError(f"paid_on {fields['paid_on']!r} is not YYYY-MM-DD") from None
+    return Payment(fields["bank_ref"], fields["decision_no"], amount, paid_on)
 
 
 @dataclass
@@ -129,8 +133,15 @@ async def import_payments(
             "SELECT decision_no FROM penalty_decisions WHERE decision_no = ANY($1)",
             sorted({p.decision_no for p in payments}))}  # fmt: skip
         for p in payments:
-            if p.decision_no not in known:
-                report.unmatched.append(f"{p.bank_ref}: no decision {p.decision_no}")
+            if p.decision_no not in known:  # kept for an officer to see (/payments)
+                reason = f"{p.bank_ref}: no decision {p.decision_no}"
+                report.unmatched.append(reason)
+                await conn.execute(
+                    "INSERT INTO unmatched_payments (bank_ref, decision_no, amount_fen, paid_on,"
+                    " source, reason, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    " ON CONFLICT (bank_ref) DO NOTHING",
+                    p.bank_ref, p.decision_no, p.amount_fen, p.paid_on, source, reason, now,
+                )  # fmt: skip
                 continue
             done = await conn.fetchval(
                 "INSERT INTO payments (bank_ref, decision_no, amount_fen, paid_on, source,"
@@ -142,6 +153,7 @@ async def import_payments(
                 report.already += 1
             else:
                 report.imported += 1
+                await conn.execute("DELETE FROM unmatched_payments WHERE bank_ref = $1", p.bank_ref)
     return report
 
 

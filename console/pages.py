@@ -74,6 +74,9 @@ class Console:
     party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
     squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
+    payment_secret: str | None = (
+        None  # HMAC key of the bank's payment callback (console/payments.py)
+    )
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

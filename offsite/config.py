@@ -382,6 +382,9 @@ class ConsoleSettings(BaseModel):
     holidays: Path = Path("configs/holidays.yaml")
     # the agency's 非税收入 payment code printed on its decisions (罚缴分离; cases/payments.py)
     payment_code: str = ""
+    # the HMAC-SHA256 key the bank signs its payment callbacks with (POST /v1/payments);
+    # unset: the callback is off
+    payment_secret: SecretStr | None = None
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""

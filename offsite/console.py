@@ -139,7 +139,9 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
                    registry=registry, waterways=waterways, squads=squads, geojson=geojson,
                    blobs=BlobStore(settings.var_dir / "blobs"),
-                   public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
+                   public_url=public_url(cs, cs.host, cs.port),
+                   payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
+                   else None), store  # fmt: skip
 
 
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
