@@ -28,6 +28,7 @@ from events import OffsiteError, Violation
 from sinks.lifecycle import Step, TransitionRefused
 
 from .art37 import Rejudge, compare, outcome_of
+from .plans import approved_plan
 
 PAYMENT_DAYS = 15  # Art. 67 (3)
 # 行政诉讼法 Art. 46: 自知道或者应当知道作出行政行为之日起六个月内提出 (the longer remedy period)
@@ -157,15 +158,53 @@ async def import_payments(
     return report
 
 
-def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, int]]) -> int:
-    """What is still owed after the payments (day, fen), the late fee counted to the day of
-    the last payment (nothing paid: nothing is settled, whatever the day)."""
+# (due day, amount in fen): what falls due when. The decision's one due day (15 days from
+# service) for the whole fine, or the instalments of an approved 延期/分期 plan (Art. 66).
+Schedule = Sequence[tuple[dt.date | None, int]]
+
+
+@dataclass(frozen=True)
+class Instalment:
+    due: dt.date | None
+    amount_fen: int
+    settled_on: dt.date | None  # the day the payments, in order, covered it
+    fee_fen: int  # 加处罚款 on it so far
+
+
+def instalments(schedule: Schedule, paid: Iterable[tuple[dt.date, int]],
+                day: dt.date) -> list[Instalment]:  # fmt: skip
+    """Each amount due with the day the payments covered it (payments go to the earliest due
+    amount first) and its 加处罚款 to that day, or to ``day`` while it is not covered: 3 % a
+    day of the amount from its own due day (Art. 72 (1), with the plan's days in place of the
+    15th day: Art. 66 (2))."""
+    payments = sorted(paid)
+    out, needed = [], 0
+    for due, amount in schedule:
+        needed += amount
+        total, settled = 0, None
+        for on, fen in payments:
+            total += fen
+            if total >= needed:
+                settled = on
+                break
+        end = min(settled, day) if settled else day
+        out.append(Instalment(due, amount, settled, late_fee_fen(amount, due, end)))
+    return out
+
+
+def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, int]],
+             day: dt.date | None = None, plan: Schedule = ()) -> int:  # fmt: skip
+    """What is still owed on ``day`` after the payments (day, fen): the fine and its 加处罚款,
+    never more than the fine in all (Art. 72 (1)). ``plan``: an approved plan's instalments
+    in place of the one due day. No day: the last payment's (nothing paid: the fine)."""
     days = sorted(paid)
     fine = fine_cny * 100
-    if not days:
+    end = day or (days[-1][0] if days else None)
+    if end is None:
         return fine
-    total = sum(a for _, a in days)
-    return max(0, fine + late_fee_fen(fine, due, days[-1][0]) - total)
+    parts = instalments(list(plan) or [(due, fine)], days, end)
+    fee = min(fine, sum(i.fee_fen for i in parts))
+    return max(0, fine + fee - sum(a for _, a in days))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -234,7 +273,10 @@ class Decisions:
         paid = [(r["paid_on"], r["amount_fen"]) for r in await step.conn.fetch(
             "SELECT paid_on, amount_fen FROM payments WHERE decision_no = $1",
             d["decision_no"])]  # fmt: skip
-        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid) if d["fine_cny"] else 0
+        if not d["fine_cny"]:
+            return d, paid, 0
+        plan = await approved_plan(step.conn, cid)  # 延期/分期 (Art. 66 (2)): every instalment
+        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid, plan=plan)
 
     async def apply_enforcement(self, step: Step) -> dict[str, Any]:
         """申请人民法院强制执行 (行政强制法 Art. 53): the decision served, the fine not paid, and
