@@ -176,7 +176,11 @@ def instalments(schedule: Schedule, paid: Iterable[tuple[dt.date, int]],
     """Each amount due with the day the payments covered it (payments go to the earliest due
     amount first) and its 加处罚款 to that day, or to ``day`` while it is not covered: 3 % a
     day of the amount from its own due day (Art. 72 (1), with the plan's days in place of the
-    15th day: Art. 66 (2))."""
+    15th day: Art. 66 (2)).
+
+    Neither Art. 66 nor Art. 72 says on what an instalment's fee is counted; the overdue
+    instalment's amount is taken (not the whole fine), the reading more favourable to the
+    party, and the fee in all stays capped at the fine (:func:`owed_fen`)."""
     payments = sorted(paid)
     out, needed = [], 0
     for due, amount in schedule:
@@ -282,12 +286,16 @@ class Decisions:
         """申请人民法院强制执行 (行政强制法 Art. 53): the decision served, the fine not paid, and
         the remedy periods over (6 months from service: 行政诉讼法 Art. 46)."""
         cid = step.case.case_id
-        d, _, owed = await self._owed(step)
+        d, paid, owed = await self._owed(step)
         today = step.now.astimezone(step.lifecycle.policy.tz).date()
         if d["served_on"] is None:
             raise TransitionRefused("行政处罚决定书尚未送达", cid)
         if not owed:
             raise TransitionRefused("罚款已缴清，无须申请强制执行", cid)
+        plan = await approved_plan(step.conn, cid)
+        if plan and not any(i.settled_on is None and i.due and i.due < today
+                            for i in instalments(plan, paid, today)):  # fmt: skip
+            raise TransitionRefused("经批准的缴纳计划尚无逾期未缴的一期，不能申请强制执行", cid)
         end = add_months(d["served_on"], LITIGATION_MONTHS)
         if today <= end:
             raise TransitionRefused(f"申请行政复议、提起行政诉讼的期限至 {end} 届满，届满后方可申请"

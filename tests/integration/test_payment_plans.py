@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cases.payments import Payment, import_payments
+from cases.payments import Payment, add_months, import_payments
+from console import Console
 from console.notice import notice_document
 from offsite.config import Settings
 from sinks.accounts import Accounts
@@ -30,16 +31,23 @@ async def world(plain_settings: Settings) -> AsyncIterator[World]:
     await w.store.close()
 
 
+async def decided_and_served(w: World, console: Console) -> tuple[str, dt.date]:
+    """The small case decided (2,500 yuan) and its decision served today: (number, due day)."""
+    cid = w.cases["small"]
+    await ready_to_decide(w, await notice_document(console, cid))
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
+    row = await w.store.pool.fetchrow(
+        "SELECT decision_no, payment_due FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
+    return row["decision_no"], row["payment_due"]
+
+
 async def test_the_party_applies_the_head_approves_and_the_plan_rules_payment(
     world: World,
 ) -> None:
     w, pool, cid = world, world.store.pool, world.cases["small"]
     console = app_of(w)
-    await ready_to_decide(w, await notice_document(console, cid))
-    await w.act("small", "decide", CHEN, reason="事实清楚")
-    await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
-    number, due = await pool.fetchrow(
-        "SELECT decision_no, payment_due FROM penalty_decisions WHERE case_id = $1", cid)  # fmt: skip
+    number, due = await decided_and_served(w, console)
     first, second = due + dt.timedelta(days=30), due + dt.timedelta(days=60)
     lines = f"{first} 1000\n{second} 1500"
     code = await pool.fetchval("SELECT lookup_code FROM violation_notices WHERE case_id = $1", cid)
@@ -94,3 +102,20 @@ async def test_the_party_applies_the_head_approves_and_the_plan_rules_payment(
     rest = Payment("P-2", number, 1_635_00, late)
     assert (await import_payments(pool, [rest], "bank.csv", w.clock.now)).imported == 1
     assert await w.act("small", "close", WANG) == ["closed"]
+
+
+async def test_no_court_enforcement_while_a_deferral_is_not_yet_due(world: World) -> None:
+    # 行政强制法 Art. 53 after the 6 months to sue (行政诉讼法 Art. 46): not while the payment
+    # the head approved for later is not due yet; once it is missed, the court may be asked
+    w = world
+    await decided_and_served(w, app_of(w))
+    served_on = local(w)
+    deferred = add_months(served_on, 8)
+    await w.act("small", "apply_payment_plan", WANG, payload={
+        "kind": "defer", "instalments": f"{deferred} 2500", "grounds": "住院治疗"})  # fmt: skip
+    await w.act("small", "approve_payment_plan", CHEN, reason="属实")
+    w.clock.now = dt.datetime.combine(add_months(served_on, 7), dt.time(10), POLICY.tz)
+    with pytest.raises(TransitionRefused, match="缴纳计划尚无逾期未缴"):
+        await w.act("small", "apply_enforcement", CHEN, reason="逾期未缴")
+    w.clock.now = dt.datetime.combine(deferred + dt.timedelta(days=1), dt.time(10), POLICY.tz)
+    assert await w.act("small", "apply_enforcement", CHEN, reason="逾期未缴") == ["decided"]

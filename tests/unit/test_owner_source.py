@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +18,7 @@ import pytest
 from cases.party import HttpOwners, OwnerSourceError, Party
 from events import ConfigError
 from offsite.config import Settings, load_yaml
+from offsite.testing import http_server
 
 TOKEN = "s3cret"
 ORG = {"kind": "organization", "name": "湖南示例物流有限公司", "id_number": "91430100MA4L00000F",
@@ -51,15 +52,11 @@ def owner_db(answers: dict[str, Answer]) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/vehicle-owner"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        try:
+            yield f"{url}/v1/vehicle-owner"
+        finally:
+            release.set()  # a hung answer ends with the test
 
 
 def found(owner: dict[str, str]) -> tuple[int, bytes]:
