@@ -86,7 +86,7 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
                                done, today)  # fmt: skip
     return {"filed": filed, "party": party, "services": services, "days_left": left,
             "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
-            "plans": plans, "schedule": schedule,
+            "plans": plans, "schedule": schedule, "planned": bool(plan),
             "deadlines": deadlines(filed, notice, decision, schedule if plan else ())}  # fmt: skip
 
 
