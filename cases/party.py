@@ -9,10 +9,17 @@ every province) and how the documents address the party.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from typing import Literal, Protocol
+from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from events import OffsiteError
 
 PARTY_KINDS: dict[str, str] = {"citizen": "公民", "organization": "法人或其他组织"}
 
@@ -100,3 +107,66 @@ class RegistryOwners:
         if found is None:
             return None
         return Party.model_validate(found.model_dump(exclude={"plate", "plate_color"}))
+
+
+class OwnerSourceError(OffsiteError):
+    """The vehicle-owner source did not answer, or answered something that names no one: the
+    party is unknown (never guessed) and the officer has to establish it."""
+
+
+class OwnerAnswer(BaseModel):
+    """The provincial vehicle database's answer (README, "The vehicle-owner source over HTTP")."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    found: bool
+    owner: Party | None = None
+
+    @model_validator(mode="after")
+    def _owner_when_found(self) -> OwnerAnswer:
+        if self.found != (self.owner is not None):
+            raise ValueError("owner is required when found is true, and only then")
+        return self
+
+
+class HttpOwners:
+    """An :class:`OwnerSource` over a provincial vehicle database:
+    ``GET <url>?plate=…&plate_color=…`` with ``Authorization: Bearer <token>``, answering 200
+    and :class:`OwnerAnswer` as JSON. A timeout, a refused connection, any other status or a
+    malformed answer (an owner whose ID does not check included) raises
+    :class:`OwnerSourceError` with the reason."""
+
+    name = "省级车辆数据库"
+
+    def __init__(self, url: str, token: str, timeout_s: float = 5.0) -> None:
+        self.url, self.token, self.timeout_s = url, token, timeout_s
+
+    def _get(self, plate: str, plate_color: str | None) -> bytes:
+        query = urlencode({"plate": plate, "plate_color": plate_color or ""})
+        req = urllib.request.Request(f"{self.url}?{query}", headers={
+            "Authorization": f"Bearer {self.token}", "Accept": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return bytes(resp.read(1_000_000))
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise OwnerSourceError(f"{self.name}应答 HTTP {exc.code}") from None
+        except TimeoutError:
+            raise OwnerSourceError(f"{self.name}在 {self.timeout_s:g} 秒内未应答") from None
+        except (OSError, urllib.error.URLError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise OwnerSourceError(f"{self.name}在 {self.timeout_s:g} 秒内未应答") from None
+            raise OwnerSourceError(f"{self.name}无法连接：{reason}") from None
+
+    async def owner(self, plate: str, plate_color: str | None) -> Party | None:
+        body = await asyncio.to_thread(self._get, plate, plate_color)
+        try:
+            answer = OwnerAnswer.model_validate(json.loads(body))
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+            where = ".".join(str(p) for p in first["loc"]) if first else ""
+            why = first["msg"] if first else "不是 JSON"
+            raise OwnerSourceError(f"{self.name}应答格式有误{f'（{where}）' if where else ''}：{why}"
+                                   ) from None  # fmt: skip
+        return answer.owner

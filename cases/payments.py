@@ -28,6 +28,7 @@ from events import OffsiteError, Violation
 from sinks.lifecycle import Step, TransitionRefused
 
 from .art37 import Rejudge, compare, outcome_of
+from .plans import approved_plan
 
 PAYMENT_DAYS = 15  # Art. 67 (3)
 # 行政诉讼法 Art. 46: 自知道或者应当知道作出行政行为之日起六个月内提出 (the longer remedy period)
@@ -84,28 +85,32 @@ def parse_payments(path: Path) -> tuple[list[Payment], list[str]]:
     good: list[Payment] = []
     bad: list[str] = []
     for n, row in enumerate(rows, start=1):
-        where = f"{path}: row {n}"
-        if not isinstance(row, dict):
-            bad.append(f"{where}: not an object")
-            continue
-        fields = {k: str(row.get(k) or "").strip() for k in
-                  ("bank_ref", "decision_no", "amount", "paid_on")}  # fmt: skip
-        missing = [k for k, v in fields.items() if not v]
-        if missing:
-            bad.append(f"{where}: missing {', '.join(missing)}")
-            continue
         try:
-            amount = _fen(fields["amount"])
-        except InvalidOperation:
-            bad.append(f"{where}: amount {fields['amount']!r} is not a positive yuan amount")
-            continue
-        try:
-            paid_on = dt.date.fromisoformat(fields["paid_on"])
-        except ValueError:
-            bad.append(f"{where}: paid_on {fields['paid_on']!r} is not YYYY-MM-DD")
-            continue
-        good.append(Payment(fields["bank_ref"], fields["decision_no"], amount, paid_on))
+            good.append(payment_of(row))
+        except ValueError as exc:
+            bad.append(f"{path}: row {n}: {exc}")
     return good, bad
+
+
+def payment_of(row: Any) -> Payment:
+    """One payment as the bank reports it (a row of its file, or the body of its callback);
+    ValueError says why it is not one."""
+    if not isinstance(row, dict):
+        raise ValueError("not an object")
+    fields = {k: str(row.get(k) or "").strip() for k in
+              ("bank_ref", "decision_no", "amount", "paid_on")}  # fmt: skip
+    missing = [k for k, v in fields.items() if not v]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        amount = _fen(fields["amount"])
+    except InvalidOperation:
+        raise ValueError(f"amount {fields['amount']!r} is not a positive yuan amount") from None
+    try:
+        paid_on = dt.date.fromisoformat(fields["paid_on"])
+    except ValueError:
+        raise ValueError(f"paid_on {fields['paid_on']!r} is not YYYY-MM-DD") from None
+    return Payment(fields["bank_ref"], fields["decision_no"], amount, paid_on)
 
 
 @dataclass
@@ -129,8 +134,15 @@ async def import_payments(
             "SELECT decision_no FROM penalty_decisions WHERE decision_no = ANY($1)",
             sorted({p.decision_no for p in payments}))}  # fmt: skip
         for p in payments:
-            if p.decision_no not in known:
-                report.unmatched.append(f"{p.bank_ref}: no decision {p.decision_no}")
+            if p.decision_no not in known:  # kept for an officer to see (/payments)
+                reason = f"{p.bank_ref}: no decision {p.decision_no}"
+                report.unmatched.append(reason)
+                await conn.execute(
+                    "INSERT INTO unmatched_payments (bank_ref, decision_no, amount_fen, paid_on,"
+                    " source, reason, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    " ON CONFLICT (bank_ref) DO NOTHING",
+                    p.bank_ref, p.decision_no, p.amount_fen, p.paid_on, source, reason, now,
+                )  # fmt: skip
                 continue
             done = await conn.fetchval(
                 "INSERT INTO payments (bank_ref, decision_no, amount_fen, paid_on, source,"
@@ -142,18 +154,61 @@ async def import_payments(
                 report.already += 1
             else:
                 report.imported += 1
+                await conn.execute("DELETE FROM unmatched_payments WHERE bank_ref = $1", p.bank_ref)
     return report
 
 
-def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, int]]) -> int:
-    """What is still owed after the payments (day, fen), the late fee counted to the day of
-    the last payment (nothing paid: nothing is settled, whatever the day)."""
+# (due day, amount in fen): what falls due when. The decision's one due day (15 days from
+# service) for the whole fine, or the instalments of an approved 延期/分期 plan (Art. 66).
+Schedule = Sequence[tuple[dt.date | None, int]]
+
+
+@dataclass(frozen=True)
+class Instalment:
+    due: dt.date | None
+    amount_fen: int
+    settled_on: dt.date | None  # the day the payments, in order, covered it
+    fee_fen: int  # 加处罚款 on it so far
+
+
+def instalments(schedule: Schedule, paid: Iterable[tuple[dt.date, int]],
+                day: dt.date) -> list[Instalment]:  # fmt: skip
+    """Each amount due with the day the payments covered it (payments go to the earliest due
+    amount first) and its 加处罚款 to that day, or to ``day`` while it is not covered: 3 % a
+    day of the amount from its own due day (Art. 72 (1), with the plan's days in place of the
+    15th day: Art. 66 (2)).
+
+    Neither Art. 66 nor Art. 72 says on what an instalment's fee is counted; the overdue
+    instalment's amount is taken (not the whole fine), the reading more favourable to the
+    party, and the fee in all stays capped at the fine (:func:`owed_fen`)."""
+    payments = sorted(paid)
+    out, needed = [], 0
+    for due, amount in schedule:
+        needed += amount
+        total, settled = 0, None
+        for on, fen in payments:
+            total += fen
+            if total >= needed:
+                settled = on
+                break
+        end = min(settled, day) if settled else day
+        out.append(Instalment(due, amount, settled, late_fee_fen(amount, due, end)))
+    return out
+
+
+def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, int]],
+             day: dt.date | None = None, plan: Schedule = ()) -> int:  # fmt: skip
+    """What is still owed on ``day`` after the payments (day, fen): the fine and its 加处罚款,
+    never more than the fine in all (Art. 72 (1)). ``plan``: an approved plan's instalments
+    in place of the one due day. No day: the last payment's (nothing paid: the fine)."""
     days = sorted(paid)
     fine = fine_cny * 100
-    if not days:
+    end = day or (days[-1][0] if days else None)
+    if end is None:
         return fine
-    total = sum(a for _, a in days)
-    return max(0, fine + late_fee_fen(fine, due, days[-1][0]) - total)
+    parts = instalments(list(plan) or [(due, fine)], days, end)
+    fee = min(fine, sum(i.fee_fen for i in parts))
+    return max(0, fine + fee - sum(a for _, a in days))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -222,18 +277,25 @@ class Decisions:
         paid = [(r["paid_on"], r["amount_fen"]) for r in await step.conn.fetch(
             "SELECT paid_on, amount_fen FROM payments WHERE decision_no = $1",
             d["decision_no"])]  # fmt: skip
-        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid) if d["fine_cny"] else 0
+        if not d["fine_cny"]:
+            return d, paid, 0
+        plan = await approved_plan(step.conn, cid)  # 延期/分期 (Art. 66 (2)): every instalment
+        return d, paid, owed_fen(d["fine_cny"], d["payment_due"], paid, plan=plan)
 
     async def apply_enforcement(self, step: Step) -> dict[str, Any]:
         """申请人民法院强制执行 (行政强制法 Art. 53): the decision served, the fine not paid, and
         the remedy periods over (6 months from service: 行政诉讼法 Art. 46)."""
         cid = step.case.case_id
-        d, _, owed = await self._owed(step)
+        d, paid, owed = await self._owed(step)
         today = step.now.astimezone(step.lifecycle.policy.tz).date()
         if d["served_on"] is None:
             raise TransitionRefused("行政处罚决定书尚未送达", cid)
         if not owed:
             raise TransitionRefused("罚款已缴清，无须申请强制执行", cid)
+        plan = await approved_plan(step.conn, cid)
+        if plan and not any(i.settled_on is None and i.due and i.due < today
+                            for i in instalments(plan, paid, today)):  # fmt: skip
+            raise TransitionRefused("经批准的缴纳计划尚无逾期未缴的一期，不能申请强制执行", cid)
         end = add_months(d["served_on"], LITIGATION_MONTHS)
         if today <= end:
             raise TransitionRefused(f"申请行政复议、提起行政诉讼的期限至 {end} 届满，届满后方可申请"

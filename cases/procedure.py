@@ -26,7 +26,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from events import OffsiteError
-from sinks.accounts import HEAD, OFFICER
+from sinks.accounts import HEAD, OFFICER, PARTY
 from sinks.lifecycle import (
     EFFECTS,
     TRANSITIONS,
@@ -43,6 +43,7 @@ from sinks.lifecycle import (
 from .art37 import Rejudge
 from .party import OwnerSource, Party
 from .payments import PAYMENT_DAYS, Decisions
+from .plans import apply_plan, decide_plan
 
 DECISION_DAYS = 90  # 行政处罚法 Art. 60: 自行政处罚案件立案之日起九十日内作出行政处罚决定
 # 民事诉讼法 (2021) Art. 95: 公告送达，自发出公告之日起，经过三十日，即视为送达
@@ -71,6 +72,14 @@ PROCEDURE: tuple[Transition, ...] = (
                _OFFICER, "optional", effect="serve_decision"),
     Transition("apply_enforcement", "申请人民法院强制执行", frozenset({"decided"}), None,
                frozenset({HEAD}), "required", effect="apply_enforcement"),
+    # 延期 / 分期缴纳 (Art. 66 (2); cases/plans.py): the party applies, or an officer records
+    # an application received offline; the head approves or refuses it with a reason
+    Transition("apply_payment_plan", "申请延期或分期缴纳罚款", frozenset({"decided"}), None,
+               frozenset({PARTY, OFFICER}), effect="apply_payment_plan"),
+    Transition("approve_payment_plan", "批准延期或分期缴纳", frozenset({"decided"}), None,
+               frozenset({HEAD}), "required", effect="decide_payment_plan"),
+    Transition("refuse_payment_plan", "不予批准延期或分期缴纳", frozenset({"decided"}), None,
+               frozenset({HEAD}), "required", effect="decide_payment_plan"),
 )  # fmt: skip
 # the lifecycle's transitions that write the decision or check it (cases/payments.py)
 DECISION_EFFECTS = {"decide": "record_decision", "decide_no_penalty": "record_decision",
@@ -118,7 +127,8 @@ class Procedure:
                 "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice,
                 "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
                 "close_case": self.decisions.close,
-                "apply_enforcement": self.decisions.apply_enforcement}  # fmt: skip
+                "apply_enforcement": self.decisions.apply_enforcement,
+                "apply_payment_plan": apply_plan, "decide_payment_plan": decide_plan}  # fmt: skip
 
     async def open_case(self, step: Step) -> dict[str, Any]:
         """立案: the day, the decision's last day, and the party from the owner source. A case
@@ -138,13 +148,17 @@ class Procedure:
             color = await step.conn.fetchval(
                 "SELECT plate_color FROM cases WHERE case_id = $1", cid
             )
+            source = getattr(self.owners, "name", type(self.owners).__name__)
             try:
                 party = await self.owners.owner(step.case.plate, color)
-            except OffsiteError as exc:  # the source failed: the officer enters the party
-                detail["party_source_error"] = str(exc)
-                party = None
+                unknown = None if party else f"{source}无此车辆（{step.case.plate}）的所有人"
+            except OffsiteError as exc:  # the source failed: never a guessed party
+                party, unknown = None, str(exc)
+                detail["party_source_error"] = unknown
+            await step.conn.execute(
+                "UPDATE case_files SET party_unknown = $2 WHERE case_id = $1", cid, unknown
+            )
             if party is not None:
-                source = getattr(self.owners, "name", type(self.owners).__name__)
                 await _write_party(step.conn, cid, party, source, step.request.actor.name,
                                    step.now)  # fmt: skip
                 detail["party"] = {"kind": party.kind, "name": party.name}

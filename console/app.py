@@ -70,6 +70,7 @@ from .pages import (
     render,
 )
 from .party import party_routes
+from .payments import payment_routes
 from .procedure import case_procedure, procedure_payload, procedure_routes
 
 HERE = Path(__file__).parent
@@ -376,6 +377,7 @@ def create_app(console: Console) -> Starlette:
         *dispatch_routes(c, page),  # tasks, the field page, /admin (squads): console/dispatch.py
         *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
+        *payment_routes(c, page),  # the bank's payment callback: console/payments.py
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lambda _: sweeping(c))

@@ -79,6 +79,9 @@ class Console:
     # the one Dispatch of this console (console.dispatch.dispatch_of): pages and sweeps share the
     # squads it last read
     dispatch: Dispatch | None = field(default=None, init=False, repr=False)
+    payment_secret: str | None = (
+        None  # HMAC key of the bank's payment callback (console/payments.py)
+    )
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

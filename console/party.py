@@ -213,6 +213,9 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         hearing_open = case_status in ("notice_issued", "statement_received") and (
             notice.hearing_due is not None and today <= notice.hearing_due)  # fmt: skip
         procedure = await case_procedure(c, cid)
+        # 延期/分期 (Art. 66 (2)): while the fine is owed and no application is open or approved
+        plan_open = case_status == "decided" and bool(procedure["owed_fen"]) and not any(
+            p["status"] != "refused" for p in procedure["plans"])  # fmt: skip
         return render(
             "party_case.html", status, session=None, n=view(notice, policy.tz),
             status_name=STATES[case_status],
@@ -222,7 +225,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             open_for_statement=open_for_statement, csrf=session.csrf_token, error=error,
             sent=request.query_params.get("sent") == "1", max_text=MAX_TEXT,
             max_images=MAX_IMAGES, max_mib=MAX_IMAGE_BYTES // (1024 * 1024),
-            hearing_open=hearing_open, procedure=procedure,
+            hearing_open=hearing_open, procedure=procedure, plan_open=plan_open,
             title="违法行为查询与陈述申辩",
         )  # fmt: skip
 
@@ -341,8 +344,9 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         c.party_statements.failed(f"case:{notice.case_id}")  # counted as a statement
         return RedirectResponse("/party/case?sent=1", 303)
 
-    async def hearing(request: Request) -> Response:
-        """The party asks for a hearing (Art. 64 (1)); the lifecycle checks the period."""
+    async def party_action(request: Request, action: str, fields: tuple[str, ...]) -> Response:
+        """One of the party's procedure actions, its payload the form's ``fields``; the
+        lifecycle checks periods and contents."""
         got = await opened(request)
         if isinstance(got, Response):
             return got
@@ -351,11 +355,20 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         if not same_token(str(form.get("csrf") or ""), session.csrf_token):
             return render("error.html", 403, session=None, title="请求无效",
                           message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
+        payload = {k: str(form.get(k) or "").strip()[:4000] for k in fields}
         try:
-            await c.lifecycle.apply(notice.case_id, Action("request_hearing", PARTY_ACTOR))
+            await c.lifecycle.apply(notice.case_id, Action(action, PARTY_ACTOR, payload=payload))
         except LifecycleError as exc:
             return await case_response(request, session, notice, exc.message, 409)
         return RedirectResponse("/party/case", 303)
+
+    async def hearing(request: Request) -> Response:
+        """The party asks for a hearing (Art. 64 (1))."""
+        return await party_action(request, "request_hearing", ())
+
+    async def payment_plan(request: Request) -> Response:
+        """The party applies to pay later or in instalments (Art. 66 (2); cases/plans.py)."""
+        return await party_action(request, "apply_payment_plan", ("kind", "instalments", "grounds"))
 
     # --- the officers' side: the statements' images -------------------------------------------
 
@@ -380,6 +393,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         Route("/party/notice.pdf", party_notice),
         Route("/party/statement", statement, methods=["POST"]),
         Route("/party/hearing", hearing, methods=["POST"]),
+        Route("/party/payment-plan", payment_plan, methods=["POST"]),
         Route("/party/logout", leave, methods=["POST"]),
         Route("/cases/{case_id}/statement-images/{name}", page(CASE_VIEWERS, statement_image)),
     ]

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cases.party import PARTY_KINDS
-from cases.payments import late_fee_fen
+from cases.payments import instalments, owed_fen
+from cases.plans import PLAN_KINDS, approved_plan
 from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
 from sinks.accounts import Session
 from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
@@ -27,7 +28,12 @@ PARTY_FIELDS = ("kind", "name", "id_number", "address", "phone", "e_service_cons
 SERVICE_FIELDS = ("method", "served_on", "published_on", "served_by", "recipient",
                   "tracking_no", "witnesses")  # fmt: skip
 
-_env.globals.update(PARTY_KINDS=PARTY_KINDS, SERVICE_METHODS=SERVICE_METHODS, DOCUMENTS=DOCUMENTS)
+_env.globals.update(
+    PARTY_KINDS=PARTY_KINDS,
+    SERVICE_METHODS=SERVICE_METHODS,
+    DOCUMENTS=DOCUMENTS,
+    PLAN_KINDS=PLAN_KINDS,
+)
 # each coded action's reasons by name, for the case's history (撤销立案, 不予行政处罚, 移送 …)
 _env.globals["REASON_NAMES"] = {
     t.action: t.reason_codes for t in procedure_table() if t.reason_codes
@@ -35,7 +41,9 @@ _env.globals["REASON_NAMES"] = {
 
 
 HEARING_FIELDS = ("notified_on", "held_on", "host", "minutes")
-LONG_FIELDS = frozenset({"minutes", "body"})  # the 听证笔录, a statement received offline
+LONG_FIELDS = frozenset(
+    {"minutes", "body", "instalments", "grounds"}
+)  # the 听证笔录, a statement received offline
 
 
 def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,6 +51,7 @@ def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
               "record_statement": ("body",),
+              "apply_payment_plan": ("kind", "instalments", "grounds"),
               "collective_discussion": ("participants", "minutes")}.get(action, ())  # fmt: skip
     out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
            for k in fields}  # fmt: skip
@@ -66,16 +75,23 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
         " WHERE d.case_id = $1 ORDER BY paid_on, bank_ref", case_id)  # fmt: skip
     today = c.now().astimezone(c.lifecycle.policy.tz).date()
     left = (filed["decision_due"] - today).days if filed else None
-    owed = None
+    owed, schedule, plan = None, [], []
+    plans = await c.pool.fetch(
+        "SELECT * FROM payment_plans WHERE case_id = $1 ORDER BY plan_id", case_id)  # fmt: skip
     if decision is not None and decision["fine_cny"]:
-        late = late_fee_fen(decision["fine_cny"] * 100, decision["payment_due"], today)
-        owed = max(0, decision["fine_cny"] * 100 + late - sum(p["amount_fen"] for p in paid))
+        plan = await approved_plan(c.pool, case_id)  # 延期/分期 (cases/plans.py)
+        done = [(p["paid_on"], p["amount_fen"]) for p in paid]
+        owed = owed_fen(decision["fine_cny"], decision["payment_due"], done, today, plan)
+        schedule = instalments(plan or [(decision["payment_due"], decision["fine_cny"] * 100)],
+                               done, today)  # fmt: skip
     return {"filed": filed, "party": party, "services": services, "days_left": left,
             "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
-            "deadlines": deadlines(filed, notice, decision)}  # fmt: skip
+            "plans": plans, "schedule": schedule, "planned": bool(plan),
+            "deadlines": deadlines(filed, notice, decision, schedule if plan else ())}  # fmt: skip
 
 
-def deadlines(filed: Any, notice: Any, decision: Any) -> list[tuple[str, dt.date, bool]]:
+def deadlines(filed: Any, notice: Any, decision: Any,
+              plan: Any = ()) -> list[tuple[str, dt.date, bool]]:  # fmt: skip
     """The procedure's deadlines as the case page's timeline shows them, in order: (what, last
     day, provisional). Every one is the day ``cases.calendar.deadline`` computed and stored."""
     out: list[tuple[str, dt.date, bool]] = []
@@ -87,7 +103,10 @@ def deadlines(filed: Any, notice: Any, decision: Any) -> list[tuple[str, dt.date
         out.append(("陈述、申辩（违法行为通知书送达之日起）", notice["statement_due"], p))
         if notice["hearing_due"] is not None:
             out.append(("申请听证（送达之日起五个工作日）", notice["hearing_due"], p))
-    if decision is not None and decision["payment_due"] is not None:
+    if plan:  # an approved 延期/分期 plan's days replace the 15th day
+        out.extend((f"缴纳罚款第{n}期 {i.amount_fen / 100:.2f} 元（经批准的缴纳计划）", i.due, False)
+                   for n, i in enumerate(plan, start=1) if i.due)  # fmt: skip
+    elif decision is not None and decision["payment_due"] is not None:
         out.append(("缴纳罚款（决定书送达之日起十五日）", decision["payment_due"], False))
     return sorted(out, key=lambda d: d[1])
 

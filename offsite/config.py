@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cases.calendar import HolidayFile, WorkCalendar, deadline
 from cases.calendar import problems as calendar_problems
-from cases.party import OwnerFile, RegistryOwners
+from cases.party import HttpOwners, OwnerFile, OwnerSource, RegistryOwners
 from events import ConfigError, Registry
 from events.clock import Clock, fixed_clock, wall_clock
 from events.models import LeadKind
@@ -158,6 +158,32 @@ def load_calendar(path: Path) -> WorkCalendar:
 def load_owners(path: Path) -> RegistryOwners:
     """The vehicle-owner registry (configs/owners.yaml): the party of a case at 立案."""
     return RegistryOwners(load_yaml(path, OwnerFile).owners)
+
+
+class OwnersSettings(BaseModel):
+    """Where the party of a case comes from at 立案 (cases/party.py): the registry file, or a
+    provincial vehicle database over HTTP (README, "The vehicle-owner source over HTTP")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["file", "http", "none"] = "file"
+    file: Path = Path("configs/owners.yaml")  # source: file
+    url: HttpUrl | None = None  # source: http
+    token: SecretStr | None = None  # source: http; sent as Authorization: Bearer
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _http_complete(self) -> OwnersSettings:
+        if self.source == "http" and (self.url is None or not self.token):
+            raise ValueError("source http needs url and token")
+        return self
+
+    def load(self) -> OwnerSource | None:
+        if self.source == "file":
+            return load_owners(self.file)
+        if self.source == "http" and self.url is not None and self.token is not None:
+            return HttpOwners(str(self.url), self.token.get_secret_value(), self.timeout_s)
+        return None
 
 
 def load_baseline(path: Path, jurisdiction: str | None = None) -> tuple[Baseline, str]:
@@ -359,6 +385,9 @@ class ConsoleSettings(BaseModel):
     # seconds between the console's dispatch sweeps (the rules' dispatch, escalation of overdue
     # tasks; issue #30), run with no page open; several consoles sweep one at a time
     dispatch_sweep_s: float = Field(default=30, gt=0, le=3600)
+    # the HMAC-SHA256 key the bank signs its payment callbacks with (POST /v1/payments);
+    # unset: the callback is off
+    payment_secret: SecretStr | None = None
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
@@ -394,7 +423,7 @@ class Settings(BaseSettings):
     waterways: Path = Path("configs/waterways.yaml")  # receivers, vessels, checkpoints, zones
     squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
     map: Path = Path("configs/map.geojson")  # roads and waterways under the command center's map
-    owners: Path | None = Path("configs/owners.yaml")  # vehicle owners: the party at 立案
+    owners: OwnersSettings = OwnersSettings()  # vehicle owners: the party at 立案
     var_dir: Path = Path("var")
 
     @classmethod

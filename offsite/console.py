@@ -37,7 +37,6 @@ from .config import (
     Settings,
     load_baselines,
     load_map,
-    load_owners,
     load_squads,
     load_waterways,
     registry_of,
@@ -127,7 +126,7 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     await store.migrate()
     custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
     cs = console_settings(settings)
-    owners = load_owners(settings.owners) if settings.owners else None
+    owners = settings.owners.load()
     lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
                                     rejudger(settings, store),
                                     redecide=redecider(settings, store, clock), clock=clock)  # fmt: skip
@@ -140,7 +139,9 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
                    registry=registry, waterways=waterways, squads=squads, geojson=geojson,
                    blobs=BlobStore(settings.var_dir / "blobs"), sweep_s=cs.dispatch_sweep_s,
-                   public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
+                   public_url=public_url(cs, cs.host, cs.port),
+                   payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
+                   else None), store  # fmt: skip
 
 
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})

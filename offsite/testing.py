@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,3 +122,17 @@ async def violations_in_memory(
     at = decided_at or cfg.start + dt.timedelta(days=1)
     res = await RulesStage(load_baselines(baselines), registry, clock=fixed_clock(at)).process(dets)
     return [Violation.model_validate_json(o.value) for o in res.out]
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free local port in a thread (a camera's image server, a
+    provincial vehicle database); yields its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +20,7 @@ from offsite import services
 from offsite.config import Settings
 from offsite.gateway import create_key, import_files, running_gateway
 from offsite.pipeline import run
+from offsite.testing import http_server
 from sim.images import jpeg, render_plate
 from tests.integration.test_gateway import raw
 from tests.integration.test_pipeline import cases_of
@@ -47,13 +47,8 @@ class _Camera(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def camera() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Camera)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with http_server(_Camera) as url:
+        yield url
 
 
 async def test_zhichao_and_kakou_records_of_one_pass_become_one_case(
