@@ -226,6 +226,12 @@ def _parser() -> argparse.ArgumentParser:
     dkey.add_argument("device_id", metavar="ID")
     dkey.add_argument("--key-id", help="with revoke: only this key (default: all of the device)")
     dsub.add_parser("drift", help="each WIM device lane's drift watch (reference, CUSUM, alarm)")
+    # issue #26: what the agency publishes
+    pub = sub.add_parser("publish", help="what the agency publishes (公示)")
+    pubsub = pub.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pdev = pubsub.add_parser("devices", help="the 通告 of the monitoring points (HTML and PDF), "
+                             "from the registries")  # fmt: skip
+    pdev.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
     return p
 
 
@@ -263,6 +269,22 @@ async def _devices(settings: Settings, drift: bool = False) -> int:
     finally:
         await store.close()
     print("\n".join(drift_table(drifts) if drift else table(registry_of(settings), states)))
+    return 0
+
+
+def _publish_devices(settings: Settings, out: Path) -> int:
+    """`offsite publish devices`: the 通告 of the monitoring points as HTML and PDF."""
+    from console.publicity import notice_html, notice_pdf, notice_view
+
+    from .config import load_waterways, registry_of
+
+    waterways = load_waterways(settings.waterways) if settings.waterways.exists() else None
+    view = notice_view(registry_of(settings), waterways, settings.evidence.agency)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "devices-notice.html").write_text(notice_html(view), encoding="utf-8")
+    (out / "devices-notice.pdf").write_bytes(notice_pdf(view))
+    print(f"通告 of {len(view['roads'])} road sites and {len(view['water'])} waterway points: "
+          f"{out / 'devices-notice.html'}, {out / 'devices-notice.pdf'}")  # fmt: skip
     return 0
 
 
@@ -349,6 +371,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "publish":
+        return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):
         return asyncio.run(_devices(settings, drift=args.action == "drift"))
     if args.verb == "ingest" and args.action == "ais":
