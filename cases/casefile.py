@@ -15,8 +15,9 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from evidence import EvidenceError, Keyring, Signer, load_public_key, verify_package
+from evidence import EvidenceError, Keyring, load_public_key, verify_package
 from evidence.signing import canonical_json, key_id, verify
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.ed25519", "public-key.pem"
@@ -49,6 +50,16 @@ def archive_number(year: int, serial: int) -> str:
     return f"{year:04d}{serial:04d}"
 
 
+class Signs(Protocol):
+    """What signs a manifest: ``evidence.Signer``, the evidence packages' own key."""
+
+    key_id: str
+
+    def sign(self, data: bytes) -> str: ...
+
+    def public_pem(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Document:
     kind: str  # a key of KINDS
@@ -76,7 +87,7 @@ def write_casefile(
     closed_on: dt.date,
     documents: list[Document],
     package: Path | None,
-    signer: Signer,
+    signer: Signs,
 ) -> Path:
     """Write the file of one case under ``out`` (``<archive_no>-<case_id>/`` and its ``.zip``);
     return the folder. The same inputs give the same bytes (documents in :data:`VOLUMES`

@@ -232,6 +232,13 @@ def _parser() -> argparse.ArgumentParser:
     pdev = pubsub.add_parser("devices", help="the 通告 of the monitoring points (HTML and PDF), "
                              "from the registries")  # fmt: skip
     pdev.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
+    cf = sub.add_parser("casefile", help="a closed case's electronic file (电子案卷)")
+    cfsub = cf.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    cfx = cfsub.add_parser("export", help="write the file of a closed case (folder and zip)")
+    cfx.add_argument("case_id")
+    cfx.add_argument("--out", type=Path, help="folder (default <var_dir>/casefiles)")
+    cfv = cfsub.add_parser("verify", help="check a case file offline (signature, every file)")
+    cfv.add_argument("path", type=Path)
     return p
 
 
@@ -270,6 +277,39 @@ async def _devices(settings: Settings, drift: bool = False) -> int:
         await store.close()
     print("\n".join(drift_table(drifts) if drift else table(registry_of(settings), states)))
     return 0
+
+
+async def _casefile_export(settings: Settings, case_id: str, out: Path | None) -> int:
+    """`offsite casefile export CASE_ID`: the closed case's file, signed with the evidence key."""
+    from console.casefile import NotClosed, export_casefile
+    from evidence import Signer
+
+    from .console import open_console
+
+    console, store = await open_console(settings)
+    try:
+        folder = await export_casefile(console, case_id, out or settings.var_dir / "casefiles",
+                                       Signer.load(settings.evidence.key))  # fmt: skip
+    except NotClosed:
+        raise UsageError(f"case {case_id} does not exist or is not closed") from None
+    finally:
+        await store.close()
+    print(f"{folder}\n{folder.with_suffix('.zip')}")
+    return 0
+
+
+def _casefile_verify(path: Path, keyring_path: Path) -> int:
+    """`offsite casefile verify DIR`: every problem, one a line; exit 1 when there is one."""
+    from cases.casefile import verify_casefile
+    from evidence import load_keyring
+
+    keyring = load_keyring(keyring_path) if keyring_path.exists() else None
+    if keyring is None:
+        print(f"no keyring at {keyring_path}: checked for self-consistency only, not for who "
+              "signed")  # fmt: skip
+    problems = verify_casefile(path, keyring)
+    print("\n".join(f"{path}: {p}" for p in problems) or f"{path}: ok")
+    return 1 if problems else 0
 
 
 def _publish_devices(settings: Settings, out: Path) -> int:
@@ -371,6 +411,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "casefile" and args.action == "export":
+        return asyncio.run(_casefile_export(settings, args.case_id, args.out))
+    if args.verb == "casefile":
+        return _casefile_verify(args.path, settings.evidence.keyring)
     if args.verb == "publish":
         return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):
