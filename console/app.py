@@ -353,9 +353,11 @@ def create_app(console: Console) -> Starlette:
                      reason=str(form.get("reason") or "").strip()[:4000] or None,
                      payload=payload)  # fmt: skip
         try:
-            await c.lifecycle.apply(cid, req)
+            done = await c.lifecycle.apply(cid, req)
         except LifecycleError as exc:
             return await _case_response(request, session, exc.message, 409)
+        if c.on_closed is not None and any(a.to_status == "closed" for a in done):
+            await c.on_closed(cid)  # every closed case gets its file (issue #26)
         following = str(form.get("next") or "")
         if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
             return RedirectResponse(f"/cases/{following}", 303)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .notice import (
 from .pages import Console, _env
 from .procedure import closing_view, decision_view, receipt_view
 
+log = logging.getLogger("offsite.console")
 CLOSED = sorted(FINAL_STATES - {"rejected"})  # a rejected lead was never a case to file
 LEGAL_ACTIONS = ("approve", "send_back", "review_after_hearing")  # 法制审核's own steps
 
@@ -153,3 +155,19 @@ async def export_casefile(c: Console, case_id: str, out: Path, signer: Signs) ->
         write_casefile, out, archive_no=archive_no, case_id=case_id, agency=agency,
         closed_on=closed_at.astimezone(c.lifecycle.policy.tz).date(), documents=docs,
         package=package if package.is_dir() else None, signer=signer)  # fmt: skip
+
+
+def file_on_close(c: Console, out: Path, signer: Signs) -> None:
+    """Every case an action closes gets its file under ``out`` at once. A file that cannot be
+    written leaves the case closed (the closing is the legal fact) and is logged with its
+    case id: `offsite casefile export` writes it again."""
+
+    async def on_closed(case_id: str) -> None:
+        try:
+            folder = await export_casefile(c, case_id, out, signer)
+        except Exception:  # any failure to file must not undo the closing
+            log.exception("case %s closed but its file was not written", case_id)
+            return
+        log.info("case %s filed at %s", case_id, folder)
+
+    c.on_closed = on_closed

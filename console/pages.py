@@ -74,6 +74,8 @@ class Console:
     party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
     squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
+    # called with a case's id when an action closed it: files it (console/casefile.py)
+    on_closed: Callable[[str], Awaitable[None]] | None = None
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from cases.casefile import MANIFEST, verify_casefile
 from cases.payments import Payment, import_payments
-from console.casefile import export_casefile
+from console.casefile import export_casefile, file_on_close
 from console.notice import notice_document
 from evidence import Signer, load_keyring
 from offsite.cli import _casefile_verify
+from sinks.accounts import Accounts
 
-from .test_console import app_of
+from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import CHEN, WANG, World
 from .test_notice import pdf_text
 from .test_procedure import local, ready_to_decide, serve
@@ -23,6 +24,13 @@ from .test_procedure import world as world  # the fixture
 
 async def closed(w: World) -> str:
     """The small case through the procedure, its notice as the console issues it, to closed."""
+    await paid(w)
+    assert await w.act("small", "close", WANG) == ["closed"]
+    return w.cases["small"]
+
+
+async def paid(w: World) -> None:
+    """The small case decided, served and paid: ready to close."""
     await ready_to_decide(w, await notice_document(app_of(w), w.cases["small"]))
     await w.act("small", "decide", CHEN, reason="事实清楚")
     await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
@@ -30,8 +38,6 @@ async def closed(w: World) -> str:
         "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", w.cases["small"])  # fmt: skip
     await import_payments(w.store.pool, [Payment("B-1", number, 2_500_00, local(w))], "f",
                           w.clock.now)  # fmt: skip
-    assert await w.act("small", "close", WANG) == ["closed"]
-    return w.cases["small"]
 
 
 async def test_a_closed_case_s_file_holds_every_document_in_order_and_verifies(
@@ -72,3 +78,22 @@ async def test_a_closed_case_s_file_holds_every_document_in_order_and_verifies(
         folder
     )
     assert _casefile_verify(folder, w.settings.evidence.keyring) == 1
+
+
+async def test_closing_a_case_on_the_console_files_it(world: World, tmp_path: Path) -> None:
+    w = world
+    await paid(w)
+    console = app_of(w)
+    file_on_close(console, tmp_path, Signer.load(w.settings.evidence.key))
+    cid = w.cases["small"]
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert not list(tmp_path.glob("*"))  # not closed: no file
+        r = await client.post(f"/cases/{cid}/act", data={"action": "close",
+                                                         "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.status("small") == "closed"
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert folder.name.endswith(cid) and verify_casefile(folder) == []
