@@ -88,9 +88,11 @@ def write_casefile(
     documents: list[Document],
     package: Path | None,
     signer: Signs,
+    facts: dict[str, object] | None = None,
 ) -> Path:
     """Write the file of one case under ``out`` (``<archive_no>-<case_id>/`` and its ``.zip``);
-    return the folder. The same inputs give the same bytes (documents in :data:`VOLUMES`
+    return the folder. ``facts``: the dates and findings the 评查 checks (cases.review), signed
+    with the rest. The same inputs give the same bytes (documents in :data:`VOLUMES`
     order, the zip's times the closing day). Blocking: call it in a thread."""
     folder = out / f"{archive_no}-{case_id}"
     if folder.exists():
@@ -116,7 +118,7 @@ def write_casefile(
     manifest = {
         "archive_no": archive_no, "case_id": case_id, "agency": agency,
         "closed_on": closed_on.isoformat(), "documents": entries, "files": _files(folder),
-        "key_id": signer.key_id,
+        "key_id": signer.key_id, "facts": facts or {},
     }  # fmt: skip
     body = canonical_json(manifest)
     (folder / MANIFEST).write_bytes(body)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cases.casefile import KINDS, VOLUMES, Document, Signs, archive_number, write_casefile
-from sinks.lifecycle import FINAL_STATES, STATES
+from sinks.lifecycle import FINAL_STATES, STATES, case_facts
 
 from .notice import (
     PARTY_PATH,
@@ -151,10 +151,39 @@ async def export_casefile(c: Console, case_id: str, out: Path, signer: Signs) ->
     notice = await load_notice(c, case_id)
     agency = str(notice.document.get("agency") or "") if notice else ""
     package = c.evidence_dir / case_id
+    closed_on = closed_at.astimezone(c.lifecycle.policy.tz).date()
+    facts = await review_facts(c, case_id)
     return await asyncio.to_thread(
         write_casefile, out, archive_no=archive_no, case_id=case_id, agency=agency,
-        closed_on=closed_at.astimezone(c.lifecycle.policy.tz).date(), documents=docs,
-        package=package if package.is_dir() else None, signer=signer)  # fmt: skip
+        closed_on=closed_on, documents=docs, package=package if package.is_dir() else None,
+        signer=signer, facts={**facts, "closed_on": closed_on.isoformat()})  # fmt: skip
+
+
+async def review_facts(c: Console, case_id: str) -> dict[str, object]:
+    """The dates and findings the 评查 (cases.review) checks, as the case store has them."""
+    pool, tz = c.pool, c.lifecycle.policy.tz
+    case = await pool.fetchrow(  # the columns the lifecycle reads a case with (case_facts)
+        "SELECT c.*, n.statement_due, n.hearing_due, n.served_on FROM cases c"
+        " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1", case_id)  # fmt: skip
+    filed = await pool.fetchrow("SELECT * FROM case_files WHERE case_id = $1", case_id)
+    notice = await pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1", case_id)
+    decision = await pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", case_id)
+
+    def iso(day: object) -> str | None:
+        return day.isoformat() if isinstance(day, dt.date) else None
+
+    return {
+        "pass_on": iso(case["ts"].astimezone(tz).date()),
+        "filed_on": iso(filed["filed_at"].astimezone(tz).date()) if filed else None,
+        "decision_due": iso(filed["decision_due"]) if filed else None,
+        "notice_served_on": iso(notice["served_on"]) if notice else None,
+        "statement_due": iso(notice["statement_due"]) if notice else None,
+        "decided_on": iso(decision["decided_at"].astimezone(tz).date()) if decision else None,
+        "decision_served_on": iso(decision["served_on"]) if decision else None,
+        "decision_kind": decision["kind"] if decision else None,
+        "legal_basis": case["legal_basis"], "penalty_basis": case["penalty_basis"],
+        "major": c.lifecycle.policy.is_major(case_facts(case)),
+    }  # fmt: skip
 
 
 def file_on_close(c: Console, out: Path, signer: Signs) -> None:
