@@ -85,7 +85,7 @@ class Item:
 
 CHECKLIST: tuple[Item, ...] = (
     Item("S1", "主体", 5, "处罚主体合法：案卷载明作出处罚的执法机关", lambda f: bool(f["agency"])),
-    Item("E1", "事实证据", 10, "证据包齐全且未被改动（签名、每个文件的SHA-256）",
+    Item("E1", "事实证据", 10, "案卷和证据包完整、未被改动（签名、每个文件的SHA-256）",
          lambda f: "evidence" in f["kinds"] and not f["integrity"]),
     Item("E2", "事实证据", 5, "称重设备在检测当日检定合格", _certified),
     Item("E3", "事实证据", 5, "监测点在检测当日已经公示并启用（行政处罚法第四十一条）", _site_enforced),
@@ -117,7 +117,9 @@ def review_file(folder: Path) -> Review:
     """The 评查 of the case file at ``folder``. Blocking (it hashes the file)."""
     manifest = read_manifest(folder)
     documents = [d for d in manifest.get("documents") or [] if isinstance(d, dict)]  # type: ignore[attr-defined]
-    f = {"folder": folder, "documents": documents, "kinds": {d.get("kind") for d in documents},
+    # a document is in the file when its file is there, whatever the manifest lists
+    kinds = {d.get("kind") for d in documents if (folder / str(d.get("path"))).exists()}
+    f = {"folder": folder, "documents": documents, "kinds": kinds,
          "facts": manifest.get("facts") or {}, "agency": manifest.get("agency"),
          "integrity": verify_casefile(folder)}  # fmt: skip
     failed = [i for i in CHECKLIST if i.check(f) is False]

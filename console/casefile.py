@@ -12,11 +12,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from cases.casefile import KINDS, VOLUMES, Document, Signs, archive_number, write_casefile
+from cases.review import casefiles, review_file, sample
+from sinks.accounts import LEGAL_REVIEWER, Session
 from sinks.lifecycle import FINAL_STATES, STATES, case_facts
 
 from .notice import (
     PARTY_PATH,
+    Page,
     checked_images,
     data_uris,
     load_notice,
@@ -24,7 +31,7 @@ from .notice import (
     render_pdf,
     view,
 )
-from .pages import Console, _env
+from .pages import Console, _env, render
 from .procedure import closing_view, decision_view, receipt_view
 
 log = logging.getLogger("offsite.console")
@@ -199,4 +206,24 @@ def file_on_close(c: Console, out: Path, signer: Signs) -> None:
             return
         log.info("case %s filed at %s", case_id, folder)
 
-    c.on_closed = on_closed
+    c.on_closed, c.casefile_dir = on_closed, out
+
+
+def casefile_routes(c: Console, page: Page) -> list[Route]:
+    """``/legal/casefiles``: the legal department's 案卷评查 of a random sample of the files
+    (``?seed=N``; by default the current year, so a year's sample stays the same)."""
+
+    async def reviews(request: Request, session: Session) -> Response:
+        try:
+            seed = int(request.query_params.get("seed") or c.now().astimezone(
+                c.lifecycle.policy.tz).year)  # fmt: skip
+        except ValueError:
+            return render("error.html", 400, session=session, title="抽样种子有误",
+                          message="抽样种子须为整数。")  # fmt: skip
+        files = casefiles(c.casefile_dir) if c.casefile_dir is not None else []
+        found = await asyncio.to_thread(lambda: [review_file(f) for f in sample(files, seed)])
+        average = round(sum(r.score for r in found) / len(found), 1) if found else None
+        return render("casefile_review.html", session=session, title="案卷评查", seed=seed,
+                      total=len(files), reviews=found, average=average)  # fmt: skip
+
+    return [Route("/legal/casefiles", page({LEGAL_REVIEWER}, reviews))]

@@ -76,6 +76,7 @@ class Console:
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
     # called with a case's id when an action closed it: files it (console/casefile.py)
     on_closed: Callable[[str], Awaitable[None]] | None = None
+    casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

@@ -5,10 +5,12 @@ archive number and a signed manifest, and `offsite casefile verify` finds a chan
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from cases.casefile import MANIFEST, verify_casefile
 from cases.payments import Payment, import_payments
+from cases.review import review_file, sample
 from console.casefile import export_casefile, file_on_close
 from console.notice import notice_document
 from evidence import Signer, load_keyring
@@ -97,3 +99,32 @@ async def test_closing_a_case_on_the_console_files_it(world: World, tmp_path: Pa
     assert await w.status("small") == "closed"
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert folder.name.endswith(cid) and verify_casefile(folder) == []
+
+
+async def test_the_legal_department_reviews_a_seeded_sample_and_sees_the_defects(
+    world: World, tmp_path: Path
+) -> None:
+    w = world
+    cid = await closed(w)
+    console = app_of(w)
+    file_on_close(console, tmp_path, Signer.load(w.settings.evidence.key))
+    folder = await export_casefile(console, cid, tmp_path, Signer.load(w.settings.evidence.key))
+    assert review_file(folder).score == 100, review_file(folder).failed
+    copies = [folder, *(Path(shutil.copytree(folder, tmp_path / f"{n:08d}-copy"))
+                        for n in range(2, 13))]  # fmt: skip
+    chosen = sample(copies, seed=7)
+    assert len(chosen) == 10
+    receipt = next(chosen[0].glob("正卷/*-行政处罚决定书送达回证.pdf"))
+    receipt.unlink()  # a file without the decision's 送达回证
+    await Accounts(w.store.pool).create("zhao", ["legal_reviewer"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "zhao")
+        page = await client.get("/legal/casefiles?seed=7")
+    assert page.status_code == 200
+    table = page.text.split('id="casefile-reviews"')[1].split("</table>")[0]
+    assert table.count("<tr class=") == 10 and "共有案卷 12 卷，抽取 10 卷" in page.text
+    rows = table.split("<tr class=")[1:]
+    defective = [r for r in rows if r.startswith('"defects"')]
+    assert len(defective) == 1 and 'data-item="P5"' in defective[0]  # and E1: a file is gone
+    assert "决定书有送达回证" in defective[0]
+    assert sum(r.startswith('"clean"') for r in rows) == 9
