@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,3 +94,32 @@ def to_csv(rows: list[dict[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+async def decisions_of_day(
+    pool: Any, day: dt.date, tz: dt.tzinfo, calendar: WorkCalendar
+) -> list[dict[str, Any]]:
+    """The penalty decisions made on local ``day``: each its case id, the last day to publish
+    it and its 29 columns (``row``), in decision order."""
+    rows = await pool.fetch(
+        "SELECT d.*, c.plate, c.overload_kg, c.penalty_basis, c.ts, n.document AS notice,"
+        " p.kind AS party_kind, p.name AS party_name, p.id_number AS party_id"
+        " FROM penalty_decisions d JOIN cases c USING (case_id)"
+        " LEFT JOIN violation_notices n USING (case_id) LEFT JOIN case_parties p USING (case_id)"
+        " WHERE d.kind = 'penalty' ORDER BY d.decided_at, d.decision_no")  # fmt: skip
+    out = []
+    for r in rows:
+        decided = r["decided_at"].astimezone(tz).date()
+        if decided != day:
+            continue
+        notice = r["notice"]
+        doc = (json.loads(notice) if isinstance(notice, str) else dict(notice)) if notice else {}
+        party = {"kind": r["party_kind"], "name": r["party_name"], "id_number": r["party_id"]}
+        row = decision_row(
+            r, party if r["party_name"] else None, r, agency=str(doc.get("agency") or ""),
+            violation=str(doc.get("violation_name") or ""),
+            place=str(doc.get("site_name") or ""),
+            passed_on=r["ts"].astimezone(tz).date(), decided_on=decided)  # fmt: skip
+        out.append({"case_id": r["case_id"], "publish_by": publish_by(calendar, decided).isoformat(),
+                    "row": row})  # fmt: skip
+    return out

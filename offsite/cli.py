@@ -232,6 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     pdev = pubsub.add_parser("devices", help="the 通告 of the monitoring points (HTML and PDF), "
                              "from the registries")  # fmt: skip
     pdev.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
+    pdec = pubsub.add_parser("decisions", help="双公示: one day's penalty decisions in the 29 "
+                             "columns of the national format (CSV and JSON)")  # fmt: skip
+    pdec.add_argument("--day", type=dt.date.fromisoformat, help="local day (default today)")
+    pdec.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
     cf = sub.add_parser("casefile", help="a closed case's electronic file (电子案卷)")
     cfsub = cf.add_subparsers(dest="action", required=True, parser_class=_Parser)
     cfx = cfsub.add_parser("export", help="write the file of a closed case (folder and zip)")
@@ -310,6 +314,33 @@ def _casefile_verify(path: Path, keyring_path: Path) -> int:
     problems = verify_casefile(path, keyring)
     print("\n".join(f"{path}: {p}" for p in problems) or f"{path}: ok")
     return 1 if problems else 0
+
+
+async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path) -> int:
+    """`offsite publish decisions`: decisions-DAY.csv (the 29 columns) and decisions-DAY.json
+    (each with its case and the last day to publish it)."""
+    from cases.publication import decisions_of_day, to_csv
+    from sinks import CaseStore
+
+    from .config import load_calendar
+    from .console import console_settings
+
+    cs = console_settings(settings)
+    tz = cs.policy().tz
+    day = day or dt.datetime.now(tz).date()
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        await store.migrate()
+        found = await decisions_of_day(store.pool, day, tz, load_calendar(cs.holidays))
+    finally:
+        await store.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"decisions-{day}.csv").write_text(to_csv([f["row"] for f in found]), encoding="utf-8")
+    (out / f"decisions-{day}.json").write_text(
+        json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
+    print(f"{len(found)} decisions of {day}: {out / f'decisions-{day}.csv'}, "
+          f"{out / f'decisions-{day}.json'}")  # fmt: skip
+    return 0
 
 
 def _publish_devices(settings: Settings, out: Path) -> int:
@@ -415,6 +446,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_casefile_export(settings, args.case_id, args.out))
     if args.verb == "casefile":
         return _casefile_verify(args.path, settings.evidence.keyring)
+    if args.verb == "publish" and args.action == "decisions":
+        return asyncio.run(_publish_decisions(settings, args.day,
+                                              args.out or settings.var_dir / "publish"))  # fmt: skip
     if args.verb == "publish":
         return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):
