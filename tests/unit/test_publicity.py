@@ -5,6 +5,7 @@ signs, reviews, 公示 period and start date, the office, phone and where the da
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -69,3 +70,17 @@ def test_stake_as_a_notice_writes_it() -> None:
     assert stake(site.model_copy(update={"km": 1274.01})) == "S207线K1274+010"
     hub = REGISTRY.site("HUB-CSNZ")
     assert hub is not None and stake(hub) == hub.road
+
+
+def test_a_package_made_before_the_publicity_block_replays_with_the_same_admissibility() -> None:
+    from evidence.replay import _site_registry
+
+    site = REGISTRY.sites[1].model_dump(mode="json")
+    del site["publicity"]
+    old = {**site, "in_registry": True, "reviewed_on": "2025-12-10",
+           "announced_on": "2025-12-20", "signed_on": "2025-12-18"}  # fmt: skip
+    (replayed,) = _site_registry(old, None).sites
+    assert replayed.not_admissible_on(dt.date(2025, 12, 20)) == []
+    assert replayed.not_admissible_on(dt.date(2025, 12, 19))  # before its announcement
+    (unsigned,) = _site_registry({**old, "in_registry": True, "signed_on": None}, None).sites
+    assert unsigned.not_admissible_on(dt.date(2026, 6, 1))  # a step missing: never
