@@ -54,6 +54,7 @@ async def archive_serial(c: Console, case_id: str) -> tuple[int, int, dt.datetim
     rows = await c.pool.fetch(
         "SELECT DISTINCT ON (t.case_id) t.case_id, t.at FROM case_transitions t"
         " JOIN cases USING (case_id) WHERE cases.status = ANY($1) AND t.to_status = ANY($1)"
+        " AND t.from_status <> ALL($1)"  # the step that closed it, not one after
         " ORDER BY t.case_id, t.transition_id DESC", CLOSED)  # fmt: skip
     tz = c.lifecycle.policy.tz
     at = {r["case_id"]: r["at"] for r in rows}
