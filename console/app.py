@@ -55,6 +55,7 @@ from sinks.lifecycle import (
 
 from . import names
 from .atlas import atlas_routes
+from .casefile import casefile_routes
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
 from .notice import notice_document, notice_routes
@@ -354,9 +355,11 @@ def create_app(console: Console) -> Starlette:
                      reason=str(form.get("reason") or "").strip()[:4000] or None,
                      payload=payload)  # fmt: skip
         try:
-            await c.lifecycle.apply(cid, req)
+            done = await c.lifecycle.apply(cid, req)
         except LifecycleError as exc:
             return await _case_response(request, session, exc.message, 409)
+        if c.on_closed is not None and any(a.to_status == "closed" for a in done):
+            await c.on_closed(cid)  # every closed case gets its file (issue #26)
         following = str(form.get("next") or "")
         if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
             return RedirectResponse(f"/cases/{following}", 303)
@@ -371,6 +374,7 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/images/{name}", page(CASE_VIEWERS, case_image)),
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
+        *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py

@@ -82,6 +82,9 @@ class Console:
     payment_secret: str | None = (
         None  # HMAC key of the bank's payment callback (console/payments.py)
     )
+    # called with a case's id when an action closed it: files it (console/casefile.py)
+    on_closed: Callable[[str], Awaitable[None]] | None = None
+    casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

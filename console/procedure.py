@@ -167,6 +167,31 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
+async def closing_view(c: Console, cid: str, status: str) -> dict[str, Any]:
+    """The 结案报告's fields: the result, how the decision was executed, the steps."""
+    tz = c.lifecycle.policy.tz
+    proc = await case_procedure(c, cid)
+    notice = await load_notice(c, cid)
+    steps = await c.pool.fetch(
+        "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
+        " ORDER BY transition_id", cid)  # fmt: skip
+    labels = c.lifecycle.labels()
+    d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
+    if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
+        execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
+    else:
+        execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
+    return {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
+            "party": proc["party"]["name"] if proc["party"] else "",
+            "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
+            "result": STATES[status], "decision_no": d["decision_no"] if d else "",
+            "fine": d["fine_cny"] if d else None, "execution": execution,
+            "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
+            "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                          "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
+                          "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
+
+
 async def document_response(template: str, name: str, pdf: bool, **values: Any) -> Response:
     """A document of the case as HTML, or as a PDF to download (``name``.pdf)."""
     html = _env.get_template(template).render(pdf=pdf, **values)
@@ -196,31 +221,12 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
 
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
         """The 结案报告 of a closed case: the result, how it was executed, the steps."""
-        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
+        cid = request.path_params["case_id"]
         case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
         if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
             return render("error.html", 404, session=session, title="没有结案报告",
                           message="本案尚未结案。")  # fmt: skip
-        proc = await case_procedure(c, cid)
-        notice = await load_notice(c, cid)
-        steps = await c.pool.fetch(
-            "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
-            " ORDER BY transition_id", cid)  # fmt: skip
-        labels = c.lifecycle.labels()
-        d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
-        if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
-            execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
-        else:
-            execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
-        r = {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
-             "party": proc["party"]["name"] if proc["party"] else "",
-             "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
-             "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
-             "fine": d["fine_cny"] if d else None, "execution": execution,
-             "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
-             "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                           "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
-                           "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
+        r = await closing_view(c, cid, case["status"])
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  "closing report")  # fmt: skip
         return await document_response("closing.html", f"closing-{cid}", pdf, r=r)

@@ -20,6 +20,58 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Publicity(_Strict):
+    """The dates that make a monitoring point's records evidence (行政处罚法 Art. 41: 法制审核 and
+    技术审核 passed, the place published (向社会公布), the signs up), and the day enforcement
+    starts (启用) after the 公示 period. Practice: the 启用公告 of 郏县 (jiaxian.gov.cn
+    /contents/49447/394642.html) ran a 15-day 公示 before go-live; Guangdong's 非现场执法管理办法
+    (2025) asks 30 days (paperwork review §1.1). A record taken before ``enforced_from``, or at
+    a point that has none, is not evidence: the outcome is review. Local dates."""
+
+    legal_review_on: dt.date | None = None  # 法制审核通过
+    technical_review_on: dt.date | None = None  # 技术审核通过
+    notice_on: dt.date | None = None  # 通告 published (公示 starts)
+    publicity_until: dt.date | None = None  # last day of the 公示 period
+    signed_on: dt.date | None = None  # 标志 on the road (明显标识)
+    enforced_from: dt.date | None = None  # 启用: first day its records are evidence
+    signs: str = ""  # the signs as the 通告 describes them
+
+    def problems(self, min_days: int = 0) -> list[tuple[str, str]]:
+        """(field, message) of each date missing or out of order; start-up stops on the first."""
+        if self.enforced_from is None:
+            return []
+        steps = ("legal_review_on", "technical_review_on", "notice_on", "publicity_until",
+                 "signed_on")  # fmt: skip
+        out = [(f, "needed before enforced_from") for f in steps if getattr(self, f) is None]
+        if out:
+            return out
+        assert self.notice_on and self.publicity_until  # checked above
+        for f in ("legal_review_on", "technical_review_on"):
+            if getattr(self, f) > self.notice_on:
+                out.append((f, f"{getattr(self, f)} is after notice_on {self.notice_on}"))
+        days = (self.publicity_until - self.notice_on).days + 1
+        if days < max(min_days, 1):
+            out.append(("publicity_until", f"a 公示 of {days} days from notice_on "
+                        f"{self.notice_on}; at least {max(min_days, 1)}"))  # fmt: skip
+        if self.enforced_from <= self.publicity_until:
+            out.append(("enforced_from", f"{self.enforced_from} is not after the 公示 period "
+                        f"(until {self.publicity_until})"))  # fmt: skip
+        if self.signed_on and self.signed_on > self.enforced_from:
+            out.append(("signed_on", f"{self.signed_on} is after enforced_from"))
+        return out
+
+    def not_enforced_on(self, day: dt.date, code: str, what: str) -> list[str]:
+        """Why a record of local ``day`` is not evidence (empty: it is), as ``code: 中文``."""
+        if self.enforced_from is None:
+            return [f"{code}_not_enforced: {what}未经公示启用（无启用执法日期），"
+                    "其记录不得作为行政处罚证据（行政处罚法第四十一条）"]  # fmt: skip
+        if day < self.enforced_from:
+            return [f"{code}_not_enforced_on_pass_date: {what}自{self.enforced_from}起启用执法"
+                    f"（公示期{self.notice_on}至{self.publicity_until}），本记录摄于{day}，"
+                    "在启用之前，不得作为行政处罚证据（行政处罚法第四十一条）"]  # fmt: skip
+        return []
+
+
 class CalibrationCertificate(_Strict):
     """A metrology certificate (计量检定证书): a device measures lawfully only inside it."""
 
@@ -50,6 +102,8 @@ class Device(_Strict):
     reviewed_on: dt.date | None = None
     # the longest it may be silent in normal traffic; None: the health stage's default
     expected_interval_s: float | None = Field(default=None, gt=0)
+    maker: str = ""  # 生产厂家, for the 通告
+    model: str = ""  # 型号
     # the id the device's records carry in a station format (ingest.formats): format name →
     # code, e.g. {zhichao: "43012106"} (previewStationCode), {kakou: …} (kkbh), {tmg: …}
     codes: dict[str, str] = Field(default_factory=dict)
@@ -76,12 +130,8 @@ class Site(_Strict):
     direction: str
     lanes: int = Field(ge=1, le=12)
     devices: list[str]
-    # 行政处罚法 Art. 41: the days the site passed legal and technical review (法制和技术审核), was
-    # announced to the public (公示) and signed on the road (标识). A pass before any of them, or
-    # with one missing, is not admissible.
-    reviewed_on: dt.date | None = None
-    announced_on: dt.date | None = None
-    signed_on: dt.date | None = None
+    # 行政处罚法 Art. 41: its reviews, 通告, 公示 period and start of enforcement
+    publicity: Publicity = Publicity()
     jurisdiction: str = "national"
     timezone_offset_hours: int = Field(default=8, ge=-12, le=14)
     hub: bool = False  # at a passenger transport hub (bus station, railway station, airport)
@@ -92,14 +142,7 @@ class Site(_Strict):
 
     def not_admissible_on(self, day: dt.date) -> list[str]:
         """Why a pass on local ``day`` is not admissible here under Art. 41 (empty: it is)."""
-        out = []
-        for what, since in (("reviewed", self.reviewed_on), ("announced", self.announced_on),
-                            ("signed", self.signed_on)):  # fmt: skip
-            if since is None:
-                out.append(f"site_not_{what}")
-            elif day < since:
-                out.append(f"site_not_{what}_on_pass_date: {what} on {since}, pass on {day}")
-        return out
+        return self.publicity.not_enforced_on(day, "site", f"监测点{self.name}")
 
 
 class RoadDistance(_Strict):
@@ -151,8 +194,18 @@ class Permit(_Strict):
         return out
 
 
+class PublicNotice(_Strict):
+    """What the 通告 of the monitoring points says besides the points (paperwork review §1.1)."""
+
+    office: str = ""  # 处理地点: where parties come, its address
+    phone: str = ""
+    data_to: str = ""  # where the records are sent (e.g. 全省公路治超联网系统)
+    min_publicity_days: int = Field(default=0, ge=0)  # the province's 公示 before 启用
+
+
 class Registry(_Strict):
     sites: list[Site]
+    notice: PublicNotice = PublicNotice()
     devices: list[Device]
     distances: list[RoadDistance] = Field(default_factory=list)
     vehicles: list[Vehicle] = Field(default_factory=list)
@@ -207,6 +260,12 @@ class Registry(_Strict):
     @cached_property
     def device_index(self) -> dict[str, Device]:
         return {d.id: d for d in self.devices}
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(location, message) of each site whose 公示 dates are missing or out of order."""
+        return [(("sites", i, "publicity", field), f"site {s.id}: {message}")
+                for i, s in enumerate(self.sites)
+                for field, message in s.publicity.problems(self.notice.min_publicity_days)]  # fmt: skip
 
     def site(self, site_id: str) -> Site | None:
         return self.site_index.get(site_id)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import Code, Id, ImageRef, Label, Message, Timestamp
+from .registry import Publicity
 from .topics import WATER_AIS as WATER_AIS
 from .topics import WATER_AIS_RAW as WATER_AIS_RAW
 from .topics import WATER_CAMERA as WATER_CAMERA
@@ -301,6 +302,7 @@ class Receiver(_Strict):
     lon: float = Field(ge=-180, le=180)
     expected_per_min: float = Field(gt=0)
     range_km: float = Field(gt=0, default=15.0)
+    publicity: Publicity = Publicity()  # 行政处罚法 Art. 41, as a road site's (events.registry)
 
 
 class Checkpoint(_Strict):
@@ -315,8 +317,7 @@ class Checkpoint(_Strict):
     line: tuple[LonLat, LonLat]  # bank to bank
     receiver_ids: list[str] = Field(min_length=1)
     draught_uncertainty_m: float | None = Field(default=None, gt=0)  # sites that measure it
-    announced: bool
-    signed: bool
+    publicity: Publicity = Publicity()  # 行政处罚法 Art. 41, as a road site's (events.registry)
 
 
 class MonitoredSection(_Strict):
@@ -406,6 +407,22 @@ class WaterRegistry(_Strict):
     def checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
         return self.checkpoint_index.get(checkpoint_id)
 
+    def not_enforced_on(self, site_id: str, day: dt.date) -> list[str]:
+        """Why a finding at ``site_id`` (a checkpoint, section or controlled section) on local
+        ``day`` is not evidence under Art. 41: its checkpoint's or receivers' 公示 dates."""
+        out: list[str] = []
+        cp = self.checkpoint(site_id)
+        if cp is not None:
+            out += cp.publicity.not_enforced_on(day, "checkpoint", f"检查点{cp.name}")
+        owners: list[Checkpoint | MonitoredSection | ControlledSection] = [
+            *self.checkpoints, *self.sections, *self.controlled_sections]  # fmt: skip
+        owner = next((x for x in owners if x.id == site_id), None)
+        for rid in owner.receiver_ids if owner is not None else []:
+            rx = self.receiver_index.get(rid)
+            if rx is not None:
+                out += rx.publicity.not_enforced_on(day, "receiver", f"AIS基站{rx.name}")
+        return out
+
 
 Where = tuple[str | int, ...]
 
@@ -432,6 +449,12 @@ def registry_problems(reg: WaterRegistry) -> list[tuple[Where, str]]:
             if item.id in ids:
                 found.append(((kind, i, "id"), f"{item.id!r} is used twice"))
             ids.setdefault(item.id, (kind, i, "id"))
+    published: list[tuple[str, list[Checkpoint | Receiver]]] = [
+        ("checkpoints", list(reg.checkpoints)), ("receivers", list(reg.receivers))]  # fmt: skip
+    for kind, points in published:  # 行政处罚法 Art. 41: the dates in their order
+        for i, point in enumerate(points):
+            for field, message in point.publicity.problems():
+                found.append(((kind, i, "publicity", field), f"{point.id}: {message}"))
     for field in ("mmsi", "eni", "name"):
         seen: set[object] = set()
         for i, v in enumerate(reg.vessels):

@@ -46,13 +46,33 @@ class ReplayResult:
     differences: list[str]
 
 
+LEGACY_STEPS = ("reviewed_on", "announced_on", "signed_on")
+
+
+def legacy_site(notice: dict[str, Any]) -> dict[str, Any]:
+    """A site as packaged before its 公示 dates (issue #26) had their own block: reviewed_on,
+    announced_on and signed_on, each to be on or before the pass. As a ``publicity`` block
+    with the same effect: enforcement from the latest of them (none missing)."""
+    if not any(k in notice for k in LEGACY_STEPS):
+        return notice
+    site = {k: v for k, v in notice.items() if k not in LEGACY_STEPS}
+    steps = [notice.get(k) for k in LEGACY_STEPS]
+    reviewed, announced, signed = steps
+    site["publicity"] = {
+        "legal_review_on": reviewed, "technical_review_on": reviewed, "notice_on": announced,
+        "publicity_until": announced, "signed_on": signed,
+        "enforced_from": max(str(d) for d in steps) if all(steps) else None,  # ISO dates
+    }  # fmt: skip
+    return site
+
+
 def _site_registry(notice: dict[str, Any], device: dict[str, Any] | None) -> Registry:
     """A registry holding only the site and device as they were packaged (what admissibility
     looks at)."""
     devices = [Device.model_validate(device)] if device else []
     if not notice.pop("in_registry", False):
         return Registry(sites=[], devices=devices)
-    site = Site.model_validate({**notice, "devices": [d.id for d in devices]})
+    site = Site.model_validate({**legacy_site(notice), "devices": [d.id for d in devices]})
     return Registry(sites=[site], devices=devices)
 
 

@@ -226,6 +226,23 @@ def _parser() -> argparse.ArgumentParser:
     dkey.add_argument("device_id", metavar="ID")
     dkey.add_argument("--key-id", help="with revoke: only this key (default: all of the device)")
     dsub.add_parser("drift", help="each WIM device lane's drift watch (reference, CUSUM, alarm)")
+    # issue #26: what the agency publishes
+    pub = sub.add_parser("publish", help="what the agency publishes (公示)")
+    pubsub = pub.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pdev = pubsub.add_parser("devices", help="the 通告 of the monitoring points (HTML and PDF), "
+                             "from the registries")  # fmt: skip
+    pdev.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
+    pdec = pubsub.add_parser("decisions", help="双公示: one day's penalty decisions in the 29 "
+                             "columns of the national format (CSV and JSON)")  # fmt: skip
+    pdec.add_argument("--day", type=dt.date.fromisoformat, help="local day (default today)")
+    pdec.add_argument("--out", type=Path, help="folder (default <var_dir>/publish)")
+    cf = sub.add_parser("casefile", help="a closed case's electronic file (电子案卷)")
+    cfsub = cf.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    cfx = cfsub.add_parser("export", help="write the file of a closed case (folder and zip)")
+    cfx.add_argument("case_id")
+    cfx.add_argument("--out", type=Path, help="folder (default <var_dir>/casefiles)")
+    cfv = cfsub.add_parser("verify", help="check a case file offline (signature, every file)")
+    cfv.add_argument("path", type=Path)
     return p
 
 
@@ -263,6 +280,82 @@ async def _devices(settings: Settings, drift: bool = False) -> int:
     finally:
         await store.close()
     print("\n".join(drift_table(drifts) if drift else table(registry_of(settings), states)))
+    return 0
+
+
+async def _casefile_export(settings: Settings, case_id: str, out: Path | None) -> int:
+    """`offsite casefile export CASE_ID`: the closed case's file, signed with the evidence key."""
+    from console.casefile import NotClosed, export_casefile
+    from evidence import Signer
+
+    from .console import open_console
+
+    console, store = await open_console(settings)
+    try:
+        folder = await export_casefile(console, case_id, out or settings.var_dir / "casefiles",
+                                       Signer.load(settings.evidence.key))  # fmt: skip
+    except NotClosed:
+        raise UsageError(f"case {case_id} does not exist or is not closed") from None
+    finally:
+        await store.close()
+    print(f"{folder}\n{folder.with_suffix('.zip')}")
+    return 0
+
+
+def _casefile_verify(path: Path, keyring_path: Path) -> int:
+    """`offsite casefile verify DIR`: every problem, one a line; exit 1 when there is one."""
+    from cases.casefile import verify_casefile
+    from evidence import load_keyring
+
+    keyring = load_keyring(keyring_path) if keyring_path.exists() else None
+    if keyring is None:
+        print(f"no keyring at {keyring_path}: checked for self-consistency only, not for who "
+              "signed")  # fmt: skip
+    problems = verify_casefile(path, keyring)
+    print("\n".join(f"{path}: {p}" for p in problems) or f"{path}: ok")
+    return 1 if problems else 0
+
+
+async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path) -> int:
+    """`offsite publish decisions`: decisions-DAY.csv (the 29 columns) and decisions-DAY.json
+    (each with its case and the last day to publish it)."""
+    from cases.publication import decisions_of_day, to_csv
+    from sinks import CaseStore
+
+    from .config import load_calendar
+    from .console import console_settings
+
+    cs = console_settings(settings)
+    tz = cs.policy().tz
+    day = day or dt.datetime.now(tz).date()
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        await store.migrate()
+        found = await decisions_of_day(store.pool, day, tz, load_calendar(cs.holidays))
+    finally:
+        await store.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"decisions-{day}.csv").write_text(to_csv([f["row"] for f in found]), encoding="utf-8")
+    (out / f"decisions-{day}.json").write_text(
+        json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
+    print(f"{len(found)} decisions of {day}: {out / f'decisions-{day}.csv'}, "
+          f"{out / f'decisions-{day}.json'}")  # fmt: skip
+    return 0
+
+
+def _publish_devices(settings: Settings, out: Path) -> int:
+    """`offsite publish devices`: the 通告 of the monitoring points as HTML and PDF."""
+    from console.publicity import notice_html, notice_pdf, notice_view
+
+    from .config import load_waterways, registry_of
+
+    waterways = load_waterways(settings.waterways) if settings.waterways.exists() else None
+    view = notice_view(registry_of(settings), waterways, settings.evidence.agency)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "devices-notice.html").write_text(notice_html(view), encoding="utf-8")
+    (out / "devices-notice.pdf").write_bytes(notice_pdf(view))
+    print(f"通告 of {len(view['roads'])} road sites and {len(view['water'])} waterway points: "
+          f"{out / 'devices-notice.html'}, {out / 'devices-notice.pdf'}")  # fmt: skip
     return 0
 
 
@@ -349,6 +442,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "casefile" and args.action == "export":
+        return asyncio.run(_casefile_export(settings, args.case_id, args.out))
+    if args.verb == "casefile":
+        return _casefile_verify(args.path, settings.evidence.keyring)
+    if args.verb == "publish" and args.action == "decisions":
+        return asyncio.run(_publish_decisions(settings, args.day,
+                                              args.out or settings.var_dir / "publish"))  # fmt: skip
+    if args.verb == "publish":
+        return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):
         return asyncio.run(_devices(settings, drift=args.action == "drift"))
     if args.verb == "ingest" and args.action == "ais":

@@ -222,7 +222,7 @@ def load_registry(
 ) -> Registry:
     """Sites and devices from ``path``; with ``vehicles`` and ``permits``, the agency's vehicle
     records and over-limit transport permits too (a permits file that does not exist: none)."""
-    registry = load_yaml(path, Registry)
+    registry = load_yaml(path, Registry, check=Registry.problems)
     extra: dict[str, Any] = {}
     if vehicles is not None:
         extra["vehicles"] = load_yaml(vehicles, _Vehicles).vehicles

@@ -20,6 +20,7 @@ from typing import Any
 from cases.art37 import Rejudge
 from cases.procedure import procedure_lifecycle
 from console import Console, create_app
+from console.casefile import file_on_close
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
 from events.clock import Clock, wall_clock
@@ -124,7 +125,8 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     ep = services.endpoints(settings)
     store = await CaseStore.connect(ep.database_url, size=8)
     await store.migrate()
-    custody = PackageCustody(settings.evidence.dir, Signer.load(settings.evidence.key))
+    signer = Signer.load(settings.evidence.key)
+    custody = PackageCustody(settings.evidence.dir, signer)
     cs = console_settings(settings)
     owners = settings.owners.load()
     lifecycle = procedure_lifecycle(store.pool, custody, cs.policy(), owners, cs.payment_code,
@@ -136,12 +138,14 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
         load_squads(settings.squads, registry, waterways) if settings.squads.is_file() else None
     )
     geojson = load_map(settings.map) if settings.map.is_file() else None
-    return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
-                   registry=registry, waterways=waterways, squads=squads, geojson=geojson,
-                   blobs=BlobStore(settings.var_dir / "blobs"), sweep_s=cs.dispatch_sweep_s,
-                   public_url=public_url(cs, cs.host, cs.port),
-                   payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
-                   else None), store  # fmt: skip
+    console = Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
+                      registry=registry, waterways=waterways, squads=squads, geojson=geojson,
+                      blobs=BlobStore(settings.var_dir / "blobs"), sweep_s=cs.dispatch_sweep_s,
+                      public_url=public_url(cs, cs.host, cs.port),
+                      payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
+                      else None)  # fmt: skip
+    file_on_close(console, settings.var_dir / "casefiles", signer)  # 电子案卷 on closing
+    return console, store
 
 
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -179,6 +179,12 @@ async def demo(
     )
     print("  keep it running:      offsite run   (metrics on http://127.0.0.1:9108/metrics)")
     print("  stop the services:    offsite services down")
+    from .cli import _publish_devices
+
+    print("  the 通告 of the monitoring points (公示), ", end="")
+    _publish_devices(settings, settings.var_dir / "publish")
+    print(f"  电子案卷 of closed cases: {settings.var_dir}/casefiles/ (filed when a case is closed"
+          " on the console; 案卷评查 at /legal/casefiles)")  # fmt: skip
     if not console:
         return 0
     from .console import add_user, serve

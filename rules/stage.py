@@ -240,8 +240,8 @@ def water_violation_of(
     """The decision on a waterway detection: always ``review`` with its legal basis and the
     competent authority, never a fine — the waterway fines are not verified against the
     official texts (◐, DOMAIN.md). Art. 41 of 行政处罚法 is checked as far as the registry
-    can: a checkpoint not announced (公示) or not signed (标识) is noted, so the officer sees
-    it. 冲关 rests on ``signal``, what the control station showed (its log): without it the
+    can: a finding before its checkpoint's or receivers' start of enforcement (启用, after
+    the 公示) is noted, so the officer sees it. 冲关 rests on ``signal``, what the control station showed (its log): without it the
     officer must obtain the log (a timetable is not the signal shown)."""
     reasons = list(det.reasons)
     basis = (waterways.penalty_bases.get(det.violation_code) if waterways else None) or (
@@ -249,11 +249,8 @@ def water_violation_of(
     if det.violation_code == "water.signal":
         reasons.append("控制站信号记录: 驶入时信号显示禁止通行" if signal == "stop" else
                        "无控制站信号记录: 不能认定违反信号驶入, 须调取控制站信号记录核实")  # fmt: skip
-    cp = waterways.checkpoint(det.site_id) if waterways is not None else None
-    if cp is not None and not cp.announced:
-        reasons.append("checkpoint_not_announced: 检查点未向社会公布, 不得作为电子技术监控证据")
-    if cp is not None and not cp.signed:
-        reasons.append("checkpoint_not_signed: 检查点未设置明显标识")
+    if waterways is not None:
+        reasons += waterways.not_enforced_on(det.site_id, det.ts.astimezone(waterways.tz).date())
     vessel = det.vessel_name or det.ais_name or det.hull_name or (
         f"MMSI {det.mmsi}" if det.mmsi is not None else "未识别船舶")  # fmt: skip
     agency = AGENCY[det.violation_code]

@@ -14,7 +14,7 @@ Sources:
   ``tolerance.method: device_mpe``), which is the reading favourable to the party.
 - 行政处罚法 Art. 29 (one act, one fine; national.yaml ``same_trip_hours: 24``), Art. 36 (not
   penalised when not discovered within two years), Art. 41 (a device's record is evidence only
-  from a site reviewed, announced and signed, and a device certified on the day).
+  from a site reviewed, announced, signed and in enforcement (启用), and a device certified on the day).
 """
 
 from __future__ import annotations
@@ -150,7 +150,9 @@ def _admissible(registry: Registry, t: Truth, day: dt.date) -> bool:
     device = next((d for d in registry.devices if d.id == t.device_id), None)
     if site is None or device is None or device.certificate is None:
         return False
-    steps = (site.reviewed_on, site.announced_on, site.signed_on, device.reviewed_on)
+    pub = site.publicity  # every step of Art. 41, and 启用 after the 公示 period
+    steps = (pub.legal_review_on, pub.technical_review_on, pub.notice_on, pub.signed_on,
+             pub.enforced_from, device.reviewed_on)  # fmt: skip
     cert = device.certificate
     return all(s is not None and s <= day for s in steps) and (
         cert.valid_from <= day <= cert.valid_until

@@ -18,6 +18,9 @@ def test_shipped_registry_loads() -> None:
     site = reg.site("G107-K1520-S")
     assert site is not None and site.not_admissible_on(dt.date(2026, 11, 22)) == []
     assert site.not_admissible_on(dt.date(2025, 12, 1))  # before its review and announcement
+    assert site.publicity.enforced_from is not None  # the demo's points are in enforcement
+    assert site.not_admissible_on(site.publicity.enforced_from) == []
+    assert site.not_admissible_on(site.publicity.enforced_from - dt.timedelta(days=1))
     device = reg.device("WIM-G107-1520")
     assert device is not None and device.accuracy_class == 5 and device.certificate is not None
 
@@ -32,6 +35,29 @@ def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
         load_registry(path)
     assert (exc.value.file, exc.value.line, exc.value.field) == (str(path), line, "sites.2.lanes")
     assert str(exc.value).startswith(f"{path}:{line}: sites.2.lanes:")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "says"),
+    [  # the third site (S207-K45-N): enforcement inside its 公示, no 法制审核, a short 公示
+        ("enforced_from: 2026-01-04", "enforced_from: 2026-01-03", "enforced_from", "公示"),
+        ("legal_review_on: 2025-12-10, ", "", "legal_review_on", "needed"),
+        ("publicity_until: 2026-01-03", "publicity_until: 2025-12-30", "publicity_until", "15"),
+    ],
+)
+def test_publicity_dates_out_of_order_name_file_line_and_field(
+    tmp_path: Path, old: str, new: str, field: str, says: str
+) -> None:
+    text = (ROOT / "configs" / "sites.yaml").read_text(encoding="utf-8")
+    parts = text.split(old)
+    bad = old.join(parts[:3]) + new + old.join(parts[3:])
+    path = tmp_path / "sites.yaml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_registry(path)
+    assert exc.value.field == f"sites.2.publicity.{field}" and says in exc.value.message
+    site = bad.splitlines().index("  - id: S207-K45-N") + 1
+    assert exc.value.line is not None and site < exc.value.line < site + 12
 
 
 def test_unknown_device_reference_and_bad_yaml(tmp_path: Path) -> None:

@@ -126,8 +126,14 @@ def test_every_package_is_a_valid_bag_with_the_case_layout(run: Run) -> None:
         local_day = v.detection.ts.astimezone(
             dt.timezone(dt.timedelta(hours=notice["timezone_offset_hours"]))
         ).date()
-        for step in ("reviewed_on", "announced_on", "signed_on"):  # Art. 41, before the pass
-            assert dt.date.fromisoformat(notice[step]) <= local_day
+        for step in (
+            "legal_review_on",
+            "technical_review_on",
+            "notice_on",
+            "signed_on",
+            "enforced_from",
+        ):  # Art. 41, before the pass
+            assert dt.date.fromisoformat(notice["publicity"][step]) <= local_day
         cert = json.loads((data / "device/certificate.json").read_bytes())
         assert cert["certificate"]["number"] == v.detection.certificate_number
         versions = json.loads((data / "decision/versions.json").read_bytes())

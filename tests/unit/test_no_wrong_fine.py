@@ -72,9 +72,12 @@ def has(v: Violation, phrase: str) -> bool:
     return any(phrase in r for r in v.reasons)
 
 
-def with_sites(**changes: Any) -> Registry:
+def with_publicity(**changes: Any) -> Registry:
+    """The registry with G312-K1035-E's 公示 dates changed."""
     data = REGISTRY.model_dump()
-    data["sites"] = [{**s, **changes} if s["id"] == "G312-K1035-E" else s for s in data["sites"]]
+    for s in data["sites"]:
+        if s["id"] == "G312-K1035-E":
+            s["publicity"] = {**s["publicity"], **changes}
     return Registry.model_validate(data)
 
 
@@ -247,17 +250,23 @@ async def test_a_plate_a_heavy_goods_vehicle_cannot_have_is_reviewed(
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"announced_on": dt.date(2026, 11, 23)}, "site_not_announced_on_pass_date"),
-        ({"signed_on": None}, "site_not_signed"),
-        ({"reviewed_on": dt.date(2027, 1, 1)}, "site_not_reviewed_on_pass_date"),
+        ({"enforced_from": dt.date(2026, 11, 23)}, "site_not_enforced_on_pass_date"),
+        ({"enforced_from": None}, "site_not_enforced"),
     ],
 )
-async def test_a_pass_before_review_announcement_or_signage_is_not_admissible(
+async def test_a_pass_before_the_site_s_start_of_enforcement_is_not_admissible(
     changes: dict[str, Any], reason: str
 ) -> None:
-    v = one(await decide(passing("a", 56_000), with_sites(**changes)))
+    # the pass is on 2026-11-22 (local): the day before the site's 启用 it is not evidence
+    v = one(await decide(passing("a", 56_000), with_publicity(**changes)))
     assert (v.outcome, v.fine_cny) == ("review", None)
-    assert any(r.startswith(reason) for r in v.reasons)
+    why = next(r for r in v.reasons if r.startswith(reason + ":"))
+    assert "启用" in why and "行政处罚法第四十一条" in why
+
+
+async def test_a_pass_on_the_first_day_of_enforcement_is_fined() -> None:
+    v = one(await decide(passing("a", 56_000), with_publicity(enforced_from=dt.date(2026, 11, 22))))
+    assert v.outcome == "fine" and not any("enforced" in r for r in v.reasons)
 
 
 async def test_a_pass_before_the_device_was_reviewed_is_not_admissible() -> None:

@@ -64,7 +64,7 @@ def cases(draw: Any) -> dict[str, Any]:
         "color": fact("yellow", st.sampled_from(["blue", None])),
         "vehicle_type": fact(None, st.sampled_from(["truck", "car"])),
         "confidence": fact(0.97, st.just(0.5)),
-        "site": {k: fact(early, DATES) for k in ("reviewed_on", "announced_on", "signed_on")},
+        "site": {"enforced_from": fact(early, DATES)},  # 启用 (the other dates precede it)
         "device_reviewed_on": fact(early, DATES),
         "cert_until": fact(DAY + dt.timedelta(days=400), st.just(DAY)),
         "now": fact(NOW, st.just(NOW + dt.timedelta(days=800))),
@@ -73,7 +73,9 @@ def cases(draw: Any) -> dict[str, Any]:
 
 def registry_of(c: dict[str, Any]) -> Registry:
     data = REGISTRY.model_dump()
-    data["sites"] = [{**s, **c["site"]} if s["id"] == "G312-K1035-E" else s for s in data["sites"]]
+    for s in data["sites"]:
+        if s["id"] == "G312-K1035-E":
+            s["publicity"] = {**s["publicity"], **c["site"]}
     for d in data["devices"]:
         if d["id"] == "WIM-G312-1035":
             d["reviewed_on"] = c["device_reviewed_on"]

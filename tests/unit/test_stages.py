@@ -126,18 +126,18 @@ async def test_rules_stage_fines_enforceable_and_reviews_the_rest() -> None:
     assert len(res.dead) == 1 and json.loads(res.dead[0].value)["topic"] == "detections"
 
 
-async def test_unannounced_or_unsigned_site_is_not_admissible() -> None:
+async def test_a_site_not_in_enforcement_is_not_admissible() -> None:
     dets, _ = await detect([record("a", 56_000), capture("c1", 0.1)])
     data = REGISTRY.model_dump()
-    data["sites"] = [
-        {**s, "announced_on": None} if s["id"] == "G312-K1035-E" else s for s in data["sites"]
-    ]
+    for s in data["sites"]:
+        if s["id"] == "G312-K1035-E":
+            s["publicity"] = {**s["publicity"], "enforced_from": None}
     unannounced = type(REGISTRY).model_validate(data)
     stage = RulesStage(load_baselines(BASELINES), unannounced, clock=DECIDED)
     res = await stage.process([Incoming("detections", 0, 0, None, dets[0].to_json())])
     v = Violation.model_validate_json(res.out[0].value)
     assert (v.outcome, v.fine_cny) == ("review", None)
-    assert "site_not_announced" in v.reasons and "site_not_signed" not in v.reasons
+    assert [r.split(":")[0] for r in v.reasons if r.startswith("site_")] == ["site_not_enforced"]
 
 
 async def test_tailgating_by_gap_and_speed_outside_the_device_range() -> None:

@@ -47,3 +47,28 @@ def test_an_expired_certificate_or_a_flagged_weighing_is_review_not_a_fine() -> 
             d["certificate"]["valid_until"] = CFG.start.date() - dt.timedelta(days=1)
     expired = type(REGISTRY).model_validate(data)
     assert expected(passes, expired, at, False)[0][fined]["outcome"] == "review"
+
+
+async def test_both_readings_review_a_pass_the_day_before_its_site_starts_enforcement() -> None:
+    """Art. 41: a site's records are evidence from its 启用 (after the 公示) on; the oracle and
+    the pipeline agree on every pass when one site starts the day after a fined pass."""
+    passes = simulate(REGISTRY, CFG)
+    at = CFG.start + dt.timedelta(days=1)
+    fined = next(r for r, w in expected(passes, REGISTRY, at, False)[0].items()
+                 if w["outcome"] == "fine")  # fmt: skip
+    wim = next(p.wim for p in passes if p.wim.record_id == fined)
+    site = REGISTRY.site(wim.site_id)
+    assert site is not None
+    data = REGISTRY.model_dump()
+    for s in data["sites"]:
+        if s["id"] == site.id:
+            s["publicity"]["enforced_from"] = site.local(wim.ts).date() + dt.timedelta(days=1)
+    late = type(REGISTRY).model_validate(data)
+    want = expected(passes, late, at, False)[0]
+    assert want[fined]["outcome"] == "review"
+    got = await violations_in_memory(late, BASELINES, CFG, decided_at=at)
+    assert {v.record_id: (v.outcome, v.fine_cny) for v in got if v.attached_to is None} == {
+        r: (w["outcome"], w["fine_cny"]) for r, w in want.items()
+    }
+    why = next(v for v in got if v.record_id == fined).reasons
+    assert any(r.startswith("site_not_enforced_on_pass_date:") and "启用" in r for r in why)

@@ -60,6 +60,9 @@ def broken(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
         ("        valid_until: 2026-12-31\n", "        valid_until: 2025-12-31\n",
          "vessels.2.licences.0.valid_until", "before valid_from"),
         ("  - id: CP-XJ-02\n", "  - id: CP-XJ-01\n", "checkpoints.1.id", "used twice"),
+        # 行政处罚法 Art. 41: enforcement starts after the 公示 period, not inside it
+        ("enforced_from: 2026-01-04", "enforced_from: 2026-01-03",
+         "receivers.0.publicity.enforced_from", "not after the 公示 period"),
     ],
 )  # fmt: skip
 def test_problems_name_file_line_and_field(

@@ -144,3 +144,20 @@ def test_a_waterway_detection_is_decided_for_review_with_its_legal_basis() -> No
     assert (v.outcome, v.fine_cny, v.violation_code) == ("review", None, "water.ais_off")
     assert v.legal_basis == LEGAL_BASIS["water.ais_off"] and v.record_id == dark.capture_id
     assert v.violation_id == water_violation_of(det, REG).violation_id  # deterministic
+
+
+def test_a_finding_before_its_checkpoint_and_receivers_started_enforcement_says_so() -> None:
+    reports, _ = clean_pass()
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    (det,) = DET.detect(reports, [dark]).detections
+    assert not any("enforced" in r for r in water_violation_of(det, REG).reasons)
+    day = det.ts.astimezone(REG.tz).date()
+    data = REG.model_dump()
+    for item in (*data["checkpoints"], *data["receivers"]):  # 启用 the day after the finding
+        item["publicity"]["enforced_from"] = day + dt.timedelta(days=1)
+    late = type(REG).model_validate(data)
+    v = water_violation_of(det, late)
+    assert (v.outcome, v.fine_cny) == ("review", None)
+    why = [r for r in v.reasons if r.startswith(("checkpoint_not_enforced_on_pass_date:",
+                                                  "receiver_not_enforced_on_pass_date:"))]  # fmt: skip
+    assert len(why) == 2 and all("启用" in r and str(day) in r for r in why), v.reasons
