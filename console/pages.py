@@ -14,9 +14,11 @@ from typing import Any
 
 import asyncpg
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from cases.sealing import Sealer, seal_svg
 from events import Registry
 from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
@@ -74,6 +76,7 @@ class Console:
     party_statements: Throttle = field(default_factory=lambda: Throttle(limit=5, window_s=3600))
     squads: Squads | None = None  # squads, their areas and the dispatch rules (console/dispatch.py)
     geojson: dict[str, Any] | None = None  # roads and waterways under the map (console/atlas.py)
+    sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -93,6 +96,7 @@ _env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
                     PLATE_COLORS=PLATE_COLORS, REJECT_REASONS=names.REASONS, QUEUES=QUEUES,
                     DOMAINS=DOMAINS, zh=names.name, cert_fields=names.certificate_fields,
                     rule_name=names.rule_name)  # fmt: skip
+_env.globals["seal"] = lambda agency: Markup(seal_svg(agency or ""))
 _env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
 

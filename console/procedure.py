@@ -17,6 +17,7 @@ from starlette.routing import Route
 from cases.party import PARTY_KINDS
 from cases.payments import late_fee_fen
 from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
+from cases.sealing import Sealer
 from sinks.accounts import Session
 from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
 
@@ -148,12 +149,14 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
-async def document_response(template: str, name: str, pdf: bool, **values: Any) -> Response:
-    """A document of the case as HTML, or as a PDF to download (``name``.pdf)."""
+async def document_response(template: str, name: str, pdf: bool, sealer: Sealer | None,
+                            **values: Any) -> Response:  # fmt: skip
+    """A document of the case as HTML, or as a PDF to download (``name``.pdf), signed by
+    ``sealer`` when given."""
     html = _env.get_template(template).render(pdf=pdf, **values)
     if not pdf:
         return Response(html, media_type="text/html; charset=utf-8")
-    body = await asyncio.to_thread(render_pdf, html)
+    body = await asyncio.to_thread(render_pdf, html, sealer)
     return Response(body, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
 
@@ -172,7 +175,7 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
         party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"decision {d['decision_no']}")  # fmt: skip
-        return await document_response("decision.html", f"decision-{cid}", pdf,
+        return await document_response("decision.html", f"decision-{cid}", pdf, c.sealer,
                                        d=decision_view(d, party, tz), n=view(notice, tz))  # fmt: skip
 
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
@@ -204,7 +207,7 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
                            "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  "closing report")  # fmt: skip
-        return await document_response("closing.html", f"closing-{cid}", pdf, r=r)
+        return await document_response("closing.html", f"closing-{cid}", pdf, c.sealer, r=r)
 
     async def closing_html(request: Request, session: Session) -> Response:
         return await closing(request, session, pdf=False)
@@ -237,7 +240,7 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
         agency = str(json.loads(notice).get("agency") or "") if notice else ""
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"service receipt {sid}")  # fmt: skip
-        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf,
+        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf, c.sealer,
                                        r=receipt_view(service, party, agency))  # fmt: skip
 
     async def html(request: Request, session: Session) -> Response:

@@ -19,6 +19,7 @@ from typing import Any
 
 from cases.art37 import Rejudge
 from cases.procedure import procedure_lifecycle
+from cases.sealing import Sealer
 from console import Console, create_app
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
@@ -120,6 +121,12 @@ def rejudger(settings: Settings, store: CaseStore) -> Rejudge:
     return rejudge
 
 
+def document_sealer(settings: Settings, clock: Clock = wall_clock) -> Sealer:
+    """The sealer of the agency's documents; the first start makes its key and certificate."""
+    ev = settings.evidence
+    return Sealer.at_first_start(ev.document_key, ev.document_cert, ev.agency, clock())
+
+
 async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
@@ -140,7 +147,7 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
     return Console(store.pool, lifecycle, settings.evidence.dir, secure_cookies=cs.tls(),
                    registry=registry, waterways=waterways, squads=squads, geojson=geojson,
                    blobs=BlobStore(settings.var_dir / "blobs"),
-                   public_url=public_url(cs, cs.host, cs.port)), store  # fmt: skip
+                   public_url=public_url(cs, cs.host, cs.port), sealer=document_sealer(settings, clock)), store  # fmt: skip
 
 
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
