@@ -229,6 +229,17 @@ def data_uris(found: list[tuple[str, bytes | None]]) -> list[tuple[str, str | No
              "data:image/jpeg;base64," + base64.b64encode(data).decode()) for name, data in found]  # fmt: skip
 
 
+async def notice_pdf(
+    c: Console, notice: Notice, found: list[tuple[str, bytes | None]] | None = None
+) -> bytes:
+    """The notice's PDF, its images embedded, signed with the agency's key when it has one."""
+    if found is None:
+        found = await asyncio.to_thread(checked_images, c, notice)
+    party_url = c.public_url.rstrip("/") + PARTY_PATH
+    html = notice_html(c, notice, party_url, data_uris(found), pdf=True)
+    return await asyncio.to_thread(render_pdf, html, c.sealer)
+
+
 async def notice_response(
     c: Console,
     request: Request,
@@ -253,8 +264,7 @@ async def notice_response(
     if not pdf:
         srcs = [(name, image_url(name) if data is not None else None) for name, data in found]
         return HTMLResponse(notice_html(c, notice, party_url, srcs, pdf=False, links=links))
-    html = notice_html(c, notice, party_url, data_uris(found), pdf=True)
-    body = await asyncio.to_thread(render_pdf, html, c.sealer)
+    body = await notice_pdf(c, notice, found)
     return Response(body, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="notice-{notice.case_id}.pdf"'})  # fmt: skip
 

@@ -149,14 +149,74 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
+async def document_pdf(template: str, sealer: Sealer | None, **values: Any) -> bytes:
+    """A document of the case as its PDF, signed by ``sealer`` when given."""
+    html = _env.get_template(template).render(pdf=True, **values)
+    return await asyncio.to_thread(render_pdf, html, sealer)
+
+
+async def decision_values(c: Console, cid: str) -> dict[str, Any] | None:
+    """What the decision's template shows (``d``, ``n``), or None before the decision."""
+    tz = c.lifecycle.policy.tz
+    d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
+    notice = await load_notice(c, cid)
+    if d is None or notice is None:
+        return None
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+    return {"d": decision_view(d, party, tz), "n": view(notice, tz)}
+
+
+async def closing_values(c: Console, cid: str) -> dict[str, Any] | None:
+    """What the 结案报告 shows (``r``: the result, how it was executed, the steps), or None
+    while the case is open."""
+    tz = c.lifecycle.policy.tz
+    case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
+    if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+        return None
+    proc = await case_procedure(c, cid)
+    notice = await load_notice(c, cid)
+    steps = await c.pool.fetch(
+        "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
+        " ORDER BY transition_id", cid)  # fmt: skip
+    labels = c.lifecycle.labels()
+    d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
+    if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
+        execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
+    else:
+        execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
+    return {"r": {
+        "case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
+        "party": proc["party"]["name"] if proc["party"] else "",
+        "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
+        "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
+        "fine": d["fine_cny"] if d else None, "execution": execution,
+        "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
+        "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                      "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
+                      "reason": s["reason"] or ""} for s in steps]}}  # fmt: skip
+
+
+async def receipt_values(c: Console, cid: str, sid: int) -> dict[str, Any] | None:
+    """What the 送达回证 of service ``sid`` shows (``r``), or None: no such service."""
+    service = await c.pool.fetchrow(
+        "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
+    )
+    if service is None:
+        return None
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+    notice = await c.pool.fetchval("SELECT document FROM violation_notices WHERE case_id = $1", cid)
+    agency = str(json.loads(notice).get("agency") or "") if notice else ""
+    return {"r": receipt_view(service, party, agency)}
+
+
 async def document_response(template: str, name: str, pdf: bool, sealer: Sealer | None,
                             **values: Any) -> Response:  # fmt: skip
     """A document of the case as HTML, or as a PDF to download (``name``.pdf), signed by
     ``sealer`` when given."""
-    html = _env.get_template(template).render(pdf=pdf, **values)
     if not pdf:
+        html = _env.get_template(template).render(pdf=pdf, **values)
         return Response(html, media_type="text/html; charset=utf-8")
-    body = await asyncio.to_thread(render_pdf, html, sealer)
+    body = await document_pdf(template, sealer, **values)
     return Response(body, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
 
@@ -166,48 +226,25 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
     ``/cases/{id}/decision`` (.pdf): the 行政处罚决定书 or 不予行政处罚决定书."""
 
     async def decision(request: Request, session: Session, pdf: bool) -> Response:
-        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
-        d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
-        notice = await load_notice(c, cid)
-        if d is None or notice is None:
+        cid = request.path_params["case_id"]
+        values = await decision_values(c, cid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有决定书",
                           message="本案尚未作出决定。")  # fmt: skip
-        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
-                                 f"decision {d['decision_no']}")  # fmt: skip
-        return await document_response("decision.html", f"decision-{cid}", pdf, c.sealer,
-                                       d=decision_view(d, party, tz), n=view(notice, tz))  # fmt: skip
+                                 f"decision {values['d']['decision_no']}")  # fmt: skip
+        return await document_response("decision.html", f"decision-{cid}", pdf, c.sealer, **values)
 
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
         """The 结案报告 of a closed case: the result, how it was executed, the steps."""
-        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
-        case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
-        if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+        cid = request.path_params["case_id"]
+        values = await closing_values(c, cid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有结案报告",
                           message="本案尚未结案。")  # fmt: skip
-        proc = await case_procedure(c, cid)
-        notice = await load_notice(c, cid)
-        steps = await c.pool.fetch(
-            "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
-            " ORDER BY transition_id", cid)  # fmt: skip
-        labels = c.lifecycle.labels()
-        d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
-        if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
-            execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
-        else:
-            execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
-        r = {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
-             "party": proc["party"]["name"] if proc["party"] else "",
-             "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
-             "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
-             "fine": d["fine_cny"] if d else None, "execution": execution,
-             "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
-             "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                           "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
-                           "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  "closing report")  # fmt: skip
-        return await document_response("closing.html", f"closing-{cid}", pdf, c.sealer, r=r)
+        return await document_response("closing.html", f"closing-{cid}", pdf, c.sealer, **values)
 
     async def closing_html(request: Request, session: Session) -> Response:
         return await closing(request, session, pdf=False)
@@ -227,21 +264,14 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
             sid = int(request.path_params["service_id"])
         except ValueError:
             sid = -1
-        service = await c.pool.fetchrow(
-            "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
-        )
-        if service is None:
+        values = await receipt_values(c, cid, sid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有这条送达记录",
                           message="本案没有这条送达记录。")  # fmt: skip
-        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
-        notice = await c.pool.fetchval(
-            "SELECT document FROM violation_notices WHERE case_id = $1", cid
-        )
-        agency = str(json.loads(notice).get("agency") or "") if notice else ""
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"service receipt {sid}")  # fmt: skip
         return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf, c.sealer,
-                                       r=receipt_view(service, party, agency))  # fmt: skip
+                                       **values)  # fmt: skip
 
     async def html(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=False)

@@ -25,6 +25,7 @@ from evidence.custody import read_log
 from offsite.cli import main
 from offsite.config import Settings
 from offsite.console import document_sealer, rejudger
+from offsite.demo_case import walk_case
 from sinks.accounts import Accounts
 from sinks.lifecycle import Policy, TransitionRefused
 
@@ -639,3 +640,31 @@ async def test_the_no_penalty_decision_renders_to_pdf_with_its_reason_and_basis(
                  f"{today.year}年{today.month}月{today.day}日"):  # fmt: skip
         assert part in text, part
     assert "罚款人民币" not in text and "缴款" not in text
+
+
+async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_path: Path) -> None:
+    # must-have 12: the demo's walk (offsite.demo_case) serves the notice, records a statement,
+    # has the head decide, serves the decision, imports the bank's file and closes, through the
+    # console's own calls; its four PDFs are signed and read back
+    w = world
+    cid = w.cases["small"]
+    passed = await w.store.pool.fetchval("SELECT ts FROM cases WHERE case_id = $1", cid)
+    written = await walk_case(w.settings, cid, passed, tmp_path / "docs")
+    assert await w.status("small") == "closed"
+    assert [p.name for p in written] == ["1-violation-notice.pdf", "2-notice-receipt.pdf",
+                                         "3-decision.pdf", "4-closing-report.pdf"]  # fmt: skip
+    cert = load_certificate(w.settings.evidence.document_cert)
+    for path in written:
+        assert (await asyncio.to_thread(verify_pdf, path.read_bytes(), cert)).ok, path
+    steps = [r["action"] for r in await w.store.pool.fetch(
+        "SELECT action FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid)]  # fmt: skip
+    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement", "decide",
+                     "serve_decision", "close"]  # fmt: skip
+    report = pdf_text(written[3].read_bytes())
+    assert (
+        "结案报告" in report
+        and "湖南示例物流有限公司" in report
+        and "已缴清（实缴2500.00元）" in report
+    )
+    decision = pdf_text(written[2].read_bytes())
+    assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
