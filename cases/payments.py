@@ -258,7 +258,10 @@ class Decisions:
         fine, trace = await self._art37(step) if penalty else (None, None)
         doc = {"decision_no": number, "kind": "penalty" if penalty else "no_penalty",
                "fine_cny": fine, "payment_ref": self.payment_code or None, "art37": trace,
-               "reason_code": step.request.reason_code, "reason": step.request.reason}  # fmt: skip
+               "reason_code": step.request.reason_code, "reason": step.request.reason,
+               # the decision says the party's statements were heard and reviewed (Art. 45)
+               "statement": bool(await step.conn.fetchval(
+                   "SELECT count(*) FROM statements WHERE case_id = $1", cid))}  # fmt: skip
         await step.conn.execute(
             "INSERT INTO penalty_decisions (case_id, decision_no, kind, fine_cny, payment_ref,"
             " decided_at, decided_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

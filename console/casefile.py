@@ -32,7 +32,7 @@ from .notice import (
     view,
 )
 from .pages import Console, _env, render
-from .procedure import closing_view, decision_view, receipt_view
+from .procedure import closing_values, decision_view, receipt_view
 
 log = logging.getLogger("offsite.console")
 CLOSED = sorted(FINAL_STATES - {"rejected"})  # a rejected lead was never a case to file
@@ -136,9 +136,9 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
             ("时间", "参加人", "讨论记录"),
             *[(when(t["recorded_at"]), "、".join(t["participants"]), t["minutes"])
               for t in talks]])  # fmt: skip
-    html["closing"] = _env.get_template("closing.html").render(
-        pdf=True, r=await closing_view(c, case_id, case["status"])
-    )
+    closing = await closing_values(c, case_id)
+    if closing is not None:
+        html["closing"] = _env.get_template("closing.html").render(pdf=True, **closing)
     present = [(n, KINDS[k][0], KINDS[k][1]) for n, (k, _, _) in enumerate(VOLUMES, start=1)
                if k in html or k in ("contents", "note")
                or (k == "evidence" and (c.evidence_dir / case_id).is_dir())]  # fmt: skip
@@ -147,7 +147,9 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         ("说明", "本卷为电子案卷，每件文书的SHA-256及签名见 manifest.json")])  # fmt: skip
     html["contents"] = form(KINDS["contents"][1], **base, table=[
         ("序号", "卷别", "文书名称"), *[(f"{n:02d}", vol, title) for n, vol, title in present]])  # fmt: skip
-    pdfs = await asyncio.gather(*(asyncio.to_thread(render_pdf, h) for h in html.values()))
+    pdfs = await asyncio.gather(
+        *(asyncio.to_thread(render_pdf, h, c.sealer) for h in html.values())
+    )
     return [Document(kind, pdf) for kind, pdf in zip(html, pdfs, strict=True)]
 
 

@@ -27,6 +27,7 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from cases.calendar import period_zh
+from cases.sealing import Sealer
 from sinks.accounts import Session
 from sinks.lifecycle import CustodyError
 
@@ -211,20 +212,32 @@ class _LocalOnly(URLFetcher):
         raise ValueError(f"not fetched: {url[:80]}")
 
 
-def render_pdf(html: str) -> bytes:
-    """The PDF of a notice's HTML. Blocking (layout, fonts): call it in a thread."""
+def render_pdf(html: str, sealer: Sealer | None = None) -> bytes:
+    """The PDF of a document's HTML, signed by ``sealer`` when given. Blocking (layout, fonts,
+    signing): call it in a thread."""
     fetcher = _LocalOnly()
     css = (HERE / "static" / "notice.css").read_text(encoding="utf-8") + FONT_FACE
     pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(
         stylesheets=[CSS(string=css, url_fetcher=fetcher)]
     )
     assert pdf is not None  # write_pdf without a target returns the bytes
-    return pdf
+    return sealer.sign(pdf) if sealer is not None else pdf
 
 
 def data_uris(found: list[tuple[str, bytes | None]]) -> list[tuple[str, str | None]]:
     return [(name, None if data is None else
              "data:image/jpeg;base64," + base64.b64encode(data).decode()) for name, data in found]  # fmt: skip
+
+
+async def notice_pdf(
+    c: Console, notice: Notice, found: list[tuple[str, bytes | None]] | None = None
+) -> bytes:
+    """The notice's PDF, its images embedded, signed with the agency's key when it has one."""
+    if found is None:
+        found = await asyncio.to_thread(checked_images, c, notice)
+    party_url = c.public_url.rstrip("/") + PARTY_PATH
+    html = notice_html(c, notice, party_url, data_uris(found), pdf=True)
+    return await asyncio.to_thread(render_pdf, html, c.sealer)
 
 
 async def notice_response(
@@ -251,8 +264,7 @@ async def notice_response(
     if not pdf:
         srcs = [(name, image_url(name) if data is not None else None) for name, data in found]
         return HTMLResponse(notice_html(c, notice, party_url, srcs, pdf=False, links=links))
-    html = notice_html(c, notice, party_url, data_uris(found), pdf=True)
-    body = await asyncio.to_thread(render_pdf, html)
+    body = await notice_pdf(c, notice, found)
     return Response(body, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="notice-{notice.case_id}.pdf"'})  # fmt: skip
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import asyncpg
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from cases.sealing import Sealer, seal_svg
 from events import Registry
 from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
@@ -85,6 +87,7 @@ class Console:
     # called with a case's id when an action closed it: files it (console/casefile.py)
     on_closed: Callable[[str], Awaitable[None]] | None = None
     casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
+    sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -104,6 +107,7 @@ _env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
                     PLATE_COLORS=PLATE_COLORS, REJECT_REASONS=names.REASONS, QUEUES=QUEUES,
                     DOMAINS=DOMAINS, zh=names.name, cert_fields=names.certificate_fields,
                     rule_name=names.rule_name)  # fmt: skip
+_env.globals["seal"] = lambda agency: Markup(seal_svg(agency or ""))
 _env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
 

@@ -18,6 +18,7 @@ from cases.party import PARTY_KINDS
 from cases.payments import instalments, owed_fen
 from cases.plans import PLAN_KINDS, approved_plan
 from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
+from cases.sealing import Sealer
 from sinks.accounts import Session
 from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
 
@@ -167,9 +168,30 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
     }  # fmt: skip
 
 
-async def closing_view(c: Console, cid: str, status: str) -> dict[str, Any]:
-    """The 结案报告's fields: the result, how the decision was executed, the steps."""
+async def document_pdf(template: str, sealer: Sealer | None, **values: Any) -> bytes:
+    """A document of the case as its PDF, signed by ``sealer`` when given."""
+    html = _env.get_template(template).render(pdf=True, **values)
+    return await asyncio.to_thread(render_pdf, html, sealer)
+
+
+async def decision_values(c: Console, cid: str) -> dict[str, Any] | None:
+    """What the decision's template shows (``d``, ``n``), or None before the decision."""
     tz = c.lifecycle.policy.tz
+    d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
+    notice = await load_notice(c, cid)
+    if d is None or notice is None:
+        return None
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+    return {"d": decision_view(d, party, tz), "n": view(notice, tz)}
+
+
+async def closing_values(c: Console, cid: str) -> dict[str, Any] | None:
+    """What the 结案报告 shows (``r``: the result, how it was executed, the steps), or None
+    while the case is open."""
+    tz = c.lifecycle.policy.tz
+    case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
+    if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+        return None
     proc = await case_procedure(c, cid)
     notice = await load_notice(c, cid)
     steps = await c.pool.fetch(
@@ -181,23 +203,39 @@ async def closing_view(c: Console, cid: str, status: str) -> dict[str, Any]:
         execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
     else:
         execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
-    return {"case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
-            "party": proc["party"]["name"] if proc["party"] else "",
-            "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
-            "result": STATES[status], "decision_no": d["decision_no"] if d else "",
-            "fine": d["fine_cny"] if d else None, "execution": execution,
-            "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
-            "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                          "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
-                          "reason": s["reason"] or ""} for s in steps]}  # fmt: skip
+    return {"r": {
+        "case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
+        "party": proc["party"]["name"] if proc["party"] else "",
+        "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
+        "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
+        "fine": d["fine_cny"] if d else None, "execution": execution,
+        "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
+        "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                      "label": labels.get(s["action"], s["action"]), "actor": s["actor"],
+                      "reason": s["reason"] or ""} for s in steps]}}  # fmt: skip
 
 
-async def document_response(template: str, name: str, pdf: bool, **values: Any) -> Response:
-    """A document of the case as HTML, or as a PDF to download (``name``.pdf)."""
-    html = _env.get_template(template).render(pdf=pdf, **values)
+async def receipt_values(c: Console, cid: str, sid: int) -> dict[str, Any] | None:
+    """What the 送达回证 of service ``sid`` shows (``r``), or None: no such service."""
+    service = await c.pool.fetchrow(
+        "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
+    )
+    if service is None:
+        return None
+    party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
+    notice = await c.pool.fetchval("SELECT document FROM violation_notices WHERE case_id = $1", cid)
+    agency = str(json.loads(notice).get("agency") or "") if notice else ""
+    return {"r": receipt_view(service, party, agency)}
+
+
+async def document_response(template: str, name: str, pdf: bool, sealer: Sealer | None,
+                            **values: Any) -> Response:  # fmt: skip
+    """A document of the case as HTML, or as a PDF to download (``name``.pdf), signed by
+    ``sealer`` when given."""
     if not pdf:
+        html = _env.get_template(template).render(pdf=pdf, **values)
         return Response(html, media_type="text/html; charset=utf-8")
-    body = await asyncio.to_thread(render_pdf, html)
+    body = await document_pdf(template, sealer, **values)
     return Response(body, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
 
@@ -207,29 +245,25 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
     ``/cases/{id}/decision`` (.pdf): the 行政处罚决定书 or 不予行政处罚决定书."""
 
     async def decision(request: Request, session: Session, pdf: bool) -> Response:
-        cid, tz = request.path_params["case_id"], c.lifecycle.policy.tz
-        d = await c.pool.fetchrow("SELECT * FROM penalty_decisions WHERE case_id = $1", cid)
-        notice = await load_notice(c, cid)
-        if d is None or notice is None:
+        cid = request.path_params["case_id"]
+        values = await decision_values(c, cid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有决定书",
                           message="本案尚未作出决定。")  # fmt: skip
-        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
-                                 f"decision {d['decision_no']}")  # fmt: skip
-        return await document_response("decision.html", f"decision-{cid}", pdf,
-                                       d=decision_view(d, party, tz), n=view(notice, tz))  # fmt: skip
+                                 f"decision {values['d']['decision_no']}")  # fmt: skip
+        return await document_response("decision.html", f"decision-{cid}", pdf, c.sealer, **values)
 
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
         """The 结案报告 of a closed case: the result, how it was executed, the steps."""
         cid = request.path_params["case_id"]
-        case = await c.pool.fetchrow("SELECT status FROM cases WHERE case_id = $1", cid)
-        if case is None or case["status"] not in FINAL_STATES - {"rejected"}:
+        values = await closing_values(c, cid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有结案报告",
                           message="本案尚未结案。")  # fmt: skip
-        r = await closing_view(c, cid, case["status"])
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  "closing report")  # fmt: skip
-        return await document_response("closing.html", f"closing-{cid}", pdf, r=r)
+        return await document_response("closing.html", f"closing-{cid}", pdf, c.sealer, **values)
 
     async def closing_html(request: Request, session: Session) -> Response:
         return await closing(request, session, pdf=False)
@@ -249,21 +283,14 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
             sid = int(request.path_params["service_id"])
         except ValueError:
             sid = -1
-        service = await c.pool.fetchrow(
-            "SELECT * FROM service_records WHERE case_id = $1 AND service_id = $2", cid, sid
-        )
-        if service is None:
+        values = await receipt_values(c, cid, sid)
+        if values is None:
             return render("error.html", 404, session=session, title="没有这条送达记录",
                           message="本案没有这条送达记录。")  # fmt: skip
-        party = await c.pool.fetchrow("SELECT * FROM case_parties WHERE case_id = $1", cid)
-        notice = await c.pool.fetchval(
-            "SELECT document FROM violation_notices WHERE case_id = $1", cid
-        )
-        agency = str(json.loads(notice).get("agency") or "") if notice else ""
         await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
                                  f"service receipt {sid}")  # fmt: skip
-        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf,
-                                       r=receipt_view(service, party, agency))  # fmt: skip
+        return await document_response("receipt.html", f"receipt-{cid}-{sid}", pdf, c.sealer,
+                                       **values)  # fmt: skip
 
     async def html(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=False)

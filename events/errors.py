@@ -7,7 +7,8 @@ OffsiteError
 │   └── DatabaseError  not retriable when the database refused a value a record holds
 ├── UsageError         a bad command-line argument
 ├── UnfinishedError    a run did not finish its input within its time-out (``lags`` says where)
-└── EvidenceError      a package cannot be built or read (evidence.errors)
+├── EvidenceError      a package cannot be built or read (evidence.errors)
+└── SealError          the documents' signing key or certificate is unusable (cases.sealing)
 """
 
 

@@ -186,6 +186,14 @@ def _parser() -> argparse.ArgumentParser:
     pim = psub.add_parser("import", help="import a bank file (CSV with a header, or JSON list)")
     pim.add_argument("file", type=Path, help="rows: bank_ref, decision_no, amount, paid_on")
 
+    # issue #25: the signature on the agency's PDF documents (cases/sealing.py), checked offline
+    doc = sub.add_parser("documents", help="the agency's signed PDF documents")
+    dsub_ = doc.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dver = dsub_.add_parser("verify", help="check a PDF's signature: who signed it and when")
+    dver.add_argument("file", type=Path, help="a decision, notice, receipt or report PDF")
+    dver.add_argument("--cert", type=Path,
+                      help="trust this certificate (default: evidence.document_cert)")  # fmt: skip
+
     sch = sub.add_parser("schemas", help="JSON Schemas of the message contracts")
     sch.add_argument("action", choices=("export",))
     sch.add_argument("--dir", type=Path, default=Path("configs/schemas"))
@@ -481,6 +489,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(dlq.command(args, settings))
     if args.verb == "payments":
         return asyncio.run(_payments(settings, args.file))
+    if args.verb == "documents":
+        return _verify_document(args.file, args.cert or settings.evidence.document_cert)
     if args.verb == "schemas":
         for path in export_schemas(args.dir):
             print(path)
@@ -561,6 +571,26 @@ def _verify(path: Path, trusted: list[str] | None, keyring_path: Path) -> int:
         for p in problems:
             print(f"  - {p}")
     return 1 if broken else 0
+
+
+def _verify_document(path: Path, cert: Path) -> int:
+    """The signature of the PDF at ``path``, checked against the agency's certificate."""
+    from cases.sealing import load_certificate, verify_pdf
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    if not cert.exists():
+        raise UsageError(f"no certificate at {cert}: give the agency's with --cert")
+    found = verify_pdf(data, load_certificate(cert))
+    when = found.signed_at.isoformat() if found.signed_at else "unknown"
+    print(f"{path}: " + ("signature valid" if found.ok else "NOT VALID"))
+    if found.signer:
+        print(f"  signed by {found.signer} at {when}")
+    for problem in found.problems:
+        print(f"  - {problem}")
+    return 0 if found.ok else 1
 
 
 def create_key(path: Path, keyring_path: Path) -> str:

@@ -348,6 +348,11 @@ class EvidenceSettings(BaseModel):
     # the agency's published signing keys (公示): `keys create` adds to it, `evidence verify`
     # trusts a package only when one of them signed it
     keyring: Path = Path("var/keys/keyring.yaml")
+    # the key and X.509 certificate that sign the agency's PDF documents (cases/sealing.py): a
+    # real agency gives the certificate its CA issued; when neither file exists, the console's
+    # first start makes a key and a self-signed certificate naming the agency here
+    document_key: Path = Path("var/keys/documents.pem")
+    document_cert: Path = Path("var/keys/documents.crt")
 
 
 class ConsoleSettings(BaseModel):

@@ -19,6 +19,7 @@ from typing import Any
 
 from cases.art37 import Rejudge
 from cases.procedure import procedure_lifecycle
+from cases.sealing import Sealer
 from console import Console, create_app
 from console.casefile import file_on_close
 from detectors.plates import PLATE
@@ -120,6 +121,12 @@ def rejudger(settings: Settings, store: CaseStore) -> Rejudge:
     return rejudge
 
 
+def document_sealer(settings: Settings, clock: Clock = wall_clock) -> Sealer:
+    """The sealer of the agency's documents; the first start makes its key and certificate."""
+    ev = settings.evidence
+    return Sealer.at_first_start(ev.document_key, ev.document_cert, ev.agency, clock())
+
+
 async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[Console, CaseStore]:
     """The console's parts on the configured database; close the store when done."""
     ep = services.endpoints(settings)
@@ -143,7 +150,8 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
                       blobs=BlobStore(settings.var_dir / "blobs"), sweep_s=cs.dispatch_sweep_s,
                       public_url=public_url(cs, cs.host, cs.port),
                       payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
-                      else None)  # fmt: skip
+                      else None,
+                      sealer=document_sealer(settings, clock))  # fmt: skip
     file_on_close(console, settings.var_dir / "casefiles", signer)  # 电子案卷 on closing
     return console, store
 

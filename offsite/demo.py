@@ -171,6 +171,12 @@ async def demo(
         print(f"    evidence package: {package}  ({problems if problems else 'intact'})")
         print(f"      verify:  offsite evidence verify {package}")
         print(f"      replay:  offsite case replay {example['case_id']}")
+    # must-have 12: one road case through the general procedure to 结案, its documents as PDFs
+    major = settings.console.major_fine_cny_at_least or 10**9  # a major case needs 法制审核
+    small = [r for r in rows if r["outcome"] == "fine" and r["fine_cny"] < major]
+    if small:
+        walked = min(small, key=lambda r: (r["fine_cny"], r["case_id"]))
+        await _walk(settings, walked)
     print(f"\ndone in {time.monotonic() - t0:.0f} s. Where to look next:")
     print(f"  cases in PostgreSQL:  psql '{ep.database_url}' -c 'SELECT * FROM cases'")
     print(f"  alerts topic:         {settings.pipeline.topic_prefix}alerts on {ep.bootstrap}")
@@ -197,6 +203,18 @@ async def demo(
     for name, role, shown in DEMO_ACCOUNTS:
         print(f"  {name:8} {DEMO_PASSWORD}   {shown} ({role})")
     return await serve(settings)
+
+
+async def _walk(settings: Settings, r: dict[str, Any]) -> None:
+    from .demo_case import walk_case
+
+    out = settings.var_dir / "documents" / r["case_id"]
+    print(f"\n  one case to 结案 ({r['plate']}, case {r['case_id']}, fine {r['fine_cny']:,} CNY):"
+          " 立案, the notice served, a statement by post, the 负责人's decision served, the bank's"
+          " payment file imported, closed")  # fmt: skip
+    for path in await walk_case(settings, r["case_id"], r["ts"], out):
+        print(f"    {path}")
+    print(f"      verify a signature:  offsite documents verify {out}/3-decision.pdf")
 
 
 def _print_load(stage: str, seconds: float) -> None:

@@ -365,7 +365,12 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
     var.chmod(0o755)  # the embedded PostgreSQL may run as another user (as root)
     base = Settings(
         var_dir=var,
-        evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
+        evidence=EvidenceSettings(
+            key=var / "keys" / "evidence.pem",
+            dir=var / "evidence",
+            document_key=var / "keys" / "documents.pem",
+            document_cert=var / "keys" / "documents.crt",
+        ),
         registry=ROOT / "configs" / "sites.yaml",
         vehicles=ROOT / "configs" / "vehicles.yaml",
         permits=ROOT / "configs" / "permits.yaml",

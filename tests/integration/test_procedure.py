@@ -4,25 +4,33 @@ B2, B3; must-haves 1–4)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import pypdf
 import pytest
 
 from cases import WorkCalendar, deadline
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
+from cases.sealing import load_certificate, verify_pdf
 from console.notice import notice_document
 from evidence.custody import read_log
+from offsite.cli import main
 from offsite.config import Settings
-from offsite.console import rejudger
+from offsite.console import document_sealer, rejudger
+from offsite.demo_case import walk_case
 from sinks.accounts import Accounts
 from sinks.lifecycle import Policy, TransitionRefused
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
-from .test_lifecycle import CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
+from .test_lifecycle import AGENCY, CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
 from .test_notice import pdf_text
 from .test_party import find
 
@@ -558,3 +566,105 @@ async def test_a_case_transferred_to_the_maritime_agency_says_so_in_its_history(
         await log_in(client, "wang")
         page = await client.get(f"/cases/{w.cases['small']}")
         assert "海事管理机构" in page.text.split('id="transitions"')[-1]
+
+
+def red_fill(pdf: bytes) -> bool:
+    """Whether a page, or a drawing it places (an SVG, a group with opacity), paints in the
+    seal's red (#d0021b as PDF colour components)."""
+
+    def streams(resources: Any) -> list[bytes]:
+        found = []
+        for x in (resources or {}).get("/XObject", {}).values():
+            x = x.get_object()
+            found += [x.get_data(), *streams(x.get("/Resources"))]
+        return found
+
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    return any(b"0.815686 0.007843 0.105882 rg" in data for page in pages
+               for data in [page.get_contents().get_data(), *streams(page.get("/Resources"))])  # type: ignore[union-attr]  # fmt: skip
+
+
+async def test_the_sealed_decision_pdf_verifies_and_a_changed_byte_fails(
+    world: World, tmp_path: Path
+) -> None:
+    # must-have 7: the decision (and the notice) carry the agency's visible seal and a PDF
+    # signature a reader can check offline (pyHanko); the first start made the key and the
+    # self-signed certificate naming the agency; one changed byte and it no longer verifies
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
+    cid = w.cases["small"]
+    evidence = w.settings.evidence.model_copy(update={"agency": AGENCY})
+    sealer = document_sealer(w.settings.model_copy(update={"evidence": evidence}), w.clock)
+    console = dataclasses.replace(app_of(w), sealer=sealer)
+    await ready_to_decide(w, await notice_document(console, cid))
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        decision = (await client.get(f"/cases/{cid}/decision.pdf")).content
+        notice = (await client.get(f"/cases/{cid}/notice.pdf")).content
+    cert = w.settings.evidence.document_cert
+    for pdf in (decision, notice):  # pyHanko's checks run their own event loop: in a thread
+        found = await asyncio.to_thread(verify_pdf, pdf, load_certificate(cert))
+        assert found.ok and found.signer == AGENCY, found.problems
+        assert red_fill(pdf)  # the seal is drawn on the page
+    assert "行政处罚决定书" in pdf_text(decision)
+    at = decision.index(b"endstream") - 40  # a byte inside the page content, not the signature
+    changed = decision[:at] + bytes([decision[at] ^ 0x01]) + decision[at + 1 :]
+    assert not (await asyncio.to_thread(verify_pdf, changed, load_certificate(cert))).ok
+    (tmp_path / "d.pdf").write_bytes(decision)
+    (tmp_path / "x.pdf").write_bytes(changed)
+    for name, code in (("d.pdf", 0), ("x.pdf", 1)):  # the CLI verb, offline
+        argv = ["documents", "verify", str(tmp_path / name), "--cert", str(cert)]
+        assert await asyncio.to_thread(main, argv) == code
+
+
+async def test_the_no_penalty_decision_renders_to_pdf_with_its_reason_and_basis(
+    world: World,
+) -> None:
+    # must-have 7 / Art. 57 (1) (3): the 不予行政处罚决定书 names the party, the plate, the
+    # reason and its article, the remedies and the date, and no fine; read back from the PDF
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
+    cid = w.cases["small"]
+    console = app_of(w)
+    await ready_to_decide(w, await notice_document(console, cid))
+    await w.act("small", "decide_no_penalty", CHEN, reason_code="art57_3")
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        r = await client.get(f"/cases/{cid}/decision.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+    text = pdf_text(r.content)
+    today = local(w)
+    for part in ("不予行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
+                 "违法事实不能成立", "第五十七条第一款第（三）项", "六十日内", "六个月内",
+                 f"{today.year}年{today.month}月{today.day}日"):  # fmt: skip
+        assert part in text, part
+    assert "罚款人民币" not in text and "缴款" not in text
+
+
+async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_path: Path) -> None:
+    # must-have 12: the demo's walk (offsite.demo_case) serves the notice, records a statement,
+    # has the head decide, serves the decision, imports the bank's file and closes, through the
+    # console's own calls; its four PDFs are signed and read back
+    w = world
+    cid = w.cases["small"]
+    passed = await w.store.pool.fetchval("SELECT ts FROM cases WHERE case_id = $1", cid)
+    written = await walk_case(w.settings, cid, passed, tmp_path / "docs")
+    assert await w.status("small") == "closed"
+    assert [p.name for p in written] == ["1-violation-notice.pdf", "2-notice-receipt.pdf",
+                                         "3-decision.pdf", "4-closing-report.pdf"]  # fmt: skip
+    cert = load_certificate(w.settings.evidence.document_cert)
+    for path in written:
+        assert (await asyncio.to_thread(verify_pdf, path.read_bytes(), cert)).ok, path
+    steps = [r["action"] for r in await w.store.pool.fetch(
+        "SELECT action FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid)]  # fmt: skip
+    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement", "decide",
+                     "serve_decision", "close"]  # fmt: skip
+    report = pdf_text(written[3].read_bytes())
+    assert (
+        "结案报告" in report
+        and "湖南示例物流有限公司" in report
+        and "已缴清（实缴2500.00元）" in report
+    )
+    decision = pdf_text(written[2].read_bytes())
+    assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
