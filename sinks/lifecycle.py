@@ -188,7 +188,9 @@ class Policy:
     hearing_fine_cny_at_least_organization: int | None = None
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
-    notice_prefix: str = "超限"
+    notice_prefix: str = "超限"  # the agency's code, e.g. 湘交执超通 (review D.11)
+    # where the party turns for 陈述、申辩 and 听证: address, telephone (review D.7)
+    agency_contact: str = ""
     # working days and holidays (Art. 85); without it no deadline can be set, so no notice
     deadline: DeadlineRule | None = None
 
@@ -539,6 +541,17 @@ def new_lookup_code() -> str:
     return "".join(secrets.choice(LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
 
 
+async def document_number(conn: Any, kind: str, prefix: str, year: int) -> str:
+    """The next number of a ``kind`` of document in ``year``: 1, 2, … again each year, as in
+    湘交执超通〔2027〕1号 (the agency's code, the year, the number)."""
+    seq = await conn.fetchval(
+        "INSERT INTO document_numbers (kind, year, last) VALUES ($1, $2, 1) ON CONFLICT (kind,"
+        " year) DO UPDATE SET last = document_numbers.last + 1 RETURNING last",
+        kind, year,
+    )  # fmt: skip
+    return f"{prefix}〔{year}〕{seq}号"
+
+
 async def issue_notice(step: Step) -> dict[str, Any]:
     """payload: document (the notice's facts as the console renders them). The notice gets
     its number and the party's lookup code here, under the case lock; its deadlines only when
@@ -549,12 +562,12 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     if doc.get("plate") != step.case.plate or doc.get("fine_cny") != step.case.fine_cny:
         raise TransitionRefused("案件事实已变化，请刷新后重新送达", step.case.case_id)
     today = step.now.astimezone(p.tz).date()
-    seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
-    number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
+    number = await document_number(step.conn, "notice", p.notice_prefix, today.year)
     kind = (doc.get("party") or {}).get("kind")  # the party's kind decides the hearing right
     hearing = p.hearing(step.case.fine_cny, kind)
     doc.update(notice_no=number, issued_on=today.isoformat(), statement_days=p.statement_days,
-               hearing_days=p.hearing_request_days if hearing else None)  # fmt: skip
+               hearing_days=p.hearing_request_days if hearing else None,
+               contact=p.agency_contact)  # fmt: skip
     await step.conn.execute(
         "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
         " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
