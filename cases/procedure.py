@@ -41,6 +41,7 @@ from sinks.lifecycle import (
 )
 
 from .art37 import Rejudge
+from .hearing import HEARING_NOTICE, schedule_hearing, too_soon
 from .party import OwnerSource, Party
 from .payments import PAYMENT_DAYS, Decisions
 
@@ -55,7 +56,8 @@ SERVICE_METHODS: dict[str, str] = {
     "electronic": "电子送达",
     "public": "公告送达",
 }
-DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "decision": "行政处罚决定书"}
+DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "hearing_notice": "听证通知书",
+                             "decision": "行政处罚决定书"}  # fmt: skip
 
 _OFFICER = frozenset({OFFICER})
 # the party can be corrected until the notice names it; after that only by a new notice
@@ -118,7 +120,9 @@ class Procedure:
                 "issue_notice_to_party": self.issue_notice, "serve_notice": self.serve_notice,
                 "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
                 "close_case": self.decisions.close,
-                "apply_enforcement": self.decisions.apply_enforcement}  # fmt: skip
+                "apply_enforcement": self.decisions.apply_enforcement,
+                "schedule_hearing": lambda step: schedule_hearing(step, _local_today(step)),
+                "serve_hearing_notice": self.serve_hearing_notice}  # fmt: skip
 
     async def open_case(self, step: Step) -> dict[str, Any]:
         """立案: the day, the decision's last day, and the party from the owner source. A case
@@ -218,6 +222,32 @@ class Procedure:
                 "statement_due": statement.due.isoformat(),
                 "hearing_due": hearing.due.isoformat() if hearing else None,
                 "deadlines_provisional": provisional, **record["detail"]}  # fmt: skip
+
+    async def serve_hearing_notice(self, step: Step) -> dict[str, Any]:
+        """The 听证通知书's service (payload as for the notice): refused when the hearing it
+        names is not at least 7 working days after the day of service (Art. 64 (2), 85)."""
+        cid, p = step.case.case_id, step.lifecycle.policy
+        h = await step.conn.fetchrow(
+            "SELECT notice_no, held_at, issued_at, served_on FROM hearing_notices"
+            " WHERE case_id = $1", cid)  # fmt: skip
+        if h is None:
+            raise TransitionRefused("尚未制作听证通知书", cid)
+        if h["served_on"] is not None:
+            raise TransitionRefused(f"听证通知书已于 {h['served_on']} 送达", cid)
+        payload = {**step.request.payload, "reason": step.request.reason}
+        record = service_record(payload, await party_of(step.conn, cid),
+                                h["issued_at"].astimezone(p.tz).date(), _local_today(step))  # fmt: skip
+        if isinstance(record, str):
+            raise TransitionRefused(record, cid)
+        why = too_soon(step, record["served_on"], h["held_at"].astimezone(p.tz).date())
+        if why is not None:
+            raise TransitionRefused(f"{why}；请重新制作听证通知书，改定听证日期", cid)
+        await _insert_service(step, "hearing_notice", h["notice_no"], record)
+        await step.conn.execute("UPDATE hearing_notices SET served_on = $2 WHERE case_id = $1",
+                                cid, record["served_on"])  # fmt: skip
+        return {"document": "hearing_notice", "document_no": h["notice_no"],
+                "method": record["method"], "served_on": record["served_on"].isoformat(),
+                **record["detail"]}  # fmt: skip
 
     async def serve_decision(self, step: Step) -> dict[str, Any]:
         """The 行政处罚决定书's service (payload as for the notice); the 15 days to pay run from
@@ -332,7 +362,7 @@ def procedure_table(
         elif t.action in DECISION_EFFECTS:
             t = replace(t, effect=DECISION_EFFECTS[t.action])
         out.append(t)
-    return (*out, *PROCEDURE)
+    return (*out, *PROCEDURE, *HEARING_NOTICE)
 
 
 def procedure_lifecycle(

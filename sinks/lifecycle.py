@@ -604,11 +604,17 @@ def _payload_day(step: Step, key: str) -> dt.date:
 
 
 async def hold_hearing(step: Step) -> dict[str, Any]:
-    """payload: notified_on (the 听证通知书 reached the party), held_on, host, minutes (听证笔录).
+    """payload: held_on, host, minutes (听证笔录); the 听证通知书 was served (cases/hearing.py).
     Art. 64 (2): the party is told at least 7 (working, Art. 85) days before; (4): the host is
     not one who investigated the case."""
     cid, p = step.case.case_id, step.lifecycle.policy
-    notified, held = _payload_day(step, "notified_on"), _payload_day(step, "held_on")
+    held = _payload_day(step, "held_on")
+    # the day the 听证通知书 was served (cases/hearing.py), never a day typed in
+    notified = await step.conn.fetchval(
+        "SELECT served_on FROM hearing_notices WHERE case_id = $1", cid
+    )
+    if notified is None:
+        raise TransitionRefused("听证通知书尚未送达当事人，不能举行听证", cid)
     host = str(step.request.payload.get("host") or "").strip()
     minutes = str(step.request.payload.get("minutes") or "").strip()
     if not host or not minutes:
@@ -620,11 +626,7 @@ async def hold_hearing(step: Step) -> dict[str, Any]:
             f"最早 {(ahead.due + dt.timedelta(days=1)).isoformat()} 举行听证", cid)  # fmt: skip
     if held > step.now.astimezone(p.tz).date():
         raise TransitionRefused("听证尚未举行", cid)
-    investigators = await step.conn.fetch(
-        "SELECT DISTINCT actor FROM case_transitions WHERE case_id = $1 AND action = ANY($2)",
-        cid, sorted(RUNNING_ACTIONS),
-    )  # fmt: skip
-    if host in {r["actor"] for r in investigators}:
+    if host in await investigators(step.conn, cid):
         raise TransitionRefused("听证主持人不得由本案调查人员担任（行政处罚法第六十四条）", cid)
     await step.conn.execute(
         "INSERT INTO hearings (case_id, notified_on, held_on, host, minutes, recorded_by,"
@@ -633,6 +635,15 @@ async def hold_hearing(step: Step) -> dict[str, Any]:
     )  # fmt: skip
     return {"notified_on": notified.isoformat(), "held_on": held.isoformat(), "host": host,
             "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}  # fmt: skip
+
+
+async def investigators(conn: Any, case_id: str) -> set[str]:
+    """The accounts that confirmed, notified or served the case: never its hearing's host."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT actor FROM case_transitions WHERE case_id = $1 AND action = ANY($2)",
+        case_id, sorted(RUNNING_ACTIONS),
+    )  # fmt: skip
+    return {r["actor"] for r in rows}
 
 
 async def record_discussion(step: Step) -> dict[str, Any]:

@@ -275,11 +275,34 @@ async def test_a_hearing_is_asked_for_held_and_the_head_decides_on_its_record(
     assert await w.act("major", "request_hearing", PARTY_ACTOR) == ["hearing_requested"]
     with pytest.raises(TransitionRefused):
         await w.act("major", "decide", CHEN, reason="事实清楚")
-    hearing = {"notified_on": today.isoformat(), "held_on": today.isoformat(), "host": "sun",
+    hearing = {"held_on": today.isoformat(), "host": "sun",
                "minutes": "当事人对轴数无异议，请求从轻处罚。"}  # fmt: skip
-    with pytest.raises(TransitionRefused, match="七个工作日"):
+    with pytest.raises(TransitionRefused, match="听证通知书尚未送达"):  # no 听证通知书, no hearing
         await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=hearing)
-    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=1)
+    # the 听证通知书 (must-have 6; Art. 64 (2), 85): the hearing at least 7 working days after
+    # its service, so a day only 7 working days after today is refused
+    seventh = deadline(CAL, today, 7).due
+    plan = {"held_on": seventh.isoformat(), "held_time": "09:30", "host": "sun",
+            "place": "湖南省交通运输综合行政执法局听证室（长沙市示例路1号）"}  # fmt: skip
+    with pytest.raises(TransitionRefused, match="七个工作日"):
+        await w.act("major", "schedule_hearing", WANG, payload=plan)
+    held_on = seventh + dt.timedelta(days=1)
+    with pytest.raises(TransitionRefused, match="调查人员"):
+        await w.act("major", "schedule_hearing", WANG,
+                    payload={**plan, "held_on": held_on.isoformat(), "host": "wang"})  # fmt: skip
+    plan["held_on"] = held_on.isoformat()
+    assert await w.act("major", "schedule_hearing", WANG, payload=plan) == ["hearing_requested"]
+    # served the day before the hearing: too late for that day, refused with the reason
+    w.clock.now = dt.datetime.combine(held_on - dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    with pytest.raises(TransitionRefused, match="七个工作日前送达"):
+        await w.act("major", "serve_hearing_notice", WANG,
+                    payload=serve(held_on - dt.timedelta(days=1)))  # fmt: skip
+    assert await w.act("major", "serve_hearing_notice", WANG, payload=serve(today)) == [
+        "hearing_requested"]  # fmt: skip
+    served = await w.store.pool.fetchrow(
+        "SELECT * FROM service_records WHERE case_id = $1 AND document = 'hearing_notice'",
+        w.cases["major"])  # fmt: skip
+    assert served["served_on"] == today and served["document_no"].startswith("超限听〔")
     w.clock.now = dt.datetime.combine(held_on, dt.time(15), POLICY.tz)
     hearing["held_on"] = held_on.isoformat()
     with pytest.raises(TransitionRefused, match="调查人员"):
@@ -558,3 +581,43 @@ async def test_a_case_transferred_to_the_maritime_agency_says_so_in_its_history(
         await log_in(client, "wang")
         page = await client.get(f"/cases/{w.cases['small']}")
         assert "海事管理机构" in page.text.split('id="transitions"')[-1]
+
+
+async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place_on_the_timeline(
+    world: World,
+) -> None:
+    # must-have 6: the 听证通知书 as a PDF read back (party, date, place, host, the rights), its
+    # 送达回证, and the hearing on the case's timeline
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD, display_name="王警官")
+    cid = w.cases["major"]
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
+    today = local(w)
+    await w.act("major", "serve_notice", WANG, payload=serve(today))
+    await w.act("major", "request_hearing", PARTY_ACTOR)
+    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=3)
+    await w.act("major", "schedule_hearing", WANG, payload={
+        "held_on": held_on.isoformat(), "held_time": "14:30", "host": "孙主持",
+        "place": "长沙市示例路1号听证室"})  # fmt: skip
+    await w.act("major", "serve_hearing_notice", WANG, payload=serve(today))
+    console = app_of(w)
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="hearing-notice-pdf"' in page.text
+        timeline = page.text[page.text.index('id="deadlines"') :]
+        assert f"<time>{held_on}</time> 举行听证" in timeline
+        r = await client.get(f"/cases/{cid}/hearing-notice.pdf")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+        text = pdf_text(r.content)
+        assert "听证通知书" in text and "李示例：" in text  # the party of 湘C34567
+        assert f"{held_on.year}年{held_on.month}月{held_on.day}日14时30分" in text
+        assert "长沙市示例路1号听证室" in text and "孙主持" in text
+        assert "委托一至二人代理" in text and "申请回避" in text and "请携带" in text
+        sid = await w.store.pool.fetchval(
+            "SELECT service_id FROM service_records WHERE case_id = $1"
+            " AND document = 'hearing_notice'", cid)  # fmt: skip
+        receipt = pdf_text((await client.get(f"/cases/{cid}/service/{sid}/receipt.pdf")).content)
+        assert "听证通知书超限听〔" in receipt and "李示例" in receipt
