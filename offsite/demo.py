@@ -47,13 +47,16 @@ from .pipeline import prepare, run
 
 # demo log-ins, printed by the demo: never for a real deployment (`offsite console add-user`)
 DEMO_PASSWORD = "offsite-demo-2026"
-DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
+DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("li", "officer", "李警官 执法人员"),
+                 ("zhao", "legal_reviewer", "赵法制 法制审核"),
                  ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"),
                  ("chen", "head", "陈局长 负责人（作出处罚决定）"),
                  # the squads of configs/squads.yaml: 中队长 and 外勤执法人员 (the field page)
                  ("liu", "squad_leader", "刘中队长 国道中队"), ("sun", "field_officer", "孙警官 国道中队"),
                  ("he", "squad_leader", "何中队长 省道中队"), ("gao", "field_officer", "高警官 省道中队"),
                  ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
+
+DEMO_BADGES = {"wang": "43000000001（示例）", "li": "43000000002（示例）"}
 
 
 def demo_days(clock: Clock) -> tuple[dt.datetime, dt.datetime]:
@@ -185,7 +188,9 @@ async def demo(
 
     for name, role, shown in DEMO_ACCOUNTS:
         with contextlib.suppress(AccountError):  # made by an earlier demo
-            await add_user(settings, name, [role], DEMO_PASSWORD, shown)
+            # the demo's officers carry a 执法证号 (a notice names two of them, Art. 42)
+            badge = DEMO_BADGES.get(name)
+            await add_user(settings, name, [role], DEMO_PASSWORD, shown, badge)
     c = settings.console
     print(f"\nthe console: http://{c.host}:{c.port}/  (Ctrl-C stops it; the cases stay)")
     for name, role, shown in DEMO_ACCOUNTS:

@@ -4,6 +4,7 @@ B2, B3; must-haves 1–4)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ import pytest
 from cases import WorkCalendar, deadline
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
-from console.notice import notice_document
+from console.notice import load_notice, notice_document, notice_html, render_pdf
 from evidence.custody import read_log
 from offsite.config import Settings
 from offsite.console import rejudger
@@ -208,6 +209,7 @@ async def test_the_officer_serves_the_notice_in_the_console_and_prints_the_recei
         assert 'id="decision-due"' in page.text and str(filed["decision_due"]) in page.text
         assert "湖南示例物流有限公司（法人或其他组织）" in page.text
         await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                     "officers": "team.liu,team.ma",
                                                      "csrf": csrf_of(page)})  # fmt: skip
         page = await client.get(f"/cases/{cid}")
         assert "尚未送达" in page.text and 'id="act-serve_notice"' in page.text
@@ -502,7 +504,9 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
     for part in ("行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
                  "超限运输车辆行驶公路管理规定", "罚款人民币2,500元", "六十日内", "六个月内",
                  f"{pay_due.year}年{pay_due.month}月{pay_due.day}日",
-                 f"{today.year}年{today.month}月{today.day}日", "百分之三"):  # fmt: skip
+                 f"{today.year}年{today.month}月{today.day}日", "百分之三",
+                 # Art. 42: both officers and their 执法证号 (the world's team)
+                 "刘警官（执法证号43010000001）、马警官（执法证号43010000002）"):  # fmt: skip
         assert part in text, part
     assert [e["detail"] for e in read_log(w.package("small"))][-1].startswith("decision ")
 
@@ -616,8 +620,43 @@ async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place
         assert f"{held_on.year}年{held_on.month}月{held_on.day}日14时30分" in text
         assert "长沙市示例路1号听证室" in text and "孙主持" in text
         assert "委托一至二人代理" in text and "申请回避" in text and "请携带" in text
+        assert "刘警官（执法证号43010000001）、马警官（执法证号43010000002）" in text  # Art. 42
         sid = await w.store.pool.fetchval(
             "SELECT service_id FROM service_records WHERE case_id = $1"
             " AND document = 'hearing_notice'", cid)  # fmt: skip
         receipt = pdf_text((await client.get(f"/cases/{cid}/service/{sid}/receipt.pdf")).content)
         assert "听证通知书超限听〔" in receipt and "李示例" in receipt
+
+
+async def test_a_notice_names_two_officers_with_their_badge_numbers(world: World) -> None:
+    # must-have 7 (行政处罚法 Art. 42: 执法人员不得少于两人, and they show their 执法证件): no
+    # notice with fewer than two distinct officers, or one without a 执法证号; the admin page
+    # edits the number; the notice prints both names and numbers
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("wu", ["officer"], PASSWORD, display_name="吴警官")
+    await accounts.create("root", ["admin"], PASSWORD)
+    cid, console = w.cases["small"], app_of(w)
+    await w.act("small", "confirm", WANG)
+    doc = await notice_document(console, cid)
+    for officers, why in ((["team.liu"], "不得少于两人"), (["team.liu", "team.liu"], "不得少于两人"),
+                          ("team.liu，nobody", "没有这名执法人员"),
+                          (["team.liu", "wu"], "吴警官未登记执法证号")):  # fmt: skip
+        with pytest.raises(TransitionRefused, match=why):
+            await w.act("small", "issue_notice", WANG,
+                        payload={"document": doc, "officers": officers})  # fmt: skip
+    assert await w.status("small") == "confirmed"
+    async with client_of(console) as client:
+        await log_in(client, "root")
+        page = await client.get("/admin")
+        assert 'name="badge_no"' in page.text
+        r = await client.post("/admin/badge", data={"username": "wu", "badge_no": "43019999",
+                                                    "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.act("small", "issue_notice", WANG, payload={
+        "document": doc, "officers": "wu,team.liu"}) == ["notice_issued"]  # fmt: skip
+    notice = await load_notice(console, cid)
+    assert notice is not None
+    text = pdf_text(await asyncio.to_thread(
+        render_pdf, notice_html(console, notice, "http://x/party", [], pdf=True)))  # fmt: skip
+    assert "刘警官（执法证号43010000001）、吴警官（执法证号43019999）" in text
