@@ -459,9 +459,11 @@ TRANSITIONS: tuple[Transition, ...] = (
                guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
-    Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS),
+    # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
+    Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS,
+               guards=(not_alone,)),
     Transition("transfer_agency", "移送有管辖权的机关", _OPEN, "transferred", _HEAD, "coded",
-               TRANSFER_AGENCIES),
+               TRANSFER_AGENCIES, guards=(not_alone,)),
     Transition("close", "结案", frozenset({"decided"}), "closed", _OFFICER, "optional"),
     # a confirmed case decided again (the rules changed) that needs another look
     Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
