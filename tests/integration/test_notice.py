@@ -173,6 +173,11 @@ async def test_the_notice_names_the_vehicle_its_single_item_of_art3_the_contact_
         assert "至第" not in text and "第(" not in text  # no range, no half-width items
         # D.2, D.3: the place ends with 处, and no "违法…的违法行为"
         assert "处，经公路超限检测设备" in text and "的违法行为" not in text
+        # D.5: the national baseline is the Ministry's 规章 in tiers, not "本机关" 裁量基准
+        assert (
+            "本机关行政处罚裁量基准" not in text
+            and "（裁量档次：“超过限定标准1000千克以上”）" in text
+        )
         # D.7: where the party turns for 陈述、申辩 and 听证
         assert "本机关联系方式：长沙市芙蓉区示例路1号，电话0731-00000000" in text
     finally:
