@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -41,6 +42,7 @@ from sinks.lifecycle import (
 )
 
 from .art37 import Rejudge
+from .hearing import HEARING_NOTICE, schedule_hearing, too_soon
 from .party import OwnerSource, Party
 from .payments import PAYMENT_DAYS, Decisions
 from .plans import apply_plan, decide_plan
@@ -56,7 +58,8 @@ SERVICE_METHODS: dict[str, str] = {
     "electronic": "电子送达",
     "public": "公告送达",
 }
-DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "decision": "行政处罚决定书"}
+DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "hearing_notice": "听证通知书",
+                             "decision": "行政处罚决定书"}  # fmt: skip
 
 _OFFICER = frozenset({OFFICER})
 # the party can be corrected until the notice names it; after that only by a new notice
@@ -128,7 +131,9 @@ class Procedure:
                 "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
                 "close_case": self.decisions.close,
                 "apply_enforcement": self.decisions.apply_enforcement,
-                "apply_payment_plan": apply_plan, "decide_payment_plan": decide_plan}  # fmt: skip
+                "apply_payment_plan": apply_plan, "decide_payment_plan": decide_plan,
+                "schedule_hearing": lambda step: schedule_hearing(step, _local_today(step)),
+                "serve_hearing_notice": self.serve_hearing_notice}  # fmt: skip
 
     async def open_case(self, step: Step) -> dict[str, Any]:
         """立案: the day, the decision's last day, and the party from the owner source. A case
@@ -186,11 +191,15 @@ class Procedure:
         return {"old": old.model_dump() if old else None, "new": new.model_dump()}
 
     async def issue_notice(self, step: Step) -> dict[str, Any]:
-        """The notice names the party (Art. 44, 59 (1)): no party, no notice."""
+        """The notice names the party (Art. 44, 59 (1)) and two officers with their 执法证号
+        (Art. 42; payload ``officers``: their user names): without them, no notice."""
         party = await party_of(step.conn, step.case.case_id)
         if party is None:
             raise TransitionRefused("尚未确定当事人：请先录入当事人信息", step.case.case_id)
-        doc = {**dict(step.request.payload.get("document") or {}),
+        officers = await named_officers(step.conn, step.request.payload.get("officers"))
+        if isinstance(officers, str):
+            raise TransitionRefused(officers, step.case.case_id)
+        doc = {**dict(step.request.payload.get("document") or {}), "officers": officers,
                "party": {**party.model_dump(), "kind_zh": party.kind_zh}}  # fmt: skip
         request = replace(step.request, payload={**step.request.payload, "document": doc})
         return await issue_notice(replace(step, request=request))
@@ -205,16 +214,7 @@ class Procedure:
             " WHERE case_id = $1",
             cid,
         )
-        if notice is None:
-            raise TransitionRefused("尚未制作违法行为通知书", cid)
-        if notice["served_on"] is not None:
-            raise TransitionRefused(f"违法行为通知书已于 {notice['served_on']} 送达", cid)
-        party = await party_of(step.conn, cid)
-        payload = {**step.request.payload, "reason": step.request.reason}
-        record = service_record(payload, party, notice["issued_at"].astimezone(p.tz).date(),
-                                _local_today(step))  # fmt: skip
-        if isinstance(record, str):
-            raise TransitionRefused(record, cid)
+        record = await _service(step, notice, "违法行为通知书", "issued_at")
         doc = json.loads(notice["document"])
         served_on = record["served_on"]
         statement = p.due(served_on, int(doc.get("statement_days") or p.statement_days))
@@ -233,6 +233,24 @@ class Procedure:
                 "hearing_due": hearing.due.isoformat() if hearing else None,
                 "deadlines_provisional": provisional, **record["detail"]}  # fmt: skip
 
+    async def serve_hearing_notice(self, step: Step) -> dict[str, Any]:
+        """The 听证通知书's service (payload as for the notice): refused when the hearing it
+        names is not at least 7 working days after the day of service (Art. 64 (2), 85)."""
+        cid, p = step.case.case_id, step.lifecycle.policy
+        h = await step.conn.fetchrow(
+            "SELECT notice_no, held_at, issued_at, served_on FROM hearing_notices"
+            " WHERE case_id = $1", cid)  # fmt: skip
+        record = await _service(step, h, "听证通知书", "issued_at")
+        why = too_soon(step, record["served_on"], h["held_at"].astimezone(p.tz).date())
+        if why is not None:
+            raise TransitionRefused(f"{why}；请重新制作听证通知书，改定听证日期", cid)
+        await _insert_service(step, "hearing_notice", h["notice_no"], record)
+        await step.conn.execute("UPDATE hearing_notices SET served_on = $2 WHERE case_id = $1",
+                                cid, record["served_on"])  # fmt: skip
+        return {"document": "hearing_notice", "document_no": h["notice_no"],
+                "method": record["method"], "served_on": record["served_on"].isoformat(),
+                **record["detail"]}  # fmt: skip
+
     async def serve_decision(self, step: Step) -> dict[str, Any]:
         """The 行政处罚决定书's service (payload as for the notice); the 15 days to pay run from
         it (Art. 67 (3)), moved off a rest day by the one calendar."""
@@ -240,15 +258,7 @@ class Procedure:
         d = await step.conn.fetchrow(
             "SELECT decision_no, decided_at, served_on, fine_cny FROM penalty_decisions"
             " WHERE case_id = $1", cid)  # fmt: skip
-        if d is None:
-            raise TransitionRefused("尚未制作行政处罚决定书", cid)
-        if d["served_on"] is not None:
-            raise TransitionRefused(f"行政处罚决定书已于 {d['served_on']} 送达", cid)
-        payload = {**step.request.payload, "reason": step.request.reason}
-        record = service_record(payload, await party_of(step.conn, cid),
-                                d["decided_at"].astimezone(p.tz).date(), _local_today(step))  # fmt: skip
-        if isinstance(record, str):
-            raise TransitionRefused(record, cid)
+        record = await _service(step, d, "行政处罚决定书", "decided_at")
         served_on = record["served_on"]
         due = p.due(served_on, PAYMENT_DAYS) if d["fine_cny"] else None
         await _insert_service(step, "decision", d["decision_no"], record)
@@ -259,6 +269,48 @@ class Procedure:
         return {"document": "decision", "document_no": d["decision_no"],
                 "method": record["method"], "served_on": served_on.isoformat(),
                 "payment_due": due.due.isoformat() if due else None, **record["detail"]}  # fmt: skip
+
+
+async def named_officers(conn: Any, names: Any) -> list[dict[str, str]] | str:
+    """The case's officers as the documents print them (name, 执法证号), or why they cannot be
+    (Chinese). 行政处罚法 Art. 42: "执法人员不得少于两人，法律另有规定的除外"; Art. 55: they show their
+    执法证件. ``names``: user names, as a list or one text separated by commas or spaces."""
+    if isinstance(names, str):
+        names = re.split(r"[,，、;；\s]+", names)
+    wanted = sorted({str(n).strip() for n in names or () if str(n).strip()})
+    rows = await conn.fetch(
+        "SELECT username, display_name, badge_no FROM accounts WHERE username = ANY($1)"
+        " AND active AND $2 = ANY(roles) ORDER BY username", wanted, OFFICER)  # fmt: skip
+    found = {r["username"]: r for r in rows}
+    if unknown := [n for n in wanted if n not in found]:
+        return f"没有这名执法人员（或账户已停用）：{'、'.join(unknown)}"
+    if len(found) < 2:
+        return "执法人员不得少于两人（行政处罚法第四十二条）：请写明至少两名执法人员"
+    if missing := [r["display_name"] for r in rows if not (r["badge_no"] or "").strip()]:
+        return (f"执法人员{'、'.join(missing)}未登记执法证号，不能制作违法行为通知书"
+                "（行政处罚法第四十二条）：请管理员在账户管理中填写")  # fmt: skip
+    return [{"username": r["username"], "name": r["display_name"], "badge_no": r["badge_no"]}
+            for r in rows]  # fmt: skip
+
+
+async def _service(
+    step: Step, row: Mapping[str, Any] | None, title: str, made: str
+) -> dict[str, Any]:
+    """The service of a document (``row``: its record, ``made``: the column of the moment it
+    was made) as :func:`service_record` checks it, or refused: not made, served already, or
+    the record is incomplete."""
+    cid = step.case.case_id
+    if row is None:
+        raise TransitionRefused(f"尚未制作{title}", cid)
+    if row["served_on"] is not None:
+        raise TransitionRefused(f"{title}已于 {row['served_on']} 送达", cid)
+    payload = {**step.request.payload, "reason": step.request.reason}
+    record = service_record(payload, await party_of(step.conn, cid),
+                            row[made].astimezone(step.lifecycle.policy.tz).date(),
+                            _local_today(step))  # fmt: skip
+    if isinstance(record, str):
+        raise TransitionRefused(record, cid)
+    return record
 
 
 async def _insert_service(
@@ -346,7 +398,7 @@ def procedure_table(
         elif t.action in DECISION_EFFECTS:
             t = replace(t, effect=DECISION_EFFECTS[t.action])
         out.append(t)
-    return (*out, *PROCEDURE)
+    return (*out, *PROCEDURE, *HEARING_NOTICE)
 
 
 def procedure_lifecycle(

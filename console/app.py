@@ -39,6 +39,7 @@ from sinks.accounts import (
     OFFICER,
     ROLES,
     SQUAD_LEADER,
+    AccountError,
     Session,
     same_token,
 )
@@ -349,7 +350,10 @@ def create_app(console: Console) -> Starlette:
             payload = {"plate": str(form.get("plate") or "").strip().upper(),
                        "plate_color": str(form.get("plate_color") or "") or None}  # fmt: skip
         if action == "issue_notice":
-            payload = {"document": await _notice_document(c, cid)}
+            payload = {
+                "document": await _notice_document(c, cid),
+                "officers": str(form.get("officers") or "")[:200],
+            }  # Art. 42
         payload = payload or procedure_payload(action, form)  # console/procedure.py
         req = Action(action, actor, reason_code=str(form.get("reason_code") or "") or None,
                      reason=str(form.get("reason") or "").strip()[:4000] or None,
@@ -364,6 +368,17 @@ def create_app(console: Console) -> Starlette:
         if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
             return RedirectResponse(f"/cases/{following}", 303)
         return RedirectResponse(f"/cases/{cid}", 303)
+
+    async def set_badge(request: Request, session: Session) -> Response:
+        """An account's 执法证号 (Art. 42), set by the admin."""
+        form = await request.form()
+        try:
+            await c.accounts.set_badge(str(form.get("username") or ""),
+                                       str(form.get("badge_no") or ""))  # fmt: skip
+        except AccountError as exc:
+            return render("error.html", 400, session=session, title="执法证号无效",
+                          message=str(exc))  # fmt: skip
+        return RedirectResponse("/admin", 303)
 
     routes = [
         Route("/login", login, methods=["GET", "POST"]),
@@ -382,6 +397,7 @@ def create_app(console: Console) -> Starlette:
         *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
         *payment_routes(c, page),  # the bank's payment callback: console/payments.py
+        Route("/admin/badge", page({ADMIN}, set_badge), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lambda _: sweeping(c))

@@ -28,6 +28,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from cases.calendar import period_zh
 from cases.sealing import Sealer
+from cases.vehicles import full_width, single_item, vehicle_type
 from sinks.accounts import Session
 from sinks.lifecycle import CustodyError
 
@@ -61,8 +62,13 @@ async def notice_document(c: Console, case_id: str) -> dict[str, Any]:
             "fine_cny": row["fine_cny"], "outcome": row["outcome"], "ts": row["ts"].isoformat(),
             "site_id": row["site_id"], "violation_code": row["violation_code"],
             "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
-            "overload_kg": row["overload_kg"], "legal_basis": row["legal_basis"],
-            "penalty_basis": row["penalty_basis"], "reasoning": v.get("reasoning", ""),
+            "overload_kg": row["overload_kg"],
+            # the one item of Art. 3 for this vehicle, not the range (review B8/B9)
+            "legal_basis": single_item(row["legal_basis"] or "", det.get("configuration")),
+            "penalty_basis": full_width(row["penalty_basis"] or ""),
+            "vehicle_type": vehicle_type(det.get("configuration")),
+            "axle_count": det.get("axle_count"),
+            "reasoning": single_item(v.get("reasoning", ""), det.get("configuration")),
             "tolerance_kg": row["tolerance_kg"], "tier_name": v.get("tier_name"),
             "violation_name": violation_name(row["violation_code"]),
             "device_id": row["device_id"], "certificate_number": det.get("certificate_number"),
@@ -170,6 +176,10 @@ def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
         "legal_basis": d.get("legal_basis") or "",
         "penalty_basis": d.get("penalty_basis") or "",
         "tier_name": d.get("tier_name") or "",
+        "vehicle_type": d.get("vehicle_type") or "",
+        "axle_count": d.get("axle_count"),
+        "contact": d.get("contact") or "",
+        "officers": d.get("officers") or [],  # Art. 42: two officers and their 执法证号
         "outcome": d.get("outcome"),
         "outcome_name": OUTCOMES.get(str(d.get("outcome")), str(d.get("outcome"))),
         "fine": f"{d['fine_cny']:,}" if d.get("fine_cny") is not None else None,

@@ -41,15 +41,16 @@ _env.globals["REASON_NAMES"] = {
 }
 
 
-HEARING_FIELDS = ("notified_on", "held_on", "host", "minutes")
-LONG_FIELDS = frozenset(
-    {"minutes", "body", "instalments", "grounds"}
-)  # the 听证笔录, a statement received offline
+HEARING_FIELDS = ("held_on", "host", "minutes")
+HEARING_NOTICE_FIELDS = ("held_on", "held_time", "place", "host")
+# the 听证笔录, a statement received offline, a payment plan's instalments and grounds
+LONG_FIELDS = frozenset({"minutes", "body", "instalments", "grounds"})
 
 
 def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     """The payload of a procedure action from the case page's form."""
     fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
+              "serve_hearing_notice": SERVICE_FIELDS, "schedule_hearing": HEARING_NOTICE_FIELDS,
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
               "record_statement": ("body",),
               "apply_payment_plan": ("kind", "instalments", "grounds"),
@@ -74,6 +75,7 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
     paid = await c.pool.fetch(
         "SELECT p.* FROM payments p JOIN penalty_decisions d USING (decision_no)"
         " WHERE d.case_id = $1 ORDER BY paid_on, bank_ref", case_id)  # fmt: skip
+    hearing = await c.pool.fetchrow("SELECT * FROM hearing_notices WHERE case_id = $1", case_id)
     today = c.now().astimezone(c.lifecycle.policy.tz).date()
     left = (filed["decision_due"] - today).days if filed else None
     owed, schedule, plan = None, [], []
@@ -87,12 +89,19 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
                                done, today)  # fmt: skip
     return {"filed": filed, "party": party, "services": services, "days_left": left,
             "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
-            "plans": plans, "schedule": schedule, "planned": bool(plan),
-            "deadlines": deadlines(filed, notice, decision, schedule if plan else ())}  # fmt: skip
+            "plans": plans, "schedule": schedule, "planned": bool(plan), "hearing": hearing,
+            "deadlines": deadlines(filed, notice, decision, schedule if plan else (), hearing,
+                                   c.lifecycle.policy.tz)}  # fmt: skip
 
 
-def deadlines(filed: Any, notice: Any, decision: Any,
-              plan: Any = ()) -> list[tuple[str, dt.date, bool]]:  # fmt: skip
+def deadlines(
+    filed: Any,
+    notice: Any,
+    decision: Any,
+    plan: Any = (),
+    hearing: Any = None,
+    tz: dt.tzinfo = dt.UTC,
+) -> list[tuple[str, dt.date, bool]]:
     """The procedure's deadlines as the case page's timeline shows them, in order: (what, last
     day, provisional). Every one is the day ``cases.calendar.deadline`` computed and stored."""
     out: list[tuple[str, dt.date, bool]] = []
@@ -104,6 +113,10 @@ def deadlines(filed: Any, notice: Any, decision: Any,
         out.append(("陈述、申辩（违法行为通知书送达之日起）", notice["statement_due"], p))
         if notice["hearing_due"] is not None:
             out.append(("申请听证（送达之日起五个工作日）", notice["hearing_due"], p))
+    if hearing is not None:  # the day the 听证通知书 names
+        served = "已送达" if hearing["served_on"] else "尚未送达"
+        out.append((f"举行听证（听证通知书{hearing['notice_no']}，{served}）",
+                    hearing["held_at"].astimezone(tz).date(), False))  # fmt: skip
     if plan:  # an approved 延期/分期 plan's days replace the 15th day
         out.extend((f"缴纳罚款第{n}期 {i.amount_fen / 100:.2f} 元（经批准的缴纳计划）", i.due, False)
                    for n, i in enumerate(plan, start=1) if i.due)  # fmt: skip
@@ -166,6 +179,17 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
         "article": NO_PENALTY_ARTICLES.get(code, ""),
         "decided_on": _date(decision["decided_at"].astimezone(tz).date()),
     }  # fmt: skip
+
+
+def hearing_notice_view(h: Mapping[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+    """The 听证通知书's fields as made (its document), the time in local time."""
+    doc = h["document"]
+    doc = json.loads(doc) if isinstance(doc, str) else dict(doc)
+    at = h["held_at"].astimezone(tz)
+    party = doc.get("party") or {}
+    return {**doc, "party": party.get("name") or "", "case_id": h["case_id"],
+            "time": f"{at.year}年{at.month}月{at.day}日 {at:%H时%M分}",
+            "issued_on": _date(doc.get("issued_on"))}  # fmt: skip
 
 
 async def document_pdf(template: str, sealer: Sealer | None, **values: Any) -> bytes:
@@ -254,6 +278,23 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
                                  f"decision {values['d']['decision_no']}")  # fmt: skip
         return await document_response("decision.html", f"decision-{cid}", pdf, c.sealer, **values)
 
+    async def hearing_notice(request: Request, session: Session, pdf: bool) -> Response:
+        cid = request.path_params["case_id"]
+        h = await c.pool.fetchrow("SELECT * FROM hearing_notices WHERE case_id = $1", cid)
+        if h is None:
+            return render("error.html", 404, session=session, title="没有听证通知书",
+                          message="本案尚未制作听证通知书。")  # fmt: skip
+        await c.lifecycle.record(cid, "exported" if pdf else "viewed", session.actor,
+                                 f"hearing notice {h['notice_no']}")  # fmt: skip
+        return await document_response("hearing_notice.html", f"hearing-notice-{cid}", pdf,
+                                       c.sealer, h=hearing_notice_view(h, c.lifecycle.policy.tz))  # fmt: skip
+
+    async def hearing_html(request: Request, session: Session) -> Response:
+        return await hearing_notice(request, session, pdf=False)
+
+    async def hearing_pdf(request: Request, session: Session) -> Response:
+        return await hearing_notice(request, session, pdf=True)
+
     async def closing(request: Request, session: Session, pdf: bool) -> Response:
         """The 结案报告 of a closed case: the result, how it was executed, the steps."""
         cid = request.path_params["case_id"]
@@ -298,7 +339,9 @@ def procedure_routes(c: Console, page: Page) -> list[Route]:
     async def pdf(request: Request, session: Session) -> Response:
         return await show(request, session, pdf=True)
 
-    return [Route("/cases/{case_id}/closing-report", page(CASE_VIEWERS, closing_html)),
+    return [Route("/cases/{case_id}/hearing-notice", page(CASE_VIEWERS, hearing_html)),
+            Route("/cases/{case_id}/hearing-notice.pdf", page(CASE_VIEWERS, hearing_pdf)),
+            Route("/cases/{case_id}/closing-report", page(CASE_VIEWERS, closing_html)),
             Route("/cases/{case_id}/closing-report.pdf", page(CASE_VIEWERS, closing_pdf)),
             Route("/cases/{case_id}/decision", page(CASE_VIEWERS, decision_html)),
             Route("/cases/{case_id}/decision.pdf", page(CASE_VIEWERS, decision_pdf)),

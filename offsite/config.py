@@ -393,6 +393,10 @@ class ConsoleSettings(BaseModel):
     # the HMAC-SHA256 key the bank signs its payment callbacks with (POST /v1/payments);
     # unset: the callback is off
     payment_secret: SecretStr | None = None
+    # the agency's code in its documents' numbers (e.g. 湘交执超通) and where the party turns
+    # for 陈述、申辩 and 听证 (address, telephone), printed on the notice (review D.7, D.11)
+    notice_prefix: str = "超限"
+    agency_contact: str = ""
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
@@ -402,6 +406,7 @@ class ConsoleSettings(BaseModel):
                       hearing_fine_cny_at_least=self.hearing_fine_cny_at_least,
                       hearing_fine_cny_at_least_organization=(
                           self.hearing_fine_cny_at_least_organization),
+                      notice_prefix=self.notice_prefix, agency_contact=self.agency_contact,
                       deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 

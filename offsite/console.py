@@ -191,12 +191,20 @@ async def serve(settings: Settings, host: str | None = None, port: int | None = 
 
 
 async def add_user(
-    settings: Settings, username: str, roles: list[str], password: str, display_name: str = ""
+    settings: Settings,
+    username: str,
+    roles: list[str],
+    password: str,
+    display_name: str = "",
+    badge_no: str | None = None,
 ) -> None:
+    """A new account; ``badge_no``: its 执法证号 (Art. 42), needed to be named on a notice."""
     store = await CaseStore.connect(services.endpoints(settings).database_url, size=2)
     try:
         await store.migrate()
         await Accounts(store.pool).create(username, roles, password, display_name)
+        if badge_no:
+            await Accounts(store.pool).set_badge(username, badge_no)
     finally:
         await store.close()
 
@@ -212,6 +220,7 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     u.add_argument("--role", action="append", required=True, choices=sorted(ROLES),
                    help="repeat for several roles")  # fmt: skip
     u.add_argument("--display-name", default="", help="the name shown in the console")
+    u.add_argument("--badge", default=None, help="the officer's 执法证号 (Art. 42)")
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
@@ -220,7 +229,8 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(serve(settings, args.host, args.port))
     password = os.environ.get("OFFSITE_CONSOLE_PASSWORD") or getpass.getpass("password: ")
     try:
-        asyncio.run(add_user(settings, args.username, args.role, password, args.display_name))
+        asyncio.run(add_user(settings, args.username, args.role, password, args.display_name,
+                             args.badge))  # fmt: skip
     except AccountError as exc:
         raise UsageError(str(exc)) from exc
     print(f"account {args.username}: {', '.join(ROLES[r] for r in sorted(set(args.role)))}")

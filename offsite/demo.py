@@ -47,13 +47,16 @@ from .pipeline import prepare, run
 
 # demo log-ins, printed by the demo: never for a real deployment (`offsite console add-user`)
 DEMO_PASSWORD = "offsite-demo-2026"
-DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("zhao", "legal_reviewer", "赵法制 法制审核"),
+DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("li", "officer", "李警官 执法人员"),
+                 ("zhao", "legal_reviewer", "赵法制 法制审核"),
                  ("zhou", "command_center", "周值班 指挥中心"), ("admin", "admin", "系统管理员"),
                  ("chen", "head", "陈局长 负责人（作出处罚决定）"),
                  # the squads of configs/squads.yaml: 中队长 and 外勤执法人员 (the field page)
                  ("liu", "squad_leader", "刘中队长 国道中队"), ("sun", "field_officer", "孙警官 国道中队"),
                  ("he", "squad_leader", "何中队长 省道中队"), ("gao", "field_officer", "高警官 省道中队"),
                  ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
+
+DEMO_BADGES = {"wang": "43000000001（示例）", "li": "43000000002（示例）"}
 
 
 def demo_days(clock: Clock) -> tuple[dt.datetime, dt.datetime]:
@@ -174,6 +177,13 @@ async def demo(
     # must-have 12: one road case through the general procedure to 结案, its documents as PDFs
     major = settings.console.major_fine_cny_at_least or 10**9  # a major case needs 法制审核
     small = [r for r in rows if r["outcome"] == "fine" and r["fine_cny"] < major]
+    from .console import add_user
+
+    for name, role, shown in DEMO_ACCOUNTS:  # the walk below names two officers
+        with contextlib.suppress(AccountError):  # made by an earlier demo
+            # the demo's officers carry a 执法证号 (a notice names two of them, Art. 42)
+            badge = DEMO_BADGES.get(name)
+            await add_user(settings, name, [role], DEMO_PASSWORD, shown, badge)
     if small:
         walked = min(small, key=lambda r: (r["fine_cny"], r["case_id"]))
         await _walk(settings, walked)
@@ -193,11 +203,8 @@ async def demo(
           " on the console; 案卷评查 at /legal/casefiles)")  # fmt: skip
     if not console:
         return 0
-    from .console import add_user, serve
+    from .console import serve
 
-    for name, role, shown in DEMO_ACCOUNTS:
-        with contextlib.suppress(AccountError):  # made by an earlier demo
-            await add_user(settings, name, [role], DEMO_PASSWORD, shown)
     c = settings.console
     print(f"\nthe console: http://{c.host}:{c.port}/  (Ctrl-C stops it; the cases stay)")
     for name, role, shown in DEMO_ACCOUNTS:
@@ -215,6 +222,9 @@ async def _walk(settings: Settings, r: dict[str, Any]) -> None:
     for path in await walk_case(settings, r["case_id"], r["ts"], out):
         print(f"    {path}")
     print(f"      verify a signature:  offsite documents verify {out}/3-decision.pdf")
+    for folder in sorted((settings.var_dir / "casefiles").glob(f"*-{r['case_id']}")):
+        if folder.is_dir():
+            print(f"    its 电子案卷: {folder}  (check: offsite casefile verify {folder})")
 
 
 def _print_load(stage: str, seconds: float) -> None:

@@ -49,9 +49,11 @@ class MovingClock:
         self.now = max(self.now, dt.datetime.combine(day, dt.time(10), tz))
 
 
-async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: Path) -> list[Path]:
-    """Take ``case_id`` (a road case awaiting review) from 立案 to 结案; its documents' PDFs in
-    ``out``, in the order they were made."""
+async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: Path,
+                    officers: tuple[str, str] = ("wang", "li")) -> list[Path]:  # fmt: skip
+    """Take ``case_id`` (a road case awaiting review) from 立案 to 结案, the notice naming
+    ``officers`` (two accounts with a 执法证号, Art. 42); its documents' PDFs in ``out``, in the
+    order they were made. The closed case is filed (电子案卷) as the console files it."""
     from .console import open_console
 
     clock = MovingClock(passed + dt.timedelta(days=1))
@@ -81,7 +83,8 @@ async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: 
             await act("correct_party", OFFICER_ACTOR, reason="车辆所有人信息来源未登记，按行驶证登记",
                       payload=DEMO_PARTY)  # fmt: skip
         await act("issue_notice", OFFICER_ACTOR,
-                  payload={"document": await notice_document(c, case_id)})  # fmt: skip
+                  payload={"document": await notice_document(c, case_id),
+                           "officers": list(officers)})  # fmt: skip
         await act("serve_notice", OFFICER_ACTOR, payload=served())
         notice = await load_notice(c, case_id)
         assert notice is not None  # issued just now
@@ -115,6 +118,8 @@ async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: 
         await act("close", OFFICER_ACTOR)
         closing = await closing_values(c, case_id)
         await write("4-closing-report.pdf", await document_pdf("closing.html", c.sealer, **closing or {}))  # fmt: skip
+        if c.on_closed is not None:  # the 电子案卷, as a close on the console makes it
+            await c.on_closed(case_id)
     finally:
         await store.close()
     return written

@@ -54,6 +54,7 @@ class Account:
     display_name: str
     roles: frozenset[str]
     active: bool = True
+    badge_no: str | None = None  # 执法证号 (Art. 42): an officer named on a notice needs one
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +96,7 @@ def _roles(roles: Iterable[str]) -> list[str]:
 
 def _account(r: Any) -> Account:
     return Account(r["account_id"], r["username"], r["display_name"], frozenset(r["roles"]),
-                   r["active"])  # fmt: skip
+                   r["active"], r.get("badge_no"))  # fmt: skip
 
 
 class Accounts:
@@ -137,6 +138,17 @@ class Accounts:
             " WHERE s.account_id = a.account_id AND a.username = $1",
             username,
         )
+
+    async def set_badge(self, username: str, badge_no: str | None) -> None:
+        """The account's 执法证号 (None or blank: none)."""
+        badge = (badge_no or "").strip() or None
+        if badge is not None and (len(badge) > 40 or any(ch.isspace() for ch in badge)):
+            raise AccountError("执法证号至多40个字符，不含空格")
+        done = await self._execute(
+            "UPDATE accounts SET badge_no = $2 WHERE username = $1", username, badge
+        )
+        if done == "UPDATE 0":
+            raise AccountError(f"no account {username}")
 
     async def set_active(self, username: str, active: bool) -> None:
         done = await self._execute(

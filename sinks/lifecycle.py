@@ -188,7 +188,9 @@ class Policy:
     hearing_fine_cny_at_least_organization: int | None = None
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
-    notice_prefix: str = "超限"
+    notice_prefix: str = "超限"  # the agency's code, e.g. 湘交执超通 (review D.11)
+    # where the party turns for 陈述、申辩 and 听证: address, telephone (review D.7)
+    agency_contact: str = ""
     # working days and holidays (Art. 85); without it no deadline can be set, so no notice
     deadline: DeadlineRule | None = None
 
@@ -457,9 +459,11 @@ TRANSITIONS: tuple[Transition, ...] = (
                guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
-    Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS),
+    # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
+    Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS,
+               guards=(not_alone,)),
     Transition("transfer_agency", "移送有管辖权的机关", _OPEN, "transferred", _HEAD, "coded",
-               TRANSFER_AGENCIES),
+               TRANSFER_AGENCIES, guards=(not_alone,)),
     Transition("close", "结案", frozenset({"decided"}), "closed", _OFFICER, "optional"),
     # a confirmed case decided again (the rules changed) that needs another look
     Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
@@ -539,6 +543,17 @@ def new_lookup_code() -> str:
     return "".join(secrets.choice(LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
 
 
+async def document_number(conn: Any, kind: str, prefix: str, year: int) -> str:
+    """The next number of a ``kind`` of document in ``year``: 1, 2, … again each year, as in
+    湘交执超通〔2027〕1号 (the agency's code, the year, the number)."""
+    seq = await conn.fetchval(
+        "INSERT INTO document_numbers (kind, year, last) VALUES ($1, $2, 1) ON CONFLICT (kind,"
+        " year) DO UPDATE SET last = document_numbers.last + 1 RETURNING last",
+        kind, year,
+    )  # fmt: skip
+    return f"{prefix}〔{year}〕{seq}号"
+
+
 async def issue_notice(step: Step) -> dict[str, Any]:
     """payload: document (the notice's facts as the console renders them). The notice gets
     its number and the party's lookup code here, under the case lock; its deadlines only when
@@ -549,12 +564,12 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     if doc.get("plate") != step.case.plate or doc.get("fine_cny") != step.case.fine_cny:
         raise TransitionRefused("案件事实已变化，请刷新后重新送达", step.case.case_id)
     today = step.now.astimezone(p.tz).date()
-    seq = await step.conn.fetchval("SELECT nextval('notice_numbers')")
-    number = f"{p.notice_prefix}〔{today.year}〕{seq:06d}号"
+    number = await document_number(step.conn, "notice", p.notice_prefix, today.year)
     kind = (doc.get("party") or {}).get("kind")  # the party's kind decides the hearing right
     hearing = p.hearing(step.case.fine_cny, kind)
     doc.update(notice_no=number, issued_on=today.isoformat(), statement_days=p.statement_days,
-               hearing_days=p.hearing_request_days if hearing else None)  # fmt: skip
+               hearing_days=p.hearing_request_days if hearing else None,
+               contact=p.agency_contact)  # fmt: skip
     await step.conn.execute(
         "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
         " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -591,11 +606,17 @@ def _payload_day(step: Step, key: str) -> dt.date:
 
 
 async def hold_hearing(step: Step) -> dict[str, Any]:
-    """payload: notified_on (the 听证通知书 reached the party), held_on, host, minutes (听证笔录).
+    """payload: held_on, host, minutes (听证笔录); the 听证通知书 was served (cases/hearing.py).
     Art. 64 (2): the party is told at least 7 (working, Art. 85) days before; (4): the host is
     not one who investigated the case."""
     cid, p = step.case.case_id, step.lifecycle.policy
-    notified, held = _payload_day(step, "notified_on"), _payload_day(step, "held_on")
+    held = _payload_day(step, "held_on")
+    # the day the 听证通知书 was served (cases/hearing.py), never a day typed in
+    notified = await step.conn.fetchval(
+        "SELECT served_on FROM hearing_notices WHERE case_id = $1", cid
+    )
+    if notified is None:
+        raise TransitionRefused("听证通知书尚未送达当事人，不能举行听证", cid)
     host = str(step.request.payload.get("host") or "").strip()
     minutes = str(step.request.payload.get("minutes") or "").strip()
     if not host or not minutes:
@@ -607,11 +628,7 @@ async def hold_hearing(step: Step) -> dict[str, Any]:
             f"最早 {(ahead.due + dt.timedelta(days=1)).isoformat()} 举行听证", cid)  # fmt: skip
     if held > step.now.astimezone(p.tz).date():
         raise TransitionRefused("听证尚未举行", cid)
-    investigators = await step.conn.fetch(
-        "SELECT DISTINCT actor FROM case_transitions WHERE case_id = $1 AND action = ANY($2)",
-        cid, sorted(RUNNING_ACTIONS),
-    )  # fmt: skip
-    if host in {r["actor"] for r in investigators}:
+    if host in await investigators(step.conn, cid):
         raise TransitionRefused("听证主持人不得由本案调查人员担任（行政处罚法第六十四条）", cid)
     await step.conn.execute(
         "INSERT INTO hearings (case_id, notified_on, held_on, host, minutes, recorded_by,"
@@ -620,6 +637,15 @@ async def hold_hearing(step: Step) -> dict[str, Any]:
     )  # fmt: skip
     return {"notified_on": notified.isoformat(), "held_on": held.isoformat(), "host": host,
             "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}  # fmt: skip
+
+
+async def investigators(conn: Any, case_id: str) -> set[str]:
+    """The accounts that confirmed, notified or served the case: never its hearing's host."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT actor FROM case_transitions WHERE case_id = $1 AND action = ANY($2)",
+        case_id, sorted(RUNNING_ACTIONS),
+    )  # fmt: skip
+    return {r["actor"] for r in rows}
 
 
 async def record_discussion(step: Step) -> dict[str, Any]:

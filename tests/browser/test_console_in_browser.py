@@ -42,6 +42,8 @@ async def issue_notice(live: Live, name: str) -> Page:
     await w.act(name, "confirm", WANG)
     page = await live.log_in("wang")
     await page.goto(f"/cases/{w.cases[name]}")
+    # two officers with their 执法证号 (Art. 42): the world's team (tests/integration)
+    await page.fill("#act-issue_notice input[name=officers]", "team.liu,team.ma")
     await page.click("#act-issue_notice button[type=submit]")
     await expect(page.locator("#notice-pdf")).to_be_visible()
     assert await w.status(name) == "notice_issued"

@@ -22,6 +22,7 @@ from tests.integration.test_lifecycle import World, make_world
 from .conftest import Live
 
 CAL = WorkCalendar()
+HEARING_REQUESTED = "当事人已申请听证"  # the status while the hearing is prepared
 
 
 @pytest.fixture
@@ -85,7 +86,8 @@ async def test_a_major_case_goes_from_confirmation_to_closing_with_a_hearing(liv
     await legal.goto(f"/cases/{cid}")
     await act(legal, "approve", "法制审核通过")
     await officer.goto(f"/cases/{cid}")
-    await act(officer, "issue_notice", "已告知（违法行为通知书）")
+    # two officers with their 执法证号 (Art. 42): the world's team (tests/integration)
+    await act(officer, "issue_notice", "已告知（违法行为通知书）", officers="team.liu,team.ma")
     served_on = today()
     await act(officer, "serve_notice", "已告知（违法行为通知书）", method="direct",
               served_on=served_on.isoformat(), served_by="王警官、李警官", recipient="李示例")  # fmt: skip
@@ -96,14 +98,19 @@ async def test_a_major_case_goes_from_confirmation_to_closing_with_a_hearing(liv
     await party.click("#hearing-form button[type=submit]")
     await expect(party.locator("#hearing-form")).to_have_count(0)
     assert await w.status("major") == "hearing_requested"
-    # the hearing is held 7 working days after its notice was served, the record attached
-    held_on = deadline(CAL, served_on, 7).due + dt.timedelta(days=1)
+    # the 听证通知书, served today: the hearing more than 7 working days later (Art. 64 (2))
+    await officer.goto(f"/cases/{cid}")
+    held_on = deadline(CAL, today(), 7).due + dt.timedelta(days=1)
+    await act(officer, "schedule_hearing", HEARING_REQUESTED, held_on=held_on.isoformat(),
+              held_time="09:30", place="长沙市示例路1号听证室", host="孙主持人")  # fmt: skip
+    await act(officer, "serve_hearing_notice", HEARING_REQUESTED, method="direct",
+              served_on=today().isoformat(), served_by="王警官、李警官", recipient="李示例")  # fmt: skip
+    # the hearing is held on its day, the record attached
     move_to(held_on)  # sessions end with the days passed: each logs in again
     officer, legal = await live.log_in("wang"), await live.log_in("zhao")
     await officer.goto(f"/cases/{cid}")
-    await act(officer, "hold_hearing", "听证已举行", notified_on=served_on.isoformat(),
-              held_on=held_on.isoformat(), host="孙主持人", reason="听证结束",
-              minutes="当事人对轴数无异议，请求从轻处罚。")  # fmt: skip
+    await act(officer, "hold_hearing", "听证已举行", held_on=held_on.isoformat(), host="孙主持人",
+              reason="听证结束", minutes="当事人对轴数无异议，请求从轻处罚。")  # fmt: skip
     await legal.goto(f"/cases/{cid}")
     await act(legal, "review_after_hearing", "听证已举行", reason="事实清楚，证据确凿，程序合法")
     # the statement period over, the head discusses (a major case) and decides
@@ -136,6 +143,6 @@ async def test_a_major_case_goes_from_confirmation_to_closing_with_a_hearing(liv
     await expect(officer.locator("body")).to_contain_text("已缴清（实缴 24500.00 元）")
     steps = [t[0] for t in await w.transitions("major")]
     assert steps == ["confirm", "submit_legal_review", "approve", "issue_notice", "serve_notice", "request_hearing",
-                     "hold_hearing", "review_after_hearing", "collective_discussion", "decide",
+                     "schedule_hearing", "serve_hearing_notice", "hold_hearing", "review_after_hearing", "collective_discussion", "decide",
                      "serve_decision", "close"]  # fmt: skip
     assert {t[0]: t[3] for t in await w.transitions("major")}["decide"] == "liu"

@@ -149,6 +149,7 @@ async def test_an_officer_filters_opens_and_confirms_a_case(world: World) -> Non
         assert "湘D45678" in (await client.get(f"/cases/{unread}")).text
         # the notice for the confirmed case
         r = await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                         "officers": "team.liu,team.ma",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303 and await w.status("small") == "notice_issued"
         assert "超限〔" in (await client.get(f"/cases/{cid}")).text
@@ -311,6 +312,7 @@ async def test_a_yellow_green_plate_stays_yellow_green_and_is_printed(world: Wor
                  "address": "湖南省岳阳市示例区示例巷3号"}  # fmt: skip
         await w.act("unread", "correct_party", WANG, reason="车主为个人", payload=party)
         r = await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                         "officers": "team.liu,team.ma",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303
         notice = await client.get(f"/cases/{cid}/notice")

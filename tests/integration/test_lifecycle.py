@@ -24,7 +24,7 @@ from offsite.config import Settings, load_owners
 from offsite.console import PackageCustody, redecider
 from offsite.pipeline import prepare
 from sinks import BlobStore, CaseStore, case_id
-from sinks.accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
+from sinks.accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY, Accounts
 from sinks.lifecycle import (
     Actor,
     CustodyError,
@@ -45,6 +45,8 @@ ZHAO = Actor("zhao", frozenset({LEGAL_REVIEWER}))
 BOTH = Actor("chen", frozenset({OFFICER, LEGAL_REVIEWER}))  # a small agency's officer
 PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
 CHEN = Actor("chen", frozenset({HEAD}))  # the 负责人: decides (Art. 57)
+# the two officers a notice names (Art. 42), with their 执法证号: every world has their accounts
+TEAM = {"team.liu": ("刘警官", "43010000001"), "team.ma": ("马警官", "43010000002")}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -82,6 +84,9 @@ class World:
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
     async def act(self, name: str, action: str, actor: Actor, **kw: object) -> list[str]:
+        if action == "issue_notice":  # the world's two officers unless the test names others
+            payload = dict(kw.get("payload") or {})  # type: ignore[call-overload]
+            kw["payload"] = {"officers": sorted(TEAM), **payload}
         done = await self.lifecycle.apply(self.cases[name], Request(action, actor, **kw))  # type: ignore[arg-type]
         return [a.to_status for a in done]
 
@@ -111,6 +116,10 @@ async def make_world(settings: Settings, policy: Policy | None = None) -> World:
     lifecycle = procedure_lifecycle(store.pool, PackageCustody(settings.evidence.dir, signer),
                                     policy, OWNERS, redecide=redecider(settings, store, clock),
                                     clock=clock)  # fmt: skip
+    accounts = Accounts(store.pool)
+    for username, (display, badge) in TEAM.items():
+        await accounts.create(username, [OFFICER], "team-password-1", display_name=display)
+        await accounts.set_badge(username, badge)
     cases = {name: case_id(v) for name, v in violations.items()}
     return World(settings, store, lifecycle, clock, cases, violations)
 

@@ -4,6 +4,7 @@ pypdf)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,7 @@ import pypdf
 import pytest
 
 from console import Console
-from console.notice import notice_document
+from console.notice import load_notice, notice_document, notice_html, render_pdf
 from evidence.custody import read_log
 from offsite.config import Settings
 from sinks.accounts import Accounts
@@ -141,3 +142,43 @@ async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
         await log_in(client, "zhou")
         assert (await client.get(f"/cases/{small}/notice")).status_code == 403
+
+
+async def test_the_notice_names_the_vehicle_its_single_item_of_art3_the_contact_and_a_number(
+    plain_settings: Settings,
+) -> None:
+    """Review B8/B9 and D (must-have 11), item by item, read back from the PDF."""
+    policy = Policy(hearing_fine_cny_at_least=10_000, notice_prefix="湘交执超通",
+                    agency_contact="长沙市芙蓉区示例路1号，电话0731-00000000")  # fmt: skip
+    w = await make_world(plain_settings, policy)
+    try:
+        console = app_of(w)
+        await issue(w, console, "small")
+        await issue(w, console, "major")
+        year = w.clock.now.astimezone(policy.tz).year
+        numbers = await w.store.pool.fetch(
+            "SELECT notice_no FROM violation_notices ORDER BY issued_at, notice_no"
+        )
+        # D.11: the agency's code, the year, and a number that starts at 1 each year
+        assert [r["notice_no"] for r in numbers] == [f"湘交执超通〔{year}〕1号",
+                                                     f"湘交执超通〔{year}〕2号"]  # fmt: skip
+        notice = await load_notice(console, w.cases["small"])
+        assert notice is not None
+        html = notice_html(console, notice, "http://x/party", [], pdf=True)
+        text = pdf_text(await asyncio.to_thread(render_pdf, html))
+        # B8, D.13: the vehicle type and axle count (a 6-axle road train: 49,000 kg)
+        assert "六轴及六轴以上汽车列车（6轴）" in text
+        # B8/B9, D.4: the single item of Art. 3 para 1 that applies, in full-width brackets
+        assert "《超限运输车辆行驶公路管理规定》第三条第一款第（八）项" in text
+        assert "至第" not in text and "第(" not in text  # no range, no half-width items
+        # D.2, D.3: the place ends with 处, and no "违法…的违法行为"
+        assert "处，经公路超限检测设备" in text and "的违法行为" not in text
+        # D.5: the national baseline is the Ministry's 规章 in tiers, not "本机关" 裁量基准
+        assert (
+            "本机关行政处罚裁量基准" not in text
+            and "（裁量档次：“超过限定标准1000千克以上”）" in text
+        )
+        # D.7: where the party turns for 陈述、申辩 and 听证
+        assert "本机关联系方式：长沙市芙蓉区示例路1号，电话0731-00000000" in text
+    finally:
+        await w.store.close()

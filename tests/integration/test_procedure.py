@@ -20,7 +20,7 @@ from cases import WorkCalendar, deadline
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from cases.sealing import load_certificate, verify_pdf
-from console.notice import notice_document
+from console.notice import load_notice, notice_document, notice_html, render_pdf
 from evidence.custody import read_log
 from offsite.cli import main
 from offsite.config import Settings
@@ -216,6 +216,7 @@ async def test_the_officer_serves_the_notice_in_the_console_and_prints_the_recei
         assert 'id="decision-due"' in page.text and str(filed["decision_due"]) in page.text
         assert "湖南示例物流有限公司（法人或其他组织）" in page.text
         await client.post(f"/cases/{cid}/act", data={"action": "issue_notice",
+                                                     "officers": "team.liu,team.ma",
                                                      "csrf": csrf_of(page)})  # fmt: skip
         page = await client.get(f"/cases/{cid}")
         assert "尚未送达" in page.text and 'id="act-serve_notice"' in page.text
@@ -283,11 +284,34 @@ async def test_a_hearing_is_asked_for_held_and_the_head_decides_on_its_record(
     assert await w.act("major", "request_hearing", PARTY_ACTOR) == ["hearing_requested"]
     with pytest.raises(TransitionRefused):
         await w.act("major", "decide", CHEN, reason="事实清楚")
-    hearing = {"notified_on": today.isoformat(), "held_on": today.isoformat(), "host": "sun",
+    hearing = {"held_on": today.isoformat(), "host": "sun",
                "minutes": "当事人对轴数无异议，请求从轻处罚。"}  # fmt: skip
-    with pytest.raises(TransitionRefused, match="七个工作日"):
+    with pytest.raises(TransitionRefused, match="听证通知书尚未送达"):  # no 听证通知书, no hearing
         await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=hearing)
-    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=1)
+    # the 听证通知书 (must-have 6; Art. 64 (2), 85): the hearing at least 7 working days after
+    # its service, so a day only 7 working days after today is refused
+    seventh = deadline(CAL, today, 7).due
+    plan = {"held_on": seventh.isoformat(), "held_time": "09:30", "host": "sun",
+            "place": "湖南省交通运输综合行政执法局听证室（长沙市示例路1号）"}  # fmt: skip
+    with pytest.raises(TransitionRefused, match="七个工作日"):
+        await w.act("major", "schedule_hearing", WANG, payload=plan)
+    held_on = seventh + dt.timedelta(days=1)
+    with pytest.raises(TransitionRefused, match="调查人员"):
+        await w.act("major", "schedule_hearing", WANG,
+                    payload={**plan, "held_on": held_on.isoformat(), "host": "wang"})  # fmt: skip
+    plan["held_on"] = held_on.isoformat()
+    assert await w.act("major", "schedule_hearing", WANG, payload=plan) == ["hearing_requested"]
+    # served the day before the hearing: too late for that day, refused with the reason
+    w.clock.now = dt.datetime.combine(held_on - dt.timedelta(days=1), dt.time(9), POLICY.tz)
+    with pytest.raises(TransitionRefused, match="七个工作日前送达"):
+        await w.act("major", "serve_hearing_notice", WANG,
+                    payload=serve(held_on - dt.timedelta(days=1)))  # fmt: skip
+    assert await w.act("major", "serve_hearing_notice", WANG, payload=serve(today)) == [
+        "hearing_requested"]  # fmt: skip
+    served = await w.store.pool.fetchrow(
+        "SELECT * FROM service_records WHERE case_id = $1 AND document = 'hearing_notice'",
+        w.cases["major"])  # fmt: skip
+    assert served["served_on"] == today and served["document_no"].startswith("超限听〔")
     w.clock.now = dt.datetime.combine(held_on, dt.time(15), POLICY.tz)
     hearing["held_on"] = held_on.isoformat()
     with pytest.raises(TransitionRefused, match="调查人员"):
@@ -487,7 +511,9 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
     for part in ("行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
                  "超限运输车辆行驶公路管理规定", "罚款人民币2,500元", "六十日内", "六个月内",
                  f"{pay_due.year}年{pay_due.month}月{pay_due.day}日",
-                 f"{today.year}年{today.month}月{today.day}日", "百分之三"):  # fmt: skip
+                 f"{today.year}年{today.month}月{today.day}日", "百分之三",
+                 # Art. 42: both officers and their 执法证号 (the world's team)
+                 "刘警官（执法证号43010000001）、马警官（执法证号43010000002）"):  # fmt: skip
         assert part in text, part
     assert [e["detail"] for e in read_log(w.package("small"))][-1].startswith("decision ")
 
@@ -649,7 +675,7 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
     w = world
     cid = w.cases["small"]
     passed = await w.store.pool.fetchval("SELECT ts FROM cases WHERE case_id = $1", cid)
-    written = await walk_case(w.settings, cid, passed, tmp_path / "docs")
+    written = await walk_case(w.settings, cid, passed, tmp_path / "docs", ("team.liu", "team.ma"))
     assert await w.status("small") == "closed"
     assert [p.name for p in written] == ["1-violation-notice.pdf", "2-notice-receipt.pdf",
                                          "3-decision.pdf", "4-closing-report.pdf"]  # fmt: skip
@@ -668,3 +694,80 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
     )
     decision = pdf_text(written[2].read_bytes())
     assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
+    # closed, it is filed as a close on the console files it (电子案卷, issue #26)
+    assert [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
+
+
+async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place_on_the_timeline(
+    world: World,
+) -> None:
+    # must-have 6: the 听证通知书 as a PDF read back (party, date, place, host, the rights), its
+    # 送达回证, and the hearing on the case's timeline
+    w = world
+    await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD, display_name="王警官")
+    cid = w.cases["major"]
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
+    today = local(w)
+    await w.act("major", "serve_notice", WANG, payload=serve(today))
+    await w.act("major", "request_hearing", PARTY_ACTOR)
+    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=3)
+    await w.act("major", "schedule_hearing", WANG, payload={
+        "held_on": held_on.isoformat(), "held_time": "14:30", "host": "孙主持",
+        "place": "长沙市示例路1号听证室"})  # fmt: skip
+    await w.act("major", "serve_hearing_notice", WANG, payload=serve(today))
+    console = app_of(w)
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="hearing-notice-pdf"' in page.text
+        timeline = page.text[page.text.index('id="deadlines"') :]
+        assert f"<time>{held_on}</time> 举行听证" in timeline
+        r = await client.get(f"/cases/{cid}/hearing-notice.pdf")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+        text = pdf_text(r.content)
+        assert "听证通知书" in text and "李示例：" in text  # the party of 湘C34567
+        assert f"{held_on.year}年{held_on.month}月{held_on.day}日14时30分" in text
+        assert "长沙市示例路1号听证室" in text and "孙主持" in text
+        assert "委托一至二人代理" in text and "申请回避" in text and "请携带" in text
+        assert "刘警官（执法证号43010000001）、马警官（执法证号43010000002）" in text  # Art. 42
+        sid = await w.store.pool.fetchval(
+            "SELECT service_id FROM service_records WHERE case_id = $1"
+            " AND document = 'hearing_notice'", cid)  # fmt: skip
+        receipt = pdf_text((await client.get(f"/cases/{cid}/service/{sid}/receipt.pdf")).content)
+        assert "听证通知书超限听〔" in receipt and "李示例" in receipt
+
+
+async def test_a_notice_names_two_officers_with_their_badge_numbers(world: World) -> None:
+    # must-have 7 (行政处罚法 Art. 42: 执法人员不得少于两人, and they show their 执法证件): no
+    # notice with fewer than two distinct officers, or one without a 执法证号; the admin page
+    # edits the number; the notice prints both names and numbers
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("wu", ["officer"], PASSWORD, display_name="吴警官")
+    await accounts.create("root", ["admin"], PASSWORD)
+    cid, console = w.cases["small"], app_of(w)
+    await w.act("small", "confirm", WANG)
+    doc = await notice_document(console, cid)
+    for officers, why in ((["team.liu"], "不得少于两人"), (["team.liu", "team.liu"], "不得少于两人"),
+                          ("team.liu，nobody", "没有这名执法人员"),
+                          (["team.liu", "wu"], "吴警官未登记执法证号")):  # fmt: skip
+        with pytest.raises(TransitionRefused, match=why):
+            await w.act("small", "issue_notice", WANG,
+                        payload={"document": doc, "officers": officers})  # fmt: skip
+    assert await w.status("small") == "confirmed"
+    async with client_of(console) as client:
+        await log_in(client, "root")
+        page = await client.get("/admin")
+        assert 'name="badge_no"' in page.text
+        r = await client.post("/admin/badge", data={"username": "wu", "badge_no": "43019999",
+                                                    "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.act("small", "issue_notice", WANG, payload={
+        "document": doc, "officers": "wu,team.liu"}) == ["notice_issued"]  # fmt: skip
+    notice = await load_notice(console, cid)
+    assert notice is not None
+    text = pdf_text(await asyncio.to_thread(
+        render_pdf, notice_html(console, notice, "http://x/party", [], pdf=True)))  # fmt: skip
+    assert "刘警官（执法证号43010000001）、吴警官（执法证号43019999）" in text

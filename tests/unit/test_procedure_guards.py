@@ -63,6 +63,16 @@ def test_b6_the_head_decides_and_not_the_one_who_ran_the_case() -> None:
     assert plan(facts("statement_received"), "decide", CHEN, reason="事实清楚").target == "decided"
 
 
+def test_no_one_account_withdraws_or_transfers_a_case_it_ran() -> None:
+    # must-have 7 ("no one account runs a case alone"): before, an account holding the officer's
+    # and the head's roles could confirm a case and then withdraw it or transfer it away alone
+    for action, code in (("withdraw", "plate_misread"), ("transfer_agency", "maritime")):
+        with pytest.raises(TransitionRefused, match="参与了本案"):
+            plan(facts("confirmed"), action, WANG_AND_HEAD, reason_code=code)
+        assert plan(facts("confirmed"), action, CHEN, reason_code=code).target in (
+            "withdrawn", "transferred")  # fmt: skip
+
+
 def test_a3_a_defence_that_holds_ends_in_no_penalty_after_the_notice() -> None:
     # before: only "decide" at the notified fine was offered from the notice's states
     for status in ("notice_issued", "statement_received"):
