@@ -1,9 +1,10 @@
 """The composite image (合成图): scene, plate close-up, side view and a Chinese caption in one JPEG.
 
 OpenCV places and scales the photos; Pillow draws the text, because OpenCV's ``putText`` cannot
-draw CJK. Text is rendered once per distinct string into small cached patches that are copied
-onto the canvas, so a composite costs about one decode per photo, a few new strings and one
-JPEG encode — the full canvas never goes through Pillow.
+draw CJK. Text is rendered into small patches that are copied onto the canvas; the patches of
+the strings seen last are cached (labels, and the values that repeat: site, device, certificate,
+limit), so a composite costs about one decode per photo, a few new strings and one JPEG encode —
+the full canvas never goes through Pillow.
 """
 
 from __future__ import annotations
@@ -80,11 +81,18 @@ def _decode(data: bytes | None) -> np.ndarray | None:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
-@lru_cache(maxsize=4096)
+# Patches kept: a value patch is up to ~70 KiB of memory, and most values are new per case
+# (time, plate, weights, record id): 4,096 of them, filled by some 800 cases, held ~260 MiB, and a
+# worker's memory grew with its input (bench/soak.py). 256 hold every label and the values that
+# repeat across recent cases; which patches are cached never changes the image.
+TEXT_CACHE = 256
+
+
+@lru_cache(maxsize=TEXT_CACHE)
 def _text(text: str, size: int, background: tuple[int, int, int]) -> np.ndarray:
     """``text`` in white on ``background`` as a BGR patch one line high (ascent + descent, so
-    patches of one size share a baseline). Cached: most caption values repeat (site, device,
-    certificate, limit), and the labels always do."""
+    patches of one size share a baseline). Cached (``TEXT_CACHE``): the labels always repeat,
+    and so do many caption values (site, device, certificate, limit)."""
     font = _font(size)
     left, _, right, _ = font.getbbox(text)
     ascent, descent = font.getmetrics()
