@@ -69,9 +69,16 @@ def decision_interval(k: float, arl0: float) -> float:
     return high
 
 
-def cusum(high: float, low: float, z: float, k: float) -> tuple[float, float]:
-    """One step of a two-sided CUSUM (Page 1954) on the standardised value ``z``."""
-    return max(high + z - k, 0.0), max(low - z - k, 0.0)
+def cusum(
+    sums: tuple[float, float, int, int], z: float, k: float, h: float
+) -> tuple[tuple[float, float, int, int], float | None]:
+    """One step of a two-sided CUSUM (Page 1954) on the standardised value ``z``: the sums
+    (high, low, and the steps since each left zero) after it, and at an alarm the change-point
+    estimate of the shift in standard units, k + S/N since the sum left zero, signed."""
+    high, low = max(sums[0] + z - k, 0.0), max(sums[1] - z - k, 0.0)
+    high_n, low_n = (sums[2] + 1) * (high > 0), (sums[3] + 1) * (low > 0)
+    shift = k + high / high_n if high > h else -(k + low / low_n) if low > h else None
+    return (high, low, high_n, low_n), shift
 
 
 @dataclass
@@ -127,19 +134,11 @@ class DriftState:
             return False
         z = (steer_kg - self.mean_kg) / self.sd_kg
         self.watched += 1
-        self.high, self.low = cusum(self.high, self.low, z, self.k)
-        self.high_n, self.low_n = (
-            (self.high_n + 1) * (self.high > 0),
-            (self.low_n + 1) * (self.low > 0),
-        )
-        if self.high > self.h or self.low > self.h:
-            # the change-point estimate of the shift: k + S/N since the sum left zero
-            up = self.high > self.h
-            s, m = (self.high, self.high_n) if up else (self.low, self.low_n)
-            shift = (self.k + s / m) * self.sd_kg * (1 if up else -1)
-            self.alarm_at, self.drift_pct = ts, 100 * shift / self.mean_kg
-            return True
-        return False
+        sums, shift = cusum((self.high, self.low, self.high_n, self.low_n), z, self.k, self.h)
+        self.high, self.low, self.high_n, self.low_n = sums
+        if shift is not None:
+            self.alarm_at, self.drift_pct = ts, 100 * shift * self.sd_kg / self.mean_kg
+        return shift is not None
 
     def reweighed(self, rw: Reweigh, wim_kg: int, accuracy_class: float, rules: DriftRules) -> bool:
         """Take one static reweigh of a weighing of this lane; True when it raises the alarm."""
@@ -152,18 +151,12 @@ class DriftState:
         diff = wim_kg / rw.gross_weight_kg - 1
         self.reweighs += 1
         self.rw_mean_pct += (100 * diff - self.rw_mean_pct) / self.reweighs
-        self.rw_high, self.rw_low = cusum(self.rw_high, self.rw_low, diff / sd, self.rw_k)
-        self.rw_high_n = (self.rw_high_n + 1) * (self.rw_high > 0)
-        self.rw_low_n = (self.rw_low_n + 1) * (self.rw_low > 0)
-        if self.rw_high > self.rw_h or self.rw_low > self.rw_h:
-            up = self.rw_high > self.rw_h
-            s, m = (self.rw_high, self.rw_high_n) if up else (self.rw_low, self.rw_low_n)
-            self.rw_alarm_at, self.rw_pct = (
-                rw.ts,
-                100 * (self.rw_k + s / m) * sd * (1 if up else -1),
-            )
-            return True
-        return False
+        sums = (self.rw_high, self.rw_low, self.rw_high_n, self.rw_low_n)
+        sums, shift = cusum(sums, diff / sd, self.rw_k, self.rw_h)
+        self.rw_high, self.rw_low, self.rw_high_n, self.rw_low_n = sums
+        if shift is not None:
+            self.rw_alarm_at, self.rw_pct = rw.ts, 100 * shift * sd
+        return shift is not None
 
     def reason(self) -> str:
         """Why the lane's weighings are not enforceable: its first alarm, with the figure."""
