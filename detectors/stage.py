@@ -107,6 +107,7 @@ class DetectionStage(BaseStage):
         self.reweigh_topic = topic_prefix + ROAD_REWEIGH
         self.reweighs: list[Reweigh] = []
         self.weighed: dict[str, list[tuple[str, WimRecord]]] = {}
+        self.latest: dict[str, dt.datetime] = {}  # the latest weighing of each site
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic, self.reweigh_topic)
         self.matcher = Matcher(window_s)
         self.poisoned = 0  # messages dead-lettered for an exception, not yet in the metrics
@@ -359,20 +360,23 @@ class DetectionStage(BaseStage):
         """Static reweighs into the drift watch: a reweigh is matched once a weighing of its
         site after it has been assessed (so the choice among the weighings before it is final,
         and this batch's later weighings are already judged with its alarm)."""
+        window = dt.timedelta(seconds=self.drift.rules.reweigh_window_s)
+        touched = set()
         for m, p in zip(matches, passes, strict=True):
             if p.plate_status == "read" and m.capture and (plate := normalise(m.capture.plate)):
-                self.weighed.setdefault(m.record.site_id, []).append((plate, m.record))
-        window = dt.timedelta(seconds=self.drift.rules.reweigh_window_s)
-        latest = {site: max(r.ts for _, r in rows) for site, rows in self.weighed.items() if rows}
-        ready = [rw for rw in self.reweighs if rw.site_id in latest and rw.ts < latest[rw.site_id]]
-        if not ready:
-            return []
+                site, ts = m.record.site_id, m.record.ts
+                self.weighed.setdefault(site, []).append((plate, m.record))
+                self.latest[site] = max(self.latest.get(site, ts), ts)
+                touched.add(site)
+        ready = [rw for rw in self.reweighs if rw.ts < self.latest.get(rw.site_id, rw.ts)]
+        sites = {rw.site_id for rw in ready}
+        pairs = match_reweighs(ready, [w for site in sites for w in self.weighed[site]],
+                               self.drift.rules.reweigh_window_s)  # fmt: skip
         done = {rw.record_id for rw in ready}
         self.reweighs = [rw for rw in self.reweighs if rw.record_id not in done]
-        pairs = match_reweighs(ready, [w for rw in ready for w in self.weighed[rw.site_id]],
-                               self.drift.rules.reweigh_window_s)  # fmt: skip
-        for site, rows in self.weighed.items():  # no reweigh still to come needs older ones
-            self.weighed[site] = [(p, r) for p, r in rows if r.ts >= latest[site] - window]
+        for site in touched:  # no reweigh still to come needs older ones
+            cutoff = self.latest[site] - window
+            self.weighed[site] = [(p, r) for p, r in self.weighed[site] if r.ts >= cutoff]
         return self.drift.reweighed(pairs)
 
     def _drift_alert(self, r: WimRecord, state: DriftState) -> Outgoing:

@@ -145,3 +145,19 @@ async def test_the_detection_stage_takes_reweighs_from_their_topic() -> None:
     (det,) = [Detection.model_validate_json(o.value) for o in out if o.topic == "detections"]
     assert det.record_id == "late" and not det.enforceable
     assert any(r.startswith("drift: ") and "精检" in r for r in det.reasons)
+
+
+async def test_the_stage_keeps_only_the_weighings_a_reweigh_may_still_need() -> None:
+    """Most sites have no static scale: their weighings are kept 30 min (the matching window)
+    behind the site's latest, not for ever."""
+    stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
+    items: list = []
+    for i in range(12):  # a truck every 10 min for two hours
+        items += [
+            record(f"w{i}", 45_000, i * 600),
+            capture(f"c{i}", i * 600 + 0.1, f"湘A1234{i % 10}"),
+        ]
+    await stage.process(incoming(items))
+    await stage.idle()
+    kept = sorted(r.record_id for _, r in stage.weighed[SITE])
+    assert kept == ["w10", "w11", "w8", "w9"]  # 80, 90, 100 and 110 min: within 30 min of 110
