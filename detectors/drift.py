@@ -14,6 +14,18 @@ weighings by Siegmund's approximation (Montgomery, Introduction to Statistical Q
 §9.1.4). From the alarm on, the device's weighings in that lane are not enforceable; a newer
 calibration (a certificate with a later ``valid_from`` in the registry) starts a new reference.
 
+Static reweighs (精检), where a site has a static scale, are a second statistic: each reweigh is
+matched to the WIM weighing of the same vehicle (same site and plate, the latest weighing within
+``reweigh_window_s`` before it), and the relative difference WIM/static − 1 feeds a two-sided
+CUSUM of its own. Its reference is zero (the static scale is the truth a WIM scale is verified
+against), its spread σ combines the two scales' in-service MPEs each taken as two standard
+deviations (WIM: class N → N %, OIML R134-1 §2.1 / JJG 907; static: class III, OIML R76-1 §3.5,
+about 0.2 % of a loaded truck, so the WIM class dominates), the shift to catch is again the WIM
+class's MPE (k = MPE / 2σ ≈ 1) and h gives an in-control run length of ``reweigh_arl0`` reweighs.
+A lane whose reweighs drift is not enforceable like a steering-axle drift. The case itself keeps
+its WIM decision: DOMAIN.md and DOMAIN-REFERENCE.md do not say that a 精检 replaces the
+non-site weighing a case rests on, so no law is invented here (see the README).
+
 The state depends on the weighings alone, in event-time order (never the wall clock)."""
 
 from __future__ import annotations
@@ -24,8 +36,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from events.models import WimRecord
+from events.models import Reweigh, WimRecord
 from events.registry import Registry
+
+from .plates import normalise
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,8 @@ class DriftRules:
     reference_n: int = 200  # weighings in the reference after a calibration
     loaded_kg: int = 35_000  # "loaded": well above an empty tractor-semitrailer (~15 t)
     arl0: float = 500_000.0  # in-control weighings between false alarms, per device and lane
+    reweigh_window_s: float = 1_800.0  # a reweigh's WIM weighing: at most this long before it
+    reweigh_arl0: float = 10_000.0  # in-control reweighs between false alarms, per device lane
 
 
 def decision_interval(k: float, arl0: float) -> float:
@@ -51,6 +67,18 @@ def decision_interval(k: float, arl0: float) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if arl(mid) < arl0 else (low, mid)
     return high
+
+
+def cusum(
+    sums: tuple[float, float, int, int], z: float, k: float, h: float
+) -> tuple[tuple[float, float, int, int], float | None]:
+    """One step of a two-sided CUSUM (Page 1954) on the standardised value ``z``: the sums
+    (high, low, and the steps since each left zero) after it, and at an alarm the change-point
+    estimate of the shift in standard units, k + S/N since the sum left zero, signed."""
+    high, low = max(sums[0] + z - k, 0.0), max(sums[1] - z - k, 0.0)
+    high_n, low_n = (sums[2] + 1) * (high > 0), (sums[3] + 1) * (low > 0)
+    shift = k + high / high_n if high > h else -(k + low / low_n) if low > h else None
+    return (high, low, high_n, low_n), shift
 
 
 @dataclass
@@ -73,6 +101,17 @@ class DriftState:
     last_ts: dt.datetime | None = None
     alarm_at: dt.datetime | None = None
     drift_pct: float | None = None  # the estimated shift at the alarm, % of the reference
+    # the static reweighs: WIM/static − 1 in standard units, its CUSUM, its alarm
+    reweighs: int = 0
+    rw_k: float = 0.0
+    rw_h: float = 0.0
+    rw_high: float = 0.0
+    rw_low: float = 0.0
+    rw_high_n: int = 0
+    rw_low_n: int = 0
+    rw_mean_pct: float = 0.0  # the mean difference of the reweighs so far, %
+    rw_alarm_at: dt.datetime | None = None
+    rw_pct: float | None = None  # the estimated WIM − static difference at the alarm, %
 
     def add(
         self, ts: dt.datetime, steer_kg: float, accuracy_class: float, rules: DriftRules
@@ -95,24 +134,49 @@ class DriftState:
             return False
         z = (steer_kg - self.mean_kg) / self.sd_kg
         self.watched += 1
-        up, down = self.high + z - self.k, self.low - z - self.k
-        self.high, self.high_n = (up, self.high_n + 1) if up > 0 else (0.0, 0)
-        self.low, self.low_n = (down, self.low_n + 1) if down > 0 else (0.0, 0)
-        if self.high > self.h or self.low > self.h:
-            # the change-point estimate of the shift: k + S/N since the sum left zero
-            up = self.high > self.h
-            s, m = (self.high, self.high_n) if up else (self.low, self.low_n)
-            shift = (self.k + s / m) * self.sd_kg * (1 if up else -1)
-            self.alarm_at, self.drift_pct = ts, 100 * shift / self.mean_kg
-            return True
-        return False
+        sums, shift = cusum((self.high, self.low, self.high_n, self.low_n), z, self.k, self.h)
+        self.high, self.low, self.high_n, self.low_n = sums
+        if shift is not None:
+            self.alarm_at, self.drift_pct = ts, 100 * shift * self.sd_kg / self.mean_kg
+        return shift is not None
+
+    def reweighed(self, rw: Reweigh, wim_kg: int, accuracy_class: float, rules: DriftRules) -> bool:
+        """Take one static reweigh of a weighing of this lane; True when it raises the alarm."""
+        if self.rw_alarm_at is not None:
+            return False
+        sd = math.hypot(accuracy_class / 200, rw.scale_mpe_kg() / rw.gross_weight_kg / 2)
+        if self.reweighs == 0:
+            self.rw_k = accuracy_class / 100 / sd / 2
+            self.rw_h = decision_interval(self.rw_k, rules.reweigh_arl0)
+        diff = wim_kg / rw.gross_weight_kg - 1
+        self.reweighs += 1
+        self.rw_mean_pct += (100 * diff - self.rw_mean_pct) / self.reweighs
+        sums = (self.rw_high, self.rw_low, self.rw_high_n, self.rw_low_n)
+        sums, shift = cusum(sums, diff / sd, self.rw_k, self.rw_h)
+        self.rw_high, self.rw_low, self.rw_high_n, self.rw_low_n = sums
+        if shift is not None:
+            self.rw_alarm_at, self.rw_pct = rw.ts, 100 * shift * sd
+        return shift is not None
 
     def reason(self) -> str:
-        assert self.alarm_at is not None and self.drift_pct is not None
-        return (f"drift: the steering-axle load of loaded 5/6-axle tractors shifted "
-                f"{self.drift_pct:+.1f} % from its reference after the calibration of "
-                f"{self.calibrated} (alarm at {self.alarm_at.isoformat(timespec='seconds')}); "
-                "not enforceable until the device is calibrated again")  # fmt: skip
+        """Why the lane's weighings are not enforceable: its first alarm, with the figure."""
+        until = "not enforceable until the device is calibrated again"
+        if self.alarm_at is not None and (
+            self.rw_alarm_at is None or self.alarm_at <= self.rw_alarm_at
+        ):
+            assert self.drift_pct is not None
+            return (f"drift: the steering-axle load of loaded 5/6-axle tractors shifted "
+                    f"{self.drift_pct:+.1f} % from its reference after the calibration of "
+                    f"{self.calibrated} (alarm at {self.alarm_at.isoformat(timespec='seconds')}); "
+                    f"{until}")  # fmt: skip
+        assert self.rw_alarm_at is not None and self.rw_pct is not None
+        return (f"drift: the weighings read {self.rw_pct:+.1f} % against the static reweighs "
+                f"(精检) since the calibration of {self.calibrated} (alarm at "
+                f"{self.rw_alarm_at.isoformat(timespec='seconds')}); {until}")  # fmt: skip
+
+    def since(self) -> dt.datetime | None:
+        """The first alarm of either statistic."""
+        return min((a for a in (self.alarm_at, self.rw_alarm_at) if a is not None), default=None)
 
     def dump(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,8 +186,8 @@ class DriftState:
     def load(cls, d: dict[str, Any]) -> DriftState:
         out = cls(**d)
         out.calibrated = dt.date.fromisoformat(str(d["calibrated"]))
-        for name in ("last_ts", "alarm_at"):
-            if (v := d[name]) is not None:
+        for name in ("last_ts", "alarm_at", "rw_alarm_at"):
+            if (v := d.get(name)) is not None:
                 setattr(out, name, dt.datetime.fromisoformat(str(v)))
         return out
 
@@ -134,6 +198,29 @@ def watched(r: WimRecord, loaded_kg: int) -> bool:
         r.axle_count in (5, 6) and r.vehicle_kind != "rigid" and r.gross_weight_kg >= loaded_kg
         and not r.flags and all(w > 0 for w in r.axle_weights_kg)
     )  # fmt: skip
+
+
+def match_reweighs(
+    reweighs: Iterable[Reweigh], weighings: Iterable[tuple[str, WimRecord]], window_s: float
+) -> list[tuple[Reweigh, WimRecord]]:
+    """Each reweigh with the WIM weighing of the same vehicle: same site and plate (each
+    weighing comes with the plate read for it, as :func:`detectors.plates.normalise` writes it),
+    at most ``window_s`` before the reweigh, the latest such (ties: the greater record id). A
+    weighing reweighed again (the vehicle weighed twice on the static scale) pairs with its
+    first reweigh only, so no weighing counts twice. The result does not depend on the order
+    of either input."""
+    by_vehicle: dict[tuple[str, str], list[WimRecord]] = {}
+    for plate, r in weighings:
+        by_vehicle.setdefault((r.site_id, plate), []).append(r)
+    out, taken = [], set()
+    for rw in sorted(reweighs, key=lambda rw: (rw.ts, rw.record_id)):
+        earliest = rw.ts - dt.timedelta(seconds=window_s)
+        plate = normalise(rw.plate) or rw.plate
+        near = [r for r in by_vehicle.get((rw.site_id, plate), ()) if earliest <= r.ts <= rw.ts]
+        if near and (r := max(near, key=lambda r: (r.ts, r.record_id))).record_id not in taken:
+            taken.add(r.record_id)
+            out.append((rw, r))
+    return out
 
 
 class DriftStore(Protocol):
@@ -158,12 +245,35 @@ class DriftWatch:
             if device is None or device.certificate is None or device.accuracy_class is None:
                 continue
             calibrated = device.certificate.valid_from
-            state = self.states.get((r.device_id, r.lane))
-            if state is None or state.calibrated < calibrated:  # a new calibration: a new reference
-                state = self.states[(r.device_id, r.lane)] = DriftState(calibrated)
+            state = self._state(r, calibrated)
             if r.ts.date() < calibrated or (state.last_ts is not None and r.ts < state.last_ts):
                 continue  # before the calibration, or late: the sums run in event time
             if state.add(r.ts, r.axle_weights_kg[0], device.accuracy_class, self.rules):
+                raised.append((r, state))
+        return raised
+
+    def _state(self, r: WimRecord, calibrated: dt.date) -> DriftState:
+        state = self.states.get((r.device_id, r.lane))
+        if state is None or state.calibrated < calibrated:  # a new calibration: a new reference
+            state = self.states[(r.device_id, r.lane)] = DriftState(calibrated)
+        return state
+
+    def reweighed(
+        self, pairs: Iterable[tuple[Reweigh, WimRecord]]
+    ) -> list[tuple[WimRecord, DriftState]]:
+        """Feed reweighs matched to their weighings (:func:`match_reweighs`), in the reweighs'
+        order; the weighings whose reweigh raised an alarm. A weighing before the device's last
+        calibration, or a static scale without a valid certificate that day, proves nothing."""
+        raised = []
+        for rw, r in sorted(pairs, key=lambda p: (p[0].ts, p[0].record_id)):
+            device = self.registry.device(r.device_id)
+            if device is None or device.certificate is None or device.accuracy_class is None:
+                continue
+            calibrated = device.certificate.valid_from
+            if r.ts.date() < calibrated or not rw.scale_certificate.valid_on(rw.ts.date()):
+                continue
+            state = self._state(r, calibrated)
+            if state.reweighed(rw, r.gross_weight_kg, device.accuracy_class, self.rules):
                 raised.append((r, state))
         return raised
 
@@ -171,7 +281,7 @@ class DriftWatch:
         """Why this weighing is not enforceable for drift, or None."""
         state = self.states.get((r.device_id, r.lane))
         device = self.registry.device(r.device_id)
-        if state is None or state.alarm_at is None or r.ts < state.alarm_at:
+        if state is None or (since := state.since()) is None or r.ts < since:
             return None
         if (
             device is not None
@@ -185,14 +295,20 @@ class DriftWatch:
 def drift_table(states: dict[tuple[str, int], DriftState]) -> list[str]:
     """`offsite devices drift`: each device lane's watch, one line each."""
     out = [f"{'device':16} {'lane':>4} {'calibrated':10} {'reference':>17} {'watched':>7} "
+           f"{'cusum +/-':>11} {'h':>5} {'reweighs':>8} {'WIM/static':>10} "
            f"{'cusum +/-':>11} {'h':>5}  state"]  # fmt: skip
     for (device, lane), s in sorted(states.items()):
         ref = (f"{s.mean_kg:,.0f}±{s.sd_kg:,.0f} kg" if s.mean_kg is not None and s.sd_kg
                else f"{s.n} weighings")  # fmt: skip
-        if s.alarm_at is not None:
-            state = f"ALARM {s.drift_pct:+.1f} % since {s.alarm_at.isoformat(timespec='seconds')}: not enforced"
+        if (since := s.since()) is not None:
+            pct = s.drift_pct if since == s.alarm_at else s.rw_pct
+            which = "steering axle" if since == s.alarm_at else "reweighs"
+            state = (f"ALARM {pct:+.1f} % ({which}) since {since.isoformat(timespec='seconds')}:"
+                     " not enforced")  # fmt: skip
         else:
             state = "watching" if s.mean_kg is not None else "building its reference"
+        mean = f"{s.rw_mean_pct:+.1f} %" if s.reweighs else "-"
         out.append(f"{device:16} {lane:>4} {s.calibrated.isoformat():10} {ref:>17} {s.watched:>7} "
-                   f"{s.high:>5.1f}/{s.low:<5.1f} {s.h:>5.1f}  {state}")  # fmt: skip
+                   f"{s.high:>5.1f}/{s.low:<5.1f} {s.h:>5.1f} {s.reweighs:>8} {mean:>10} "
+                   f"{s.rw_high:>5.1f}/{s.rw_low:<5.1f} {s.rw_h:>5.1f}  {state}")  # fmt: skip
     return out

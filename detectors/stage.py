@@ -21,6 +21,7 @@ from events import (
     LEADS,
     MAX_AXLES,
     ROAD_ANPR,
+    ROAD_REWEIGH,
     ROAD_WIM,
     UNENFORCEABLE_FLAGS,
     AnprCapture,
@@ -29,6 +30,7 @@ from events import (
     DeviceAlert,
     Lead,
     Registry,
+    Reweigh,
     Sighting,
     WimRecord,
     derive_id,
@@ -46,7 +48,7 @@ from events.stage import (
 )
 
 from . import axles, overload
-from .drift import DriftState, DriftStore, DriftWatch
+from .drift import DriftState, DriftStore, DriftWatch, match_reweighs
 from .limits import CONFIGURATIONS, readings
 from .match import Match, Matcher
 from .plates import PlateReader, agree, normalise
@@ -100,7 +102,13 @@ class DetectionStage(BaseStage):
         self.lead_topic = topic_prefix + LEADS
         self.alert_topic = topic_prefix + ALERTS
         self.drift, self.drift_store = DriftWatch(registry), drift_store
-        self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic)
+        # static reweighs (精检) waiting for the site's weighings to pass their time, and the
+        # site's recent weighings with a plate read, for the drift watch's second statistic
+        self.reweigh_topic = topic_prefix + ROAD_REWEIGH
+        self.reweighs: list[Reweigh] = []
+        self.weighed: dict[str, list[tuple[str, WimRecord]]] = {}
+        self.latest: dict[str, dt.datetime] = {}  # the latest weighing of each site
+        self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic, self.reweigh_topic)
         self.matcher = Matcher(window_s)
         self.poisoned = 0  # messages dead-lettered for an exception, not yet in the metrics
         self._checked: dict[tuple[str, str, str], tuple[int, str | None]] = {}
@@ -188,6 +196,11 @@ class DetectionStage(BaseStage):
                 problem = self.check_registry(record.site_id, record.device_id, "wim", record.lane)
                 if problem is None:
                     self.matcher.add_wim(record, pos, msg.timestamp_ms)
+            elif msg.topic == self.reweigh_topic:
+                rw = Reweigh.model_validate_json(msg.value)
+                problem = _reweigh_problem(self.registry, rw)
+                if problem is None:
+                    self.reweighs.append(rw)
             else:
                 capture = AnprCapture.model_validate_json(msg.value)
                 problem = self.check_registry(
@@ -293,12 +306,13 @@ class DetectionStage(BaseStage):
         if not matches:
             return []
         passes = [self._assess(m) for m in matches]
-        alerts = [
-            self._drift_alert(r, state)
-            for r, state in self.drift.observe(m.record for m in matches)
-        ]
+        raised = self.drift.observe(m.record for m in matches)
+        raised += self._reweighed(matches, passes)
+        alerts = [self._drift_alert(r, state) for r, state in raised]
         if self.drift_store is not None:  # kept per device lane, for a restart
-            seen = {(m.record.device_id, m.record.lane) for m in matches}
+            seen = {
+                (r.device_id, r.lane) for r in [m.record for m in matches] + [r for r, _ in raised]
+            }
             await self.drift_store.write_drift_states(
                 {k: s.dump() for k, s in self.drift.states.items() if k in seen}
             )
@@ -340,13 +354,39 @@ class DetectionStage(BaseStage):
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
         return out
 
+    def _reweighed(
+        self, matches: list[Match], passes: list[_Pass]
+    ) -> list[tuple[WimRecord, DriftState]]:
+        """Static reweighs into the drift watch: a reweigh is matched once a weighing of its
+        site after it has been assessed (so the choice among the weighings before it is final,
+        and this batch's later weighings are already judged with its alarm)."""
+        window = dt.timedelta(seconds=self.drift.rules.reweigh_window_s)
+        touched = set()
+        for m, p in zip(matches, passes, strict=True):
+            if p.plate_status == "read" and m.capture and (plate := normalise(m.capture.plate)):
+                site, ts = m.record.site_id, m.record.ts
+                self.weighed.setdefault(site, []).append((plate, m.record))
+                self.latest[site] = max(self.latest.get(site, ts), ts)
+                touched.add(site)
+        ready = [rw for rw in self.reweighs if rw.ts < self.latest.get(rw.site_id, rw.ts)]
+        sites = {rw.site_id for rw in ready}
+        pairs = match_reweighs(ready, [w for site in sites for w in self.weighed[site]],
+                               self.drift.rules.reweigh_window_s)  # fmt: skip
+        done = {rw.record_id for rw in ready}
+        self.reweighs = [rw for rw in self.reweighs if rw.record_id not in done]
+        for site in touched:  # no reweigh still to come needs older ones
+            cutoff = self.latest[site] - window
+            self.weighed[site] = [(p, r) for p, r in self.weighed[site] if r.ts >= cutoff]
+        return self.drift.reweighed(pairs)
+
     def _drift_alert(self, r: WimRecord, state: DriftState) -> Outgoing:
         """The command center's alert: the device lane's weighings are no longer enforced."""
-        assert state.alarm_at is not None
+        since = state.since()
+        assert since is not None
         alert = DeviceAlert(
-            alert_id=derive_id("dal", r.device_id, "drift", str(r.lane), state.alarm_at.isoformat()),
+            alert_id=derive_id("dal", r.device_id, "drift", str(r.lane), since.isoformat()),
             kind="device.raised", device_id=r.device_id, site_id=r.site_id, condition="drift",
-            ts=state.alarm_at, reason=f"lane {r.lane}: {state.reason()}",
+            ts=since, reason=f"lane {r.lane}: {state.reason()}",
         )  # fmt: skip
         return Outgoing(self.alert_topic, r.device_id.encode(), alert.to_json())
 
@@ -543,3 +583,15 @@ def _group(groups: axles.AxleGroups, i: int, g: int) -> dict[str, int]:
         "load_kg": int(groups.load_kg[i, g]),
         "over_kg": int(groups.over_kg[i, g]),
     }
+
+
+def _reweigh_problem(registry: Registry, rw: Reweigh) -> str | None:
+    """Why a static reweigh cannot be used, or None: its site must be known and its scale's
+    certificate valid on the day (an uncertified scale proves nothing about another)."""
+    if (site := registry.site(rw.site_id)) is None:
+        return f"site_id: unknown site {rw.site_id!r} (not in the registry)"
+    if not rw.scale_certificate.valid_on(day := site.local(rw.ts).date()):
+        c = rw.scale_certificate
+        return (f"scale_certificate: {c.number} is valid {c.valid_from} to {c.valid_until}, "
+                f"not on {day}")  # fmt: skip
+    return None

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from .registry import PlateColor
+from .registry import CalibrationCertificate, PlateColor
 
 ImageRole = Literal["plate", "front", "side", "rear", "overview", "composite"]
 VehicleKind = Literal["rigid", "combination"]
@@ -185,6 +185,30 @@ class WimRecord(Message):
                 f"axle_weights_kg {total}"
             )
         return self
+
+
+class Reweigh(Message):
+    """A static reweigh (精检) of a vehicle on a site's certified static scale (汽车衡), for the
+    drift watch: compared with the WIM weighing of the same vehicle just before it."""
+
+    record_id: Id
+    site_id: Code
+    scale_id: Code
+    plate: PlateText = Field(min_length=1)
+    ts: Timestamp
+    gross_weight_kg: int = Field(gt=0, le=MAX_GROSS_KG)
+    axle_weights_kg: list[Annotated[int, Field(ge=0, le=MAX_AXLE_KG)]] = Field(max_length=64)
+    # the static scale's verification interval e (检定分度值) and certificate: OIML R76-1 class
+    # III (中准确度级), the class of vehicle scales (JJG 539)
+    scale_interval_kg: int = Field(gt=0, le=1_000)
+    scale_certificate: CalibrationCertificate
+
+    def scale_mpe_kg(self) -> float:
+        """The static scale's in-service maximum permissible error at this load: class III
+        (OIML R76-1:2006 §3.5.1 Table 6) ±0.5 e up to 500 e, ±1 e up to 2,000 e, ±1.5 e above;
+        in service twice that (§3.5.2)."""
+        e, m = self.scale_interval_kg, self.gross_weight_kg
+        return 2 * e * (0.5 if m <= 500 * e else 1.0 if m <= 2_000 * e else 1.5)
 
 
 class AnprCapture(Message):

@@ -13,6 +13,7 @@ from .models import (
     DeviceAlert,
     Lead,
     Message,
+    Reweigh,
     Violation,
     WimRecord,
 )
@@ -21,6 +22,7 @@ from .water import AisRaw, AisReport, VesselCapture, WaterDetection, WaterViolat
 TOPIC_MODELS: dict[str, type[Message]] = {
     topics.ROAD_WIM: WimRecord,
     topics.ROAD_ANPR: AnprCapture,
+    topics.ROAD_REWEIGH: Reweigh,
     topics.DETECTIONS: Detection,
     topics.VIOLATIONS: Violation,
     topics.CASES: Case,

@@ -2,6 +2,8 @@
 
 ROAD_WIM = "road.wim"
 ROAD_ANPR = "road.anpr"
+# static reweighs (精检) on a site's certified static scale, for the drift watch (key: site_id)
+ROAD_REWEIGH = "road.reweigh"
 DETECTIONS = "detections"
 VIOLATIONS = "violations"
 CASES = "cases"
@@ -16,7 +18,7 @@ WATER_CAMERA = "water.camera"
 WATER_DETECTIONS = "water.detections"
 WATER_VIOLATIONS = "water.violations"
 
-ROAD_TOPICS = (ROAD_WIM, ROAD_ANPR, DETECTIONS, VIOLATIONS, CASES, ALERTS, LEADS)
+ROAD_TOPICS = (ROAD_WIM, ROAD_ANPR, ROAD_REWEIGH, DETECTIONS, VIOLATIONS, CASES, ALERTS, LEADS)
 WATER_TOPICS = (WATER_AIS_RAW, WATER_AIS, WATER_CAMERA, WATER_DETECTIONS, WATER_VIOLATIONS)
 ALL_TOPICS = ROAD_TOPICS + WATER_TOPICS
 # Topics read whole, in the order they were written, so they have one partition. The waterway

@@ -28,7 +28,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
@@ -345,15 +344,25 @@ def unfinished(out_dir: Path) -> list[Path]:
     return sorted(p for p in out_dir.iterdir() if p.name.startswith(".") and p.is_dir())
 
 
+def _folder_now(folder: Path) -> float:
+    """Now, as the file system under ``folder`` stamps a file written now."""
+    with tempfile.NamedTemporaryFile(dir=folder) as probe:
+        return os.fstat(probe.fileno()).st_mtime
+
+
 def remove_unfinished(out_dir: Path, now: float | None = None) -> list[Path]:
     """Remove what crashed writes left under ``out_dir`` (their violations were not committed,
     so they are read again and their packages written whole). A write in progress is left
     alone: on this host, one whose process runs (this one included: a stage started again in
     the same process may have a write of the last attempt still finishing in its thread); on
-    another host, one newer than ``STALE_S``. Returns what was removed."""
-    host, now = _WRITER.rsplit("-", 2)[0], time.time() if now is None else now
+    another host, one newer than ``STALE_S`` by the folder's own clock (a file written now: the
+    file system's times, not this process's clock, which a test may have moved). Returns what
+    was removed."""
+    host, leftovers = _WRITER.rsplit("-", 2)[0], unfinished(out_dir)
+    if now is None:
+        now = _folder_now(out_dir) if leftovers else 0.0
     removed = []
-    for tmp in unfinished(out_dir):
+    for tmp in leftovers:
         writer = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 3 else ""
         w_host, w_pid, w_start = [*writer.rsplit("-", 2), "", "", ""][:3]
         if w_host == host and w_pid.isdigit():

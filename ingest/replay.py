@@ -8,17 +8,20 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
-from events import ROAD_ANPR, ROAD_WIM, UsageError
+from events import ROAD_ANPR, ROAD_REWEIGH, ROAD_WIM, UsageError
 from events.stage import Outgoing
 from events.topics import WATER_CAMERA
 
-RAW_TOPICS = (ROAD_WIM, ROAD_ANPR, WATER_CAMERA)
+RAW_TOPICS = (ROAD_WIM, ROAD_ANPR, ROAD_REWEIGH, WATER_CAMERA)
 # the field a raw topic's messages are keyed by (SPEC.md)
-KEYS = {ROAD_WIM: "site_id", ROAD_ANPR: "site_id", WATER_CAMERA: "checkpoint_id"}
+KEYS = {ROAD_WIM: "site_id", ROAD_ANPR: "site_id", ROAD_REWEIGH: "site_id",
+        WATER_CAMERA: "checkpoint_id"}  # fmt: skip
 
 
 def _topic_of(obj: object, default: str | None) -> str | None:
     if isinstance(obj, dict):
+        if "scale_certificate" in obj:  # a static reweigh (精检) has axle weights too
+            return ROAD_REWEIGH
         if "axle_weights_kg" in obj or "gross_weight_kg" in obj:
             return ROAD_WIM
         if "checkpoint_id" in obj:

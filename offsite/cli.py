@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                         " the raw topics")  # fmt: skip
     rp.add_argument("files", nargs="+", type=Path,
                     help="*.jsonl records; *.nmea / *.ais AIS logs go to water.ais.raw")  # fmt: skip
-    rp.add_argument("--topic", help="road.wim, road.anpr, water.camera or water.ais.raw "
+    rp.add_argument("--topic", help="road.wim, road.anpr, road.reweigh, water.camera or water.ais.raw "
                     "(default: from the file name)")  # fmt: skip
     rp.add_argument("--speed", type=float, help="pace by the records' ts; 1.0 = recorded speed")
     rp.add_argument("--format", choices=FORMAT_NAMES,

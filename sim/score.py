@@ -123,6 +123,10 @@ def drift_report(
                                     and (a := alarm(p)) is not None and p.wim.ts >= a),
         "alarm_delay_s": {str(lane): None if a is None else (a - began).total_seconds()
                           for (d, lane), a in sorted(alarms.items()) if d == device},
+        # the lanes of the devices that do not drift: watched, and none may raise an alarm
+        "other_lanes_watched": sum(1 for d, _ in alarms if d != device),
+        "false_alarms": [f"{d} lane {lane}" for (d, lane), a in sorted(alarms.items())
+                         if d != device and a is not None],
     }  # fmt: skip
 
 
@@ -133,7 +137,9 @@ def drift_line(r: dict[str, Any]) -> str:
                        for k, v in r["alarm_delay_s"].items())  # fmt: skip
     return (f"drift watch on {r['device']}: {r['weighings_after_drift']} weighings after the drift"
             f" began, {r['before_alarm']} before the alarm, {r['enforced']} enforced"
-            f" ({r['enforced_after_alarm']} after the alarm); delay to the alarm: {delays}")  # fmt: skip
+            f" ({r['enforced_after_alarm']} after the alarm); delay to the alarm: {delays};"
+            f" false alarms on the {r['other_lanes_watched']} other lanes watched:"
+            f" {', '.join(r['false_alarms']) or 'none'}")  # fmt: skip
 
 
 async def score_drift(settings: Settings, passes: list[Pass]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from offsite import services
 from offsite.config import Settings
@@ -19,6 +20,12 @@ from offsite.testing import isolated_settings
 from sinks.accounts import Accounts
 from tests.integration.test_console import PASSWORD, USERS
 from tests.integration.test_lifecycle import World, make_world
+
+# Every property test without a per-example deadline: hypothesis's default (200 ms) fails an
+# example that is merely slow, and under load (scripts/starve.sh, 8 runs on 2 cores) a numpy
+# batch or a first import takes longer than that; the tests assert outcomes, never speed.
+hypothesis_settings.register_profile("offsite", deadline=None)
+hypothesis_settings.load_profile("offsite")
 
 
 @pytest.fixture(scope="session")

@@ -37,3 +37,5 @@ async def test_the_drift_watch_survives_a_restart_and_is_printed(
     assert await _devices(plain_settings, drift=True) == 0
     out = capsys.readouterr().out
     assert "WIM-G312-1035" in out and "ALARM +" in out and "not enforced" in out
+    # both statistics: the steering axle's, which raised this alarm, and the static reweighs'
+    assert "(steering axle)" in out and "reweighs" in out and "WIM/static" in out

@@ -76,3 +76,15 @@ def test_replay_reads_lines_byte_for_byte(tmp_path: Path) -> None:
         list(read_records([other]))
     with pytest.raises(UsageError, match="--topic must be one of"):
         list(read_records([other], topic="alerts"))
+
+
+def test_replay_sends_static_reweighs_to_their_topic(tmp_path: Path) -> None:
+    """A recorded file of static reweighs (精检): by its fields, or by the file's name."""
+    line = b'{"site_id": "S1", "scale_certificate": {}, "axle_weights_kg": [9000]}'
+    mixed = tmp_path / "station.jsonl"
+    mixed.write_bytes(line + b'\n{"site_id": "S1", "axle_weights_kg": [9000]}\n')
+    rows = list(read_records([mixed]))
+    assert [(m.topic, m.key) for m, _ in rows] == [("road.reweigh", b"S1"), ("road.wim", b"S1")]
+    named = tmp_path / "road.reweigh.jsonl"
+    named.write_bytes(b'{"site_id": "S2"}\n')
+    assert [(m.topic, m.key) for m, _ in read_records([named])] == [("road.reweigh", b"S2")]
