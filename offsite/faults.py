@@ -49,7 +49,7 @@ class Outcome:
     """What a run leaves for officers: every case with its decision, every lead, every
     evidence package (its files and their digests; hidden leftovers too)."""
 
-    cases: dict[str, tuple[str, str, int | None]]  # case id → record id, outcome, fine (CNY)
+    cases: dict[str, tuple[str, str, str, int | None]]  # id → record, code, outcome, fine CNY
     leads: dict[str, str]  # lead id → kind and record or sightings
     packages: dict[str, str]  # package path → digest of its payload files
 
@@ -71,16 +71,27 @@ class Outcome:
                 out[name] = (what, (missing + extra + changed)[:10])
         return out
 
+    def summary(self) -> str:
+        """How much was compared: cases (waterway ones among them), leads, packages."""
+        water = sum(1 for _, code, _, _ in self.cases.values() if code.startswith("water."))
+        return (f"{len(self.cases)} cases ({water} waterway), {len(self.leads)} leads, "
+                f"{len(self.packages)} packages")  # fmt: skip
+
 
 async def outcome(settings: Settings) -> Outcome:
     store = await prepare(settings, services.endpoints(settings))
     try:
-        rows = await store.pool.fetch("SELECT case_id, record_id, outcome, fine_cny FROM cases")
+        rows = await store.pool.fetch(
+            "SELECT case_id, record_id, violation_code, outcome, fine_cny FROM cases"
+        )
         leads = await store.leads()
     finally:
         await store.close()
     return Outcome(
-        {r["case_id"]: (r["record_id"], r["outcome"], r["fine_cny"]) for r in rows},
+        {
+            r["case_id"]: (r["record_id"], r["violation_code"], r["outcome"], r["fine_cny"])
+            for r in rows
+        },
         {r["lead_id"]: f"{r['kind']} {r['record_id'] or ','.join(r['captures'])}" for r in leads},
         packages(settings.evidence.dir),
     )
@@ -259,6 +270,9 @@ FAULTS: dict[str, Act] = {
 }
 
 
+REFERENCE = "clean (reference)"
+
+
 @dataclass
 class Row:
     name: str
@@ -325,7 +339,7 @@ async def suite(
     plan = await plan_of(base, vehicles, seed, plan_extra.get("stop"), plan_extra.get("start"),
                          vessels)  # fmt: skip
     reference = await run_once(base, plan, clean)
-    rows = [Row("clean (reference)", died=reference.died)]
+    rows = [Row(REFERENCE, died=reference.died, result=reference.result)]
     for name, act in FAULTS.items():
         if only and name not in only:
             continue
@@ -352,6 +366,8 @@ def table(rows: Sequence[Row]) -> str:
             continue
         what = "; ".join(f"{k}: {v}" for k, (v, _) in r.differences.items())
         what += "".join(f"; a worker died ({d})" for d in r.died)
+        if r.name == REFERENCE and r.result is not None:
+            what = f"{r.result.summary()}{what}"
         lines.append(f"{r.name:28}{'ok' if r.ok else 'FAILED':8}{what.lstrip('; ') or '-'}")
     examples = [f"  {r.name}: {e}" for r in rows for _, some in r.differences.values()
                 for e in some]  # fmt: skip
@@ -381,15 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m offsite.faults", description=__doc__)
     ap.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
     ap.add_argument("--vehicles", type=int, default=800)
-    # waterway traffic is off by default: the waterway stage holds its last AIS window as
-    # context (committed offsets stay behind it), so its group never shows lag zero and
-    # wait_drained cannot tell when it has read everything (not solved yet)
-    ap.add_argument(
-        "--vessels",
-        type=int,
-        default=0,
-        help="vessels on the waterways too (the run cannot be seen to end yet)",
-    )
+    # waterway traffic (AIS and captures): the waterway stage keeps its last AIS window
+    # uncommitted, and says in its commit that it has read to the end (kafka.settled_to)
+    ap.add_argument("--vessels", type=int, default=24, help="vessels on the waterways too")
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--only", action="append", default=[], choices=sorted(FAULTS))
     ap.add_argument("--broker-stop", help="shell command that kills one broker (kill -9)")
