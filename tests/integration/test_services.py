@@ -75,6 +75,9 @@ async def _broker_facts(
 async def test_down_up_and_a_killed_broker_lose_nothing_and_process_nothing_twice(
     own_services: Settings,
 ) -> None:
+    """Also the acceptance line "the first run on a freshly started Kafka succeeds": the broker
+    of ``own_services`` was started for this test, and the first run on it ends done (issue
+    #27: it exited at once with GroupCoordinatorNotAvailableError)."""
     settings = own_services
     ep = services.endpoints(settings)
     passes = make_traffic(settings, SimulationConfig(vehicles=150, seed=5, images=False))
