@@ -136,14 +136,20 @@ class Workers:
         self.procs: list[asyncio.subprocess.Process] = []
         self.ours: set[int] = set()  # pids this suite stopped or killed
         self.died: list[str] = []  # workers that exited on their own, with their last words
+        self.logs: dict[int, Path] = {}  # pid → the file its log goes to
 
     async def start(self) -> asyncio.subprocess.Process:
+        """One more worker; its log goes to a file in var_dir (a pipe nobody reads while it
+        runs fills up with the retries a broker outage logs, and the worker blocks on it)."""
         env = settings_env(self.settings, BATCH_MAX=str(self.batch_max))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "offsite.cli", "run", env=env, cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        log = self.settings.var_dir / f"worker-{len(self.logs) + 1}.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "offsite.cli", "run", env=env, cwd=ROOT,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
         self.procs.append(proc)
+        self.logs[proc.pid] = log
         return proc
 
     def signal(self, proc: asyncio.subprocess.Process, sig: int) -> None:
@@ -155,8 +161,9 @@ class Workers:
         for proc in list(self.procs):
             if proc.returncode is None or proc.pid in self.ours:
                 continue
-            _, err = await proc.communicate()
-            last = (err.decode(errors="replace").strip().splitlines() or ["(nothing)"])[-1]
+            await proc.wait()
+            err = self.logs[proc.pid].read_text(errors="replace")
+            last = (err.strip().splitlines() or ["(nothing)"])[-1]
             self.died.append(f"exit {proc.returncode}: {last[:200]}")
             self.procs.remove(proc)
             await self.start()
