@@ -10,7 +10,7 @@ JAVA     := /usr/bin/java
 MVN      := /usr/bin/mvn
 KAFKA_LIB := .cache/kafka-lib/.complete
 
-.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future test-faults soak \
+.PHONY: install demo test lint typecheck unit test-kafka test-slow test-future test-faults test-faults-cluster soak \
 	kafka-up kafka-down kafka-cluster kafka-cluster-down bench schemas clean
 
 install: $(STAMP) $(FONT) $(PROMTOOL) $(CHROMIUM) $(KAFKA_LIB)
@@ -120,10 +120,15 @@ test-future: install $(FAKETIME)
 
 # The fault suite (offsite/faults.py): a clean run, then worker kill -9, PostgreSQL restart,
 # workers joining and leaving, 1 and 3 workers, each compared with it, on the embedded broker
-# (Apache Kafka, one node). FAULTS_ARGS adds options, e.g. a cluster's
-# `--bootstrap H:P --broker-stop CMD --broker-start CMD` for the broker kill -9 row.
+# (Apache Kafka, one node), with road and waterway traffic. FAULTS_ARGS adds options, e.g.
+# another cluster's `--bootstrap H:P --broker-stop CMD --broker-start CMD`.
 test-faults: install
 	$(BIN)/python -m offsite.faults $(FAULTS_ARGS)
+
+# The same suite on three Apache Kafka brokers started for it (replication factor 3,
+# min.insync.replicas 2), with one more row: one broker killed (kill -9) mid-run and restarted.
+test-faults-cluster: install
+	$(BIN)/python -m offsite.faults --cluster $(FAULTS_ARGS)
 
 # Steady input through two workers for 10 minutes; fails if memory or lag keeps growing
 # (bench/soak.py; SOAK_ARGS="--minutes 2" for a shorter try).

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ class WaterDetectionStage(BaseStage):
         self.camera_behind = False
         self.camera_ms: int | None = None
         self.poisoned = 0  # messages dead-lettered for an exception, not yet in the metrics
+        self.read_to: dict[tuple[str, int], int] = {}  # next offset to read, per partition
+        self.replayed: dict[tuple[str, int], int] = {}  # read before a restart, up to here
+        self.settled = False  # the last idle decided nothing: all read is done with
 
     # --- input ---------------------------------------------------------------------------
 
@@ -152,14 +156,20 @@ class WaterDetectionStage(BaseStage):
             await asyncio.to_thread(self.hull_reader.load)
 
     async def process(self, batch: list[Incoming]) -> StageResult:
+        self.settled = False
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
+        for msg in batch:
+            self.read_to[(msg.topic, msg.partition)] = msg.offset + 1
         await self._read_hulls()
         return self._result(self._decide(), dead)
 
     async def idle(self) -> StageResult:
         """Nothing more to read for now: decide what AIS time allows (the runner has said no
-        capture is left unread)."""
-        return self._result(self._decide(), [])
+        capture is left unread). One that decides nothing leaves the stage settled: what it
+        holds waits on later AIS time (:meth:`checkpoint`)."""
+        found = self._decide()
+        self.settled = not found
+        return self._result(found, [])
 
     def _result(self, found: list[WaterDetection], dead: list[Outgoing]) -> StageResult:
         out = [Outgoing(self.out_topic, d.site_id.encode(), d.to_json()) for d in found]
@@ -210,6 +220,8 @@ class WaterDetectionStage(BaseStage):
         ms = _ms(capture)
         self.camera_ms = ms if self.camera_ms is None else max(self.camera_ms, ms)
         horizon = self.horizon_ms
+        if horizon is not None and ms <= horizon and msg.offset < self.replayed.get(pos[:2], 0):
+            return None  # decided before a restart (restore): read again only as it was held
         if horizon is not None and ms - self.margin_ms < horizon - self.keep_ms:
             # the AIS around it is no longer all here: a crossing could be missing from what
             # is left, and the vessel taken for dark; it is decided by no part of that
@@ -352,6 +364,33 @@ class WaterDetectionStage(BaseStage):
             tp = (topic, partition)
             low[tp] = min(low.get(tp, offset), offset)
         return low
+
+    def checkpoint(self) -> dict[tuple[str, int], str]:
+        """Text committed with each partition's offset (which stays behind what is held): how
+        far it was read (``to``), up to when everything was decided (``horizon``), and, once
+        settled, ``settled_to``: read to there and done with it, what is held waiting on later
+        AIS time — the end of input, seen by the offset probe as no lag (kafka.OffsetProbe)."""
+        out = {}
+        for tp, to in sorted(self.read_to.items()):
+            mark: dict[str, int | None] = {"to": to, "horizon": self.horizon_ms}
+            if self.settled:
+                mark["settled_to"] = to
+            out[tp] = json.dumps(mark, separators=(",", ":"))
+        return out
+
+    def restore(self, checkpoints: dict[tuple[str, int], str]) -> None:
+        """The partitions in ``checkpoints`` are read again from their committed offsets (the
+        oldest record held): the horizon comes back, so what was decided before is not decided
+        (and sent) again; its captures, read again, are left out."""
+        for tp, text in checkpoints.items():
+            try:
+                got = json.loads(text)
+                to, horizon = int(got["to"]), got["horizon"]
+            except (ValueError, TypeError, KeyError):
+                continue  # committed without a checkpoint: decided again
+            self.replayed[tp] = to
+            if horizon is not None:
+                self.horizon_ms = max(self.horizon_ms or int(horizon), int(horizon))
 
     def waits_on_input(self) -> bool:
         """What this stage holds waits on later AIS time, not on the clock: having read its

