@@ -390,6 +390,7 @@ def scratch(bootstrap: str | None, tag: str, cluster: bool = False) -> Settings:
         var_dir=var,
         evidence=EvidenceSettings(
             key=var / "keys" / "evidence.pem",
+            keyring=var / "keys" / "keyring.yaml",  # never the working folder's var/ keyring
             dir=var / "evidence",
             document_key=var / "keys" / "documents.pem",
             document_cert=var / "keys" / "documents.crt",
