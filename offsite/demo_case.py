@@ -23,6 +23,7 @@ from console.procedure import (
     document_pdf,
     receipt_values,
 )
+from evidence.custody import read_log
 from sinks.accounts import HEAD, OFFICER
 from sinks.lifecycle import Actor
 from sinks.lifecycle import Request as Action
@@ -56,7 +57,11 @@ async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: 
     order they were made. The closed case is filed (电子案卷) as the console files it."""
     from .console import open_console
 
-    clock = MovingClock(passed + dt.timedelta(days=1))
+    # the walk's days start after the pass and after the evidence package's last custody entry
+    # (made when the pipeline ran): a custody log's times never go back
+    log = read_log(settings.evidence.dir / case_id)
+    touched = max((dt.datetime.fromisoformat(e["ts"]) for e in log), default=passed)
+    clock = MovingClock(max(passed + dt.timedelta(days=1), touched + dt.timedelta(minutes=1)))
     c, store = await open_console(settings, clock)
     tz = c.lifecycle.policy.tz
     out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import pypdf
 import pytest
 
 from cases import WorkCalendar, deadline
+from cases.casefile import verify_casefile
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from cases.sealing import load_certificate, verify_pdf
@@ -695,7 +696,8 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
     decision = pdf_text(written[2].read_bytes())
     assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
     # closed, it is filed as a close on the console files it (电子案卷, issue #26)
-    assert [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
+    (filed,) = [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
+    assert verify_casefile(filed) == []  # its evidence package's custody log in time order too
 
 
 async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place_on_the_timeline(
