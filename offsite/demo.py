@@ -76,10 +76,10 @@ async def demo(
     if settings.kafka.bootstrap is None and settings.database.url is None:
         # a fresh start: the traffic is dated from today, so a previous day's demo holds the
         # same record ids with other dates (the gateway refuses them, 409)
-        print("[1/4] a fresh start: the previous demo's broker, database, images and evidence"
+        print("[1/4] a fresh start: the previous demo's broker, database, images, evidence and documents"
               f" under {settings.var_dir}/ are removed")  # fmt: skip
         await asyncio.to_thread(services.down, settings)
-        for folder in ("kafka", "pg", "blobs", "sim", "dated"):
+        for folder in ("kafka", "pg", "blobs", "sim", "dated", "documents", "casefiles", "publish"):
             shutil.rmtree(settings.var_dir / folder, ignore_errors=True)
         shutil.rmtree(settings.evidence.dir, ignore_errors=True)
     print("[1/4] starting the embedded broker and PostgreSQL (offsite services up)")
