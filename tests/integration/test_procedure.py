@@ -773,3 +773,38 @@ async def test_a_notice_names_two_officers_with_their_badge_numbers(world: World
     text = pdf_text(await asyncio.to_thread(
         render_pdf, notice_html(console, notice, "http://x/party", [], pdf=True)))  # fmt: skip
     assert "刘警官（执法证号43010000001）、吴警官（执法证号43019999）" in text
+
+
+async def test_b4_a_citizen_is_told_of_the_hearing_at_an_amount_a_company_is_not(
+    plain_settings: Settings,
+) -> None:
+    # review B4 (legal-2026-12-07): 行政处罚法 Art. 63 (1) leaves 较大数额罚款 to the province,
+    # and the provinces set it per kind of party (the review's Hunan amounts, ◐: 公民 1,000,
+    # 法人或其他组织 20,000; the shipped defaults). Before, one number (10,000) for everyone: a
+    # private owner fined less than 10,000 was not told of 听证.
+    w = await make_world(plain_settings, Policy(hearing_fine_cny_at_least=1_000,
+                                                hearing_fine_cny_at_least_organization=20_000))  # fmt: skip
+    try:
+        console = app_of(w)
+        # 湘A12345: 湖南示例物流有限公司; 湘B23456: 赵示例, a private owner (configs/owners.yaml)
+        for name, owner in (("small", "organization"), ("other", "citizen")):
+            cid = w.cases[name]
+            assert await w.act(name, "confirm", WANG) == ["confirmed"]  # neither is major
+            doc = await notice_document(console, cid)
+            assert 1_000 <= doc["fine_cny"] < 10_000
+            await w.act(name, "issue_notice", WANG, payload={"document": doc})
+            await w.act(name, "serve_notice", WANG, payload=serve(local(w)))
+            row = await w.store.pool.fetchrow(
+                "SELECT document, hearing_due FROM violation_notices WHERE case_id = $1", cid)  # fmt: skip
+            told = owner == "citizen"
+            issued = json.loads(row["document"])  # the party from 立案, not from the request
+            assert issued["party"]["kind"] == owner
+            assert (issued["hearing_days"] is not None) == told
+            assert row["hearing_due"] == (deadline(CAL, local(w), 5).due if told else None)
+            notice = await load_notice(console, cid)
+            assert notice is not None
+            assert (
+                'id="hearing"' in notice_html(console, notice, "http://x/party", [], pdf=False)
+            ) == told
+    finally:
+        await w.store.close()

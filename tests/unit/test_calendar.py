@@ -138,3 +138,15 @@ def test_the_agency_file_loads_and_a_bad_one_names_file_line_and_field(tmp_path:
         load_calendar(bad)
     assert e.value.line == 5 and "weekend" in e.value.message
     assert HolidayFile().years == {}
+
+
+def test_b2_the_reviews_repro_in_2027_friday_and_national_day() -> None:
+    # review B2 (legal-2026-12-07), 行政处罚法 Art. 85: "五日" are working days. Notice served Fri
+    # 2027-03-05: the code before printed hearing_due = today + 5 = Wed 03-10; five working days
+    # are 03-08..03-12 (no holiday in March; 2027 is not published yet, so provisional)
+    d = deadline(CAL, D(2027, 3, 5), 5)
+    assert (d.due, d.working, d.provisional) == (D(2027, 3, 12), True, True)
+    # served Thu 2027-09-16, 15 days end Fri 10-01 (国庆); 民法典 Art. 203: a period whose last
+    # day is a statutory holiday ends on the day after the holiday. The code before: 10-01
+    d = deadline(CAL, D(2027, 9, 16), 15)
+    assert d.provisional and d.due > D(2027, 10, 7) and d.due.weekday() < 5

@@ -109,6 +109,18 @@ def test_a5_a_new_decision_stops_the_notice_and_the_decision() -> None:
                 reason_code="art57_3").target == "not_punished"  # fmt: skip
 
 
+def test_a5_a_notified_case_decided_again_is_not_decided_at_the_stale_fine() -> None:
+    # review A5's repro (probe_lifecycle line 6b): a notice_issued case whose rules decided again
+    # (now no_penalty); before, "decide" took the stale fine and "reopen" was refused, so the
+    # new decision could not be acted on. 行政处罚法 Art. 57: the 负责人 decides on the facts.
+    new = {"review_reason": "decided again after an officer confirmed it: now no_penalty"}
+    stale = facts("notice_issued", **new)
+    with pytest.raises(TransitionRefused, match="重新作出决定"):
+        plan(stale, "decide", CHEN, reason="事实清楚")
+    assert plan(stale, "decide_no_penalty", CHEN, reason_code="art57_3").target == "not_punished"
+    assert plan(stale, "withdraw", CHEN, reason_code="plate_misread").target == "withdrawn"
+
+
 def test_b1_the_party_asks_for_a_hearing_within_its_period_and_the_decision_waits() -> None:
     open_ = facts("notice_issued", hearing_due=TODAY, statement_due=TODAY + dt.timedelta(days=9))
     assert plan(open_, "request_hearing", PARTY_ACTOR).target == "hearing_requested"
