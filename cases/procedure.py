@@ -31,6 +31,7 @@ from sinks.accounts import HEAD, OFFICER, PARTY
 from sinks.lifecycle import (
     EFFECTS,
     TRANSITIONS,
+    Context,
     CustodyLog,
     Effect,
     Lifecycle,
@@ -62,6 +63,14 @@ DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "hearing_notice"
                              "decision": "行政处罚决定书"}  # fmt: skip
 
 _OFFICER = frozenset({OFFICER})
+
+
+def has_statement(ctx: Context) -> str | None:
+    """The party stated their case (online, or recorded by an officer)."""
+    stated = any(p.action in ("submit_statement", "record_statement") for p in ctx.history)
+    return None if stated else "本案没有当事人的陈述、申辩"
+
+
 # the party can be corrected until the notice names it; after that only by a new notice
 BEFORE_NOTICE = frozenset({"confirmed", "legal_review", "approved", "sent_back"})
 
@@ -75,7 +84,7 @@ PROCEDURE: tuple[Transition, ...] = (
     # party reads on their page under it
     Transition("reply_statement", "复核意见（答复陈述申辩）",
                frozenset({"statement_received", "hearing_requested", "heard"}), None, _OFFICER,
-               effect="reply_statement"),
+               guards=(has_statement,), effect="reply_statement"),
     Transition("serve_decision", "登记送达（行政处罚决定书）", frozenset({"decided"}), None,
                _OFFICER, "optional", effect="serve_decision"),
     Transition("apply_enforcement", "申请人民法院强制执行", frozenset({"decided"}), None,

@@ -8,8 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
+
 from console.notice import notice_document
 from sinks.accounts import Accounts
+from sinks.lifecycle import TransitionRefused
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import CHEN, PARTY_ACTOR, WANG, ZHAO, World
@@ -43,6 +46,9 @@ async def test_the_party_page_shows_service_replies_the_hearing_notice_and_what_
     await w.act("major", "serve_notice", WANG,
                 payload=serve(served_on, method="post", tracking_no="1234567890123"))  # fmt: skip
     await w.act("major", "submit_statement", PARTY_ACTOR, payload={"body": "地磅不准，请求复核。"})
+    with pytest.raises(TransitionRefused, match="本案的一份"):  # not one of this case's statements
+        await w.act("major", "reply_statement", WANG,
+                    payload={"statement_id": "999999", "opinion": OPINION})  # fmt: skip
     # the officer writes the 复核意见 from the case page's form
     async with client_of(console) as officer:
         await log_in(officer, "wang")

@@ -728,6 +728,9 @@ async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place
     today = local(w)
     await w.act("major", "serve_notice", WANG, payload=serve(today))
     held_on = await hearing_notice_served(w, today)
+    with pytest.raises(TransitionRefused, match="没有当事人的陈述"):  # no statement to reply to
+        await w.act("major", "reply_statement", WANG,
+                    payload={"statement_id": "1", "opinion": "不予采纳"})  # fmt: skip
     console = app_of(w)
     async with client_of(console) as client:
         await log_in(client, "wang")
