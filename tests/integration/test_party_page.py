@@ -99,6 +99,10 @@ async def test_the_party_page_shows_service_replies_the_hearing_notice_and_what_
         assert d["decision_no"] in decision and f"直接送达，{decision_served}" in decision
         owed = re.search(r'id="party-owed">([^<]*)<', decision)
         assert owed is not None and owed.group(1) == f"{d['fine_cny']:.2f} 元"
+    async with client_of(console) as officer:  # the case page says the same
+        await log_in(officer, "wang")
+        page = (await officer.get(f"/cases/{cid}")).text
+        assert f'id="owed">尚欠 {d["fine_cny"]:.2f} 元</span>' in page
     # (d) two days after the last day to pay, 3 % a day of the fine is part of the amount
     w.clock.now = dt.datetime.combine(d["payment_due"] + dt.timedelta(days=2), dt.time(9),
                                       POLICY.tz)  # fmt: skip
