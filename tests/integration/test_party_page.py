@@ -90,6 +90,7 @@ async def test_the_party_page_shows_service_replies_the_hearing_notice_and_what_
         assert hearing_no in section and "长沙市示例路1号听证室" in section and "孙主持" in section
         assert f"{held_on.year}年{held_on.month}月{held_on.day}日 14时30分" in section
         assert f"直接送达，{served_on}" in section
+        assert "长沙市示例路1号听证室" in (await party.get("/party/hearing-notice")).text
         r = await party.get("/party/hearing-notice.pdf")
         assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
         text = pdf_text(r.content)
