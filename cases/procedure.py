@@ -31,6 +31,7 @@ from sinks.accounts import HEAD, OFFICER, PARTY
 from sinks.lifecycle import (
     EFFECTS,
     TRANSITIONS,
+    Context,
     CustodyLog,
     Effect,
     Lifecycle,
@@ -62,6 +63,14 @@ DOCUMENTS: dict[str, str] = {"notice": "违法行为通知书", "hearing_notice"
                              "decision": "行政处罚决定书"}  # fmt: skip
 
 _OFFICER = frozenset({OFFICER})
+
+
+def has_statement(ctx: Context) -> str | None:
+    """The party stated their case (online, or recorded by an officer)."""
+    stated = any(p.action in ("submit_statement", "record_statement") for p in ctx.history)
+    return None if stated else "本案没有当事人的陈述、申辩"
+
+
 # the party can be corrected until the notice names it; after that only by a new notice
 BEFORE_NOTICE = frozenset({"confirmed", "legal_review", "approved", "sent_back"})
 
@@ -71,6 +80,11 @@ PROCEDURE: tuple[Transition, ...] = (
     Transition("serve_notice", "登记送达（违法行为通知书）",
                frozenset({"notice_issued", "statement_received"}), None, _OFFICER,
                "optional", effect="serve_notice"),
+    # 复核 (行政处罚法 Art. 45): the agency's reply to one of the party's statements, which the
+    # party reads on their page under it
+    Transition("reply_statement", "复核意见（答复陈述申辩）",
+               frozenset({"statement_received", "hearing_requested", "heard"}), None, _OFFICER,
+               guards=(has_statement,), effect="reply_statement"),
     Transition("serve_decision", "登记送达（行政处罚决定书）", frozenset({"decided"}), None,
                _OFFICER, "optional", effect="serve_decision"),
     Transition("apply_enforcement", "申请人民法院强制执行", frozenset({"decided"}), None,
@@ -117,6 +131,21 @@ async def _write_party(conn: Any, case_id: str, party: Party, source: str, actor
     )  # fmt: skip
 
 
+async def reply_statement(step: Step) -> dict[str, Any]:
+    """payload: statement_id, opinion: the 复核意见 on one of the case's statements (Art. 45:
+    "对当事人提出的事实、理由和证据，应当进行复核"), kept in the transition's detail."""
+    cid, payload = step.case.case_id, step.request.payload
+    opinion = str(payload.get("opinion") or "").strip()
+    sid = str(payload.get("statement_id") or "")
+    if not sid.isdigit() or not await step.conn.fetchval(
+        "SELECT true FROM statements WHERE case_id = $1 AND statement_id = $2", cid, int(sid)
+    ):
+        raise TransitionRefused("请选择本案的一份陈述、申辩", cid)
+    if not opinion:
+        raise TransitionRefused("请填写复核意见", cid)
+    return {"statement_id": int(sid), "opinion": opinion}
+
+
 class Procedure:
     """The effects of the procedure, bound to the vehicle-owner source."""
 
@@ -131,7 +160,7 @@ class Procedure:
                 "serve_decision": self.serve_decision, "record_decision": self.decisions.record,
                 "close_case": self.decisions.close,
                 "apply_enforcement": self.decisions.apply_enforcement,
-                "apply_payment_plan": apply_plan, "decide_payment_plan": decide_plan,
+                "reply_statement": reply_statement, "apply_payment_plan": apply_plan, "decide_payment_plan": decide_plan,
                 "schedule_hearing": lambda step: schedule_hearing(step, _local_today(step)),
                 "serve_hearing_notice": self.serve_hearing_notice}  # fmt: skip
 

@@ -44,7 +44,12 @@ from .notice import (
     view,
 )
 from .pages import CASE_VIEWERS, Console, _token, render
-from .procedure import case_procedure
+from .procedure import (
+    SERVICE_METHODS,
+    case_procedure,
+    document_response,
+    hearing_notice_view,
+)
 
 PARTY_COOKIE = "offsite_party"  # the party's session; sent to /party only
 FORM_COOKIE = "offsite_party_form"  # the look-up form's CSRF token (double submit: no session)
@@ -216,17 +221,22 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         # 延期/分期 (Art. 66 (2)): while the fine is owed and no application is open or approved
         plan_open = case_status == "decided" and bool(procedure["owed_fen"]) and not any(
             p["status"] != "refused" for p in procedure["plans"])  # fmt: skip
+        # must-have 10: how each document reached the party (送达), and the 听证通知书
+        served = {s["document"]: (SERVICE_METHODS[s["method"]], s["served_on"])
+                  for s in procedure["services"]}  # fmt: skip
+        h = procedure["hearing"]
+        hearing_notice = hearing_notice_view(h, policy.tz) if h is not None else None
         return render(
             "party_case.html", status, session=None, n=view(notice, policy.tz),
             status_name=STATES[case_status],
             images=[(name, f"/party/images/{name}" if data else None) for name, data in found],
-            statements=[(s["submitted_at"], s["body"], len(json.loads(s["images"])))
-                        for s in statements],
+            statements=[(s["submitted_at"], s["body"], len(json.loads(s["images"])),
+                         procedure["replies"].get(s["statement_id"])) for s in statements],
             open_for_statement=open_for_statement, csrf=session.csrf_token, error=error,
             sent=request.query_params.get("sent") == "1", max_text=MAX_TEXT,
             max_images=MAX_IMAGES, max_mib=MAX_IMAGE_BYTES // (1024 * 1024),
             hearing_open=hearing_open, procedure=procedure, plan_open=plan_open,
-            title="违法行为查询与陈述申辩",
+            served=served, hearing_notice=hearing_notice, title="违法行为查询与陈述申辩",
         )  # fmt: skip
 
     async def case_page(request: Request) -> Response:
@@ -266,6 +276,26 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         except CustodyError as exc:
             return render("error.html", 409, session=None, title="暂时无法查看",
                           message=exc.message)  # fmt: skip
+
+    async def party_hearing_notice(request: Request) -> Response:
+        """The case's 听证通知书, once made, as HTML or PDF: the party's own copy."""
+        got = await opened(request)
+        if isinstance(got, Response):
+            return got
+        session, notice = got
+        cid = notice.case_id
+        h = await c.pool.fetchrow("SELECT * FROM hearing_notices WHERE case_id = $1", cid)
+        if h is None:
+            return render("error.html", 404, session=None, title="没有听证通知书",
+                          message="本案尚未制作听证通知书。")  # fmt: skip
+        try:
+            await viewed(session, notice)
+        except CustodyError as exc:
+            return render("error.html", 409, session=None, title="暂时无法查看",
+                          message=exc.message)  # fmt: skip
+        return await document_response("hearing_notice.html", f"hearing-notice-{cid}",
+                                       request.url.path.endswith(".pdf"), c.sealer,
+                                       h=hearing_notice_view(h, policy.tz))  # fmt: skip
 
     # --- the statement ------------------------------------------------------------------------
 
@@ -391,6 +421,8 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         Route("/party/images/{name}", party_image),
         Route("/party/notice", party_notice),
         Route("/party/notice.pdf", party_notice),
+        Route("/party/hearing-notice", party_hearing_notice),
+        Route("/party/hearing-notice.pdf", party_hearing_notice),
         Route("/party/statement", statement, methods=["POST"]),
         Route("/party/hearing", hearing, methods=["POST"]),
         Route("/party/payment-plan", payment_plan, methods=["POST"]),

@@ -44,7 +44,7 @@ _env.globals["REASON_NAMES"] = {
 HEARING_FIELDS = ("held_on", "host", "minutes")
 HEARING_NOTICE_FIELDS = ("held_on", "held_time", "place", "host")
 # the 听证笔录, a statement received offline, a payment plan's instalments and grounds
-LONG_FIELDS = frozenset({"minutes", "body", "instalments", "grounds"})
+LONG_FIELDS = frozenset({"minutes", "body", "instalments", "grounds", "opinion"})
 
 
 def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
               "serve_hearing_notice": SERVICE_FIELDS, "schedule_hearing": HEARING_NOTICE_FIELDS,
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
-              "record_statement": ("body",),
+              "record_statement": ("body",), "reply_statement": ("statement_id", "opinion"),
               "apply_payment_plan": ("kind", "instalments", "grounds"),
               "collective_discussion": ("participants", "minutes")}.get(action, ())  # fmt: skip
     out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
@@ -78,7 +78,7 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
     hearing = await c.pool.fetchrow("SELECT * FROM hearing_notices WHERE case_id = $1", case_id)
     today = c.now().astimezone(c.lifecycle.policy.tz).date()
     left = (filed["decision_due"] - today).days if filed else None
-    owed, schedule, plan = None, [], []
+    owed, schedule, plan, late_fee = None, [], [], 0
     plans = await c.pool.fetch(
         "SELECT * FROM payment_plans WHERE case_id = $1 ORDER BY plan_id", case_id)  # fmt: skip
     if decision is not None and decision["fine_cny"]:
@@ -87,11 +87,26 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
         owed = owed_fen(decision["fine_cny"], decision["payment_due"], done, today, plan)
         schedule = instalments(plan or [(decision["payment_due"], decision["fine_cny"] * 100)],
                                done, today)  # fmt: skip
+        late_fee = min(decision["fine_cny"] * 100, sum(i.fee_fen for i in schedule))
     return {"filed": filed, "party": party, "services": services, "days_left": left,
             "today": today, "decision": decision, "payments": paid, "owed_fen": owed,
+            "late_fee_fen": late_fee, "replies": await statement_replies(c, case_id),
             "plans": plans, "schedule": schedule, "planned": bool(plan), "hearing": hearing,
             "deadlines": deadlines(filed, notice, decision, schedule if plan else (), hearing,
                                    c.lifecycle.policy.tz)}  # fmt: skip
+
+
+async def statement_replies(c: Console, case_id: str) -> dict[int, tuple[str, dt.datetime]]:
+    """The agency's last 复核意见 on each of the case's statements: {statement_id: (opinion, at)}
+    (cases.procedure.reply_statement)."""
+    rows = await c.pool.fetch(
+        "SELECT detail, at FROM case_transitions WHERE case_id = $1"
+        " AND action = 'reply_statement' ORDER BY transition_id", case_id)  # fmt: skip
+    out = {}
+    for r in rows:
+        d = json.loads(r["detail"])
+        out[int(d["statement_id"])] = (str(d["opinion"]), r["at"])
+    return out
 
 
 def deadlines(

@@ -97,14 +97,14 @@ async def test_the_party_applies_the_head_approves_and_the_plan_rules_payment(
         page = await client.get(f"/cases/{cid}")
         assert 'id="payment-schedule"' in page.text and "已批准（chen" in page.text
         assert f"<time>{second}</time> 缴纳罚款第2期 1500.00 元" in page.text
-        assert "尚欠 1635.00 元" in page.text
+        assert "尚欠 1635.00 元（含加处罚款 135.00 元）" in page.text
         assert "缴纳罚款（决定书送达之日起十五日）" not in page.text
         assert "缴款期限按经批准的缴纳计划" in page.text
     async with client_of(console) as client:  # the party sees the plan and what is due
         await find(client, "湘A12345", code)
         page = await client.get("/party/case")
         assert "按经批准的缴纳计划" in page.text and 'id="payment-schedule"' in page.text
-        assert "1635.00 元（含加处罚款）" in page.text
+        assert "1635.00 元（含加处罚款 135.00 元）" in page.text
     rest = Payment("P-2", number, 1_635_00, late)
     assert (await import_payments(pool, [rest], "bank.csv", w.clock.now)).imported == 1
     assert await w.act("small", "close", WANG) == ["closed"]

@@ -72,6 +72,18 @@ async def ready_to_decide(w: World, document: dict[str, object] | None = None) -
     w.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), POLICY.tz)
 
 
+async def hearing_notice_served(w: World, served_on: dt.date) -> dt.date:
+    """The party of the major case (its notice served on ``served_on``) asks for a hearing; its
+    听证通知书 (14:30, 孙主持, 长沙市示例路1号听证室) is made and served that day. The hearing's day."""
+    await w.act("major", "request_hearing", PARTY_ACTOR)
+    held_on = deadline(CAL, served_on, 7).due + dt.timedelta(days=3)
+    await w.act("major", "schedule_hearing", WANG, payload={
+        "held_on": held_on.isoformat(), "held_time": "14:30", "host": "孙主持",
+        "place": "长沙市示例路1号听证室"})  # fmt: skip
+    await w.act("major", "serve_hearing_notice", WANG, payload=serve(served_on))
+    return held_on
+
+
 def serve(day: dt.date, **kw: str) -> dict[str, str]:
     return {"method": "direct", "served_on": day.isoformat(), "served_by": "王警官、李警官",
             "recipient": "当事人本人", **kw}  # fmt: skip
@@ -578,7 +590,9 @@ async def test_the_party_page_asks_for_a_hearing_and_shows_the_decision(world: W
         await find(client, "湘A12345", codes[w.cases["small"]])
         page = await client.get("/party/case")
         assert 'id="party-decision"' in page.text and "2500 元" in page.text
-        assert "2500.00 元（含加处罚款）" in page.text and "六十日内申请行政复议" in page.text
+        # not late: the amount is the fine alone, with no word of a late fee
+        assert 'id="party-owed">2500.00 元</td>' in page.text and "含加处罚款" not in page.text
+        assert "六十日内申请行政复议" in page.text
 
 
 async def test_a_case_transferred_to_the_maritime_agency_says_so_in_its_history(
@@ -713,12 +727,10 @@ async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place
     await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
     today = local(w)
     await w.act("major", "serve_notice", WANG, payload=serve(today))
-    await w.act("major", "request_hearing", PARTY_ACTOR)
-    held_on = deadline(CAL, today, 7).due + dt.timedelta(days=3)
-    await w.act("major", "schedule_hearing", WANG, payload={
-        "held_on": held_on.isoformat(), "held_time": "14:30", "host": "孙主持",
-        "place": "长沙市示例路1号听证室"})  # fmt: skip
-    await w.act("major", "serve_hearing_notice", WANG, payload=serve(today))
+    held_on = await hearing_notice_served(w, today)
+    with pytest.raises(TransitionRefused, match="没有当事人的陈述"):  # no statement to reply to
+        await w.act("major", "reply_statement", WANG,
+                    payload={"statement_id": "1", "opinion": "不予采纳"})  # fmt: skip
     console = app_of(w)
     async with client_of(console) as client:
         await log_in(client, "wang")
