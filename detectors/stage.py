@@ -106,6 +106,7 @@ class DetectionStage(BaseStage):
         # site's recent weighings with a plate read, for the drift watch's second statistic
         self.reweigh_topic = topic_prefix + ROAD_REWEIGH
         self.reweighs: list[Reweigh] = []
+        self.reweigh_pos: dict[str, tuple[str, int, int]] = {}  # where each waiting one was read
         self.weighed: dict[str, list[tuple[str, WimRecord]]] = {}
         self.latest: dict[str, dt.datetime] = {}  # the latest weighing of each site
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic, self.reweigh_topic)
@@ -185,7 +186,12 @@ class DetectionStage(BaseStage):
         return out, dead
 
     def held(self) -> dict[tuple[str, int], int]:
-        return self.matcher.held()
+        """The matcher's lowest buffered offsets, and those of the reweighs still waiting for
+        their site's weighings: a crash reads them again instead of losing them."""
+        low = self.matcher.held()
+        for topic, part, off in self.reweigh_pos.values():
+            low[(topic, part)] = min(low.get((topic, part), off), off)
+        return low
 
     def _accept(self, msg: Incoming) -> Outgoing | None:
         """Validate one message into the matcher; a dead letter if it cannot be used."""
@@ -201,6 +207,7 @@ class DetectionStage(BaseStage):
                 problem = _reweigh_problem(self.registry, rw)
                 if problem is None:
                     self.reweighs.append(rw)
+                    self.reweigh_pos[rw.record_id] = pos
             else:
                 capture = AnprCapture.model_validate_json(msg.value)
                 problem = self.check_registry(
@@ -374,6 +381,8 @@ class DetectionStage(BaseStage):
                                self.drift.rules.reweigh_window_s)  # fmt: skip
         done = {rw.record_id for rw in ready}
         self.reweighs = [rw for rw in self.reweighs if rw.record_id not in done]
+        for record_id in done:
+            self.reweigh_pos.pop(record_id, None)
         for site in touched:  # no reweigh still to come needs older ones
             cutoff = self.latest[site] - window
             self.weighed[site] = [(p, r) for p, r in self.weighed[site] if r.ts >= cutoff]

@@ -161,3 +161,12 @@ async def test_the_stage_keeps_only_the_weighings_a_reweigh_may_still_need() -> 
     await stage.idle()
     kept = sorted(r.record_id for _, r in stage.weighed[SITE])
     assert kept == ["w10", "w11", "w8", "w9"]  # 80, 90, 100 and 110 min: within 30 min of 110
+
+
+async def test_a_reweigh_waiting_for_its_sites_weighings_holds_its_offset() -> None:
+    """A reweigh read before any later weighing of its site waits in the stage; its offset is
+    held (not committed past), so a crash reads it again instead of losing it (issue #27)."""
+    stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
+    rw = reweigh("rw-wait", "湘A12340", T0 + dt.timedelta(hours=1), 43_000)
+    await stage.process([Incoming("road.reweigh", 0, 7, None, rw.to_json())])
+    assert stage.held().get(("road.reweigh", 0)) == 7
