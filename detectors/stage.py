@@ -8,6 +8,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from pydantic import ValidationError
@@ -57,6 +58,12 @@ HEAVY_KG = 12_000
 SMALL_VEHICLE_KG = 4_500  # the most a small vehicle (小型汽车, blue plate) may weigh (GB 7258)
 
 
+class WeighingStore(Protocol):
+    async def write_weighings(self, rows: list[tuple[str, str, str, dt.datetime, bool]]) -> None:
+        """(device_id, record_id, site_id, ts, overloaded) of every weighing judged; a row
+        written before is left as it is (a batch read again counts once)."""
+
+
 class DetectionStage(BaseStage):
     """A record this stage raises on never stops it (issue #28), and is never seen twice: the
     matcher keeps state, so the stage isolates records itself rather than be called again on
@@ -85,11 +92,14 @@ class DetectionStage(BaseStage):
         load_image: Callable[[str], bytes] | None = None,
         max_clock_ahead_s: float = 300.0,
         drift_store: DriftStore | None = None,
+        weighings: WeighingStore | None = None,
     ) -> None:
         """With ``plate_reader`` (and ``load_image`` to fetch a blob), every enforceable
         overload's plate is read a second time from its plate image; a plate the second read
         does not confirm is "uncertain" and goes to review. A pass dated more than
-        ``max_clock_ahead_s`` after the broker received it has a device clock fault."""
+        ``max_clock_ahead_s`` after the broker received it has a device clock fault. With
+        ``weighings``, every pass judged is written there (the statistics' vehicles weighed and
+        overloaded) before its batch's detections are sent."""
         self.registry = registry
         self.observed: list[tuple[str, tuple[str, ...], float]] = []  # for the metrics
         self.observe = True  # False: report nothing for the metrics (bench.metrics)
@@ -102,6 +112,7 @@ class DetectionStage(BaseStage):
         self.lead_topic = topic_prefix + LEADS
         self.alert_topic = topic_prefix + ALERTS
         self.drift, self.drift_store = DriftWatch(registry), drift_store
+        self.weighings = weighings
         # static reweighs (精检) waiting for the site's weighings to pass their time, and the
         # site's recent weighings with a plate read, for the drift watch's second statistic
         self.reweigh_topic = topic_prefix + ROAD_REWEIGH
@@ -359,6 +370,15 @@ class DetectionStage(BaseStage):
                 self.observed.append(("detections", (det.detector, det.site_id), 1))
                 self.observed.append(("latency", ("detection",), (now - det.ts).total_seconds()))
             out.append(Outgoing(self.out_topic, det.site_id.encode(), det.to_json()))
+        if self.weighings is not None:
+            # over a limit under the reading most favourable to the party, as the rules decide
+            over = res.overloaded | (net > 0)
+            await self.weighings.write_weighings(
+                [
+                    (m.record.device_id, m.record.record_id, m.record.site_id, m.record.ts, bool(o))
+                    for m, o in zip(matches, over, strict=True)
+                ]
+            )
         return out
 
     def _reweighed(

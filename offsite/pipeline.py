@@ -68,6 +68,7 @@ def build_stages(settings: Settings, store: CaseStore, names: Sequence[str]) -> 
             load_image=lambda uri: blobs.path(uri).read_bytes(),
             max_clock_ahead_s=p.max_clock_ahead_s,
             drift_store=store,
+            weighings=store,
         )
     if "rules" in names:
         baselines = load_baselines(settings.baselines)

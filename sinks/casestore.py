@@ -180,6 +180,23 @@ class CaseStore:
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"writing drift states failed: {exc}") from exc
 
+    async def write_weighings(
+        self, rows: Sequence[tuple[str, str, str, dt.datetime, bool]]
+    ) -> None:
+        """The detection stage's weighings, (device_id, record_id, site_id, ts, overloaded):
+        each once, however often its batch is written (migration 086)."""
+        if not rows:
+            return
+        try:
+            await self.pool.execute(
+                "INSERT INTO weighings (device_id, record_id, site_id, ts, overloaded) SELECT *"
+                " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[])"
+                " ON CONFLICT DO NOTHING",
+                *zip(*rows, strict=True),
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing weighings failed: {exc}") from exc
+
     async def change_active(
         self, device_id: str, before: dict[str, str], after: dict[str, str]
     ) -> bool:
