@@ -74,6 +74,7 @@ from .pages import (
 from .party import party_routes
 from .payments import payment_routes
 from .procedure import case_procedure, procedure_payload, procedure_routes
+from .stats import stats_routes
 
 HERE = Path(__file__).parent
 log = logging.getLogger("offsite.console")
@@ -397,6 +398,7 @@ def create_app(console: Console) -> Starlette:
         *atlas_routes(c, page),  # the map and the 研判 page: console/atlas.py
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
         *payment_routes(c, page),  # the bank's payment callback: console/payments.py
+        *stats_routes(c, page),  # 统计报表 and its XLSX: console/stats.py
         Route("/admin/badge", page({ADMIN}, set_badge), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -251,6 +251,14 @@ def _parser() -> argparse.ArgumentParser:
     cfx.add_argument("--out", type=Path, help="folder (default <var_dir>/casefiles)")
     cfv = cfsub.add_parser("verify", help="check a case file offline (signature, every file)")
     cfv.add_argument("path", type=Path)
+    # issue #26 must-have 7: the statistics (统计报表)
+    st = sub.add_parser("stats", help="the agency's statistics by period and site (统计报表)")
+    st.add_argument("--from", dest="first", type=dt.date.fromisoformat, required=True,
+                    help="first local day (Beijing), YYYY-MM-DD")  # fmt: skip
+    st.add_argument("--to", dest="last", type=dt.date.fromisoformat, required=True,
+                    help="last local day, included")  # fmt: skip
+    st.add_argument("--site", help="one site or waterway place (default: each, and the total)")
+    st.add_argument("--xlsx", type=Path, help="also write the figures as this XLSX workbook")
     return p
 
 
@@ -348,6 +356,31 @@ async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path)
         json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
     print(f"{len(found)} decisions of {day}: {out / f'decisions-{day}.csv'}, "
           f"{out / f'decisions-{day}.json'}")  # fmt: skip
+    return 0
+
+
+async def _stats(
+    settings: Settings, first: dt.date, last: dt.date, site: str | None, xlsx: Path | None
+) -> int:
+    """`offsite stats`: the figures printed, one a line; with --xlsx the workbook too."""
+    from cases.statistics import statistics
+    from console.stats import lines, places, workbook
+
+    from .console import open_console
+
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}")
+    console, store = await open_console(settings)
+    try:
+        s = await statistics(store.pool, first, last, console.lifecycle.policy.tz, site=site,
+                             casefile_dir=console.casefile_dir)  # fmt: skip
+    finally:
+        await store.close()
+    names, road = places(console)
+    print("\n".join(lines(s, names, road)))
+    if xlsx is not None:
+        xlsx.write_bytes(workbook(s, names, road))
+        print(f"XLSX: {xlsx}")
     return 0
 
 
@@ -457,6 +490,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "publish" and args.action == "decisions":
         return asyncio.run(_publish_decisions(settings, args.day,
                                               args.out or settings.var_dir / "publish"))  # fmt: skip
+    if args.verb == "stats":
+        return asyncio.run(_stats(settings, args.first, args.last, args.site, args.xlsx))
     if args.verb == "publish":
         return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):
