@@ -213,7 +213,7 @@ async def statistics(
     ):  # fmt: skip
         at(r["site_id"]).police_cases += r["n"]
     for r in await rows(
-        "SELECT coalesce(site_id, '') AS site_id, count(*) AS n FROM tasks"
+        "SELECT coalesce(site_id, '—') AS site_id, count(*) AS n FROM tasks"
         " WHERE source_kind = 'lead' AND result = 'transferred' AND done_at >= $1"
         " AND done_at < $2 GROUP BY 1"
     ):  # fmt: skip

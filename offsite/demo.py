@@ -201,6 +201,12 @@ async def demo(
     _publish_devices(settings, settings.var_dir / "publish")
     print(f"  电子案卷 of closed cases: {settings.var_dir}/casefiles/ (filed when a case is closed"
           " on the console; 案卷评查 at /legal/casefiles)")  # fmt: skip
+    # the statistics (统计报表) of the months the demo's traffic and its walked case fall in
+    first = sim.start.date().replace(day=1)
+    last = (first + dt.timedelta(days=62)).replace(day=1) - dt.timedelta(days=1)
+    print(f"  统计报表 (statistics): http://{settings.console.host}:{settings.console.port}/stats"
+          f"?from={first}&to={last} (and /stats.xlsx), or: offsite stats --from {first} --to "
+          f"{last} [--xlsx FILE]")  # fmt: skip
     if not console:
         return 0
     from .console import serve

@@ -123,7 +123,8 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         assert csrf_of(page)
     async with client_of(console) as client:
         await log_in(client, "zhou")
-        rendered |= await pages_of(client, ["/command", "/dispatch", "/map", "/analysis"])
+        rendered |= await pages_of(client, ["/command", "/dispatch", "/map", "/analysis",
+                                            "/stats?from=2026-11-01&to=2026-11-30"])  # fmt: skip
     async with client_of(console) as client:
         await log_in(client, "liu")
         rendered |= await pages_of(client, ["/tasks"])

@@ -40,6 +40,8 @@ def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
             ["replay", "--format", "tmg", "--topic", "road.wim", "w.txt"],
             "do not apply with --format",
         ),
+        (["stats", "--from", "2026-13-01", "--to", "2026-12-31"], "invalid fromisoformat value"),
+        (["stats", "--from", "2026-12-31", "--to", "2026-12-01"], "is before --from"),
     ],
 )
 def test_bad_arguments_one_line(args: list[str], phrase: str) -> None:
