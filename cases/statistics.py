@@ -171,53 +171,52 @@ async def statistics(
         f.states[r["status"]] += r["n"]
         f.from_leads += r["from_leads"]
         by_day.setdefault(r["day"], [0, 0, Counter()])[2][r["violation_code"]] += r["n"]
-    for r in await rows(
-        "SELECT c.site_id, count(*) AS n, count(*) FILTER (WHERE c.status = ANY($3)) AS done"
-        " FROM case_files f JOIN cases c USING (case_id) WHERE f.filed_at >= $1"
+
+    async def add(sql: str, *args: Any) -> None:
+        """Each row's columns (but the place) to the place's figures of the same name."""
+        for r in await rows(sql, *args):
+            f = at(r["site_id"])
+            for name, value in r.items():
+                if name != "site_id":
+                    setattr(f, name, getattr(f, name) + value)
+
+    await add(
+        "SELECT c.site_id, count(*) AS filed, count(*) FILTER (WHERE c.status = ANY($3))"
+        " AS concluded FROM case_files f JOIN cases c USING (case_id) WHERE f.filed_at >= $1"
         " AND f.filed_at < $2 GROUP BY 1", CONCLUDED,
-    ):  # fmt: skip
-        at(r["site_id"]).filed += r["n"]
-        at(r["site_id"]).concluded += r["done"]
-    for r in await rows(
-        "SELECT c.site_id, count(*) AS n, coalesce(sum(d.fine_cny), 0) AS cny"
+    )  # fmt: skip
+    await add(
+        "SELECT c.site_id, count(*) AS decided, coalesce(sum(d.fine_cny), 0) AS fines_decided_cny"
         " FROM penalty_decisions d JOIN cases c USING (case_id) WHERE d.kind = 'penalty'"
         " AND d.decided_at >= $1 AND d.decided_at < $2 GROUP BY 1"
-    ):  # fmt: skip
-        at(r["site_id"]).decided += r["n"]
-        at(r["site_id"]).fines_decided_cny += r["cny"]
-    for r in await rows(
-        "SELECT c.site_id, sum(p.amount_fen) AS fen FROM payments p JOIN penalty_decisions d"
-        " USING (decision_no) JOIN cases c USING (case_id)"
+    )  # fmt: skip
+    await add(
+        "SELECT c.site_id, sum(p.amount_fen) AS collected_fen FROM payments p"
+        " JOIN penalty_decisions d USING (decision_no) JOIN cases c USING (case_id)"
         " WHERE p.paid_on >= ($1 AT TIME ZONE $3::interval)::date"
         " AND p.paid_on < ($2 AT TIME ZONE $3::interval)::date GROUP BY 1", offset,
-    ):  # fmt: skip
-        at(r["site_id"]).collected_fen += r["fen"]
+    )  # fmt: skip
     kept = bool(await pool.fetchval("SELECT to_regclass('chaogao') IS NOT NULL"))
     if kept:
-        for r in await rows(
-            "SELECT c.site_id, count(*) AS n FROM chaogao g JOIN cases c USING (case_id)"
+        await add(
+            "SELECT c.site_id, count(*) AS chaogao FROM chaogao g JOIN cases c USING (case_id)"
             " WHERE g.sent_at >= $1 AND g.sent_at < $2 GROUP BY 1"
-        ):
-            at(r["site_id"]).chaogao += r["n"]
-    for r in await rows(
-        "SELECT site_id, count(*) AS n, count(case_id) AS became FROM leads"
+        )
+    await add(
+        "SELECT site_id, count(*) AS leads, count(case_id) AS leads_to_cases FROM leads"
         " WHERE ts >= $1 AND ts < $2 GROUP BY 1"
-    ):
-        at(r["site_id"]).leads += r["n"]
-        at(r["site_id"]).leads_to_cases += r["became"]
-    for r in await rows(
-        "SELECT c.site_id, count(DISTINCT t.case_id) AS n FROM case_transitions t"
+    )
+    await add(
+        "SELECT c.site_id, count(DISTINCT t.case_id) AS police_cases FROM case_transitions t"
         " JOIN cases c USING (case_id) WHERE (t.action = 'transfer' OR (t.action ="
         " 'transfer_agency' AND t.reason_code = 'police')) AND t.at >= $1 AND t.at < $2"
         " GROUP BY 1"
-    ):  # fmt: skip
-        at(r["site_id"]).police_cases += r["n"]
-    for r in await rows(
-        "SELECT coalesce(site_id, '—') AS site_id, count(*) AS n FROM tasks"
+    )  # fmt: skip
+    await add(
+        "SELECT coalesce(site_id, '—') AS site_id, count(*) AS police_leads FROM tasks"
         " WHERE source_kind = 'lead' AND result = 'transferred' AND done_at >= $1"
         " AND done_at < $2 GROUP BY 1"
-    ):  # fmt: skip
-        at(r["site_id"]).police_leads += r["n"]
+    )  # fmt: skip
     closed = await rows(
         "SELECT DISTINCT t.case_id, c.site_id FROM case_transitions t JOIN cases c"
         " USING (case_id) WHERE t.action = 'close' AND t.at >= $1 AND t.at < $2"

@@ -155,11 +155,12 @@ class HBar:
 
 
 def hbars(
-    items: Sequence[tuple[str, float, str]], width: float = 360, row: float = 22
+    items: Sequence[tuple[str, float, str]], colors: int = 1, width: float = 360, row: float = 22
 ) -> list[HBar]:
-    """One horizontal bar per (label, value, text), as long as its share of the largest."""
+    """One horizontal bar per (label, value, text), as long as its share of the largest; the
+    colours repeat every ``colors`` bars (2: pairs of bars)."""
     top = max((v for _, v, _ in items), default=0) or 1
-    return [HBar(label, v, t, round(i * row, 1), round(width * v / top, 1), PALETTE[i % 2])
+    return [HBar(label, v, t, round(i * row, 1), round(width * v / top, 1), PALETTE[i % colors])
             for i, (label, v, t) in enumerate(items)]  # fmt: skip
 
 
@@ -206,7 +207,7 @@ def stats_routes(c: Console, page: Page) -> list[Route]:
                        zip(shown, by["overload_rate"].values[1:], strict=True) if v is not None])  # fmt: skip
         fines = hbars([(f"{n} {what}", v or 0.0, text(v, "money")) for n, d, p in
                        zip(shown, by["fines_decided"].values[1:], by["collected"].values[1:],
-                           strict=True) for what, v in (("决定", d), ("实缴", p))])  # fmt: skip
+                           strict=True) for what, v in (("决定", d), ("实缴", p))], 2)  # fmt: skip
         counts: dict[tuple[dt.date, str], int] = {}
         for day, _, _, cases in s.series:
             counts.update({(day, code): n for code, n in cases.items()})
