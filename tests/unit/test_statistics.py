@@ -1,0 +1,67 @@
+"""The statistics' parts that need no database: which weighings the detection stage counts as
+overloaded (the reading most favourable to the party, axle groups too; a dead letter is no
+weighing), the period's bounds in Beijing time, and a long period charted by month."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+
+from cases.statistics import _series, period
+from detectors import DetectionStage
+
+from .test_stages import REGISTRY, TZ, incoming, record
+
+
+class Weighings:
+    """A weighings store in memory: the rows as the stage writes them."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, dt.datetime, bool]] = []
+
+    async def write_weighings(self, rows: list[tuple[str, str, str, dt.datetime, bool]]) -> None:
+        self.rows += rows
+
+
+async def test_every_pass_judged_is_a_weighing_and_overloaded_after_the_tolerance() -> None:
+    store = Weighings()
+    stage = DetectionStage(REGISTRY, weighings=store)
+    # G312's device is class 2: over when the gross less 2 % (the in-service error, OIML R134 /
+    # JJG 907) is over 49,000 kg, a 6-axle combination's limit (2016 No. 62 Art. 3, detectors/limits.py)
+    items = [
+        record("legal", 40_000, 0),
+        record("over", 60_000, 10),  # 60,000 − 1,200 = 58,800 > 49,000
+        record("within", 49_500, 20, axle_weights_kg=[7_000, 9_150, 9_150, 8_100, 8_000, 8_100]),
+        # gross within; the tandem's 20,200 kg − 404 is over its 18,000 kg
+        record("axle", 40_000, 30, axle_weights_kg=[6_500, 10_000, 10_200, 4_400, 4_400, 4_500]),
+        record("lost", 60_000, 40, site_id="NOWHERE"),  # a dead letter: not weighed here
+    ]
+    res = await stage.process(incoming(items))
+    await stage.idle()
+    assert len(res.dead) == 1
+    assert [(r[1], r[4]) for r in store.rows] == [
+        ("legal", False), ("over", True), ("within", False), ("axle", True)]  # fmt: skip
+    assert {(r[0], r[2]) for r in store.rows} == {("WIM-G312-1035", "G312-K1035-E")}
+
+
+def test_the_period_is_whole_beijing_days() -> None:
+    start, end = period(dt.date(2026, 12, 1), dt.date(2026, 12, 31), TZ)
+    # 00:10 on the first day is in, 00:00 on the day after the last is not
+    assert start <= dt.datetime(2026, 12, 1, 0, 10, tzinfo=TZ) < end
+    assert start == dt.datetime(2026, 11, 30, 16, 0, tzinfo=dt.UTC)
+    assert end == dt.datetime(2027, 1, 1, tzinfo=TZ)
+    with pytest.raises(ValueError):
+        period(dt.date(2026, 12, 2), dt.date(2026, 12, 1), TZ)
+
+
+def test_a_long_period_is_charted_by_month_with_every_month() -> None:
+    days = {dt.date(2026, 11, 30): [3, 1, Counter(a=1)], dt.date(2027, 1, 2): [2, 0, Counter()],
+            dt.date(2026, 11, 15): [1, 1, Counter(a=2)]}  # fmt: skip
+    out = _series(days, dt.date(2026, 11, 15), dt.date(2027, 1, 31), monthly=True)
+    # November: 3 + 1 weighed, 1 + 1 over, 1 + 2 cases; December nothing; January 2, 0
+    assert out == [(dt.date(2026, 11, 1), 4, 2, Counter(a=3)), (dt.date(2026, 12, 1), 0, 0, Counter()),
+                   (dt.date(2027, 1, 1), 2, 0, Counter())]  # fmt: skip
+    daily = _series(days, dt.date(2026, 11, 29), dt.date(2026, 12, 1), monthly=False)
+    assert [(d.day, w) for d, w, _, _ in daily] == [(29, 0), (30, 3), (1, 0)]
