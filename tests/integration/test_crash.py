@@ -1,4 +1,5 @@
-"""A pipeline process killed mid-batch (SIGKILL) and restarted loses no case and duplicates none."""
+"""A pipeline process killed mid-batch (SIGKILL) and restarted loses no case and duplicates none,
+and weighs every pass once (the statistics' vehicles weighed)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from offsite.testing import settings_env
 from sim import SimulationConfig
 from sim.feed import make_traffic, publish, traffic_messages
 from sim.truth import expected_cases
+from sinks import CaseStore
 from tests.integration.test_pipeline import cases_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,3 +62,13 @@ async def test_killed_mid_batch_then_restarted_loses_and_duplicates_nothing(
     ids = [c["record_id"] for c in cases]
     assert len(ids) == len(set(ids)), "duplicate cases"
     assert set(ids) == set(expected)
+    # every pass weighed once, what the killed run wrote included (migration 086)
+    store = await CaseStore.connect(ep.database_url)
+    try:
+        weighed = await store.pool.fetch("SELECT record_id, overloaded FROM weighings")
+    finally:
+        await store.close()
+    assert sorted(r["record_id"] for r in weighed) == sorted(p.wim.record_id for p in passes)
+    assert {r["record_id"] for r in weighed if r["overloaded"]} >= {
+        c["record_id"] for c in cases if c["overload_kg"] > 0 and c["violation_code"] ==
+        "road.overload.gross"}  # fmt: skip
