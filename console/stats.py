@@ -38,8 +38,9 @@ class Row:
 
 
 def table(s: Statistics, road: Collection[str] | None = None) -> tuple[list[str], list[Row]]:
-    """(the columns' place ids, "" for the total first; the rows). ``road``: the road sites:
-    another place (a waterway's) weighs nothing, its weighings are "—"."""
+    """(the columns' place ids, "" for the total first; the rows). ``road``: the sites that
+    weigh: another place (a camera-only site, a waterway's) weighs nothing, its weighings are
+    "—"."""
     ids = ["", *s.places]
     cols = [s.total, *s.places.values()]
 
@@ -182,9 +183,12 @@ async def _figures(c: Console, request: Request) -> Statistics:
 
 
 def places(c: Console) -> tuple[dict[str, str], frozenset[str] | None]:
-    """Every place's Chinese name, and the road sites (None: no registry)."""
-    road = frozenset(s.id for s in c.registry.sites) if c.registry is not None else None
-    return _place_names(c), road
+    """Every place's Chinese name, and the sites that weigh (None: no registry)."""
+    reg = c.registry
+    weigh = None if reg is None else frozenset(
+        s.id for s in reg.sites if any((d := reg.device(i)) and d.type == "wim" for i in s.devices)
+    )  # fmt: skip
+    return _place_names(c), weigh
 
 
 def stats_routes(c: Console, page: Page) -> list[Route]:

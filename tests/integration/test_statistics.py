@@ -31,6 +31,7 @@ from .test_lifecycle import World
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 G312, S207 = "G312-K1035-E", "S207-K45-N"
+HUB = "HUB-ZZZ"  # a camera at a hub: leads, no weighing
 DEC = dt.date(2026, 12, 1), dt.date(2026, 12, 31)
 
 
@@ -122,7 +123,8 @@ async def seed(w: World) -> dict[str, str]:
             " imported_at) VALUES ($1, $2, $3, $4, 'bank.csv', now())", ref, no, fen, day,
         )  # fmt: skip
     for lid, site, when, case in (("l1", G312, at(12, 1, 8), ids["c1"]), ("l2", G312, at(12, 2), None),
-                                  ("l3", S207, at(12, 4), None), ("l4", G312, at(11, 30, 23), None)):  # fmt: skip
+                                  ("l3", S207, at(12, 4), None),
+                                  ("l5", HUB, at(12, 7), None), ("l4", G312, at(11, 30, 23), None)):  # fmt: skip
         await pool.execute(
             "INSERT INTO leads (lead_id, kind, site_id, ts, score, lead, case_id) VALUES ($1,"
             " 'cloned_plate', $2, $3, 0.9, '{}', $4)", lid, site, when, case,
@@ -185,10 +187,11 @@ async def test_the_figures_of_a_month_match_a_hand_count(world: World) -> None:
     # half on 2027-01-01 is January's, D-5's on 11-30 November's): 4,500.00 in all.
     assert (g.decided, g.fines_decided_cny, t.decided, t.fines_decided_cny) == (1, 2_000, 1, 5_000)
     assert (g.collected_fen, t.collected_fen, s.total.collected_fen) == (200_000, 250_000, 450_000)
-    # Leads in December: G312 l1 (became c1) and l2, S207 l3 (l4 is November): 1 / 3 became a
-    # case; of the 5 cases, 1 came from a lead (20 %).
+    # Leads in December: G312 l1 (became c1) and l2, S207 l3, HUB l5 (l4 is November): 1 / 4
+    # became a case; of the 5 cases, 1 came from a lead (20 %).
     assert (g.leads, g.leads_to_cases, t.leads, t.leads_to_cases) == (2, 1, 1, 0)
-    assert (s.total.lead_rate, s.total.lead_share) == (pytest.approx(1 / 3), pytest.approx(0.2))
+    assert (s.places[HUB].leads, s.places[HUB].weighed) == (1, 0)
+    assert (s.total.lead_rate, s.total.lead_share) == (0.25, pytest.approx(0.2))
     # To the police: c2 (transfer_agency, police) at G312, c4 (transfer) at S207; lead l2
     # transferred by its squad's task at G312.
     assert (g.police_cases, t.police_cases, g.police_leads, t.police_leads) == (1, 1, 1, 0)
@@ -256,16 +259,15 @@ async def test_the_page_and_its_xlsx_show_the_same_figures(
         assert bad.status_code == 400 and "统计期间有误" in bad.text
     shown, filed = page_table(page.text), xlsx_table(book.content)
     assert shown == filed and len(shown) > 20
-    # columns: the total, G312, S207 — the figures counted by hand above
-    assert shown["检测车辆数（辆次）"] == [7, 4, 3] and shown["超限率"] == pytest.approx(
-        [3 / 7, 0.5, 1 / 3]
-    )
-    assert shown["实缴罚没款（元）"] == [4_500, 2_000, 2_500]
-    assert shown["评查低于60分的案卷数"] == [1, 0, 1]
+    # columns: the total, G312, HUB (weighs nothing: "—"), S207 — counted by hand above
+    assert shown["检测车辆数（辆次）"] == [7, 4, None, 3]
+    assert shown["超限率"] == [round(3 / 7, 9), 0.5, None, round(1 / 3, 9)]
+    assert shown["实缴罚没款（元）"] == [4_500, 2_000, 0, 2_500]
+    assert shown["评查低于60分的案卷数"] == [1, 0, 0, 1]
     assert "42.86 %" in page.text and "4,500.00" in page.text and 'id="cases-chart"' in page.text
     # "—" with a note exactly when the store has no 抄告 table (the 抄告 work makes it)
     kept = await w.store.pool.fetchval("SELECT to_regclass('chaogao') IS NOT NULL")
-    assert (shown["抄告数"] == [None, None, None]) is (not kept)
+    assert (shown["抄告数"] == [None] * 4) is (not kept)
     assert ('id="no-chaogao"' in page.text) is (not kept)
     # `offsite stats` prints the same, and writes the same workbook
     out = tmp_path / "stats.xlsx"
