@@ -26,7 +26,8 @@ not. What counts, and which time decides the period:
   ``transfer_agency`` to 公安机关) by the transition's time; **police_leads**: leads a squad
   transferred (a task's result ``transferred``), by the task's ``done_at``.
 - **scores** (案卷评查): the self-check scores (cases.review) of the 电子案卷 of the cases closed
-  (结案) in the period; a case closed without its file on disk has no score.
+  (结案) in the period; a case closed without its file on disk has no score. Each file is
+  checked when the figures are asked for (it hashes the file): a year of files takes a while.
 """
 
 from __future__ import annotations

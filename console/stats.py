@@ -52,7 +52,9 @@ def table(s: Statistics, road: Collection[str] | None = None) -> tuple[list[str]
         return Row(key, label, kind, values, note)
 
     codes = _order(c for f in cols for c in f.cases)
-    states = sorted({st for f in cols for st in f.states}, key=list(STATES).index)
+    known = list(STATES)
+    states = sorted({st for f in cols for st in f.states},
+                    key=lambda st: (known.index(st) if st in known else len(known), st))  # fmt: skip
     chaogao = (lambda f: f.chaogao) if s.chaogao_kept else (lambda f: None)
     return ids, [
         row("weighed", "检测车辆数（辆次）", "count", lambda f: f.weighed,
