@@ -56,6 +56,7 @@ from sinks.lifecycle import (
 
 from . import names
 from .atlas import atlas_routes
+from .casefile import CLOSED as FILED
 from .casefile import casefile_routes
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
@@ -362,8 +363,8 @@ def create_app(console: Console) -> Starlette:
             done = await c.lifecycle.apply(cid, req)
         except LifecycleError as exc:
             return await _case_response(request, session, exc.message, 409)
-        if c.on_closed is not None and any(a.to_status == "closed" for a in done):
-            await c.on_closed(cid)  # every closed case gets its file (issue #26)
+        if c.on_closed is not None and any(a.to_status in FILED for a in done):
+            await c.on_closed(cid)  # every case that ends gets its file (issue #26)
         following = str(form.get("next") or "")
         if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
             return RedirectResponse(f"/cases/{following}", 303)
