@@ -75,6 +75,7 @@ from .pages import (
 from .party import party_routes
 from .payments import payment_routes
 from .procedure import case_procedure, procedure_payload, procedure_routes
+from .publicity import publication_routes
 
 HERE = Path(__file__).parent
 log = logging.getLogger("offsite.console")
@@ -391,6 +392,7 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
+        *publication_routes(c, page),  # 双公示: the public page, the tracker (console/publicity.py)
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
