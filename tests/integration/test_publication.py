@@ -5,12 +5,16 @@ the legal department's deadline tracker."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+from pathlib import Path
 
 from cases import WorkCalendar, deadline
 from cases.publication import COLUMNS, decisions_of_day, export_day
 from console.notice import notice_document
+from offsite.cli import _publish_decisions
 from sinks.accounts import Accounts
 
 from .test_console import PASSWORD, app_of, client_of, log_in
@@ -111,3 +115,19 @@ async def test_a_revoked_decision_is_withdrawn_from_the_export_and_the_public_pa
     assert "撤回说明" in page and number in page and "行政复议决定撤销" in page
     assert f"<td>{revoked}</td>" in (await tracker_row()).split("未撤回")[0]
     assert "未撤回" not in await tracker_row()
+
+
+async def test_publish_decisions_writes_the_day_s_files(world: World, tmp_path: Path) -> None:
+    """`offsite publish decisions --day D` (and the demo) over the world's database: the
+    CSV of the 29 columns, the withdrawals' CSV (its header only) and the JSON of both."""
+    w = world
+    await ready_to_decide(w, await notice_document(app_of(w), w.cases["small"]))
+    await w.act("small", "decide", CHEN, reason="事实清楚")
+    day = local(w)
+    assert await _publish_decisions(w.settings, day, tmp_path) == 0
+    rows = list(csv.DictReader(io.StringIO((tmp_path / f"decisions-{day}.csv").read_text())))
+    assert [r["处罚决定日期"] for r in rows] == [str(day)] and tuple(rows[0]) == COLUMNS
+    assert (tmp_path / f"withdrawals-{day}.csv").read_text().startswith("行政处罚决定书文号,")
+    found = json.loads((tmp_path / f"decisions-{day}.json").read_text())
+    assert found["day"] == str(day) and found["decisions"][0]["case_id"] == w.cases["small"]
+    assert await w.store.pool.fetchval("SELECT count(*) FROM decision_publications") == 1
