@@ -36,11 +36,15 @@ def stake(site: Site) -> str:
 
 
 def _device(d: Device) -> dict[str, Any]:
-    cert = d.certificate
+    cert, p = d.certificate, d.publicity
     return {
         "id": d.id, "kind": DEVICE_KINDS[d.type], "maker": d.maker or "—", "model": d.model or "—",
         "verified": f"{cert.issuer}检定合格，证书编号{cert.number}，有效期{cert.valid_from}至"
                     f"{cert.valid_until}" if cert else "",
+        # a device with its own 公示 dates (events.registry.Device.publicity) says so
+        "own": f"本设备单独公示，公示期{p.notice_on}至{p.publicity_until}，"
+               f"自{p.enforced_from}0时起启用执法" if p and p.enforced_from else
+               ("本设备尚未启用执法，启用日期另行通告" if p else ""),
     }  # fmt: skip
 
 
