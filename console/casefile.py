@@ -216,6 +216,7 @@ async def review_facts(c: Console, case_id: str) -> dict[str, object]:
         "decision_kind": decision["kind"] if decision else None,
         "legal_basis": case["legal_basis"], "penalty_basis": case["penalty_basis"],
         "major": c.lifecycle.policy.is_major(case_facts(case)),
+        "status": case["status"],  # how the case ended: the 评查 checks a decided one's decision
     }  # fmt: skip
 
 

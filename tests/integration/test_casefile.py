@@ -147,6 +147,9 @@ async def test_a_withdrawn_case_is_filed_with_the_statement_its_reply_and_its_at
     assert "当日车牌被套用" in text and "经核实车牌识别有误，予以采纳" in text
     assert digest in text  # the attachment named by its hash, and embedded
     assert sum(len(p.images) for p in pypdf.PdfReader(io.BytesIO(data)).pages) == 1
+    # the 评查 does not ask a case that ended before its decision for one (nor for its 90 days)
+    failed = {i.code for i in review_file(folder).failed}
+    assert not failed & {"P2", "P3", "P4", "P5", "D2", "Q1"}, failed
 
 
 async def test_the_legal_department_reviews_a_seeded_sample_and_sees_the_defects(
