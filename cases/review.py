@@ -87,7 +87,8 @@ def _complete(f: dict[str, Any]) -> bool:
     """目录 and 备考表, and a 结案报告 when the case was closed (结案; not one that ended
     otherwise: withdrawn, transferred, not punished, its decision revoked before closing)."""
     closed = f["facts"].get("status", "closed") == "closed"
-    return _has("contents", "note")(f) and (not closed or "closing" in f["kinds"])
+    kinds = f["kinds"]
+    return "contents" in kinds and "note" in kinds and (not closed or "closing" in kinds)
 
 
 @dataclass(frozen=True)
