@@ -78,7 +78,10 @@ def _certified(f: dict[str, Any]) -> bool:
 
 
 def _site_enforced(f: dict[str, Any]) -> bool:
-    start = (_package(f, "site/notice.json").get("publicity") or {}).get("enforced_from")
+    """The point was in enforcement on the pass's day: the device's own 启用 when its registry
+    entry has one (events.registry.Device.publicity), else the point's."""
+    own = (_package(f, "device/certificate.json").get("registry_entry") or {}).get("publicity")
+    start = (own or _package(f, "site/notice.json").get("publicity") or {}).get("enforced_from")
     day = _day(f, "pass_on")
     return bool(start and day and dt.date.fromisoformat(start) <= day)
 
@@ -105,7 +108,8 @@ CHECKLIST: tuple[Item, ...] = (
     Item("E1", "事实证据", 10, "案卷和证据包完整、未被改动（签名、每个文件的SHA-256）",
          lambda f: "evidence" in f["kinds"] and not f["integrity"]),
     Item("E2", "事实证据", 5, "称重设备在检测当日检定合格", _certified),
-    Item("E3", "事实证据", 5, "监测点在检测当日已经公示并启用（行政处罚法第四十一条）", _site_enforced),
+    Item("E3", "事实证据", 5, "监测点（或单独公示的设备）在检测当日已经公示并启用（行政处罚法第四十一条）",
+         _site_enforced),
     Item("L1", "法律适用", 10, "载明违法依据和处罚依据",
          lambda f: bool(f["facts"].get("legal_basis") and f["facts"].get("penalty_basis"))),
     Item("P1", "程序", 5, "有立案登记表", _has("filing")),

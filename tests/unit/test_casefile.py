@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,26 @@ def test_the_self_check_flags_a_major_case_without_legal_review_and_a_changed_fi
     folder = write(made, tmp_path, [d for d in made[2] if d.kind != "legal_review"], major=True)
     flip_byte(folder / "正卷" / "09-证据包" / "data" / "images" / "composite.jpg", 300)
     assert [i.code for i in review_file(folder).failed] == ["E1", "P6"]
+
+
+def test_the_self_check_reads_the_device_s_own_start_of_enforcement(
+    made: Made, tmp_path: Path
+) -> None:
+    """A device announced on its own (issue #26 must-have 3) is judged by its own 启用: a file
+    whose scale started the day after the pass fails E3 (the edit also fails E1)."""
+    package = tmp_path / "package"
+    shutil.copytree(made[0], package)
+    doc = package / "data" / "device" / "certificate.json"
+    data = json.loads(doc.read_bytes())
+    late = (made[3] + dt.timedelta(days=1)).isoformat()
+    data["registry_entry"]["publicity"] = {"enforced_from": late}
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    folder = write((package, *made[1:]), tmp_path / "out")  # type: ignore[arg-type]
+    assert [i.code for i in review_file(folder).failed] == ["E1", "E3"]
+    data["registry_entry"]["publicity"] = {"enforced_from": made[3].isoformat()}
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    folder = write((package, *made[1:]), tmp_path / "out")  # type: ignore[arg-type]
+    assert [i.code for i in review_file(folder).failed] == ["E1"]
 
 
 def test_the_yearly_sample_is_random_reproducible_and_at_least_ten(tmp_path: Path) -> None:
