@@ -30,13 +30,15 @@ def _has(*kinds: str) -> Check:
     return lambda f: all(k in f["kinds"] for k in kinds)
 
 
-# a case that ended before any decision (撤销立案, 移送) has no notice, decision or 90 days to
-# check: those items do not apply to its file (older files carry no status: closed)
+# a case that ended before any decision (撤销立案, 移送) has no decision or 90 days to check,
+# and one not punished no 违法行为通知书 (it precedes a penalty, Art. 44): those items do not
+# apply to its file (older files carry no status: closed)
 UNDECIDED = frozenset({"withdrawn", "transferred"})
+UNNOTIFIED = UNDECIDED | {"not_punished"}
 
 
-def _if_decided(check: Check) -> Check:
-    return lambda f: None if f["facts"].get("status") in UNDECIDED else check(f)
+def _unless(ended: frozenset[str], check: Check) -> Check:
+    return lambda f: None if f["facts"].get("status") in ended else check(f)
 
 
 def _day(f: dict[str, Any], key: str) -> dt.date | None:
@@ -86,14 +88,6 @@ def _site_enforced(f: dict[str, Any]) -> bool:
     return bool(start and day and dt.date.fromisoformat(start) <= day)
 
 
-def _complete(f: dict[str, Any]) -> bool:
-    """目录 and 备考表, and a 结案报告 when the case was closed (结案; not one that ended
-    otherwise: withdrawn, transferred, not punished, its decision revoked before closing)."""
-    closed = f["facts"].get("status", "closed") == "closed"
-    kinds = f["kinds"]
-    return "contents" in kinds and "note" in kinds and (not closed or "closing" in kinds)
-
-
 @dataclass(frozen=True)
 class Item:
     code: str
@@ -113,16 +107,16 @@ CHECKLIST: tuple[Item, ...] = (
     Item("L1", "法律适用", 10, "载明违法依据和处罚依据",
          lambda f: bool(f["facts"].get("legal_basis") and f["facts"].get("penalty_basis"))),
     Item("P1", "程序", 5, "有立案登记表", _has("filing")),
-    Item("P2", "程序", 5, "有违法行为通知书", _if_decided(_has("notice"))),
-    Item("P3", "程序", 10, "违法行为通知书有送达回证", _if_decided(_has("notice_receipt"))),
-    Item("P4", "程序", 5, "有行政处罚决定书（或不予行政处罚决定书）", _if_decided(_has("decision"))),
-    Item("P5", "程序", 10, "决定书有送达回证", _if_decided(_has("decision_receipt"))),
+    Item("P2", "程序", 5, "有违法行为通知书", _unless(UNNOTIFIED, _has("notice"))),
+    Item("P3", "程序", 10, "违法行为通知书有送达回证", _unless(UNNOTIFIED, _has("notice_receipt"))),
+    Item("P4", "程序", 5, "有行政处罚决定书（或不予行政处罚决定书）", _unless(UNDECIDED, _has("decision"))),
+    Item("P5", "程序", 10, "决定书有送达回证", _unless(UNDECIDED, _has("decision_receipt"))),
     Item("P6", "程序", 5, "重大执法决定经法制审核（行政处罚法第五十八条）", _legal_review),
     Item("P7", "程序", 5, "有审核记录", _has("review_log")),
     Item("D1", "期限", 5, "立案、通知送达、陈述期满、决定、决定送达、结案的日期先后有序", _in_order),
     Item("D2", "期限", 10, "自立案之日起九十日内作出决定（行政处罚法第六十条）",
-         _if_decided(_in_time)),
-    Item("Q1", "案卷质量", 5, "卷内目录、结案报告（结案的案件）、备考表齐全", _complete),
+         _unless(UNDECIDED, _in_time)),
+    Item("Q1", "案卷质量", 5, "卷内目录、结案报告、备考表齐全", _has("contents", "closing", "note")),
 )  # fmt: skip
 assert sum(i.points for i in CHECKLIST) == 100
 
