@@ -152,6 +152,34 @@ async def test_a_withdrawn_case_is_filed_with_the_statement_its_reply_and_its_at
     assert not failed & {"P2", "P3", "P4", "P5", "D2", "Q1"}, failed
 
 
+async def test_a_closed_case_whose_decision_is_revoked_is_filed_again(
+    world: World, tmp_path: Path
+) -> None:
+    """撤销行政处罚决定 on the case page (the 负责人, a coded reason): the closed case's file is
+    written again at once under its archive number, its 审核记录 and 备考表 saying so."""
+    w = world
+    cid = await closed(w)
+    console = app_of(w)
+    file_on_close(console, tmp_path, Signer.load(w.settings.evidence.key))
+    await Accounts(w.store.pool).create("liu", ["head"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "liu")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="act-revoke_decision"' in page.text
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "revoke_decision", "reason_code": "litigation",
+            "reason": "人民法院判决撤销", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.status("small") == "revoked"
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert folder.name == f"{w.clock.now.year}0001-{cid}" and verify_casefile(folder) == []
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    text = {d["kind"]: pdf_text((folder / d["path"]).read_bytes())
+            for d in manifest["documents"] if d["kind"] != "evidence"}  # fmt: skip
+    assert "撤销行政处罚决定" in text["review_log"] and "人民法院判决撤销" in text["review_log"]
+    assert "已撤销行政处罚决定" in text["note"] and manifest["facts"]["status"] == "revoked"
+
+
 async def test_the_legal_department_reviews_a_seeded_sample_and_sees_the_defects(
     world: World, tmp_path: Path
 ) -> None:
