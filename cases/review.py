@@ -30,6 +30,17 @@ def _has(*kinds: str) -> Check:
     return lambda f: all(k in f["kinds"] for k in kinds)
 
 
+# a case that ended before any decision (撤销立案, 移送) has no decision or 90 days to check,
+# and one not punished no 违法行为通知书 (it precedes a penalty, Art. 44): those items do not
+# apply to its file (older files carry no status: closed)
+UNDECIDED = frozenset({"withdrawn", "transferred"})
+UNNOTIFIED = UNDECIDED | {"not_punished"}
+
+
+def _unless(ended: frozenset[str], check: Check) -> Check:
+    return lambda f: None if f["facts"].get("status") in ended else check(f)
+
+
 def _day(f: dict[str, Any], key: str) -> dt.date | None:
     value = f["facts"].get(key)
     return dt.date.fromisoformat(value) if value else None
@@ -69,7 +80,10 @@ def _certified(f: dict[str, Any]) -> bool:
 
 
 def _site_enforced(f: dict[str, Any]) -> bool:
-    start = (_package(f, "site/notice.json").get("publicity") or {}).get("enforced_from")
+    """The point was in enforcement on the pass's day: the device's own 启用 when its registry
+    entry has one (events.registry.Device.publicity), else the point's."""
+    own = (_package(f, "device/certificate.json").get("registry_entry") or {}).get("publicity")
+    start = (own or _package(f, "site/notice.json").get("publicity") or {}).get("enforced_from")
     day = _day(f, "pass_on")
     return bool(start and day and dt.date.fromisoformat(start) <= day)
 
@@ -88,18 +102,20 @@ CHECKLIST: tuple[Item, ...] = (
     Item("E1", "事实证据", 10, "案卷和证据包完整、未被改动（签名、每个文件的SHA-256）",
          lambda f: "evidence" in f["kinds"] and not f["integrity"]),
     Item("E2", "事实证据", 5, "称重设备在检测当日检定合格", _certified),
-    Item("E3", "事实证据", 5, "监测点在检测当日已经公示并启用（行政处罚法第四十一条）", _site_enforced),
+    Item("E3", "事实证据", 5, "监测点（或单独公示的设备）在检测当日已经公示并启用（行政处罚法第四十一条）",
+         _site_enforced),
     Item("L1", "法律适用", 10, "载明违法依据和处罚依据",
          lambda f: bool(f["facts"].get("legal_basis") and f["facts"].get("penalty_basis"))),
     Item("P1", "程序", 5, "有立案登记表", _has("filing")),
-    Item("P2", "程序", 5, "有违法行为通知书", _has("notice")),
-    Item("P3", "程序", 10, "违法行为通知书有送达回证", _has("notice_receipt")),
-    Item("P4", "程序", 5, "有行政处罚决定书（或不予行政处罚决定书）", _has("decision")),
-    Item("P5", "程序", 10, "决定书有送达回证", _has("decision_receipt")),
+    Item("P2", "程序", 5, "有违法行为通知书", _unless(UNNOTIFIED, _has("notice"))),
+    Item("P3", "程序", 10, "违法行为通知书有送达回证", _unless(UNNOTIFIED, _has("notice_receipt"))),
+    Item("P4", "程序", 5, "有行政处罚决定书（或不予行政处罚决定书）", _unless(UNDECIDED, _has("decision"))),
+    Item("P5", "程序", 10, "决定书有送达回证", _unless(UNDECIDED, _has("decision_receipt"))),
     Item("P6", "程序", 5, "重大执法决定经法制审核（行政处罚法第五十八条）", _legal_review),
     Item("P7", "程序", 5, "有审核记录", _has("review_log")),
     Item("D1", "期限", 5, "立案、通知送达、陈述期满、决定、决定送达、结案的日期先后有序", _in_order),
-    Item("D2", "期限", 10, "自立案之日起九十日内作出决定（行政处罚法第六十条）", _in_time),
+    Item("D2", "期限", 10, "自立案之日起九十日内作出决定（行政处罚法第六十条）",
+         _unless(UNDECIDED, _in_time)),
     Item("Q1", "案卷质量", 5, "卷内目录、结案报告、备考表齐全", _has("contents", "closing", "note")),
 )  # fmt: skip
 assert sum(i.points for i in CHECKLIST) == 100

@@ -56,6 +56,7 @@ from sinks.lifecycle import (
 
 from . import names
 from .atlas import atlas_routes
+from .casefile import CLOSED as FILED
 from .casefile import casefile_routes
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
@@ -74,6 +75,7 @@ from .pages import (
 from .party import party_routes
 from .payments import payment_routes
 from .procedure import case_procedure, procedure_payload, procedure_routes
+from .publicity import publication_routes
 from .stats import stats_routes
 
 HERE = Path(__file__).parent
@@ -363,8 +365,8 @@ def create_app(console: Console) -> Starlette:
             done = await c.lifecycle.apply(cid, req)
         except LifecycleError as exc:
             return await _case_response(request, session, exc.message, 409)
-        if c.on_closed is not None and any(a.to_status == "closed" for a in done):
-            await c.on_closed(cid)  # every closed case gets its file (issue #26)
+        if c.on_closed is not None and any(a.to_status in FILED for a in done):
+            await c.on_closed(cid)  # every case that ends gets its file (issue #26)
         following = str(form.get("next") or "")
         if following and action in ("confirm", "reject", "transfer", "approve", "send_back"):
             return RedirectResponse(f"/cases/{following}", 303)
@@ -391,6 +393,7 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
+        *publication_routes(c, page),  # 双公示: the public page, the tracker (console/publicity.py)
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py

@@ -6,6 +6,7 @@ review log, 法制审核意见, 集体讨论, 备考表); ``cases.casefile`` ord
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import logging
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from cases.casefile import KINDS, VOLUMES, Document, Signs, archive_number, write_casefile
 from cases.review import casefiles, review_file, sample
 from sinks.accounts import LEGAL_REVIEWER, Session
+from sinks.blobs import SCHEME
 from sinks.lifecycle import FINAL_STATES, STATES, case_facts
 
 from .notice import (
@@ -32,10 +34,11 @@ from .notice import (
     view,
 )
 from .pages import Console, _env, render
-from .procedure import closing_values, decision_view, receipt_view
+from .procedure import closing_values, decision_view, receipt_view, statement_replies
 
 log = logging.getLogger("offsite.console")
 CLOSED = sorted(FINAL_STATES - {"rejected"})  # a rejected lead was never a case to file
+CHANNELS = {"online": "网上提交", "offline": "书面（登记）"}
 LEGAL_ACTIONS = ("approve", "send_back", "review_after_hearing")  # 法制审核's own steps
 
 
@@ -45,7 +48,16 @@ class NotClosed(Exception):
 
 def form(title: str, **values: Any) -> str:
     return _env.get_template("casefile_doc.html").render(d={
-        "title": title, "fields": [], "table": [], "paragraphs": [], **values})  # fmt: skip
+        "title": title, "fields": [], "table": [], "paragraphs": [], "images": [],
+        **values})  # fmt: skip
+
+
+def _blob(c: Console, uri: str) -> bytes | None:
+    """A statement's attachment from the blob store (None: not there any more)."""
+    if c.blobs is None or not uri.startswith(SCHEME):
+        return None
+    path = c.blobs.path(uri)
+    return path.read_bytes() if path.is_file() else None
 
 
 async def archive_serial(c: Console, case_id: str) -> tuple[int, int, dt.datetime]:
@@ -115,9 +127,20 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         html["notice"] = notice_html(c, notice, c.public_url.rstrip("/") + PARTY_PATH,
                                      data_uris(found), pdf=True)  # fmt: skip
     if statements:
-        html["statements"] = form(KINDS["statements"][1], **base, table=[
-            ("提交时间", "陈述、申辩内容"),
-            *[(when(s["submitted_at"]), s["body"]) for s in statements]])  # fmt: skip
+        replies = await statement_replies(c, case_id)
+        rows, images = [("提交时间", "方式", "陈述、申辩内容", "附件", "复核意见")], []
+        for s in statements:
+            sid, attached = s["statement_id"], json.loads(s["images"])
+            reply = replies.get(sid)
+            rows.append((when(s["submitted_at"]), CHANNELS.get(s["channel"], s["channel"]),
+                         s["body"], f"{len(attached)} 件" if attached else "无",
+                         f"{reply[0]}（{when(reply[1])}）" if reply else "未答复"))  # fmt: skip
+            for n, img in enumerate(attached, start=1):
+                data = await asyncio.to_thread(_blob, c, str(img.get("uri") or ""))
+                images.append((f"{when(s['submitted_at'])} 陈述申辩附件{n}（SHA-256 {img['sha256']}）",
+                               None if data is None else f"data:{img.get('type') or 'image/jpeg'};"
+                               f"base64,{base64.b64encode(data).decode()}"))  # fmt: skip
+        html["statements"] = form(KINDS["statements"][1], **base, table=rows, images=images)
     if hearing is not None:
         html["hearing"] = form(KINDS["hearing"][1], **base, fields=[
             ("听证通知日期", str(hearing["notified_on"])), ("举行日期", str(hearing["held_on"])),
@@ -193,11 +216,13 @@ async def review_facts(c: Console, case_id: str) -> dict[str, object]:
         "decision_kind": decision["kind"] if decision else None,
         "legal_basis": case["legal_basis"], "penalty_basis": case["penalty_basis"],
         "major": c.lifecycle.policy.is_major(case_facts(case)),
+        "status": case["status"],  # how the case ended: the 评查 checks a decided one's decision
     }  # fmt: skip
 
 
 def file_on_close(c: Console, out: Path, signer: Signs) -> None:
-    """Every case an action closes gets its file under ``out`` at once. A file that cannot be
+    """Every case an action ends (closed, not punished, withdrawn, transferred, its decision
+    revoked: :data:`CLOSED`) gets its file under ``out`` at once. A file that cannot be
     written leaves the case closed (the closing is the legal fact) and is logged with its
     case id: `offsite casefile export` writes it again."""
 

@@ -107,6 +107,9 @@ class Device(_Strict):
     # the id the device's records carry in a station format (ingest.formats): format name →
     # code, e.g. {zhichao: "43012106"} (previewStationCode), {kakou: …} (kkbh), {tmg: …}
     codes: dict[str, str] = Field(default_factory=dict)
+    # the device's own 公示 dates (issue #26 must-have 3): a device added to a point later, or
+    # announced on its own, has its own 启用; when set, they replace its point's dates
+    publicity: Publicity | None = None
 
     @model_validator(mode="after")
     def _wim_has_class(self) -> Device:
@@ -262,10 +265,28 @@ class Registry(_Strict):
         return {d.id: d for d in self.devices}
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """(location, message) of each site whose 公示 dates are missing or out of order."""
-        return [(("sites", i, "publicity", field), f"site {s.id}: {message}")
-                for i, s in enumerate(self.sites)
-                for field, message in s.publicity.problems(self.notice.min_publicity_days)]  # fmt: skip
+        """(location, message) of each site or device whose 公示 dates are missing or out of
+        order."""
+        days = self.notice.min_publicity_days
+        points = [("sites", i, s.id, s.publicity) for i, s in enumerate(self.sites)]
+        points += [("devices", i, d.id, d.publicity) for i, d in enumerate(self.devices)
+                   if d.publicity is not None]  # fmt: skip
+        return [((kind, i, "publicity", field), f"{kind[:-1]} {name}: {message}")
+                for kind, i, name, pub in points for field, message in pub.problems(days)]  # fmt: skip
+
+    def publicity_of(self, site: Site, device_id: str) -> Publicity:
+        """The 公示 dates a record of ``device_id`` at ``site`` is judged by: the device's own
+        when it has them, else its point's."""
+        device = self.device(device_id)
+        return device.publicity if device and device.publicity is not None else site.publicity
+
+    def not_admissible(self, site: Site, device_id: str, day: dt.date) -> list[str]:
+        """Why a record of ``device_id`` at ``site`` on local ``day`` is not evidence under
+        Art. 41 (empty: it is): the device's own 启用 when it has one, else the point's."""
+        device = self.device(device_id)
+        if device is None or device.publicity is None:
+            return site.not_admissible_on(day)
+        return device.publicity.not_enforced_on(day, "device", f"监测设备{device.id}")
 
     def site(self, site_id: str) -> Site | None:
         return self.site_index.get(site_id)

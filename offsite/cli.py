@@ -333,9 +333,10 @@ def _casefile_verify(path: Path, keyring_path: Path) -> int:
 
 
 async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path) -> int:
-    """`offsite publish decisions`: decisions-DAY.csv (the 29 columns) and decisions-DAY.json
-    (each with its case and the last day to publish it)."""
-    from cases.publication import decisions_of_day, to_csv
+    """`offsite publish decisions`: decisions-DAY.csv (the 29 columns of the day's decisions
+    not revoked), withdrawals-DAY.csv (the revoked ones withdrawn, with the public reason) and
+    decisions-DAY.json (both, each with its case and last day); recorded as published today."""
+    from cases.publication import WITHDRAWAL_COLUMNS, export_day, to_csv
     from sinks import CaseStore
 
     from .config import load_calendar
@@ -343,19 +344,25 @@ async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path)
 
     cs = console_settings(settings)
     tz = cs.policy().tz
-    day = day or dt.datetime.now(tz).date()
+    today = dt.datetime.now(tz).date()
+    day = day or today
     store = await CaseStore.connect(services.endpoints(settings).database_url)
     try:
         await store.migrate()
-        found = await decisions_of_day(store.pool, day, tz, load_calendar(cs.holidays))
+        found = await export_day(store.pool, day, today, tz, load_calendar(cs.holidays))
     finally:
         await store.close()
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"decisions-{day}.csv").write_text(to_csv([f["row"] for f in found]), encoding="utf-8")
-    (out / f"decisions-{day}.json").write_text(
-        json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
-    print(f"{len(found)} decisions of {day}: {out / f'decisions-{day}.csv'}, "
-          f"{out / f'decisions-{day}.json'}")  # fmt: skip
+    paths = [
+        out / f"decisions-{day}.csv",
+        out / f"withdrawals-{day}.csv",
+        out / f"decisions-{day}.json",
+    ]
+    paths[0].write_text(to_csv([f["row"] for f in found["decisions"]]), encoding="utf-8")
+    paths[1].write_text(to_csv(found["withdrawals"], WITHDRAWAL_COLUMNS), encoding="utf-8")
+    paths[2].write_text(json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"{len(found['decisions'])} decisions and {len(found['withdrawals'])} withdrawals of "
+          f"{day}: {', '.join(map(str, paths))}")  # fmt: skip
     return 0
 
 

@@ -231,6 +231,23 @@ async def _walk(settings: Settings, r: dict[str, Any]) -> None:
     for folder in sorted((settings.var_dir / "casefiles").glob(f"*-{r['case_id']}")):
         if folder.is_dir():
             print(f"    its 电子案卷: {folder}  (check: offsite casefile verify {folder})")
+    # 双公示 (issue #26): the export of its decision's day, as the legal department makes it
+    from sinks import CaseStore
+
+    from .cli import _publish_decisions
+    from .console import console_settings
+
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        decided = await store.pool.fetchval(
+            "SELECT decided_at FROM penalty_decisions WHERE case_id = $1", r["case_id"])  # fmt: skip
+    finally:
+        await store.close()
+    if decided is not None:
+        day = decided.astimezone(console_settings(settings).policy().tz).date()
+        print("    its 双公示 (published rows at /public/decisions, deadlines at /legal/publicity): ",
+              end="")  # fmt: skip
+        await _publish_decisions(settings, day, settings.var_dir / "publish")
 
 
 def _print_load(stage: str, seconds: float) -> None:

@@ -177,7 +177,7 @@ def facts_of(
         if site is None:
             reasons.append("site_not_in_registry")
         else:
-            reasons += site.not_admissible_on(local.date())
+            reasons += registry.not_admissible(site, det.device_id, local.date())
         if device is None or device.reviewed_on is None:
             reasons.append("device_not_reviewed")
         elif local.date() < device.reviewed_on:

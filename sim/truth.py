@@ -150,7 +150,8 @@ def _admissible(registry: Registry, t: Truth, day: dt.date) -> bool:
     device = next((d for d in registry.devices if d.id == t.device_id), None)
     if site is None or device is None or device.certificate is None:
         return False
-    pub = site.publicity  # every step of Art. 41, and 启用 after the 公示 period
+    # every step of Art. 41, and 启用 after the 公示 period: the device's own dates if it has them
+    pub = device.publicity or site.publicity
     steps = (pub.legal_review_on, pub.technical_review_on, pub.notice_on, pub.signed_on,
              pub.enforced_from, device.reviewed_on)  # fmt: skip
     cert = device.certificate

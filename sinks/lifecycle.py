@@ -67,6 +67,7 @@ STATES: dict[str, str] = {
     "heard": "听证已举行",
     "not_punished": "不予行政处罚",
     "withdrawn": "已撤销立案",
+    "revoked": "已撤销行政处罚决定",  # issue #26: a decision revoked after it was made
 }
 # the states in which an officer has confirmed the case: its history counts (first offence,
 # repeat tiers, Art. 46's threshold)
@@ -75,7 +76,9 @@ CONFIRMED_STATES = frozenset(
     {"confirmed", "legal_review", "approved", "notice_issued", "statement_received", "decided",
      "closed", "hearing_requested", "heard"}
 )  # fmt: skip
-FINAL_STATES = frozenset({"rejected", "transferred", "closed", "not_punished", "withdrawn"})
+FINAL_STATES = frozenset(
+    {"rejected", "transferred", "closed", "not_punished", "withdrawn", "revoked"}
+)
 
 # 撤销立案 (issue #25, review A4): the case ends before a decision; it is no prior offence
 WITHDRAW_REASONS: dict[str, str] = {
@@ -91,6 +94,15 @@ NO_PENALTY_REASONS: dict[str, str] = {
     "art57_2": "违法行为轻微，依法可以不予行政处罚（第五十七条第一款第（二）项）",
     "art57_3": "违法事实不能成立（第五十七条第一款第（三）项）",
     "art33": "初次违法且危害后果轻微并及时改正（第三十三条第一款）",
+}
+# 撤销行政处罚决定 (issue #26): the decision is revoked (by the 负责人) after 复议 or 诉讼, or an
+# error found (行政处罚法 Art. 75 (2) 发现有错误的，应当主动改正); it is no prior offence, and its
+# 双公示 is withdrawn (cases.publication)
+REVOKE_REASONS: dict[str, str] = {
+    "reconsideration": "行政复议决定撤销",
+    "litigation": "人民法院判决撤销",
+    "error_found": "发现原处罚决定有错误，本机关主动撤销",
+    "other": "其他（须说明）",
 }
 # 移送 to the competent agency (Art. 27; review B11): not only the police
 TRANSFER_AGENCIES: dict[str, str] = {
@@ -465,6 +477,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("transfer_agency", "移送有管辖权的机关", _OPEN, "transferred", _HEAD, "coded",
                TRANSFER_AGENCIES, guards=(not_alone,)),
     Transition("close", "结案", frozenset({"decided"}), "closed", _OFFICER, "optional"),
+    Transition("revoke_decision", "撤销行政处罚决定", frozenset({"decided", "closed"}), "revoked",
+               _HEAD, "coded", REVOKE_REASONS),
     # a confirmed case decided again (the rules changed) that needs another look
     Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
                "sent_back"}), "pending_review", _OFFICER, "required",

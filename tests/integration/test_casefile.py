@@ -4,9 +4,12 @@ archive number and a signed manifest, and `offsite casefile verify` finds a chan
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
+
+import pypdf
 
 from cases.casefile import MANIFEST, verify_casefile
 from cases.payments import Payment, import_payments
@@ -16,10 +19,12 @@ from console.notice import notice_document
 from evidence import Signer, load_keyring
 from offsite.cli import _casefile_verify
 from sinks.accounts import Accounts
+from sinks.blobs import BlobStore
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
-from .test_lifecycle import CHEN, WANG, World
+from .test_lifecycle import CHEN, PARTY_ACTOR, WANG, World
 from .test_notice import pdf_text
+from .test_party import jpeg
 from .test_procedure import local, ready_to_decide, serve
 from .test_procedure import world as world  # the fixture
 
@@ -99,6 +104,80 @@ async def test_closing_a_case_on_the_console_files_it(world: World, tmp_path: Pa
     assert await w.status("small") == "closed"
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert folder.name.endswith(cid) and verify_casefile(folder) == []
+
+
+async def test_a_withdrawn_case_is_filed_with_the_statement_its_reply_and_its_attachment(
+    world: World, tmp_path: Path
+) -> None:
+    """Every case that ends gets its file (issue #26 must-have 1), not only a closed one: the
+    负责人 withdraws a case (撤销立案) on the case page and its file is written at once; its
+    陈述申辩材料 hold the party's statement, the agency's 复核意见 and the attached photo."""
+    w = world
+    console = app_of(w)
+    console.blobs = BlobStore(tmp_path / "blobs")
+    out = tmp_path / "casefiles"
+    file_on_close(console, out, Signer.load(w.settings.evidence.key))
+    cid = w.cases["small"]
+    await w.act("small", "confirm", WANG)
+    document = await notice_document(console, cid)
+    await w.act("small", "issue_notice", WANG, payload={"document": document})
+    await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
+    photo = jpeg()
+    uri, digest = console.blobs.put(photo, ".jpg")
+    image = {"uri": uri, "sha256": digest, "type": "image/jpeg", "size": len(photo)}
+    await w.act("small", "submit_statement", PARTY_ACTOR,
+                payload={"body": "当日车牌被套用，附行驶证照片", "images": [image]})  # fmt: skip
+    sid = await w.store.pool.fetchval("SELECT statement_id FROM statements WHERE case_id = $1", cid)
+    await w.act("small", "reply_statement", WANG,
+                payload={"statement_id": str(sid), "opinion": "经核实车牌识别有误，予以采纳"})  # fmt: skip
+    await Accounts(w.store.pool).create("chen", ["head"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "chen")
+        page = await client.get(f"/cases/{cid}")
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "withdraw", "reason_code": "plate_misread", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.status("small") == "withdrawn"
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    assert folder.name.endswith(cid) and verify_casefile(folder) == []
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    (doc,) = [d for d in manifest["documents"] if d["kind"] == "statements"]
+    data = (folder / doc["path"]).read_bytes()
+    text = pdf_text(data)
+    assert "当日车牌被套用" in text and "经核实车牌识别有误，予以采纳" in text
+    assert digest in text  # the attachment named by its hash, and embedded
+    assert sum(len(p.images) for p in pypdf.PdfReader(io.BytesIO(data)).pages) == 1
+    # the 评查 does not ask a case that ended before its decision for one (nor for its 90 days)
+    failed = {i.code for i in review_file(folder).failed}
+    assert not failed & {"P2", "P3", "P4", "P5", "D2", "Q1"}, failed
+
+
+async def test_a_closed_case_whose_decision_is_revoked_is_filed_again(
+    world: World, tmp_path: Path
+) -> None:
+    """撤销行政处罚决定 on the case page (the 负责人, a coded reason): the closed case's file is
+    written again at once under its archive number, its 审核记录 and 备考表 saying so."""
+    w = world
+    cid = await closed(w)
+    console = app_of(w)
+    file_on_close(console, tmp_path, Signer.load(w.settings.evidence.key))
+    await Accounts(w.store.pool).create("liu", ["head"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "liu")
+        page = await client.get(f"/cases/{cid}")
+        assert 'id="act-revoke_decision"' in page.text
+        r = await client.post(f"/cases/{cid}/act", data={
+            "action": "revoke_decision", "reason_code": "litigation",
+            "reason": "人民法院判决撤销", "csrf": csrf_of(page)})  # fmt: skip
+        assert r.status_code == 303
+    assert await w.status("small") == "revoked"
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert folder.name == f"{w.clock.now.year}0001-{cid}" and verify_casefile(folder) == []
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    text = {d["kind"]: pdf_text((folder / d["path"]).read_bytes())
+            for d in manifest["documents"] if d["kind"] != "evidence"}  # fmt: skip
+    assert "撤销行政处罚决定" in text["review_log"] and "人民法院判决撤销" in text["review_log"]
+    assert "已撤销行政处罚决定" in text["note"] and manifest["facts"]["status"] == "revoked"
 
 
 async def test_the_legal_department_reviews_a_seeded_sample_and_sees_the_defects(

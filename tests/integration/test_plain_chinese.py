@@ -112,7 +112,9 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         await log_in(client, "chen")  # officer and legal reviewer
         queues = ["/cases"] + [f"/cases?status={s}" for s in (
             "statement_received", "sent_back", "confirmed", "approved", "notice_issued")]  # fmt: skip
-        rendered |= await pages_of(client, [*queues, "/legal", "/legal/casefiles"])
+        rendered |= await pages_of(
+            client, [*queues, "/legal", "/legal/casefiles", "/legal/publicity"]
+        )
         rendered |= await pages_of(
             client, [f"/cases/{cid}" for n, cid in cases.items() if n != "task"]
         )
@@ -137,7 +139,7 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
             client, [*ids, f"/field/tasks/{cases['task']}"]
         )
     async with client_of(console) as client:  # the party, with the notice's plate and code
-        rendered |= await pages_of(client, ["/login"])
+        rendered |= await pages_of(client, ["/login", "/public/decisions"])
         code = await w.store.pool.fetchval(
             "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cases["small"]
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,46 @@ def test_the_self_check_flags_a_major_case_without_legal_review_and_a_changed_fi
     folder = write(made, tmp_path, [d for d in made[2] if d.kind != "legal_review"], major=True)
     flip_byte(folder / "正卷" / "09-证据包" / "data" / "images" / "composite.jpg", 300)
     assert [i.code for i in review_file(folder).failed] == ["E1", "P6"]
+
+
+def test_a_case_that_ended_before_its_decision_is_not_asked_for_one(
+    made: Made, tmp_path: Path
+) -> None:
+    """撤销立案 before the notice: no notice, decision or receipts and no decision day, which
+    the self-check does not hold against the file; the same file of a closed case fails them."""
+    gone = ("notice", "notice_receipt", "decision", "decision_receipt")
+    docs = [d for d in made[2] if d.kind not in gone]
+    undecided = {"notice_served_on": None, "statement_due": None, "decided_on": None,
+                 "decision_served_on": None}  # fmt: skip
+    r = review_file(write(made, tmp_path / "w", docs, status="withdrawn", **undecided))
+    assert (r.score, r.failed) == (100, [])
+    r = review_file(write(made, tmp_path / "c", docs, status="closed", **undecided))
+    assert [i.code for i in r.failed] == ["P2", "P3", "P4", "P5", "D2"]
+    # 不予行政处罚 before any notice: its decision and receipt, no notice
+    no_notice = [d for d in made[2] if d.kind not in gone[:2]]
+    r = review_file(write(made, tmp_path / "n", no_notice, status="not_punished",
+                          notice_served_on=None, statement_due=None))  # fmt: skip
+    assert r.failed == []
+
+
+def test_the_self_check_reads_the_device_s_own_start_of_enforcement(
+    made: Made, tmp_path: Path
+) -> None:
+    """A device announced on its own (issue #26 must-have 3) is judged by its own 启用: a file
+    whose scale started the day after the pass fails E3 (the edit also fails E1)."""
+    package = tmp_path / "package"
+    shutil.copytree(made[0], package)
+    doc = package / "data" / "device" / "certificate.json"
+    data = json.loads(doc.read_bytes())
+    late = (made[3] + dt.timedelta(days=1)).isoformat()
+    data["registry_entry"]["publicity"] = {"enforced_from": late}
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    folder = write((package, *made[1:]), tmp_path / "out")  # type: ignore[arg-type]
+    assert [i.code for i in review_file(folder).failed] == ["E1", "E3"]
+    data["registry_entry"]["publicity"] = {"enforced_from": made[3].isoformat()}
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    folder = write((package, *made[1:]), tmp_path / "out")  # type: ignore[arg-type]
+    assert [i.code for i in review_file(folder).failed] == ["E1"]
 
 
 def test_the_yearly_sample_is_random_reproducible_and_at_least_ten(tmp_path: Path) -> None:

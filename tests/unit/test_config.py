@@ -60,6 +60,28 @@ def test_publicity_dates_out_of_order_name_file_line_and_field(
     assert exc.value.line is not None and site < exc.value.line < site + 12
 
 
+def test_a_device_s_own_publicity_is_checked_like_a_point_s(tmp_path: Path) -> None:
+    """A device may carry its own 公示 dates (issue #26 must-have 3); start-up checks them the
+    same way and names the device's line: here 启用 inside its own 公示 period."""
+    text = (ROOT / "configs" / "sites.yaml").read_text(encoding="utf-8")
+    own = ("    publicity: {legal_review_on: 2026-02-01, technical_review_on: 2026-02-01, "
+           "notice_on: 2026-02-10, publicity_until: 2026-02-24, signed_on: 2026-02-10, "
+           "enforced_from: 2026-02-20}\n")  # fmt: skip
+    bad = text.replace("  - id: WIM-S207-45\n", "  - id: WIM-S207-45\n" + own)
+    path = tmp_path / "sites.yaml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_registry(path)
+    shipped = load_registry(ROOT / "configs" / "sites.yaml").devices
+    index = next(i for i, d in enumerate(shipped) if d.id == "WIM-S207-45")
+    assert exc.value.field == f"devices.{index}.publicity.enforced_from"
+    assert exc.value.line == bad.splitlines().index(own.rstrip("\n")) + 1
+    path.write_text(bad.replace("enforced_from: 2026-02-20", "enforced_from: 2026-02-25"),
+                    encoding="utf-8")  # fmt: skip
+    device = load_registry(path).devices[index]
+    assert device.publicity is not None and device.publicity.enforced_from == dt.date(2026, 2, 25)
+
+
 def test_unknown_device_reference_and_bad_yaml(tmp_path: Path) -> None:
     path = tmp_path / "sites.yaml"
     path.write_text("sites: []\ndevices:\n  - {id: W, type: wim}\n", encoding="utf-8")

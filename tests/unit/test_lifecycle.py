@@ -64,7 +64,25 @@ def test_every_state_is_reachable_and_only_final_states_have_no_way_out() -> Non
                 todo.append(t.target)
     assert reached == set(STATES)
     sources = {s for t in TRANSITIONS for s in t.sources}
-    assert set(STATES) - sources == FINAL_STATES
+    assert set(STATES) - sources == FINAL_STATES - {"closed"}
+    # a closed case's one way out: its decision revoked (复议, 诉讼, an error found; issue #26)
+    assert {t.action for t in TRANSITIONS if "closed" in t.sources} == {"revoke_decision"}
+
+
+@pytest.mark.parametrize("status", ["decided", "closed"])
+def test_the_head_revokes_a_decision_with_a_coded_reason(status: str) -> None:
+    """撤销行政处罚决定 (issue #26 must-have 4): the 负责人's, with its reason, from a decided or
+    closed case; it ends the case as ``revoked``, no prior offence."""
+    t = plan(facts(status), "revoke_decision", CHEN, reason_code="reconsideration")
+    assert t.target == "revoked" and "revoked" in FINAL_STATES
+    with pytest.raises(TransitionRefused, match="须选择理由"):
+        plan(facts(status), "revoke_decision", CHEN)
+    with pytest.raises(TransitionRefused, match="须说明理由"):
+        plan(facts(status), "revoke_decision", CHEN, reason_code="other")
+    with pytest.raises(RoleRefused):
+        plan(facts(status), "revoke_decision", WANG, reason_code="reconsideration")
+    with pytest.raises(TransitionRefused, match="不能执行"):  # no decision yet
+        plan(facts("notice_issued"), "revoke_decision", CHEN, reason_code="error_found")
 
 
 def test_a_table_naming_an_unknown_state_is_refused_at_start() -> None:

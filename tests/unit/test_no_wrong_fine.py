@@ -278,6 +278,28 @@ async def test_a_pass_before_the_device_was_reviewed_is_not_admissible() -> None
     assert v.outcome == "review" and has(v, "device_not_reviewed_on_pass_date")
 
 
+async def test_a_pass_before_the_device_s_own_start_of_enforcement_is_not_admissible() -> None:
+    """A device with its own 公示 dates (issue #26 must-have 3) is judged by them, not by its
+    point's: the point is in enforcement since 2026-01-04, the scale's own 启用 is the day after
+    the pass (2026-11-22, local), so the pass goes to review naming the device."""
+    data = REGISTRY.model_dump()
+    site = next(s for s in data["sites"] if s["id"] == "G312-K1035-E")
+    own = {**site["publicity"], "notice_on": dt.date(2026, 11, 1),
+           "publicity_until": dt.date(2026, 11, 15), "signed_on": dt.date(2026, 11, 1)}  # fmt: skip
+    for d in data["devices"]:
+        if d["id"] == "WIM-G312-1035":
+            d["publicity"] = {**own, "enforced_from": dt.date(2026, 11, 23)}
+    v = one(await decide(passing("a", 56_000), Registry.model_validate(data)))
+    assert (v.outcome, v.fine_cny) == ("review", None)
+    why = next(r for r in v.reasons if r.startswith("device_not_enforced_on_pass_date:"))
+    assert "WIM-G312-1035" in why and "2026-11-23" in why and "启用" in why
+    for d in data["devices"]:
+        if d["id"] == "WIM-G312-1035":
+            d["publicity"] = {**own, "enforced_from": dt.date(2026, 11, 22)}
+    v = one(await decide(passing("a", 56_000), Registry.model_validate(data)))
+    assert v.outcome == "fine" and not any("enforced" in r for r in v.reasons)
+
+
 # 10. Time limits and the baseline in force on the pass date
 
 

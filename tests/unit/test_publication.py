@@ -8,7 +8,16 @@ import datetime as dt
 import io
 
 from cases import WorkCalendar
-from cases.publication import COLUMNS, decision_row, mask_id, publish_by, to_csv
+from cases.publication import (
+    COLUMNS,
+    deadline_item,
+    decision_row,
+    mask_id,
+    mask_name,
+    publish_by,
+    to_csv,
+    working_days,
+)
 
 DECISION = {"decision_no": "超限罚〔2026〕000001号", "fine_cny": 2_500}
 CASE = {"plate": "湘A12345", "overload_kg": 5_600, "penalty_basis": "《超限运输车辆行驶公路管理"
@@ -41,9 +50,13 @@ def test_a_natural_person_is_masked_and_a_company_is_named_by_its_credit_code() 
     r = row(CITIZEN)
     assert r["证件号码"] == "430102********1234" and "199001" not in to_csv([r])
     assert (r["行政相对人类别"], r["统一社会信用代码"]) == ("自然人", "")
+    # a natural person's name: the surname only (the stricter reading; review §1.2 [L])
+    assert r["行政相对人名称"] == "张*" and "张三" not in to_csv([r])
+    assert (mask_name("欧阳小明"), mask_name("李"), mask_name("")) == ("欧***", "李*", "")
     c = row(COMPANY)
     assert (c["行政相对人类别"], c["统一社会信用代码"], c["证件号码"]) == (
         "法人及非法人组织", "91430100MA4L000000", "")  # fmt: skip
+    assert c["行政相对人名称"] == "湖南示例物流有限公司"  # an organisation is named in full
     assert mask_id("12345") == "*****"
 
 
@@ -63,3 +76,26 @@ def test_published_within_seven_working_days() -> None:
     assert publish_by(WorkCalendar(), dt.date(2026, 11, 16)) == dt.date(2026, 11, 25)
     # decided Friday 20 November: 23–27 and 30 November, 1 December
     assert publish_by(WorkCalendar(), dt.date(2026, 11, 20)) == dt.date(2026, 12, 1)
+
+
+def test_the_deadlines_to_publish_and_to_withdraw_run_over_the_national_day_holiday() -> None:
+    """国庆 2026 (国办发明电〔2025〕7号): 1–7 October off, Saturday 10 October a working day.
+    Decided Wednesday 30 September: the 7 working days (国办发〔2018〕118号) are 8, 9, 10, 12,
+    13, 14, 15 October; revoked the same day: the 3 working days to withdraw (行政处罚法 Art.
+    48, 85) are 8, 9, 10 October — the Saturday counts, the holiday does not."""
+    due = working_days(WorkCalendar())
+    day = dt.date(2026, 9, 30)
+    open_ = deadline_item(day, None, None, None, dt.date(2026, 10, 15), due)
+    assert (open_["publish_by"], open_["overdue"]) == (dt.date(2026, 10, 15), False)
+    assert deadline_item(day, None, None, None, dt.date(2026, 10, 16), due)["overdue"]
+    late = deadline_item(day, dt.date(2026, 10, 16), None, None, dt.date(2026, 10, 20), due)
+    assert late["overdue"]  # published, but a day late
+    revoked = deadline_item(day, day, day, None, dt.date(2026, 10, 10), due)
+    assert (revoked["withdraw_by"], revoked["overdue"]) == (dt.date(2026, 10, 10), False)
+    assert deadline_item(day, day, day, None, dt.date(2026, 10, 12), due)["overdue"]
+    assert not deadline_item(day, day, day, dt.date(2026, 10, 9), dt.date(2026, 10, 12), due)[
+        "overdue"
+    ]
+    # revoked before it went out: nothing to publish nor to withdraw, never overdue
+    gone = deadline_item(day, None, day, None, dt.date(2026, 12, 1), due)
+    assert (gone["publish_by"], gone["withdraw_by"], gone["overdue"]) == (None, None, False)

@@ -64,6 +64,21 @@ def test_a_point_without_a_notice_is_left_out_and_one_not_started_says_so() -> N
     assert html.count("另行通告") == 1 and "水路" not in html
 
 
+def test_a_device_with_its_own_dates_is_announced_with_them() -> None:
+    """A device announced on its own (issue #26 must-have 3) shows its 公示 and 启用 in the 通告;
+    the others do not."""
+    data = REGISTRY.model_dump()
+    site = data["sites"][1]
+    own = {**site["publicity"], "notice_on": dt.date(2026, 3, 2),
+           "publicity_until": dt.date(2026, 3, 16), "enforced_from": dt.date(2026, 3, 17)}  # fmt: skip
+    for d in data["devices"]:
+        if d["id"] == site["devices"][0]:
+            d["publicity"] = own
+    html = notice_html(notice_view(type(REGISTRY).model_validate(data), None, "某执法机关"))
+    assert html.count("本设备单独公示") == 1
+    assert "公示期2026-03-02至2026-03-16，自2026-03-170时起启用执法" in html
+
+
 def test_stake_as_a_notice_writes_it() -> None:
     site = REGISTRY.site("S207-K45-N")
     assert site is not None and stake(site) == "S207线K45+000"

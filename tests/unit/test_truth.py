@@ -49,9 +49,15 @@ def test_an_expired_certificate_or_a_flagged_weighing_is_review_not_a_fine() -> 
     assert expected(passes, expired, at, False)[0][fined]["outcome"] == "review"
 
 
-async def test_both_readings_review_a_pass_the_day_before_its_site_starts_enforcement() -> None:
-    """Art. 41: a site's records are evidence from its 启用 (after the 公示) on; the oracle and
-    the pipeline agree on every pass when one site starts the day after a fined pass."""
+@pytest.mark.parametrize(("own", "reason"), [(False, "site_not_enforced_on_pass_date:"),
+                                             (True, "device_not_enforced_on_pass_date:")])  # fmt: skip
+async def test_both_readings_review_a_pass_the_day_before_its_start_of_enforcement(
+    own: bool, reason: str
+) -> None:
+    """Art. 41: a point's records are evidence from its 启用 (after the 公示) on; the oracle and
+    the pipeline agree on every pass when one site starts the day after a fined pass, or when
+    its scale alone does (``own``: the device's own 公示 dates override its point's, issue #26
+    must-have 3)."""
     passes = simulate(REGISTRY, CFG)
     at = CFG.start + dt.timedelta(days=1)
     fined = next(r for r, w in expected(passes, REGISTRY, at, False)[0].items()
@@ -59,10 +65,14 @@ async def test_both_readings_review_a_pass_the_day_before_its_site_starts_enforc
     wim = next(p.wim for p in passes if p.wim.record_id == fined)
     site = REGISTRY.site(wim.site_id)
     assert site is not None
+    day = site.local(wim.ts).date() + dt.timedelta(days=1)
     data = REGISTRY.model_dump()
     for s in data["sites"]:
-        if s["id"] == site.id:
-            s["publicity"]["enforced_from"] = site.local(wim.ts).date() + dt.timedelta(days=1)
+        if s["id"] == site.id and not own:
+            s["publicity"]["enforced_from"] = day
+    for d in data["devices"]:
+        if d["id"] == wim.device_id and own:
+            d["publicity"] = {**site.publicity.model_dump(), "enforced_from": day}
     late = type(REGISTRY).model_validate(data)
     want = expected(passes, late, at, False)[0]
     assert want[fined]["outcome"] == "review"
@@ -71,4 +81,4 @@ async def test_both_readings_review_a_pass_the_day_before_its_site_starts_enforc
         r: (w["outcome"], w["fine_cny"]) for r, w in want.items()
     }
     why = next(v for v in got if v.record_id == fined).reasons
-    assert any(r.startswith("site_not_enforced_on_pass_date:") and "启用" in r for r in why)
+    assert any(r.startswith(reason) and "启用" in r for r in why)
