@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .calendar import WorkCalendar, deadline
+from .calendar import WorkCalendar, deadline, year_later
 
 COLUMNS = (
     "行政相对人名称", "行政相对人类别", "统一社会信用代码", "工商注册号", "组织机构代码", "税务登记号",
@@ -35,13 +35,6 @@ def mask_id(number: str) -> str:
     if len(number) <= 10:
         return "*" * len(number)
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
-
-
-def _year_later(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
 
 
 def decision_row(
@@ -77,7 +70,7 @@ def decision_row(
         "处罚内容": f"罚款{fine}元" if fine else "警告",
         "罚款金额（万元）": f"{fine / 10_000:.4f}" if fine else "0",
         "处罚决定日期": decided_on.isoformat(),
-        "公示截止期": _year_later(decided_on).isoformat(),
+        "公示截止期": year_later(decided_on).isoformat(),
         "处罚机关": agency, "数据来源单位": agency,
     })  # fmt: skip
     return row
