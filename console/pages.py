@@ -18,6 +18,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from cases.credit import Credit
 from cases.sealing import Sealer, seal_svg
 from events import Registry
 from events.registry import PLATE_COLOR_ZH
@@ -88,6 +89,8 @@ class Console:
     on_closed: Callable[[str], Awaitable[None]] | None = None
     casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
     sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
+    credit: Credit | None = None  # the 严重失信 list and 信用修复 (console/credit.py); None: off
+    credit_sweep_s: float | None = None  # seconds between the background credit sweeps
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
