@@ -6,18 +6,25 @@ payment, by an officer's decision or on the commitment (承诺即修复). Every 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from cases.calendar import WorkCalendar
 from cases.credit import Credit, CreditError
+from console.credit import crediting
 from offsite import services
 from offsite.config import Settings
 from offsite.pipeline import prepare
 from sinks import CaseStore
+
+from .test_console import app_of, client_of, csrf_of, log_in
+from .test_lifecycle import World
 
 D = dt.date
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -198,3 +205,58 @@ async def test_repair_on_the_commitment_where_the_province_allows_it(store: Case
     assert await status(store, eid) == "repaired"
     # a removed or repaired entry is not swept again, nor drafted again for the same decisions
     assert (await c.sweep(D(2026, 10, 22))).drafted == []  # type: ignore[union-attr]
+
+
+async def test_the_legal_department_s_page_records_an_objection_and_the_console_sweeps(
+    world: World,
+) -> None:
+    w = world
+    console = app_of(w)
+    console.credit = Credit(w.store.pool, WorkCalendar(), TZ, "某市交通运输综合行政执法支队", {},
+                            False, w.clock)  # fmt: skip
+    for i, d in enumerate([D(2027, 1, 4), D(2027, 1, 5), D(2027, 1, 6), D(2027, 2, 1)]):
+        await add_case(w.store, f"P{i}", "苏A00006", d)
+    # the console's background job: its first round as of the clock's day (2027-02-01)
+    async with crediting(dataclasses.replace(console, credit_sweep_s=3600)):
+        await until(lambda: console.credit.entries(["draft"]), "the background sweep's draft")  # type: ignore[union-attr]
+    drafts = await console.credit.entries(["draft"])
+    assert [e["subject"] for e in drafts] == ["苏A00006/黄"]
+    # the operator (fleet unknown: no fleets) is held for a person with the reason
+    (held,) = await console.credit.entries(["held"])
+    assert held["kind"] == "operator" and "车辆总数不明" in held["reason"]
+    eid = drafts[0]["entry_id"]
+    async with client_of(console) as client:
+        await log_in(client, "zhao")
+        page = await client.get("/legal/credit")
+        assert page.status_code == 200 and eid in page.text and "车辆总数不明" in page.text
+        entry = await client.get(f"/legal/credit/{eid}")
+        assert "严重违法失信超限超载运输当事人拟列入告知书" in entry.text
+        token = csrf_of(entry)
+        done = await client.post(f"/legal/credit/{eid}/act", data={
+            "csrf": token, "action": "object", "text": "其中一次系车辆被盗期间"})  # fmt: skip
+        assert done.status_code == 303
+        refused = await client.post(f"/legal/credit/{eid}/act", data={
+            "csrf": token, "action": "decide_objection", "result": "no", "text": ""})  # fmt: skip
+        assert refused.status_code == 400 and "请填写复核理由" in refused.text
+        await client.post(f"/legal/credit/{eid}/act", data={
+            "csrf": token, "action": "decide_objection", "result": "yes",
+            "text": "经核实车辆被盗期间的处罚已撤销"})  # fmt: skip
+        # the held operator: its fleet entered, 1 vehicle of 5 is over 10 %: a draft
+        await client.post(f"/legal/credit/{held['entry_id']}/act", data={
+            "csrf": token, "action": "decide_held", "fleet": "5", "text": "经核查企业登记"})  # fmt: skip
+        entry = await client.get(f"/legal/credit/{eid}")
+    assert "异议成立，不予列入" in entry.text and "异议处理决定书" in entry.text
+    assert await status(w.store, eid) == "dropped"
+    assert await status(w.store, held["entry_id"]) == "draft"
+    actions = [e["action"] for e in await console.credit.events(eid)]
+    assert actions == ["draft", "objected", "objection_upheld"]
+    assert [e["by_user"] for e in await console.credit.events(eid)][1:] == ["zhao", "zhao"]
+
+
+async def until(check: Callable[[], Awaitable[object]], what: str, timeout: float = 60) -> None:
+    """Wait for ``check`` to answer something true (polled), failing after ``timeout``."""
+    end = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,127 @@
+"""The legal department's credit page (issue #26 must-have 6): ``/legal/credit`` lists the
+entries held for a person, the drafts in their objection period, the objections, the list and
+the 信用修复 applications; ``/legal/credit/{entry_id}`` shows an entry's documents and history
+and records its steps. The workflow is :class:`cases.credit.Credit`; the console also runs its
+sweep in the background (``crediting``), one process at a time under its advisory lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from cases.credit import KIND_ZH, STATUS_ZH, Credit, CreditError
+from events import OffsiteError
+from sinks.accounts import LEGAL_REVIEWER, Session
+
+from .notice import Page
+from .pages import Console, render
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def crediting(c: Console) -> AsyncIterator[None]:
+    """The credit sweep as of each local day, every ``c.credit_sweep_s`` seconds while the
+    console serves (None: no job); a failed round is logged and the next one tries again."""
+
+    async def loop(credit: Credit, every_s: float) -> None:
+        while True:
+            try:
+                done = await credit.sweep(c.now().astimezone(credit.tz).date())
+                if done and (done.drafted or done.held or done.listed or done.removed):
+                    log.info("credit: %d drafted, %d held, %d listed, %d removed",
+                             len(done.drafted), len(done.held), len(done.listed),
+                             len(done.removed))  # fmt: skip
+            except OffsiteError as exc:
+                log.warning("credit sweep failed: %s", exc)
+            await asyncio.sleep(every_s)
+
+    job = None
+    if c.credit is not None and c.credit_sweep_s:
+        job = asyncio.create_task(loop(c.credit, c.credit_sweep_s))
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def credit_routes(c: Console, page: Page) -> list[Route]:
+    def off(session: Session) -> Response:
+        return render("error.html", 404, session=session, title="信用管理未启用",
+                      message="本控制台未配置信用管理。")  # fmt: skip
+
+    async def overview(request: Request, session: Session) -> Response:
+        if c.credit is None:
+            return off(session)
+        entries = await c.credit.entries()
+        repairs = {r["entry_id"]: r for r in await c.credit.repairs() if r["status"] == "applied"}
+        groups = {s: [e for e in entries if e["status"] == s] for s in STATUS_ZH}
+        return render("credit.html", session=session, title="信用管理（严重失信名单）",
+                      groups=groups, repairs=repairs, KIND_ZH=KIND_ZH, STATUS_ZH=STATUS_ZH)  # fmt: skip
+
+    async def entry(request: Request, session: Session) -> Response:
+        if c.credit is None:
+            return off(session)
+        eid = request.path_params["entry_id"]
+        found = [e for e in await c.credit.entries() if e["entry_id"] == eid]
+        if not found:
+            return render("error.html", 404, session=session, title="没有该信用记录",
+                          message=f"没有信用记录 {eid}。")  # fmt: skip
+        e = found[0]
+        docs = [d for d in (_json(e["document"]), _json(e["objection_document"])) if d]
+        repairs = [r for r in await c.credit.repairs() if r["entry_id"] == eid]
+        for r in repairs:
+            docs += [d for d in (_json(r["commitment"]), _json(r["decision"])) if d]
+        return render("credit_entry.html", session=session, title="信用记录", e=e,
+                      cases=_json(e["cases"]), objection=_json(e["objection"]), docs=docs,
+                      repairs=repairs, events=await c.credit.events(eid), KIND_ZH=KIND_ZH,
+                      STATUS_ZH=STATUS_ZH)  # fmt: skip
+
+    async def act(request: Request, session: Session) -> Response:
+        if c.credit is None:
+            return off(session)
+        eid, by = request.path_params["entry_id"], session.actor
+        form = await request.form()
+        action, text = str(form.get("action") or ""), str(form.get("text") or "").strip()
+        yes = form.get("result") == "yes"
+        try:
+            if action == "object":
+                await c.credit.object(eid, by, text)
+            elif action == "decide_objection":
+                await c.credit.decide_objection(eid, by, yes, text)
+            elif action == "decide_held":
+                fleet = str(form.get("fleet") or "").strip()
+                if fleet and not fleet.isdigit():
+                    raise CreditError("车辆总数须为正整数")
+                await c.credit.decide_held(eid, by, int(fleet) if fleet else None, text)
+            elif action == "apply_repair":
+                await c.credit.apply_repair(eid, by, text)
+            elif action == "decide_repair":
+                await c.credit.decide_repair(eid, by, yes, text)
+            else:
+                raise CreditError(f"未知的操作：{action}")
+        except CreditError as exc:
+            return render("error.html", 400, session=session, title="无法办理", message=str(exc))
+        return RedirectResponse(f"/legal/credit/{eid}", 303)
+
+    roles = {LEGAL_REVIEWER}
+    return [
+        Route("/legal/credit", page(roles, overview)),
+        Route("/legal/credit/{entry_id}", page(roles, entry)),
+        Route("/legal/credit/{entry_id}/act", page(roles, act), methods=["POST"]),
+    ]
