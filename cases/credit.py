@@ -52,6 +52,13 @@ STATUS_ZH = {
     "repaired": "已信用修复",
 }  # fmt: skip
 ACTIVE = ("held", "draft", "objected", "listed")
+ACTION_ZH = {
+    "held": "转人工审核", "draft": "生成拟列入告知书", "objected": "登记异议",
+    "objection_upheld": "异议成立，不予列入", "objection_rejected": "异议不成立，列入名单",
+    "dropped": "不予列入", "listed": "公示期满，列入名单", "removed": "公布期满，移出名单",
+    "repair_applied": "申请信用修复", "repaired": "信用修复", "repair_refused": "不予信用修复",
+}  # fmt: skip
+ACTOR_ZH = {"sweep": "系统（定时办理）"}
 
 
 class CreditError(OffsiteError):
@@ -147,8 +154,10 @@ def listed_until(listed_on: dt.date) -> dt.date:
 # -- documents: data the console renders (title, paragraphs) ------------------------------------
 
 
-def _doc(title: str, *paras: str) -> dict[str, Any]:
-    return {"title": title, "paragraphs": list(paras)}
+def _doc(title: str, *paras: str, agency: str = "") -> dict[str, Any]:
+    """A document as data; ``agency``: the issuing agency (its seal on the PDF), none on the
+    party's own 承诺书."""
+    return {"title": title, "paragraphs": list(paras), "agency": agency}
 
 
 def draft_notice(f: Finding, agency: str, drafted_on: dt.date, due: dt.date) -> dict[str, Any]:
@@ -163,6 +172,7 @@ def draft_notice(f: Finding, agency: str, drafted_on: dt.date, due: dt.date) -> 
         f"如有异议，请于{due.isoformat()}前向本机关提出申诉并提交相关材料；逾期未提出或者异议不成立的，"
         f"将正式列入名单，公布期为两年。",
         f"{agency}　{drafted_on.isoformat()}",
+        agency=agency,
     )
 
 
@@ -172,7 +182,7 @@ def objection_decision(
     result = "异议成立，不予列入严重违法失信超限超载运输当事人名单" if upheld else (
         "异议不成立，列入严重违法失信超限超载运输当事人名单")  # fmt: skip
     return _doc("异议处理决定书", f"{subject}：", f"经复核，{reason}。", f"本机关决定：{result}。",
-                f"{agency}　{on.isoformat()}")  # fmt: skip
+                f"{agency}　{on.isoformat()}", agency=agency)  # fmt: skip
 
 
 def commitment(name: str, subject: str, text: str, on: dt.date) -> dict[str, Any]:
@@ -191,7 +201,7 @@ def repair_decision(
 ) -> dict[str, Any]:
     result = "准予信用修复，自本决定之日起停止公示" if approved else "不予信用修复"
     return _doc("信用修复决定书", f"{subject}：", f"{basis}。", f"本机关决定：{result}。",
-                f"{agency}　{on.isoformat()}")  # fmt: skip
+                f"{agency}　{on.isoformat()}", agency=agency)  # fmt: skip
 
 
 # -- the store ----------------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from cases.credit import KIND_ZH, STATUS_ZH, Credit, CreditError
+from cases.credit import ACTION_ZH, ACTOR_ZH, KIND_ZH, STATUS_ZH, Credit, CreditError
 from events import OffsiteError
 from sinks.accounts import LEGAL_REVIEWER, Session
 
-from .notice import Page
-from .pages import Console, render
+from .notice import Page, render_pdf
+from .pages import Console, _env, render
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +74,49 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
         return render("credit.html", session=session, title="信用管理（严重失信名单）",
                       groups=groups, repairs=repairs, KIND_ZH=KIND_ZH, STATUS_ZH=STATUS_ZH)  # fmt: skip
 
+    async def found(credit: Credit, eid: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
+        """The entry, its repair applications and its documents in the order they were made."""
+        e = next(e for e in await credit.entries() if e["entry_id"] == eid)
+        docs = [d for d in (_json(e["document"]), _json(e["objection_document"])) if d]
+        repairs = [r for r in await credit.repairs() if r["entry_id"] == eid]
+        for r in repairs:
+            docs += [d for d in (_json(r["commitment"]), _json(r["decision"])) if d]
+        return e, repairs, docs
+
+    def missing(session: Session, eid: str) -> Response:
+        return render("error.html", 404, session=session, title="没有该信用记录",
+                      message=f"没有信用记录 {eid}。")  # fmt: skip
+
     async def entry(request: Request, session: Session) -> Response:
         if c.credit is None:
             return off(session)
         eid = request.path_params["entry_id"]
-        found = [e for e in await c.credit.entries() if e["entry_id"] == eid]
-        if not found:
-            return render("error.html", 404, session=session, title="没有该信用记录",
-                          message=f"没有信用记录 {eid}。")  # fmt: skip
-        e = found[0]
-        docs = [d for d in (_json(e["document"]), _json(e["objection_document"])) if d]
-        repairs = [r for r in await c.credit.repairs() if r["entry_id"] == eid]
-        for r in repairs:
-            docs += [d for d in (_json(r["commitment"]), _json(r["decision"])) if d]
+        try:
+            e, repairs, docs = await found(c.credit, eid)
+        except StopIteration:
+            return missing(session, eid)
+        events = [{**ev, "action": ACTION_ZH.get(ev["action"], ev["action"]),
+                   "by_user": ACTOR_ZH.get(ev["by_user"], ev["by_user"]),
+                   "detail": "；".join(str(v) for v in _json(ev["detail"]).values() if v)}
+                  for ev in await c.credit.events(eid)]  # fmt: skip
         return render("credit_entry.html", session=session, title="信用记录", e=e,
                       cases=_json(e["cases"]), objection=_json(e["objection"]), docs=docs,
-                      repairs=repairs, events=await c.credit.events(eid), KIND_ZH=KIND_ZH,
-                      STATUS_ZH=STATUS_ZH)  # fmt: skip
+                      repairs=repairs, events=events, KIND_ZH=KIND_ZH, STATUS_ZH=STATUS_ZH)  # fmt: skip
+
+    async def document(request: Request, session: Session) -> Response:
+        """A document of the entry as a PDF, sealed with the agency's key when it has one."""
+        if c.credit is None:
+            return off(session)
+        eid, n = request.path_params["entry_id"], request.path_params["n"]
+        try:
+            _, _, docs = await found(c.credit, eid)
+        except StopIteration:
+            return missing(session, eid)
+        if n >= len(docs):
+            return missing(session, f"{eid} 的第{n + 1}份文书")
+        html = _env.get_template("credit_doc.html").render(d=docs[n], entry_id=eid)
+        pdf = await asyncio.to_thread(render_pdf, html, c.sealer if docs[n].get("agency") else None)
+        return Response(pdf, media_type="application/pdf")
 
     async def act(request: Request, session: Session) -> Response:
         if c.credit is None:
@@ -123,5 +149,6 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
     return [
         Route("/legal/credit", page(roles, overview)),
         Route("/legal/credit/{entry_id}", page(roles, entry)),
+        Route("/legal/credit/{entry_id}/doc/{n:int}.pdf", page(roles, document)),
         Route("/legal/credit/{entry_id}/act", page(roles, act), methods=["POST"]),
     ]

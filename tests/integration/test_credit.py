@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pypdf
 import pytest
 
 from cases.calendar import WorkCalendar
@@ -245,7 +247,13 @@ async def test_the_legal_department_s_page_records_an_objection_and_the_console_
         await client.post(f"/legal/credit/{held['entry_id']}/act", data={
             "csrf": token, "action": "decide_held", "fleet": "5", "text": "经核查企业登记"})  # fmt: skip
         entry = await client.get(f"/legal/credit/{eid}")
+        pdf = await client.get(f"/legal/credit/{eid}/doc/1.pdf")
     assert "异议成立，不予列入" in entry.text and "异议处理决定书" in entry.text
+    assert "系统（定时办理）" in entry.text and "objection_upheld" not in entry.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    pages = pypdf.PdfReader(io.BytesIO(pdf.content)).pages
+    text = "".join(p.extract_text() for p in pages).replace(" ", "")  # the title is spaced out
+    assert "异议处理决定书" in text and "经核实车辆被盗期间的处罚已撤销" in text
     assert await status(w.store, eid) == "dropped"
     assert await status(w.store, held["entry_id"]) == "draft"
     actions = [e["action"] for e in await console.credit.events(eid)]
