@@ -21,6 +21,7 @@ from cases.calendar import WorkCalendar
 from cases.credit import Credit, CreditError
 from console.credit import crediting
 from offsite import services
+from offsite.cli import _credit
 from offsite.config import Settings
 from offsite.pipeline import prepare
 from sinks import CaseStore
@@ -268,3 +269,25 @@ async def until(check: Callable[[], Awaitable[object]], what: str, timeout: floa
         if time.monotonic() > end:
             pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def test_offsite_credit_sweep_and_list(
+    plain_settings: Settings, store: CaseStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i, d in enumerate([D(2026, 1, 5), D(2026, 4, 1), D(2026, 7, 1), D(2026, 9, 28)]):
+        await add_case(store, f"Q{i}", "苏A00007", d)
+    # another process sweeping (it holds the lock): nothing done, exit 3
+    async with store.pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('offsite_credit_sweep'))")
+        try:
+            assert await _credit(plain_settings, "sweep", None, D(2026, 9, 28)) == 3
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('offsite_credit_sweep'))")
+    assert await store.pool.fetchval("SELECT count(*) FROM credit_entries") == 0
+    capsys.readouterr()
+    assert await _credit(plain_settings, "sweep", None, D(2026, 9, 28)) == 0
+    # the vehicle drafted; its company (no fleet in the owners file) held for a person
+    assert "1 drafted, 1 held for review, 0 listed, 0 removed" in capsys.readouterr().out
+    assert await _credit(plain_settings, "list", "draft", None) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "拟列入（公示中）" in line and "苏A00007/黄" in line and "异议截止2026-10-16" in line
