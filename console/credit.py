@@ -18,11 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from cases.credit import ACTION_ZH, ACTOR_ZH, KIND_ZH, STATUS_ZH, Credit, CreditError
-from events import OffsiteError
 from sinks.accounts import LEGAL_REVIEWER, Session
 
 from .notice import Page, render_pdf
-from .pages import Console, _env, render
+from .pages import Console, _env, every, render
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +30,18 @@ log = logging.getLogger(__name__)
 async def crediting(c: Console) -> AsyncIterator[None]:
     """The credit sweep as of each local day, every ``c.credit_sweep_s`` seconds while the
     console serves (None: no job); a failed round is logged and the next one tries again."""
+    credit = c.credit
 
-    async def loop(credit: Credit, every_s: float) -> None:
-        while True:
-            try:
-                done = await credit.sweep(c.now().astimezone(credit.tz).date())
-                if done and (done.drafted or done.held or done.listed or done.removed):
-                    log.info("credit: %d drafted, %d held, %d listed, %d removed",
-                             len(done.drafted), len(done.held), len(done.listed),
-                             len(done.removed))  # fmt: skip
-            except OffsiteError as exc:
-                log.warning("credit sweep failed: %s", exc)
-            await asyncio.sleep(every_s)
+    async def step() -> str | None:
+        assert credit is not None
+        done = await credit.sweep(c.now().astimezone(credit.tz).date())
+        if done and (done.drafted or done.held or done.listed or done.removed):
+            return (f"credit: {len(done.drafted)} drafted, {len(done.held)} held, "
+                    f"{len(done.listed)} listed, {len(done.removed)} removed")  # fmt: skip
+        return None
 
-    job = None
-    if c.credit is not None and c.credit_sweep_s:
-        job = asyncio.create_task(loop(c.credit, c.credit_sweep_s))
-    try:
+    async with every(c.credit_sweep_s if credit is not None else None, step, "credit sweep"):
         yield
-    finally:
-        if job is not None:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
 
 
 def _json(value: Any) -> Any:
