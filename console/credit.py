@@ -83,7 +83,8 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
             e, repairs, docs = await found(c.credit, eid)
         except StopIteration:
             return missing(session, eid)
-        events = [{**ev, "action": ACTION_ZH.get(ev["action"], ev["action"]),
+        events = [{**ev, "at": ev["at"].astimezone(c.credit.tz).strftime("%Y-%m-%d %H:%M"),
+                   "action": ACTION_ZH.get(ev["action"], ev["action"]),
                    "by_user": ACTOR_ZH.get(ev["by_user"], ev["by_user"]),
                    "detail": "；".join(str(v) for v in _json(ev["detail"]).values() if v)}
                   for ev in await c.credit.events(eid)]  # fmt: skip
