@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from cases.credit import KIND_ZH
 from cases.credit import STATUS_ZH as CREDIT_STATUS
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 from ingest.formats import FORMATS
@@ -355,7 +356,7 @@ async def _credit(settings: Settings, action: str, status: str | None, as_of: dt
             return 0
         for e in await credit.entries([status] if status else CREDIT_STATUS):
             listed = f"  列入{e['listed_on']}" if e["listed_on"] else ""
-            print(f"{e['entry_id']}  {CREDIT_STATUS[e['status']]}  {e['kind']}  {e['subject']}  "
+            print(f"{e['entry_id']}  {CREDIT_STATUS[e['status']]}  {KIND_ZH[e['kind']]}  {e['subject']}  "
                   f"{e['name'] or ''}  拟列入{e['drafted_on']} 异议截止{e['objection_due']}"
                   f"{listed}  {e['reason']}")  # fmt: skip
         return 0

@@ -8,9 +8,14 @@ public for 2 years (石台县交通运输局 2024). The year: 民法典 Art. 200
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+
+import pytest
 
 from cases.calendar import WorkCalendar
 from cases.credit import Decided, counts, findings, in_year, listed_until, objection_due
+from events import ConfigError
+from offsite.config import OwnersSettings
 
 D = dt.date
 CAL = WorkCalendar()
@@ -82,3 +87,16 @@ def test_the_objection_period_is_ten_working_days_across_the_national_day() -> N
 def test_the_list_period_is_two_years() -> None:
     assert listed_until(D(2027, 3, 15)) == D(2029, 3, 15)
     assert listed_until(D(2028, 2, 29)) == D(2030, 2, 28)
+
+
+def test_a_fleet_size_that_is_not_a_positive_number_stops_start_up_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "owners.yaml"
+    path.write_text("owners: []\nfleets:\n  91320100MA1XXXXX0X: 40\n  91430100MA4L00000F: 0\n",
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(ConfigError) as exc:
+        OwnersSettings(file=path).fleets()
+    assert f"{path}:4" in str(exc.value) and "fleets.91430100MA4L00000F" in str(exc.value)
+    path.write_text("owners: []\nfleets:\n  91320100MA1XXXXX0X: 40\n", encoding="utf-8")
+    assert OwnersSettings(file=path).fleets() == {"91320100MA1XXXXX0X": 40}
