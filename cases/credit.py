@@ -318,6 +318,10 @@ class Credit:
             list(statuses))  # fmt: skip
         return [dict(r) for r in rows]
 
+    async def entry(self, entry_id: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow("SELECT * FROM credit_entries WHERE entry_id = $1", entry_id)
+        return None if row is None else dict(row)
+
     async def _entry(self, conn: Any, entry_id: str, *states: str) -> Any:
         row = await conn.fetchrow(
             "SELECT * FROM credit_entries WHERE entry_id = $1 FOR UPDATE", entry_id

@@ -64,7 +64,9 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
 
     async def found(credit: Credit, eid: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
         """The entry, its repair applications and its documents in the order they were made."""
-        e = next(e for e in await credit.entries() if e["entry_id"] == eid)
+        e = await credit.entry(eid)
+        if e is None:
+            raise LookupError(eid)
         docs = [d for d in (_json(e["document"]), _json(e["objection_document"])) if d]
         repairs = [r for r in await credit.repairs() if r["entry_id"] == eid]
         for r in repairs:
@@ -81,7 +83,7 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
         eid = request.path_params["entry_id"]
         try:
             e, repairs, docs = await found(c.credit, eid)
-        except StopIteration:
+        except LookupError:
             return missing(session, eid)
         events = [{**ev, "at": ev["at"].astimezone(c.credit.tz).strftime("%Y-%m-%d %H:%M"),
                    "action": ACTION_ZH.get(ev["action"], ev["action"]),
@@ -99,7 +101,7 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
         eid, n = request.path_params["entry_id"], request.path_params["n"]
         try:
             _, _, docs = await found(c.credit, eid)
-        except StopIteration:
+        except LookupError:
             return missing(session, eid)
         if n >= len(docs):
             return missing(session, f"{eid} 的第{n + 1}份文书")

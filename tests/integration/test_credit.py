@@ -229,8 +229,13 @@ async def test_the_legal_department_s_page_records_an_objection_and_the_console_
     (held,) = await console.credit.entries(["held"])
     assert held["kind"] == "operator" and "车辆总数不明" in held["reason"]
     eid = drafts[0]["entry_id"]
+    async with client_of(console) as client:  # the legal department's page only
+        assert (await client.get("/legal/credit")).headers["location"].startswith("/login")
+        await log_in(client, "wang")  # an officer
+        assert (await client.get("/legal/credit")).status_code == 403
     async with client_of(console) as client:
         await log_in(client, "zhao")
+        assert (await client.get("/legal/credit/CR-none")).status_code == 404
         page = await client.get("/legal/credit")
         assert page.status_code == 200 and eid in page.text and "车辆总数不明" in page.text
         entry = await client.get(f"/legal/credit/{eid}")
