@@ -159,6 +159,15 @@ class WorkCalendar:
         return day.weekday() < 5 and day not in provisional_holidays(day.year)
 
 
+def year_later(day: dt.date, years: int = 1) -> dt.date:
+    """The day ``years`` years on: the same month and day, or the month's last day when it has
+    none (29 February; 民法典 Art. 200: "没有对应日的，月末日为期间的最后一日")."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
 @dataclass(frozen=True)
 class Deadline:
     """The last day of a period (included). ``start``: the day it runs from (not counted);
@@ -190,17 +199,24 @@ def period_zh(days: int) -> str:
 
 
 def deadline(
-    calendar: WorkCalendar, start: dt.date, days: int, told: dt.date | None = None
+    calendar: WorkCalendar,
+    start: dt.date,
+    days: int,
+    told: dt.date | None = None,
+    working: bool | None = None,
 ) -> Deadline:
     """The one computation of every deadline that is printed, enforced and shown to the party.
 
     ``start``: the day of the event the period runs from (service of a document, the decision);
     ``days``: the period; 2, 3, 5 and 7 are working days (Art. 85), any other is calendar days
     moved off a rest day onto the next working day (民法典 Art. 203). ``told``: the day the party
-    was told before (a provisional deadline): the result is never earlier."""
+    was told before (a provisional deadline): the result is never earlier. ``working``: a rule
+    that counts another period in working days says so (the 严重失信 objection's 10 working
+    days); None is Art. 85's choice."""
     if days < 1:
         raise ValueError(f"a period of {days} days")
-    working = days in WORKING_DAY_PERIODS
+    if working is None:
+        working = days in WORKING_DAY_PERIODS
     day, counted, looked = start, 0, []
     if working:
         while counted < days:

@@ -17,7 +17,14 @@ from collections.abc import Iterable
 from typing import Literal, Protocol
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from events import OffsiteError
 
@@ -91,6 +98,9 @@ class OwnerFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     owners: list[RegisteredOwner] = []
+    # 统一社会信用代码 → 货运车辆总数 of the road transport companies (the credit list's 10 %
+    # line, cases/credit.py); a company not here has an unknown fleet
+    fleets: dict[str, PositiveInt] = {}
 
 
 class RegistryOwners:

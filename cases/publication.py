@@ -28,7 +28,7 @@ from typing import Any
 
 from sinks.lifecycle import REVOKE_REASONS
 
-from .calendar import WorkCalendar, deadline
+from .calendar import WorkCalendar, deadline, year_later
 
 COLUMNS = (
     "行政相对人名称", "行政相对人类别", "统一社会信用代码", "工商注册号", "组织机构代码", "税务登记号",
@@ -68,13 +68,6 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 
-def _year_later(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
-
-
 def decision_row(
     decision: Mapping[str, Any],
     party: Mapping[str, Any] | None,
@@ -109,7 +102,7 @@ def decision_row(
         "处罚内容": f"罚款{fine}元" if fine else "警告",
         "罚款金额（万元）": f"{fine / 10_000:.4f}" if fine else "0",
         "处罚决定日期": decided_on.isoformat(),
-        "公示截止期": _year_later(decided_on).isoformat(),
+        "公示截止期": year_later(decided_on).isoformat(),
         "处罚机关": agency, "数据来源单位": agency,
     })  # fmt: skip
     return row

@@ -10,10 +10,11 @@ custody entry with the user's name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -59,6 +60,7 @@ from .atlas import atlas_routes
 from .casefile import CLOSED as FILED
 from .casefile import casefile_routes
 from .command import command_routes
+from .credit import credit_routes, crediting
 from .dispatch import dispatch_routes, sweeping
 from .notice import notice_document, notice_routes
 from .pages import (
@@ -394,6 +396,7 @@ def create_app(console: Console) -> Starlette:
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
         *publication_routes(c, page),  # 双公示: the public page, the tracker (console/publicity.py)
+        *credit_routes(c, page),  # the 严重失信 list and 信用修复: console/credit.py
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
@@ -405,9 +408,16 @@ def create_app(console: Console) -> Starlette:
         Route("/admin/badge", page({ADMIN}, set_badge), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lambda _: sweeping(c))
+    app = Starlette(routes=routes, lifespan=lambda _: background(c))
     app.add_middleware(SecurityHeaders, tls=c.secure_cookies)
     return app
+
+
+@contextlib.asynccontextmanager
+async def background(c: Console) -> AsyncIterator[None]:
+    """The console's background jobs: the dispatch sweep and the credit sweep."""
+    async with sweeping(c), crediting(c):
+        yield
 
 
 def _safe_next(target: str | None) -> str:

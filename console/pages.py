@@ -4,10 +4,13 @@ and ``render``, the handler type, and the labels the templates show. ``app``, ``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from cases.credit import Credit
 from cases.sealing import Sealer, seal_svg
-from events import Registry
+from events import OffsiteError, Registry
 from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
 from sinks.accounts import (
@@ -88,6 +92,8 @@ class Console:
     on_closed: Callable[[str], Awaitable[None]] | None = None
     casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
     sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
+    credit: Credit | None = None  # the 严重失信 list and 信用修复 (console/credit.py); None: off
+    credit_sweep_s: float | None = None  # seconds between the background credit sweeps
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 
@@ -96,6 +102,33 @@ class Console:
 
     def now(self) -> dt.datetime:
         return self.lifecycle.clock()
+
+
+@contextlib.asynccontextmanager
+async def every(
+    every_s: float | None, step: Callable[[], Awaitable[str | None]], what: str
+) -> AsyncIterator[None]:
+    """A background job while the console serves: ``step`` now and every ``every_s`` seconds
+    (None: no job), whether or not a page is open; what a round reports is logged, a failed
+    round is logged and the next one tries again."""
+
+    async def loop(seconds: float) -> None:
+        while True:
+            try:
+                if said := await step():
+                    logging.getLogger("offsite.console").info("%s", said)
+            except OffsiteError as exc:
+                logging.getLogger("offsite.console").warning("%s failed: %s", what, exc)
+            await asyncio.sleep(seconds)
+
+    job = asyncio.create_task(loop(every_s)) if every_s else None
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 _env = jinja2.Environment(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from cases.credit import KIND_ZH
+from cases.credit import STATUS_ZH as CREDIT_STATUS
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 from ingest.formats import FORMATS
 
@@ -259,6 +261,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="last local day, included")  # fmt: skip
     st.add_argument("--site", help="one site or waterway place (default: each, and the total)")
     st.add_argument("--xlsx", type=Path, help="also write the figures as this XLSX workbook")
+    # issue #26 must-have 6: the 严重失信 list (cases/credit.py)
+    cr = sub.add_parser("credit", help="the 严重失信 list of 超限 transport and 信用修复")
+    crsub = cr.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    crl = crsub.add_parser("list", help="the credit entries (drafts, objections, the list)")
+    crl.add_argument("--status", choices=tuple(CREDIT_STATUS), help="only entries in this state")
+    crs = crsub.add_parser("sweep", help="make the drafts, listings and removals due as of a day")
+    crs.add_argument("--as-of", type=dt.date.fromisoformat, help="local day (default today)")
     return p
 
 
@@ -330,6 +339,37 @@ def _casefile_verify(path: Path, keyring_path: Path) -> int:
     problems = verify_casefile(path, keyring)
     print("\n".join(f"{path}: {p}" for p in problems) or f"{path}: ok")
     return 1 if problems else 0
+
+
+async def _credit(settings: Settings, action: str, status: str | None, as_of: dt.date | None
+                  ) -> int:  # fmt: skip
+    """`offsite credit list|sweep`: the entries one a line; the sweep's drafts, listings and
+    removals as of a day (exit 3 while another process sweeps)."""
+    from sinks import CaseStore
+
+    from .console import console_settings, credit_of
+
+    store = await CaseStore.connect(services.endpoints(settings).database_url)
+    try:
+        await store.migrate()
+        credit = credit_of(settings, store.pool)
+        if action == "sweep":
+            day = as_of or dt.datetime.now(console_settings(settings).policy().tz).date()
+            done = await credit.sweep(day)
+            if done is None:
+                print("another process is sweeping the credit list; nothing done")
+                return 3
+            print(f"credit sweep as of {day}: {len(done.drafted)} drafted, {len(done.held)} held "
+                  f"for review, {len(done.listed)} listed, {len(done.removed)} removed")  # fmt: skip
+            return 0
+        for e in await credit.entries([status] if status else CREDIT_STATUS):
+            listed = f"  列入{e['listed_on']}" if e["listed_on"] else ""
+            print(f"{e['entry_id']}  {CREDIT_STATUS[e['status']]}  {KIND_ZH[e['kind']]}  {e['subject']}  "
+                  f"{e['name'] or ''}  拟列入{e['drafted_on']} 异议截止{e['objection_due']}"
+                  f"{listed}  {e['reason']}")  # fmt: skip
+        return 0
+    finally:
+        await store.close()
 
 
 async def _publish_decisions(settings: Settings, day: dt.date | None, out: Path) -> int:
@@ -499,6 +539,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                                               args.out or settings.var_dir / "publish"))  # fmt: skip
     if args.verb == "stats":
         return asyncio.run(_stats(settings, args.first, args.last, args.site, args.xlsx))
+    if args.verb == "credit":
+        return asyncio.run(_credit(settings, args.action, getattr(args, "status", None),
+                                   getattr(args, "as_of", None)))  # fmt: skip
     if args.verb == "publish":
         return _publish_devices(settings, args.out or settings.var_dir / "publish")
     if args.verb == "devices" and args.action in (None, "drift"):

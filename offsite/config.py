@@ -178,6 +178,12 @@ class OwnersSettings(BaseModel):
             raise ValueError("source http needs url and token")
         return self
 
+    def fleets(self) -> dict[str, int]:
+        """The companies' fleet sizes (owners file ``fleets``); none from an HTTP source."""
+        if self.source == "file" and self.file.is_file():
+            return load_yaml(self.file, OwnerFile).fleets
+        return {}
+
     def load(self) -> OwnerSource | None:
         if self.source == "file":
             return load_owners(self.file)
@@ -397,6 +403,11 @@ class ConsoleSettings(BaseModel):
     # for 陈述、申辩 and 听证 (address, telephone), printed on the notice (review D.7, D.11)
     notice_prefix: str = "超限"
     agency_contact: str = ""
+    # credit (cases/credit.py): the province allows 承诺即修复 (信用修复 on the party's signed
+    # commitment once the fine is paid; else an officer decides), and seconds between the
+    # console's credit sweeps (drafts, listings, removals due today)
+    credit_repair_on_commitment: bool = False
+    credit_sweep_s: float = Field(default=3600, gt=0, le=86400)
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cases.art37 import Rejudge
+from cases.credit import Credit
 from cases.procedure import procedure_lifecycle
 from cases.sealing import Sealer
 from console import Console, create_app
@@ -38,6 +39,7 @@ from .config import (
     ConsoleSettings,
     Settings,
     load_baselines,
+    load_calendar,
     load_map,
     load_squads,
     load_waterways,
@@ -152,8 +154,19 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
                       payment_secret=cs.payment_secret.get_secret_value() if cs.payment_secret
                       else None,
                       sealer=document_sealer(settings, clock))  # fmt: skip
+    console.credit, console.credit_sweep_s = (
+        credit_of(settings, store.pool, clock),
+        cs.credit_sweep_s,
+    )
     file_on_close(console, settings.var_dir / "casefiles", signer)  # 电子案卷 on closing
     return console, store
+
+
+def credit_of(settings: Settings, pool: Any, clock: Clock = wall_clock) -> Credit:
+    """The credit workflow (cases/credit.py) with the agency's calendar, fleets and settings."""
+    cs = console_settings(settings)
+    return Credit(pool, load_calendar(cs.holidays), cs.policy().tz, settings.evidence.agency,
+                  settings.owners.fleets(), cs.credit_repair_on_commitment, clock)  # fmt: skip
 
 
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
