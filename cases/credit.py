@@ -17,7 +17,8 @@ Sources (checked with ``search``, the paperwork review §2.1-2.3):
   the province's setting chooses it, otherwise an officer checks and decides.
 
 Counting: a decided case (a penalty decision made: ``penalty_decisions.kind = 'penalty'``; a
-confirmation without a decision, a 不予处罚 decision, a withdrawn case do not count) counts on
+confirmation without a decision, a 不予处罚 decision, a withdrawn case, a revoked decision do not
+count) counts on
 the days from its decision to the same day a year later (民法典 Art. 200-201: the period runs
 from the next day and ends on the corresponding day, or the month's last day when there is
 none) — 366 days when a 29 February falls inside, else 365.
@@ -41,6 +42,9 @@ from .calendar import WorkCalendar, deadline, year_later
 
 OVER = 3  # Art. 46 / 2017 notice (1), (2): "超过3次" — the 4th decided violation in a year
 FLEET_SHARE = 0.10  # Art. 46 / 2017 notice (3): "超过本单位货运车辆总数10%"
+# the 2017 notice (3) lists such an operator only if it "被道路运输管理机构责令停业整顿", a fact
+# offsite does not hold: a person confirms it (decide_held), it is never assumed
+SUSPENSION = "列入须该企业已被道路运输管理机构责令停业整顿，待核实"
 OBJECTION_DAYS = 10  # the draft's 公示 and objection period, in working days (2017 notice)
 LIST_YEARS = 2  # the list is public for 2 years (石台县 2024, the 2017 notice's practice)
 
@@ -134,10 +138,10 @@ def findings(rows: Iterable[Decided], as_of: dt.date, fleets: Mapping[str, int])
             why = "车辆总数不明" if fleet is None else f"登记车辆总数{fleet}少于违法车辆数"
             out.append(Finding("operator", key, tuple(cases), name=name, held=why, reason=(
                 f"道路运输企业1年内违法超限运输车辆{len(vehicles)}辆，{why}，无法计算比例")))  # fmt: skip
-        elif len(vehicles) > FLEET_SHARE * fleet:
-            out.append(Finding("operator", key, tuple(cases), name=name, reason=(
+        elif len(vehicles) > FLEET_SHARE * fleet:  # listed only once 停业整顿 was ordered: a person
+            out.append(Finding("operator", key, tuple(cases), name=name, held=SUSPENSION, reason=(
                 f"道路运输企业1年内违法超限运输车辆{len(vehicles)}辆，超过本单位货运车辆总数"
-                f"{fleet}辆的10%（《超限运输车辆行驶公路管理规定》第四十六条）")))  # fmt: skip
+                f"{fleet}辆的10%；{SUSPENSION}（2017年通知第三项）")))  # fmt: skip
     return out
 
 
@@ -210,7 +214,7 @@ DECIDED_SQL = (
     "SELECT d.case_id, d.decided_at, c.plate, c.plate_color, p.kind AS party_kind,"
     " p.name AS party_name, p.id_number FROM penalty_decisions d JOIN cases c USING (case_id)"
     " LEFT JOIN case_parties p USING (case_id)"
-    " WHERE d.kind = 'penalty' AND c.status NOT IN ('withdrawn', 'not_punished', 'rejected')"
+    " WHERE d.kind = 'penalty' AND c.status NOT IN ('withdrawn', 'not_punished', 'rejected', 'revoked')"
 )
 
 
@@ -364,25 +368,29 @@ class Credit:
             await _audit(conn, entry_id, now, by, "objection_upheld" if upheld else
                          "objection_rejected", {"reason": reason})  # fmt: skip
 
-    async def decide_held(self, entry_id: str, by: str, fleet: int | None, reason: str) -> None:
-        """A held operator: a person enters the fleet size (a draft when over 10 %, else
-        dropped) or drops it with a reason."""
+    async def decide_held(
+        self, entry_id: str, by: str, fleet: int | None, reason: str, suspended: bool = False
+    ) -> None:
+        """A held operator: a person enters the fleet size and whether the operator was ordered
+        to 停业整顿 (2017 notice (3)): a draft when both hold (over 10 %), else dropped."""
         now, today = self._now()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._entry(conn, entry_id, "held")
             cases = json.loads(row["cases"]) if isinstance(row["cases"], str) else row["cases"]
             vehicles = {c.get("vehicle") for c in cases}
-            over = (
+            over = suspended and (
                 fleet is not None and fleet >= len(vehicles) and len(vehicles) > FLEET_SHARE * fleet
             )
             if not over:
                 await conn.execute(
                     "UPDATE credit_entries SET status = 'dropped' WHERE entry_id = $1", entry_id
                 )
-                await _audit(conn, entry_id, now, by, "dropped", {"fleet": fleet, "reason": reason})
+                await _audit(conn, entry_id, now, by, "dropped",
+                             {"fleet": fleet, "suspended": suspended, "reason": reason})  # fmt: skip
                 return
             reason_zh = (f"道路运输企业1年内违法超限运输车辆{len(vehicles)}辆，超过本单位货运车辆总数"
-                         f"{fleet}辆的10%（《超限运输车辆行驶公路管理规定》第四十六条）")  # fmt: skip
+                         f"{fleet}辆的10%，并被责令停业整顿（《超限运输车辆行驶公路管理规定》"
+                         "第四十六条；2017年通知第三项）")  # fmt: skip
             due = objection_due(self.calendar, today)
             f = Finding("operator", row["subject"], tuple(
                 Decided(c["case_id"], dt.date.fromisoformat(c["decided_on"]), c.get("vehicle"))
@@ -391,7 +399,8 @@ class Credit:
                 "UPDATE credit_entries SET status = 'draft', reason = $2, drafted_on = $3,"
                 " objection_due = $4, document = $5 WHERE entry_id = $1", entry_id, reason_zh,
                 today, due, json.dumps(draft_notice(f, self.agency, today, due), ensure_ascii=False))  # fmt: skip
-            await _audit(conn, entry_id, now, by, "draft", {"fleet": fleet, "reason": reason})
+            await _audit(conn, entry_id, now, by, "draft",
+                         {"fleet": fleet, "suspended": suspended, "reason": reason})  # fmt: skip
 
     async def unpaid(self, conn: Any, entry_id: str) -> list[str]:
         """The counted cases whose fine is not paid in full."""

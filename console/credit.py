@@ -125,7 +125,8 @@ def credit_routes(c: Console, page: Page) -> list[Route]:
                 fleet = str(form.get("fleet") or "").strip()
                 if fleet and not fleet.isdigit():
                     raise CreditError("车辆总数须为正整数")
-                await c.credit.decide_held(eid, by, int(fleet) if fleet else None, text)
+                await c.credit.decide_held(eid, by, int(fleet) if fleet else None, text,
+                                          form.get("suspended") == "yes")  # fmt: skip
             elif action == "apply_repair":
                 await c.credit.apply_repair(eid, by, text)
             elif action == "decide_repair":

@@ -251,9 +251,11 @@ async def test_the_legal_department_s_page_records_an_objection_and_the_console_
         await client.post(f"/legal/credit/{eid}/act", data={
             "csrf": token, "action": "decide_objection", "result": "yes",
             "text": "经核实车辆被盗期间的处罚已撤销"})  # fmt: skip
-        # the held operator: its fleet entered, 1 vehicle of 5 is over 10 %: a draft
+        # the held operator: its fleet entered, 1 vehicle of 5 is over 10 %, and the person
+        # confirms the 停业整顿 order the 2017 notice (3) needs: a draft
         await client.post(f"/legal/credit/{held['entry_id']}/act", data={
-            "csrf": token, "action": "decide_held", "fleet": "5", "text": "经核查企业登记"})  # fmt: skip
+            "csrf": token, "action": "decide_held", "fleet": "5", "suspended": "yes",
+            "text": "经核查企业登记及停业整顿决定"})  # fmt: skip
         entry = await client.get(f"/legal/credit/{eid}")
         pdf = await client.get(f"/legal/credit/{eid}/doc/1.pdf")
     assert "异议成立，不予列入" in entry.text and "异议处理决定书" in entry.text
