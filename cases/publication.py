@@ -88,9 +88,9 @@ def publish_by(calendar: WorkCalendar, decided_on: dt.date) -> dt.date:
     return deadline(calendar, decided_on, PUBLISH_WITHIN).due
 
 
-def to_csv(rows: list[dict[str, str]]) -> str:
+def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -57,6 +57,7 @@ from sinks.lifecycle import (
 from . import names
 from .atlas import atlas_routes
 from .casefile import casefile_routes
+from .chaogao import chaogao_routes
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
 from .notice import notice_document, notice_routes
@@ -390,6 +391,7 @@ def create_app(console: Console) -> Starlette:
         Route("/cases/{case_id}/act", page({OFFICER, LEGAL_REVIEWER, HEAD}, act), methods=["POST"]),
         Route("/legal", page({LEGAL_REVIEWER}, legal_queue)),
         *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
+        *chaogao_routes(c, page),  # 抄告 to the home region: console/chaogao.py
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py

@@ -35,6 +35,7 @@ from sinks.accounts import (
 from sinks.blobs import BlobStore
 from sinks.dispatch import Dispatch, Squads
 from sinks.lifecycle import Lifecycle
+from sinks.outbound import Outbound
 
 from . import names
 
@@ -87,6 +88,7 @@ class Console:
     # called with a case's id when an action closed it: files it (console/casefile.py)
     on_closed: Callable[[str], Awaitable[None]] | None = None
     casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
+    outbound: Outbound | None = None  # where 抄告 records go (console/chaogao.py); None: not sent
     sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)

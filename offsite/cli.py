@@ -15,6 +15,7 @@ from typing import NoReturn
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 from ingest.formats import FORMATS
 
+from . import chaogao as chaogao_cli
 from . import console as console_cli
 from . import dlq, logs, services
 from .config import Settings, load_settings
@@ -251,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     cfx.add_argument("--out", type=Path, help="folder (default <var_dir>/casefiles)")
     cfv = cfsub.add_parser("verify", help="check a case file offline (signature, every file)")
     cfv.add_argument("path", type=Path)
+    chaogao_cli.add_parser(sub, _Parser)  # 抄告 (Art. 44, 45): offsite/chaogao.py
     return p
 
 
@@ -450,6 +452,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "chaogao":
+        return asyncio.run(chaogao_cli.run(args, settings))
     if args.verb == "casefile" and args.action == "export":
         return asyncio.run(_casefile_export(settings, args.case_id, args.out))
     if args.verb == "casefile":
