@@ -305,7 +305,7 @@ async def flag_nonconforming(
     """Art. 45: record that the vehicle of ``case_id`` does not conform (``kind``: gb1589 or
     registration); a second flag of the case replaces the first."""
     if kind not in NONCONFORMING_KINDS:
-        raise ValueError(f"kind {kind!r}: one of {', '.join(NONCONFORMING_KINDS)}")
+        raise ValueError(f"不符合情形须为：{'、'.join(NONCONFORMING_KINDS.values())}")
     if not reason.strip():
         raise ValueError("须写明不符合的具体情形")
     if not await pool.fetchval("SELECT 1 FROM cases WHERE case_id = $1", case_id):
@@ -314,6 +314,26 @@ async def flag_nonconforming(
         "INSERT INTO chaogao_nonconforming (case_id, kind, reason, flagged_by, flagged_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id) DO UPDATE SET kind = $2,"
         " reason = $3, flagged_by = $4, flagged_at = $5", case_id, kind, reason.strip(), actor, now)  # fmt: skip
+
+
+BODIES = {"rigid": "单体货车", "combination": "汽车列车"}
+
+
+async def registration_mismatches(pool: Any, bodies: Mapping[str, str]) -> list[dict[str, str]]:
+    """Art. 45 candidates the data shows: cases whose weighing device read another body
+    (单体货车 / 汽车列车) than the agency's record of the vehicle (``bodies``: plate → rigid or
+    combination). A device can misread: each is for an officer to confirm
+    (:func:`flag_nonconforming`), never reported unconfirmed. Flagged cases are left out."""
+    if not bodies:
+        return []
+    rows = await pool.fetch(
+        "SELECT case_id, plate, violation->'detection'->'wim'->>'vehicle_kind' AS measured"
+        " FROM cases c WHERE plate = ANY($1::text[]) AND NOT EXISTS"
+        " (SELECT 1 FROM chaogao_nonconforming f WHERE f.case_id = c.case_id)"
+        " ORDER BY ts, case_id", list(bodies))  # fmt: skip
+    return [{"case_id": r["case_id"], "plate": r["plate"],
+             "reason": f"称重设备判别为{BODIES[r['measured']]}，登记为{BODIES[bodies[r['plate']]]}"}
+            for r in rows if r["measured"] in BODIES and r["measured"] != bodies[r["plate"]]]  # fmt: skip
 
 
 POLICE_COLUMNS = ("号牌号码", "号牌颜色", "车籍地", "车型", "轴数", "车辆所有人", "发现时间", "发现地点",

@@ -16,11 +16,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from cases.chaogao import (
+    NONCONFORMING_KINDS,
     POLICE_BASIS,
     POLICE_COLUMNS,
     SEND_WITHIN,
+    flag_nonconforming,
     make_record,
     records,
+    registration_mismatches,
     release,
     retry_now,
     send_due,
@@ -114,8 +117,29 @@ def chaogao_routes(c: Console, page: Page) -> list[Route]:
         rows = await records(c.pool)
         for r in rows:
             r["overdue"] = r["status"] != "sent" and today() > r["due"]
+        vehicles = c.registry.vehicles if c.registry is not None else []
+        candidates = await registration_mismatches(
+            c.pool, {v.plate: v.body for v in vehicles if v.body})  # fmt: skip
+        flagged = await c.pool.fetch(
+            "SELECT f.*, c.plate FROM chaogao_nonconforming f JOIN cases c USING (case_id)"
+            " ORDER BY f.flagged_at DESC LIMIT 100")  # fmt: skip
         return render("chaogao.html", 400 if error else 200, session=session, title="抄告",
-                      rows=rows, error=error, transport=c.outbound.name if c.outbound else None)  # fmt: skip
+                      rows=rows, error=error, transport=c.outbound.name if c.outbound else None,
+                      candidates=candidates, flagged=flagged, kinds=NONCONFORMING_KINDS)  # fmt: skip
+
+    async def flag(request: Request, session: Session) -> Response:
+        """Art. 45: an officer records a non-conforming vehicle (a candidate confirmed, or any
+        case by its id)."""
+        f = await request.form()
+        try:
+            await flag_nonconforming(c.pool, str(f.get("case_id") or "").strip(),
+                                     str(f.get("kind") or ""), str(f.get("reason") or "")[:500],
+                                     session.actor, c.now())  # fmt: skip
+        except LookupError:
+            return await listing(request, session, "没有该案件")
+        except ValueError as exc:
+            return await listing(request, session, str(exc))
+        return RedirectResponse("/legal/chaogao", 303)
 
     async def act(request: Request, session: Session) -> Response:
         form_ = await request.form()
@@ -135,4 +159,5 @@ def chaogao_routes(c: Console, page: Page) -> list[Route]:
 
     roles = {LEGAL_REVIEWER, ADMIN}
     return [Route("/legal/chaogao", page(roles, listing)),
+            Route("/legal/chaogao/nonconforming", page(roles, flag), methods=["POST"]),
             Route("/legal/chaogao/{chaogao_id}", page(roles, act), methods=["POST"])]  # fmt: skip

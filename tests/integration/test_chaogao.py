@@ -2,7 +2,8 @@
 its 抄告 record (2016 No. 62 Art. 44) with the article's fields, dropped in the exchange folder;
 a platform that fails is tried again after the back-off and then takes the record (a real
 local HTTP server checks the signature); a plate of no mainland region is held until an
-officer names it; Art. 45's police list of a period."""
+officer names it; Art. 45: a vehicle the device read otherwise than its record is a candidate,
+recorded when an officer confirms it, and the police list of a period holds it."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ import pytest
 
 from cases.chaogao import chaogao_id, flag_nonconforming, send_due
 from console.chaogao import chaogao_on_close, record_closed_case
+from events.registry import Vehicle
 from offsite import chaogao as chaogao_cli
 from sinks.accounts import Accounts
 from sinks.outbound import FileDrop, HttpPost
+from tests.unit.test_stages import REGISTRY
 
 from .test_casefile import closed, paid
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
@@ -184,15 +187,33 @@ async def test_a_plate_of_no_mainland_region_is_held_until_an_officer_names_it(
     assert attempt.ok and (tmp_path / "chaogao" / f"{rid}.json").is_file()
 
 
-async def test_the_police_list_of_a_period_holds_the_flagged_vehicles(
+async def test_the_police_list_of_a_period_holds_the_vehicles_an_officer_recorded(
     world: World, tmp_path: Path
 ) -> None:
     w = world
     cid = w.cases["small"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="具体情形"):
         await flag_nonconforming(w.store.pool, cid, "gb1589", " ", "wang", w.clock.now)
-    await flag_nonconforming(w.store.pool, cid, "registration", "实测六轴，行驶证记载为二轴货车",
-                             "wang", w.clock.now)  # fmt: skip
+    # the weighing device read a road train; the agency's record says a rigid truck
+    await w.store.pool.execute(
+        "UPDATE cases SET violation = jsonb_set(violation::jsonb, '{detection,wim,vehicle_kind}',"
+        " '\"combination\"')::json WHERE case_id = $1", cid)  # fmt: skip
+    console = app_of(w)
+    truck = Vehicle(plate="湘A12345", kind="truck", licensed=True, body="rigid")
+    console.registry = REGISTRY.model_copy(update={"vehicles": [truck]})
+    await Accounts(w.store.pool).create("zhao", ["legal_reviewer"], PASSWORD)
+    async with client_of(console) as client:
+        await log_in(client, "zhao")
+        page = await client.get("/legal/chaogao")
+        assert (
+            "称重设备判别为汽车列车，登记为单体货车" in page.text
+        )  # a candidate, not yet recorded
+        r = await client.post("/legal/chaogao/nonconforming", data={
+            "csrf": csrf_of(page), "case_id": cid, "kind": "registration",
+            "reason": "称重设备判别为汽车列车，登记为单体货车；现场核实属实"})  # fmt: skip
+        assert r.status_code == 303
+        page = await client.get("/legal/chaogao")
+        assert 'id="nonconforming-candidates"' not in page.text and "现场核实属实" in page.text
     day = local(w)
     args = argparse.Namespace(action="police", first=day, last=day, out=tmp_path)
     assert await chaogao_cli.run(args, w.settings) == 0
@@ -200,6 +221,7 @@ async def test_the_police_list_of_a_period_holds_the_flagged_vehicles(
     lines = csv_text.splitlines()
     assert lines[0].startswith("号牌号码,号牌颜色,车籍地") and len(lines) == 2
     assert "湘A12345" in lines[1] and "与行驶证记载的登记内容不符" in lines[1] and cid in lines[1]
+    assert "湖南省（湘A）" in lines[1] and "zhao" in lines[1]
     pdf = pdf_text((tmp_path / f"police-{day}-{day}.pdf").read_bytes())
     assert "湘A12345" in pdf and "第四十五条" in pdf
     # the next day's list is empty
