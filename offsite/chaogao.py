@@ -63,15 +63,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                       f"{r['held_reason'] or r['last_error'] or ''}".rstrip())  # fmt: skip
             print(f"{len(rows)} records")
             return 0
-        if args.action == "flag":
+        if args.action in ("flag", "region"):
             try:
-                await cg.flag_nonconforming(pool, args.case_id, args.kind, args.reason, args.by,
-                                            now)  # fmt: skip
-            except LookupError:
-                raise UsageError(f"no case {args.case_id}") from None
+                if args.action == "flag":
+                    await cg.flag_nonconforming(pool, args.case_id, args.kind, args.reason,
+                                                args.by, now)  # fmt: skip
+                    print(f"recorded: {args.case_id} {cg.NONCONFORMING_KINDS[args.kind]}")
+                else:
+                    found = await cg.release(pool, args.chaogao_id, args.prefix, args.by)
+                    print(f"{args.chaogao_id}: to {found.agency}; pending")
+            except LookupError as exc:
+                raise UsageError(f"no such case or held record: {exc}") from None
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-            print(f"recorded: {args.case_id} {cg.NONCONFORMING_KINDS[args.kind]}")
             return 0
         if args.action == "police":
             rows = await cg.police_report(pool, args.first, args.last, tz)
@@ -83,15 +87,6 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             pdf = await police_pdf(console, settings.evidence.agency, rows, args.first, args.last)
             stem.with_suffix(".pdf").write_bytes(pdf)
             print(f"{len(rows)} vehicles: {stem}.csv, {stem}.pdf")
-            return 0
-        if args.action == "region":
-            try:
-                found = await cg.release(pool, args.chaogao_id, args.prefix, args.by)
-            except LookupError:
-                raise UsageError(f"no held record {args.chaogao_id}") from None
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-            print(f"{args.chaogao_id}: to {found.agency}; pending")
             return 0
         if console.outbound is None:
             raise UsageError("chaogao.transport is none: nothing can be sent")

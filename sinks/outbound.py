@@ -58,6 +58,18 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def http_failure(exc: OSError, who: str, timeout_s: float) -> str:
+    """Why a urllib request to ``who`` failed, as officers read it: its status, no answer in
+    time, or no connection (an HTTPError is closed here)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        exc.close()
+        return f"{who}应答 HTTP {exc.code}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+        return f"{who}在 {timeout_s:g} 秒内未应答"
+    return f"{who}无法连接：{reason}"
+
+
 class FileDrop:
     """Writes ``<dir>/<kind>/<item_id>.json`` and ``.pdf``, each atomically (a temporary file
     renamed), the PDF first: a collector that sees the JSON finds its PDF."""
@@ -108,16 +120,8 @@ class HttpPost:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise OutboundError(f"平台应答 HTTP {exc.code}") from None
-        except TimeoutError:
-            raise OutboundError(f"平台在 {self.timeout_s:g} 秒内未应答") from None
-        except (OSError, urllib.error.URLError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                raise OutboundError(f"平台在 {self.timeout_s:g} 秒内未应答") from None
-            raise OutboundError(f"无法连接平台：{reason}") from None
+        except OSError as exc:  # HTTPError, URLError and TimeoutError are OSErrors
+            raise OutboundError(http_failure(exc, "平台", self.timeout_s)) from None
 
     async def send(self, item: Item) -> str:
         return await asyncio.to_thread(self._post, item)
