@@ -229,31 +229,37 @@ async def send_due(
     pool: Any, outbound: Outbound, now: dt.datetime, only: str | None = None
 ) -> list[Attempt]:
     """One attempt for every pending record whose next attempt is due (or just ``only``), each
-    logged in ``chaogao_attempts``; a failure schedules the next attempt (:func:`retry_after`)."""
-    rows = await pool.fetch(
-        "SELECT chaogao_id, record, pdf, attempts FROM chaogao WHERE status = 'pending'"
-        " AND next_attempt_at <= $1 AND ($2::text IS NULL OR chaogao_id = $2)"
-        " ORDER BY due, chaogao_id", now, only)  # fmt: skip
-    out = []
-    for r in rows:
-        record = json.loads(r["record"]) if isinstance(r["record"], str) else dict(r["record"])
-        try:
-            detail = await outbound.send(Item("chaogao", r["chaogao_id"], record, bytes(r["pdf"])))
-            ok = True
-        except OutboundError as exc:
-            detail, ok = str(exc), False
-        attempts = r["attempts"] + 1
-        async with pool.acquire() as con, con.transaction():
-            await con.execute(
-                "INSERT INTO chaogao_attempts (chaogao_id, at, transport, ok, detail)"
-                " VALUES ($1, $2, $3, $4, $5)", r["chaogao_id"], now, outbound.name, ok, detail)  # fmt: skip
-            await con.execute(
-                "UPDATE chaogao SET attempts = $2, status = $3, sent_at = $4, last_error = $5,"
-                " next_attempt_at = $6 WHERE chaogao_id = $1",
-                r["chaogao_id"], attempts, "sent" if ok else "pending", now if ok else None,
-                None if ok else detail, None if ok else now + retry_after(attempts))  # fmt: skip
-        out.append(Attempt(r["chaogao_id"], ok, detail))
-    return out
+    logged in ``chaogao_attempts``; a failure schedules the next attempt (:func:`retry_after`).
+    One round at a time over the database (an advisory lock): while another process sends,
+    nothing is done here and the list is empty."""
+    async with pool.acquire() as lock, lock.transaction():
+        if not await lock.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('offsite_chaogao'))"):
+            return []
+        rows = await pool.fetch(
+            "SELECT chaogao_id, record, pdf, attempts FROM chaogao WHERE status = 'pending'"
+            " AND next_attempt_at <= $1 AND ($2::text IS NULL OR chaogao_id = $2)"
+            " ORDER BY due, chaogao_id", now, only)  # fmt: skip
+        return [await _attempt(pool, outbound, r, now) for r in rows]
+
+
+async def _attempt(pool: Any, outbound: Outbound, r: Any, now: dt.datetime) -> Attempt:
+    record = json.loads(r["record"]) if isinstance(r["record"], str) else dict(r["record"])
+    try:
+        detail = await outbound.send(Item("chaogao", r["chaogao_id"], record, bytes(r["pdf"])))
+        ok = True
+    except OutboundError as exc:
+        detail, ok = str(exc), False
+    attempts = r["attempts"] + 1
+    async with pool.acquire() as con, con.transaction():
+        await con.execute(
+            "INSERT INTO chaogao_attempts (chaogao_id, at, transport, ok, detail)"
+            " VALUES ($1, $2, $3, $4, $5)", r["chaogao_id"], now, outbound.name, ok, detail)  # fmt: skip
+        await con.execute(
+            "UPDATE chaogao SET attempts = $2, status = $3, sent_at = $4, last_error = $5,"
+            " next_attempt_at = $6 WHERE chaogao_id = $1",
+            r["chaogao_id"], attempts, "sent" if ok else "pending", now if ok else None,
+            None if ok else detail, None if ok else now + retry_after(attempts))  # fmt: skip
+    return Attempt(r["chaogao_id"], ok, detail)
 
 
 async def retry_now(pool: Any, outbound: Outbound, chaogao_id: str, now: dt.datetime) -> Attempt:
@@ -264,8 +270,8 @@ async def retry_now(pool: Any, outbound: Outbound, chaogao_id: str, now: dt.date
         chaogao_id, now)  # fmt: skip
     if done != "UPDATE 1":
         raise LookupError(chaogao_id)
-    (attempt,) = await send_due(pool, outbound, now, only=chaogao_id)
-    return attempt
+    done = await send_due(pool, outbound, now, only=chaogao_id)
+    return done[0] if done else Attempt(chaogao_id, False, "另一进程正在发送，稍后刷新查看结果")
 
 
 async def release(pool: Any, chaogao_id: str, prefix: str, actor: str) -> Region:

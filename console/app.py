@@ -10,10 +10,11 @@ custody entry with the user's name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -57,7 +58,7 @@ from sinks.lifecycle import (
 from . import names
 from .atlas import atlas_routes
 from .casefile import casefile_routes
-from .chaogao import chaogao_routes
+from .chaogao import chaogao_routes, sending
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
 from .notice import notice_document, notice_routes
@@ -402,9 +403,16 @@ def create_app(console: Console) -> Starlette:
         Route("/admin/badge", page({ADMIN}, set_badge), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lambda _: sweeping(c))
+    app = Starlette(routes=routes, lifespan=lambda _: background(c))
     app.add_middleware(SecurityHeaders, tls=c.secure_cookies)
     return app
+
+
+@contextlib.asynccontextmanager
+async def background(c: Console) -> AsyncIterator[None]:
+    """The console's background jobs while it serves: the dispatch sweep, the 抄告 sender."""
+    async with sweeping(c), sending(c):
+        yield
 
 
 def _safe_next(target: str | None) -> str:

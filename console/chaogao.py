@@ -7,8 +7,10 @@ region of a held record. The rules are ``cases.chaogao``; the transports ``sinks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +30,7 @@ from cases.chaogao import (
     retry_now,
     send_due,
 )
+from events import OffsiteError
 from sinks.accounts import ADMIN, LEGAL_REVIEWER, Session
 from sinks.outbound import Outbound
 
@@ -108,6 +111,35 @@ def chaogao_on_close(c: Console, outbound: Outbound | None) -> None:
             log.exception("case %s closed but its 抄告 record was not made", case_id)
 
     c.on_closed = on_closed
+
+
+@contextlib.asynccontextmanager
+async def sending(c: Console) -> AsyncIterator[None]:
+    """While the console serves: every ``c.sweep_s`` seconds, each 抄告 record whose next
+    attempt is due is sent (its back-off is in the store, so a restart keeps it). Several
+    consoles on one database take turns (``send_due``'s lock)."""
+
+    async def loop(outbound: Outbound, every_s: float) -> None:
+        while True:
+            try:
+                done = await send_due(c.pool, outbound, c.now())
+                if done:
+                    log.info("抄告: %d sent, %d failed", sum(a.ok for a in done),
+                             sum(not a.ok for a in done))  # fmt: skip
+            except OffsiteError as exc:
+                log.warning("抄告 sending failed: %s", exc)
+            await asyncio.sleep(every_s)
+
+    job = None
+    if c.outbound is not None and c.sweep_s:
+        job = asyncio.create_task(loop(c.outbound, c.sweep_s))
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 def chaogao_routes(c: Console, page: Page) -> list[Route]:

@@ -8,6 +8,8 @@ recorded when an officer confirms it, and the police list of a period holds it."
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -21,7 +23,7 @@ from typing import ClassVar
 import pytest
 
 from cases.chaogao import chaogao_id, flag_nonconforming, send_due
-from console.chaogao import chaogao_on_close, record_closed_case
+from console.chaogao import chaogao_on_close, record_closed_case, sending
 from events.registry import Vehicle
 from offsite import chaogao as chaogao_cli
 from sinks.accounts import Accounts
@@ -86,6 +88,7 @@ class Platform(BaseHTTPRequestHandler):
 
     statuses: ClassVar[list[int]] = []
     taken: ClassVar[list[tuple[str, bytes, str]]] = []
+    took = threading.Event()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -93,6 +96,7 @@ class Platform(BaseHTTPRequestHandler):
         status = self.statuses.pop(0) if self.headers["X-Offsite-Signature"] == good else 401
         if status == 200:
             self.taken.append((self.headers["Idempotency-Key"], body, good))
+            self.took.set()
         self.send_response(status)
         self.end_headers()
 
@@ -104,6 +108,7 @@ class Platform(BaseHTTPRequestHandler):
 def platform() -> Iterator[str]:
     Platform.statuses.clear()
     Platform.taken.clear()
+    Platform.took.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Platform)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -154,6 +159,25 @@ async def test_a_failed_send_is_retried_after_the_back_off_and_shown_overdue_unt
     sent = json.loads(body)
     assert key == rid == sent["id"] and sent["record"]["case_id"] == cid
     assert sent["pdf_base64"]
+
+
+async def test_the_console_sends_a_due_record_on_its_own_with_no_page_open(
+    world: World, platform: str
+) -> None:
+    w = world
+    Platform.statuses.extend([503, 200])
+    cid = await closed(w)
+    console = dataclasses.replace(app_of(w), sweep_s=3600)
+    chaogao_on_close(console, HttpPost(platform, SECRET, timeout_s=5))
+    rid = await record_closed_case(console, cid)  # its first attempt: 503
+    w.clock.now += dt.timedelta(minutes=1)  # the back-off over
+    async with sending(console), w.store.pool.acquire() as conn:  # as `offsite console` runs it
+        assert await asyncio.to_thread(Platform.took.wait, 60)
+        # the round is over when its lock is free: the record is updated by then
+        await conn.execute("SELECT pg_advisory_lock(hashtext('offsite_chaogao'))")
+        await conn.execute("SELECT pg_advisory_unlock(hashtext('offsite_chaogao'))")
+    row = await w.store.pool.fetchrow("SELECT * FROM chaogao WHERE chaogao_id = $1", rid)
+    assert (row["status"], row["attempts"], row["sent_at"]) == ("sent", 2, w.clock.now)
 
 
 async def test_a_plate_of_no_mainland_region_is_held_until_an_officer_names_it(
