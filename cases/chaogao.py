@@ -274,9 +274,10 @@ async def retry_now(pool: Any, outbound: Outbound, chaogao_id: str, now: dt.date
     return done[0] if done else Attempt(chaogao_id, False, "另一进程正在发送，稍后刷新查看结果")
 
 
-async def release(pool: Any, chaogao_id: str, prefix: str, actor: str) -> Region:
+async def release(pool: Any, chaogao_id: str, prefix: str, actor: str, render: Render) -> Region:
     """An officer names the home region of a held record (e.g. from the 行驶证): it becomes
-    pending, addressed to that region. ValueError when ``prefix`` names no mainland region."""
+    pending, addressed to that region, its 抄告函 made again. ValueError when ``prefix`` names
+    no mainland region; LookupError when no such record is held."""
     region = home_region(prefix.strip().upper() + "00000")
     if not isinstance(region, Region):
         raise ValueError(f"「{prefix}」不是内地号牌的车籍地前缀（如 湘A）")
@@ -288,10 +289,11 @@ async def release(pool: Any, chaogao_id: str, prefix: str, actor: str) -> Region
     record["recipient"] = {"region": region.prefix, "province_code": region.province_code,
                            "province": region.province, "agency": region.agency,
                            "named_by": actor}  # fmt: skip
+    pdf = await render(record)
     await pool.execute(
-        "UPDATE chaogao SET status = 'pending', region = $2, recipient = $3, record = $4"
-        " WHERE chaogao_id = $1 AND status = 'held'", chaogao_id, region.prefix, region.agency,
-        json.dumps(record, ensure_ascii=False))  # fmt: skip
+        "UPDATE chaogao SET status = 'pending', region = $2, recipient = $3, record = $4,"
+        " pdf = $5 WHERE chaogao_id = $1 AND status = 'held'", chaogao_id, region.prefix,
+        region.agency, json.dumps(record, ensure_ascii=False), pdf)  # fmt: skip
     return region
 
 

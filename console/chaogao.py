@@ -22,6 +22,7 @@ from cases.chaogao import (
     POLICE_BASIS,
     POLICE_COLUMNS,
     SEND_WITHIN,
+    Render,
     flag_nonconforming,
     make_record,
     records,
@@ -65,18 +66,23 @@ def chaogao_html(record: dict[str, Any]) -> str:
                     "注：本案为非现场执法，驾驶人及货物装载信息未取得的，标注为“未知”。"])  # fmt: skip
 
 
-async def record_closed_case(c: Console, case_id: str) -> str | None:
-    """The 抄告 record of a case just closed (None: not closed with a penalty); its first
-    attempt is made at once when a transport is configured."""
-    tz = c.lifecycle.policy.tz
+def renderer(c: Console) -> Render:
+    """The 抄告函 of a record as a PDF, sealed like the console's other documents."""
 
     async def pdf(record: dict[str, Any]) -> bytes:
         return await asyncio.to_thread(render_pdf, chaogao_html(record), c.sealer)
 
+    return pdf
+
+
+async def record_closed_case(c: Console, case_id: str) -> str | None:
+    """The 抄告 record of a case just closed (None: not closed with a penalty); its first
+    attempt is made at once when a transport is configured."""
+    tz = c.lifecycle.policy.tz
     vehicles = c.registry.vehicles if c.registry is not None else []
     cid = await make_record(
         c.pool, case_id, tz=tz, due_of=lambda day: c.lifecycle.policy.due(day, SEND_WITHIN).due,
-        now=c.now(), render=pdf, licences={v.plate: v.licence_no for v in vehicles if v.licence_no})  # fmt: skip
+        now=c.now(), render=renderer(c), licences={v.plate: v.licence_no for v in vehicles if v.licence_no})  # fmt: skip
     if cid is not None and c.outbound is not None:
         await send_due(c.pool, c.outbound, c.now(), only=cid)
     return cid
@@ -178,7 +184,7 @@ def chaogao_routes(c: Console, page: Page) -> list[Route]:
         cid = request.path_params["chaogao_id"]
         try:
             if form_.get("region"):
-                await release(c.pool, cid, str(form_["region"]), session.actor)
+                await release(c.pool, cid, str(form_["region"]), session.actor, renderer(c))
             elif c.outbound is None:
                 return await listing(request, session, "未配置抄告的发送方式（chaogao.transport）")
             else:

@@ -44,7 +44,7 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from cases import chaogao as cg
     from cases.publication import to_csv
-    from console.chaogao import police_pdf, record_closed_case
+    from console.chaogao import police_pdf, record_closed_case, renderer
 
     from .console import open_console
 
@@ -70,7 +70,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                                                 args.by, now)  # fmt: skip
                     print(f"recorded: {args.case_id} {cg.NONCONFORMING_KINDS[args.kind]}")
                 else:
-                    found = await cg.release(pool, args.chaogao_id, args.prefix, args.by)
+                    found = await cg.release(pool, args.chaogao_id, args.prefix, args.by,
+                                             renderer(console))  # fmt: skip
                     print(f"{args.chaogao_id}: to {found.agency}; pending")
             except LookupError as exc:
                 raise UsageError(f"no such case or held record: {exc}") from None

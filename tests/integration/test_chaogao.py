@@ -209,6 +209,9 @@ async def test_a_plate_of_no_mainland_region_is_held_until_an_officer_names_it(
     assert json.loads(row["record"])["recipient"]["named_by"] == "zhao"
     (attempt,) = await send_due(w.store.pool, console.outbound, w.clock.now)  # type: ignore[arg-type]
     assert attempt.ok and (tmp_path / "chaogao" / f"{rid}.json").is_file()
+    assert "广东省粤B号牌车籍地道路运输管理机构" in pdf_text(
+        (tmp_path / "chaogao" / f"{rid}.pdf").read_bytes()
+    )
 
 
 async def test_the_police_list_of_a_period_holds_the_vehicles_an_officer_recorded(
