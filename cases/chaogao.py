@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.ids import derive_id
+from events.registry import PLATE_COLOR_ZH
 from sinks.outbound import Item, Outbound, OutboundError
 
 from .calendar import WorkCalendar, deadline
@@ -119,7 +120,8 @@ def record_of(
         "recipient": {"region": region.prefix, "province_code": region.province_code,
                       "province": region.province, "agency": region.agency} if region else None,
         "vehicle": {  # (一)
-            "plate": facts["plate"] or UNKNOWN, "plate_color": facts["plate_color"] or UNKNOWN,
+            "plate": facts["plate"] or UNKNOWN,
+            "plate_color": PLATE_COLOR_ZH.get(facts["plate_color"] or "", UNKNOWN),
             "vehicle_type": vehicle_type(det.get("configuration")) or UNKNOWN,
             "axles": det.get("axle_count") or UNKNOWN,
             "owner": facts["party_name"] or UNKNOWN,
@@ -366,7 +368,7 @@ async def police_report(
         det = json.loads(r["violation"]).get("detection") or {}
         region = home_region(r["plate"])
         out.append(dict(zip(POLICE_COLUMNS, (
-            r["plate"] or UNKNOWN, r["plate_color"] or UNKNOWN,
+            r["plate"] or UNKNOWN, PLATE_COLOR_ZH.get(r["plate_color"] or "", UNKNOWN),
             f"{region.province}（{region.prefix}）" if isinstance(region, Region) else UNKNOWN,
             vehicle_type(det.get("configuration")) or UNKNOWN, str(det.get("axle_count") or UNKNOWN),
             r["owner"] or UNKNOWN, r["ts"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),

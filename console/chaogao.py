@@ -48,7 +48,7 @@ def chaogao_html(record: dict[str, Any]) -> str:
     r, v, d, o = record, record["vehicle"], record["decision"], record["other"]
     to = r["recipient"]["agency"] if r["recipient"] else "（车籍所在地待确定）"
     return form(TITLE, agency=r["sender"], case_id=r["case_id"], archive_no="", fields=[
-        ("抄告对象", to), ("号牌号码", f"{v['plate']}（{v['plate_color']}）"),
+        ("抄告对象", to), ("号牌号码", f"{v['plate']}（{v['plate_color']}牌）"),
         ("车型", v["vehicle_type"]), ("轴数", v["axles"]),
         ("车辆所有人", f"{v['owner']}（{v['owner_kind']}）"), ("车辆所属企业", v["company"]),
         ("道路运输证号", v["road_transport_certificate"]),

@@ -76,6 +76,7 @@ async def test_closing_a_penalty_case_on_the_console_makes_its_record_with_the_a
     assert sent["decision"]["amount_cny"] == decision["fine_cny"] == 2_500
     pdf = pdf_text((tmp_path / "chaogao" / f"{row['chaogao_id']}.pdf").read_bytes())
     assert "抄告函" in pdf and decision["decision_no"] in pdf and "装载地未知" in pdf
+    assert "湘A12345（黄牌）" in pdf
     # made once: the case again is the same record
     assert await record_closed_case(console, cid) == row["chaogao_id"]
     assert await w.store.pool.fetchval("SELECT count(*) FROM chaogao") == 1
@@ -144,6 +145,7 @@ async def test_a_failed_send_is_retried_after_the_back_off_and_shown_overdue_unt
         await log_in(client, "zhao")
         page = await client.get("/legal/chaogao")
         assert page.status_code == 200 and 'id="overdue-alert"' in page.text
+        assert 'href="/legal/chaogao"' in page.text  # in the legal department's menu
         assert "平台应答 HTTP 500" in page.text and "已超期" in page.text
         r = await client.post(f"/legal/chaogao/{rid}", data={"csrf": csrf_of(page)})
         assert r.status_code == 303
@@ -247,7 +249,9 @@ async def test_the_police_list_of_a_period_holds_the_vehicles_an_officer_recorde
     csv_text = (tmp_path / f"police-{day}-{day}.csv").read_text(encoding="utf-8")
     lines = csv_text.splitlines()
     assert lines[0].startswith("号牌号码,号牌颜色,车籍地") and len(lines) == 2
-    assert "湘A12345" in lines[1] and "与行驶证记载的登记内容不符" in lines[1] and cid in lines[1]
+    assert (
+        "湘A12345,黄," in lines[1] and "与行驶证记载的登记内容不符" in lines[1] and cid in lines[1]
+    )
     assert "湖南省（湘A）" in lines[1] and "zhao" in lines[1]
     pdf = pdf_text((tmp_path / f"police-{day}-{day}.pdf").read_bytes())
     assert "湘A12345" in pdf and "第四十五条" in pdf

@@ -70,7 +70,8 @@ def test_the_record_has_the_art_44_fields_and_says_what_is_unknown() -> None:
                   due=D(2026, 10, 15))  # fmt: skip
     assert r["recipient"]["agency"] == "湖南省湘A号牌车籍地道路运输管理机构"
     v = r["vehicle"]
-    assert (v["plate"], v["vehicle_type"], v["axles"]) == ("湘A12345", "六轴及六轴以上汽车列车", 6)
+    assert (v["plate"], v["plate_color"]) == ("湘A12345", "黄")
+    assert (v["vehicle_type"], v["axles"]) == ("六轴及六轴以上汽车列车", 6)
     assert v["company"] == "湖南示例物流有限公司" and v["road_transport_certificate"] == UNKNOWN
     assert r["driver"] == {"name": UNKNOWN, "qualification_no": UNKNOWN, "company": UNKNOWN}
     assert r["load"]["loading_place"] == UNKNOWN
