@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -31,13 +30,12 @@ from cases.chaogao import (
     retry_now,
     send_due,
 )
-from events import OffsiteError
 from sinks.accounts import ADMIN, LEGAL_REVIEWER, Session
 from sinks.outbound import Outbound
 
 from .casefile import form
 from .notice import Page, render_pdf
-from .pages import Console, render
+from .pages import Console, render, repeating
 
 log = logging.getLogger("offsite.console")
 TITLE = "超限运输违法案件抄告函"
@@ -119,33 +117,20 @@ def chaogao_on_close(c: Console, outbound: Outbound | None) -> None:
     c.on_closed = on_closed
 
 
-@contextlib.asynccontextmanager
-async def sending(c: Console) -> AsyncIterator[None]:
+def sending(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
     """While the console serves: every ``c.sweep_s`` seconds, each 抄告 record whose next
     attempt is due is sent (its back-off is in the store, so a restart keeps it). Several
     consoles on one database take turns (``send_due``'s lock)."""
+    outbound = c.outbound
 
-    async def loop(outbound: Outbound, every_s: float) -> None:
-        while True:
-            try:
-                done = await send_due(c.pool, outbound, c.now())
-                if done:
-                    log.info("抄告: %d sent, %d failed", sum(a.ok for a in done),
-                             sum(not a.ok for a in done))  # fmt: skip
-            except OffsiteError as exc:
-                log.warning("抄告 sending failed: %s", exc)
-            await asyncio.sleep(every_s)
+    async def round_() -> str | None:
+        if outbound is None:
+            return None
+        done = await send_due(c.pool, outbound, c.now())
+        ok = sum(a.ok for a in done)
+        return f"{ok} sent, {len(done) - ok} failed" if done else None
 
-    job = None
-    if c.outbound is not None and c.sweep_s:
-        job = asyncio.create_task(loop(c.outbound, c.sweep_s))
-    try:
-        yield
-    finally:
-        if job is not None:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+    return repeating("抄告", c.sweep_s if outbound is not None else None, round_)
 
 
 def chaogao_routes(c: Console, page: Page) -> list[Route]:

@@ -22,13 +22,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from events import OffsiteError
 from sinks.accounts import ADMIN, COMMAND_CENTER, FIELD_OFFICER, SQUAD_LEADER, Session
 from sinks.dispatch import Dispatch, DispatchError, Squad, Squads, as_photos, figures
 
 from .command import Page, _place_names, _water_places, listen
 from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED, name
-from .pages import Console, _env, render
+from .pages import Console, _env, render, repeating
 from .party import KINDS, MAX_IMAGE_BYTES, image_kind
 
 COMMANDERS = frozenset({COMMAND_CENTER, ADMIN})
@@ -49,30 +48,19 @@ def dispatch_of(c: Console) -> Dispatch:
     return c.dispatch
 
 
-@contextlib.asynccontextmanager
-async def sweeping(c: Console) -> AsyncIterator[None]:
+def sweeping(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
     """The console's background job while it serves: the rules' dispatch and the escalation of
     overdue tasks every ``c.sweep_s`` seconds, whether or not a page is open (None: no job).
     Several consoles on one database each run it; the sweep's lock makes one round at a time."""
+    d = dispatch_of(c)
 
-    async def loop(d: Dispatch, every_s: float) -> None:
-        while True:
-            try:
-                done = await d.sweep()
-                if done and (done[0] or done[1]):
-                    log.info("dispatch: %d tasks by the rules, %d escalated", *map(len, done))
-            except OffsiteError as exc:
-                log.warning("dispatch sweep failed: %s", exc)
-            await asyncio.sleep(every_s)
+    async def sweep() -> str | None:
+        done = await d.sweep()
+        if done and (done[0] or done[1]):
+            return f"{len(done[0])} tasks by the rules, {len(done[1])} escalated"
+        return None
 
-    job = asyncio.create_task(loop(dispatch_of(c), c.sweep_s)) if c.sweep_s else None
-    try:
-        yield
-    finally:
-        if job is not None:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+    return repeating("dispatch", c.sweep_s, sweep)
 
 
 def _squads(c: Console) -> Squads:

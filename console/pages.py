@@ -4,10 +4,13 @@ and ``render``, the handler type, and the labels the templates show. ``app``, ``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from cases.sealing import Sealer, seal_svg
-from events import Registry
+from events import OffsiteError, Registry
 from events.registry import PLATE_COLOR_ZH
 from events.water import WaterRegistry
 from sinks.accounts import (
@@ -38,6 +41,8 @@ from sinks.lifecycle import Lifecycle
 from sinks.outbound import Outbound
 
 from . import names
+
+log = logging.getLogger("offsite.console")
 
 HERE = Path(__file__).parent
 CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN, HEAD})
@@ -112,6 +117,34 @@ _env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
 _env.globals["seal"] = lambda agency: Markup(seal_svg(agency or ""))
 _env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
+
+
+@contextlib.asynccontextmanager
+async def repeating(
+    what: str, every_s: float | None, work: Callable[[], Awaitable[str | None]]
+) -> AsyncIterator[None]:
+    """A background job of the console while it serves: ``work()`` now and every ``every_s``
+    seconds (None: no job); what it returns is logged, an offsite error is logged and the job
+    goes on."""
+
+    async def loop(every: float) -> None:
+        while True:
+            try:
+                done = await work()
+                if done:
+                    log.info("%s: %s", what, done)
+            except OffsiteError as exc:
+                log.warning("%s failed: %s", what, exc)
+            await asyncio.sleep(every)
+
+    job = asyncio.create_task(loop(every_s)) if every_s else None
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
