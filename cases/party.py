@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from typing import Literal, Protocol
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from events import OffsiteError
+from sinks.outbound import http_failure
 
 PARTY_KINDS: dict[str, str] = {"citizen": "公民", "organization": "法人或其他组织"}
 
@@ -158,16 +158,8 @@ class HttpOwners:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return bytes(resp.read(1_000_000))
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise OwnerSourceError(f"{self.name}应答 HTTP {exc.code}") from None
-        except TimeoutError:
-            raise OwnerSourceError(f"{self.name}在 {self.timeout_s:g} 秒内未应答") from None
-        except (OSError, urllib.error.URLError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                raise OwnerSourceError(f"{self.name}在 {self.timeout_s:g} 秒内未应答") from None
-            raise OwnerSourceError(f"{self.name}无法连接：{reason}") from None
+        except OSError as exc:  # HTTPError, URLError and TimeoutError are OSErrors
+            raise OwnerSourceError(http_failure(exc, self.name, self.timeout_s)) from None
 
     async def owner(self, plate: str, plate_color: str | None) -> Party | None:
         body = await asyncio.to_thread(self._get, plate, plate_color)

@@ -59,6 +59,7 @@ from . import names
 from .atlas import atlas_routes
 from .casefile import CLOSED as FILED
 from .casefile import casefile_routes
+from .chaogao import chaogao_routes, sending
 from .command import command_routes
 from .credit import credit_routes, crediting
 from .dispatch import dispatch_routes, sweeping
@@ -397,6 +398,7 @@ def create_app(console: Console) -> Starlette:
         *casefile_routes(c, page),  # 案卷评查 of the 电子案卷: console/casefile.py
         *publication_routes(c, page),  # 双公示: the public page, the tracker (console/publicity.py)
         *credit_routes(c, page),  # the 严重失信 list and 信用修复: console/credit.py
+        *chaogao_routes(c, page),  # 抄告 to the home region: console/chaogao.py
         *command_routes(c, page),  # the command center: console/command.py
         *notice_routes(c, page),  # the 违法行为通知书: console/notice.py
         *party_routes(c, page),  # the party's page: console/party.py
@@ -415,8 +417,9 @@ def create_app(console: Console) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def background(c: Console) -> AsyncIterator[None]:
-    """The console's background jobs: the dispatch sweep and the credit sweep."""
-    async with sweeping(c), crediting(c):
+    """The console's background jobs while it serves: the dispatch sweep, the credit sweep and
+    the 抄告 sender."""
+    async with sweeping(c), crediting(c), sending(c):
         yield
 
 

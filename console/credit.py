@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -21,13 +20,12 @@ from cases.credit import ACTION_ZH, ACTOR_ZH, KIND_ZH, STATUS_ZH, Credit, Credit
 from sinks.accounts import LEGAL_REVIEWER, Session
 
 from .notice import Page, render_pdf
-from .pages import Console, _env, every, render
+from .pages import Console, _env, render, repeating
 
 log = logging.getLogger(__name__)
 
 
-@contextlib.asynccontextmanager
-async def crediting(c: Console) -> AsyncIterator[None]:
+def crediting(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
     """The credit sweep as of each local day, every ``c.credit_sweep_s`` seconds while the
     console serves (None: no job); a failed round is logged and the next one tries again."""
     credit = c.credit
@@ -36,12 +34,11 @@ async def crediting(c: Console) -> AsyncIterator[None]:
         assert credit is not None
         done = await credit.sweep(c.now().astimezone(credit.tz).date())
         if done and (done.drafted or done.held or done.listed or done.removed):
-            return (f"credit: {len(done.drafted)} drafted, {len(done.held)} held, "
+            return (f"{len(done.drafted)} drafted, {len(done.held)} held, "
                     f"{len(done.listed)} listed, {len(done.removed)} removed")  # fmt: skip
         return None
 
-    async with every(c.credit_sweep_s if credit is not None else None, step, "credit sweep"):
-        yield
+    return repeating("credit sweep", c.credit_sweep_s if credit is not None else None, step)
 
 
 def _json(value: Any) -> Any:

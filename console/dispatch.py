@@ -27,7 +27,7 @@ from sinks.dispatch import Dispatch, DispatchError, Squad, Squads, as_photos, fi
 
 from .command import Page, _place_names, _water_places, listen
 from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED, name
-from .pages import Console, _env, every, render
+from .pages import Console, _env, render, repeating
 from .party import KINDS, MAX_IMAGE_BYTES, image_kind
 
 COMMANDERS = frozenset({COMMAND_CENTER, ADMIN})
@@ -48,20 +48,19 @@ def dispatch_of(c: Console) -> Dispatch:
     return c.dispatch
 
 
-@contextlib.asynccontextmanager
-async def sweeping(c: Console) -> AsyncIterator[None]:
+def sweeping(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
     """The console's background job while it serves: the rules' dispatch and the escalation of
     overdue tasks every ``c.sweep_s`` seconds, whether or not a page is open (None: no job).
     Several consoles on one database each run it; the sweep's lock makes one round at a time."""
+    d = dispatch_of(c)
 
-    async def step() -> str | None:
-        done = await dispatch_of(c).sweep()
+    async def sweep() -> str | None:
+        done = await d.sweep()
         if done and (done[0] or done[1]):
-            return f"dispatch: {len(done[0])} tasks by the rules, {len(done[1])} escalated"
+            return f"{len(done[0])} tasks by the rules, {len(done[1])} escalated"
         return None
 
-    async with every(c.sweep_s, step, "dispatch sweep"):
-        yield
+    return repeating("dispatch", c.sweep_s, sweep)
 
 
 def _squads(c: Console) -> Squads:

@@ -39,8 +39,11 @@ from sinks.accounts import (
 from sinks.blobs import BlobStore
 from sinks.dispatch import Dispatch, Squads
 from sinks.lifecycle import Lifecycle
+from sinks.outbound import Outbound
 
 from . import names
+
+log = logging.getLogger("offsite.console")
 
 HERE = Path(__file__).parent
 CASE_VIEWERS = frozenset({OFFICER, LEGAL_REVIEWER, ADMIN, HEAD})
@@ -91,6 +94,7 @@ class Console:
     # called with a case's id when an action closed it: files it (console/casefile.py)
     on_closed: Callable[[str], Awaitable[None]] | None = None
     casefile_dir: Path | None = None  # the 电子案卷 it files, for the 评查 page
+    outbound: Outbound | None = None  # where 抄告 records go (console/chaogao.py); None: not sent
     sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
     credit: Credit | None = None  # the 严重失信 list and 信用修复 (console/credit.py); None: off
     credit_sweep_s: float | None = None  # seconds between the background credit sweeps
@@ -102,33 +106,6 @@ class Console:
 
     def now(self) -> dt.datetime:
         return self.lifecycle.clock()
-
-
-@contextlib.asynccontextmanager
-async def every(
-    every_s: float | None, step: Callable[[], Awaitable[str | None]], what: str
-) -> AsyncIterator[None]:
-    """A background job while the console serves: ``step`` now and every ``every_s`` seconds
-    (None: no job), whether or not a page is open; what a round reports is logged, a failed
-    round is logged and the next one tries again."""
-
-    async def loop(seconds: float) -> None:
-        while True:
-            try:
-                if said := await step():
-                    logging.getLogger("offsite.console").info("%s", said)
-            except OffsiteError as exc:
-                logging.getLogger("offsite.console").warning("%s failed: %s", what, exc)
-            await asyncio.sleep(seconds)
-
-    job = asyncio.create_task(loop(every_s)) if every_s else None
-    try:
-        yield
-    finally:
-        if job is not None:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
 
 
 _env = jinja2.Environment(
@@ -143,6 +120,34 @@ _env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
 _env.globals["seal"] = lambda agency: Markup(seal_svg(agency or ""))
 _env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
+
+
+@contextlib.asynccontextmanager
+async def repeating(
+    what: str, every_s: float | None, work: Callable[[], Awaitable[str | None]]
+) -> AsyncIterator[None]:
+    """A background job of the console while it serves: ``work()`` now and every ``every_s``
+    seconds (None: no job); what it returns is logged, an offsite error is logged and the job
+    goes on."""
+
+    async def loop(every: float) -> None:
+        while True:
+            try:
+                done = await work()
+                if done:
+                    log.info("%s: %s", what, done)
+            except OffsiteError as exc:
+                log.warning("%s failed: %s", what, exc)
+            await asyncio.sleep(every)
+
+    job = asyncio.create_task(loop(every_s)) if every_s else None
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

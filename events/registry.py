@@ -166,6 +166,7 @@ class Vehicle(_Strict):
     permitted_minutes: list[tuple[int, int]] = Field(default_factory=list)
     # a goods vehicle's Art. 3 body: a single vehicle (单体货车) or a road train (汽车列车)
     body: Literal["rigid", "combination"] | None = None
+    licence_no: str | None = None  # its 道路运输证号, where the agency records it (抄告, Art. 44)
 
 
 class Permit(_Strict):

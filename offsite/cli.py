@@ -17,6 +17,7 @@ from cases.credit import STATUS_ZH as CREDIT_STATUS
 from events import ConfigError, OffsiteError, UsageError, export_schemas
 from ingest.formats import FORMATS
 
+from . import chaogao as chaogao_cli
 from . import console as console_cli
 from . import dlq, logs, services
 from .config import Settings, load_settings
@@ -268,6 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     crl.add_argument("--status", choices=tuple(CREDIT_STATUS), help="only entries in this state")
     crs = crsub.add_parser("sweep", help="make the drafts, listings and removals due as of a day")
     crs.add_argument("--as-of", type=dt.date.fromisoformat, help="local day (default today)")
+    chaogao_cli.add_parser(sub, _Parser)  # 抄告 (Art. 44, 45): offsite/chaogao.py
     return p
 
 
@@ -530,6 +532,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           "differences": result.differences, "stored": result.stored,
                           "recomputed": result.recomputed}, ensure_ascii=False, indent=2))  # fmt: skip
         return 0 if result.matches else 1
+    if args.verb == "chaogao":
+        return asyncio.run(chaogao_cli.run(args, settings))
     if args.verb == "casefile" and args.action == "export":
         return asyncio.run(_casefile_export(settings, args.case_id, args.out))
     if args.verb == "casefile":

@@ -38,6 +38,7 @@ from rules.baseline import problems as baseline_problems
 from sinks.dispatch import Squads
 from sinks.dispatch import problems as squad_problems
 from sinks.lifecycle import Policy
+from sinks.outbound import FileDrop, HttpPost, Outbound
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -189,6 +190,33 @@ class OwnersSettings(BaseModel):
             return load_owners(self.file)
         if self.source == "http" and self.url is not None and self.token is not None:
             return HttpOwners(str(self.url), self.token.get_secret_value(), self.timeout_s)
+        return None
+
+
+class ChaogaoSettings(BaseModel):
+    """``chaogao:`` — where 抄告 records go (cases/chaogao.py, sinks/outbound.py): a folder
+    another system collects from (the demo's), or HTTP POST to the platform, signed with
+    ``secret`` (HMAC-SHA256, the header X-Offsite-Signature)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["file", "http", "none"] = "file"
+    dir: Path | None = None  # transport file; unset: <var_dir>/outbox
+    url: HttpUrl | None = None  # transport http
+    secret: SecretStr | None = None  # transport http
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _http_complete(self) -> ChaogaoSettings:
+        if self.transport == "http" and (self.url is None or not self.secret):
+            raise ValueError("transport http needs url and secret")
+        return self
+
+    def outbound(self, var_dir: Path) -> Outbound | None:
+        if self.transport == "file":
+            return FileDrop(self.dir or var_dir / "outbox")
+        if self.transport == "http" and self.url is not None and self.secret is not None:
+            return HttpPost(str(self.url), self.secret.get_secret_value(), self.timeout_s)
         return None
 
 
@@ -445,6 +473,7 @@ class Settings(BaseSettings):
     squads: Path = Path("configs/squads.yaml")  # squads, their areas and people; dispatch rules
     map: Path = Path("configs/map.geojson")  # roads and waterways under the command center's map
     owners: OwnersSettings = OwnersSettings()  # vehicle owners: the party at 立案
+    chaogao: ChaogaoSettings = ChaogaoSettings()  # where 抄告 records are sent
     var_dir: Path = Path("var")
 
     @classmethod

@@ -23,6 +23,7 @@ from cases.procedure import procedure_lifecycle
 from cases.sealing import Sealer
 from console import Console, create_app
 from console.casefile import file_on_close
+from console.chaogao import chaogao_on_close
 from detectors.plates import PLATE
 from events import DETECTIONS, UsageError, Violation
 from events.clock import Clock, wall_clock
@@ -159,6 +160,7 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
         cs.credit_sweep_s,
     )
     file_on_close(console, settings.var_dir / "casefiles", signer)  # 电子案卷 on closing
+    chaogao_on_close(console, settings.chaogao.outbound(settings.var_dir))  # then the 抄告
     return console, store
 
 

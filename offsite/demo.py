@@ -79,7 +79,9 @@ async def demo(
         print("[1/4] a fresh start: the previous demo's broker, database, images, evidence and documents"
               f" under {settings.var_dir}/ are removed")  # fmt: skip
         await asyncio.to_thread(services.down, settings)
-        for folder in ("kafka", "pg", "blobs", "sim", "dated", "documents", "casefiles", "publish"):
+        wiped = ("kafka", "pg", "blobs", "sim", "dated", "documents", "casefiles", "publish",
+                 "outbox")  # fmt: skip
+        for folder in wiped:
             shutil.rmtree(settings.var_dir / folder, ignore_errors=True)
         shutil.rmtree(settings.evidence.dir, ignore_errors=True)
     print("[1/4] starting the embedded broker and PostgreSQL (offsite services up)")
@@ -248,6 +250,12 @@ async def _walk(settings: Settings, r: dict[str, Any]) -> None:
         print("    its 双公示 (published rows at /public/decisions, deadlines at /legal/publicity): ",
               end="")  # fmt: skip
         await _publish_decisions(settings, day, settings.var_dir / "publish")
+    from cases.chaogao import chaogao_id
+
+    sent = (settings.chaogao.dir or settings.var_dir / "outbox") / "chaogao"
+    if (sent / f"{chaogao_id(r['case_id'])}.json").is_file():
+        print(f"    its 抄告 to the home region: {sent / chaogao_id(r['case_id'])}.json and .pdf"
+              "  (offsite chaogao list; /legal/chaogao)")  # fmt: skip
 
 
 def _print_load(stage: str, seconds: float) -> None:

@@ -113,7 +113,7 @@ async def every_page(w: World, console: Console) -> dict[str, str]:
         queues = ["/cases"] + [f"/cases?status={s}" for s in (
             "statement_received", "sent_back", "confirmed", "approved", "notice_issued")]  # fmt: skip
         rendered |= await pages_of(
-            client, [*queues, "/legal", "/legal/casefiles", "/legal/publicity"]
+            client, [*queues, "/legal", "/legal/casefiles", "/legal/publicity", "/legal/chaogao"]
         )
         rendered |= await pages_of(
             client, [f"/cases/{cid}" for n, cid in cases.items() if n != "task"]

@@ -18,6 +18,7 @@ import pytest
 
 from cases import WorkCalendar, deadline
 from cases.casefile import verify_casefile
+from cases.chaogao import chaogao_id
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from cases.sealing import load_certificate, verify_pdf
@@ -712,6 +713,10 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
     # closed, it is filed as a close on the console files it (电子案卷, issue #26)
     (filed,) = [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
     assert verify_casefile(filed) == []  # its evidence package's custody log in time order too
+    # and its 抄告 to the home region is in the exchange folder (the demo's transport)
+    sent = json.loads((w.settings.var_dir / "outbox" / "chaogao" / f"{chaogao_id(cid)}.json")
+                      .read_bytes())  # fmt: skip
+    assert sent["case_id"] == cid and sent["recipient"]["region"] == "湘A"
 
 
 async def test_the_hearing_notice_is_a_pdf_with_the_party_the_time_and_the_place_on_the_timeline(

@@ -42,6 +42,12 @@ def offsite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         ),
         (["stats", "--from", "2026-13-01", "--to", "2026-12-31"], "invalid fromisoformat value"),
         (["stats", "--from", "2026-12-31", "--to", "2026-12-01"], "is before --from"),
+        (["chaogao", "police", "--from", "2026-12-07", "--to", "2026-12-01"], "is before --from"),
+        (["chaogao", "police", "--from", "12/01", "--to", "2026-12-01"], "invalid fromisoformat"),
+        (
+            ["chaogao", "flag", "case-1", "--kind", "bent", "--reason", "x", "--by", "w"],
+            "invalid choice: 'bent'",
+        ),
     ],
 )
 def test_bad_arguments_one_line(args: list[str], phrase: str) -> None:

@@ -127,3 +127,15 @@ def test_min_insync_replicas_above_the_replication_factor_stops_start_up(tmp_pat
     assert exc.value.field == "kafka" and "min_insync_replicas" in exc.value.message
     path.write_text("kafka:\n  replication_factor: 3\n  min_insync_replicas: 2\n", encoding="utf-8")
     assert load_settings(path).kafka.min_insync_replicas == 2
+
+
+def test_chaogao_over_http_without_its_url_and_secret_stops_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "offsite.yaml"
+    path.write_text("chaogao:\n  transport: http\n  url: https://p.example/v1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert exc.value.field == "chaogao" and "url and secret" in exc.value.message
+    assert exc.value.line == 2
+    path.write_text("chaogao:\n  transport: http\n  url: https://p.example/v1\n  secret: s\n",
+                    encoding="utf-8")  # fmt: skip
+    assert load_settings(path).chaogao.outbound(tmp_path).name == "http"  # type: ignore[union-attr]
