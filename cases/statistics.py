@@ -20,7 +20,7 @@ not. What counts, and which time decides the period:
   ``decided_at``, and the sum of their fines.
 - **collected_fen** (实缴罚没款): what the bank reported paid, by its ``paid_on`` day, late fees
   (加处罚款) included, for the decisions of the place's cases.
-- **chaogao** (抄告): 抄告 records by ``sent_at``; None when the store has no 抄告 table yet.
+- **chaogao** (抄告): 抄告 records by ``sent_at``.
 - **leads** (线索), **leads_to_cases**: leads by their time, and those that became a case.
 - **police_cases** (移送公安机关): cases transferred to the police (``transfer``, or
   ``transfer_agency`` to 公安机关) by the transition's time; **police_leads**: leads a squad
@@ -115,7 +115,6 @@ class Statistics:
     # (bucket's first day, weighed, overloaded, cases by violation): by day or by month
     series: list[tuple[dt.date, int, int, Counter[str]]]
     monthly: bool
-    chaogao_kept: bool  # the store has a 抄告 table (built by the 抄告 work, issue #26 item 5)
 
 
 def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -197,12 +196,10 @@ async def statistics(
         " WHERE p.paid_on >= ($1 AT TIME ZONE $3::interval)::date"
         " AND p.paid_on < ($2 AT TIME ZONE $3::interval)::date GROUP BY 1", offset,
     )  # fmt: skip
-    kept = bool(await pool.fetchval("SELECT to_regclass('chaogao') IS NOT NULL"))
-    if kept:
-        await add(
-            "SELECT c.site_id, count(*) AS chaogao FROM chaogao g JOIN cases c USING (case_id)"
-            " WHERE g.sent_at >= $1 AND g.sent_at < $2 GROUP BY 1"
-        )
+    await add(
+        "SELECT c.site_id, count(*) AS chaogao FROM chaogao g JOIN cases c USING (case_id)"
+        " WHERE g.sent_at >= $1 AND g.sent_at < $2 GROUP BY 1"
+    )
     await add(
         "SELECT site_id, count(*) AS leads, count(case_id) AS leads_to_cases FROM leads"
         " WHERE ts >= $1 AND ts < $2 GROUP BY 1"
@@ -228,7 +225,7 @@ async def statistics(
     monthly = (last - first).days + 1 > MONTHLY_AFTER
     series = _series(by_day, first, last, monthly)
     total = sum(places.values(), Figures())
-    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly, kept)
+    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly)
 
 
 def _scores(out: Path, closed: list[Any]) -> list[tuple[str, int]]:

@@ -24,7 +24,6 @@ from .pages import Console, render
 
 ROLES = frozenset({COMMAND_CENTER, ADMIN, HEAD, LEGAL_REVIEWER})
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-NO_CHAOGAO = "抄告台账尚未建立，抄告数暂无法统计（“—”）"
 ALL = "合计"
 
 
@@ -55,7 +54,6 @@ def table(s: Statistics, road: Collection[str] | None = None) -> tuple[list[str]
     known = list(STATES)
     states = sorted({st for f in cols for st in f.states},
                     key=lambda st: (known.index(st) if st in known else len(known), st))  # fmt: skip
-    chaogao = (lambda f: f.chaogao) if s.chaogao_kept else (lambda f: None)
     return ids, [
         row("weighed", "检测车辆数（辆次）", "count", lambda f: f.weighed,
             "检测站称重并经检测环节判定的车辆，每条称重记录计一次，按通行时间", True),
@@ -76,8 +74,8 @@ def table(s: Statistics, road: Collection[str] | None = None) -> tuple[list[str]
         row("fines_decided", "决定罚款金额（元）", "money", lambda f: f.fines_decided_cny),
         row("collected", "实缴罚没款（元）", "money", lambda f: f.collected_fen / 100,
             "银行报告的缴款日在统计期内，含加处罚款"),
-        row("chaogao", "抄告数", "count", chaogao,
-            "发送时间在统计期内" if s.chaogao_kept else NO_CHAOGAO),
+        row("chaogao", "抄告数", "count", lambda f: f.chaogao,
+            "发送时间在统计期内"),
         row("leads", "线索数", "count", lambda f: f.leads, "线索时间在统计期内"),
         row("leads_to_cases", "线索转为案件数", "count", lambda f: f.leads_to_cases),
         row("lead_rate", "线索成案率", "rate", lambda f: f.lead_rate, "线索转为案件数 ÷ 线索数"),
@@ -247,6 +245,4 @@ def lines(
         parts = [f"{names.get(p, p) if p else ALL} {text(v, r.kind)}"
                  for p, v in zip(ids, r.values, strict=True)]  # fmt: skip
         out.append(f"{r.label}: " + " | ".join(parts))
-    if not s.chaogao_kept:
-        out.append(NO_CHAOGAO)
     return out

@@ -212,14 +212,15 @@ async def test_the_figures_of_a_month_match_a_hand_count(world: World) -> None:
     # one site alone: its figures, and a total that is its own
     alone = await december(w, site=S207)
     assert list(alone.places) == [S207] and alone.total == alone.places[S207] == t
-    # 抄告 sent in December, once the 抄告 work's table is there: c1's (G312); c3's not yet sent
-    pool = w.store.pool
-    if not await pool.fetchval("SELECT to_regclass('chaogao') IS NOT NULL"):
-        await pool.execute("CREATE TABLE chaogao (case_id text, sent_at timestamptz)")
-    await pool.execute("INSERT INTO chaogao (case_id, sent_at) VALUES ($1, $2), ($3, NULL)",
-                       ids["c1"], at(12, 16), ids["c3"])  # fmt: skip
+    # 抄告 sent in December: c1's (G312); c3's not yet sent
+    for key, sent in (("c1", at(12, 16)), ("c3", None)):
+        await w.store.pool.execute(
+            "INSERT INTO chaogao (chaogao_id, case_id, status, record, pdf, closed_on, due,"
+            " created_at, sent_at) VALUES ($1, $2, $3, '{}', '', $4, $4, $5, $6)",
+            f"cg-{key}", ids[key], "sent" if sent else "pending", dt.date(2026, 12, 16),
+            at(12, 16), sent)  # fmt: skip
     s = await december(w)
-    assert s.chaogao_kept and (s.places[G312].chaogao, s.places[S207].chaogao) == (1, 0)
+    assert (s.places[G312].chaogao, s.places[S207].chaogao) == (1, 0)
 
 
 ROW = re.compile(r'<tr data-key="([^"]+)"><th scope="row">([^<]+)</th>(.*?)</tr>')
@@ -265,10 +266,7 @@ async def test_the_page_and_its_xlsx_show_the_same_figures(
     assert shown["实缴罚没款（元）"] == [4_500, 2_000, 0, 2_500]
     assert shown["评查低于60分的案卷数"] == [1, 0, 0, 1]
     assert "42.86 %" in page.text and "4,500.00" in page.text and 'id="cases-chart"' in page.text
-    # "—" with a note exactly when the store has no 抄告 table (the 抄告 work makes it)
-    kept = await w.store.pool.fetchval("SELECT to_regclass('chaogao') IS NOT NULL")
-    assert (shown["抄告数"] == [None] * 4) is (not kept)
-    assert ('id="no-chaogao"' in page.text) is (not kept)
+    assert shown["抄告数"] == [0, 0, 0, 0]  # none in this store: counted, not "—"
     # `offsite stats` prints the same, and writes the same workbook
     out = tmp_path / "stats.xlsx"
     assert await _stats(w.settings, *DEC, None, out) == 0

@@ -75,14 +75,14 @@ def test_the_table_names_every_figure_and_marks_what_does_not_apply() -> None:
                    states=Counter({"closed": 1, "some_new_state": 1}), filed=2, concluded=1)  # fmt: skip
     hub = Figures(leads=3)
     s = Statistics(dt.date(2026, 12, 1), dt.date(2026, 12, 31), {"G312-K1035-E": road,
-                   "HUB-ZZZ": hub}, road + hub, [], False, False)  # fmt: skip
+                   "HUB-ZZZ": hub}, road + hub, [], False)  # fmt: skip
     ids, rows = table(s, road=frozenset({"G312-K1035-E"}))
     by = {r.key: r for r in rows}
     assert ids == ["", "G312-K1035-E", "HUB-ZZZ"]
     # a hub weighs nothing: "—", not 0 %; a state the names table does not know comes last
     assert by["weighed"].values == [4, 4, None] and by["overload_rate"].values == [0.25, 0.25, None]
     assert [k for k in by if k.startswith("state.")] == ["state.closed", "state.some_new_state"]
-    assert by["closing_rate"].values == [0.5, 0.5, None] and by["chaogao"].values == [None] * 3
+    assert by["closing_rate"].values == [0.5, 0.5, None] and by["chaogao"].values == [0, 0, 0]
     assert [text(v, r.kind) for r, v in ((by["overload_rate"], 0.25), (by["collected"], 4500.0),
                                          (by["weighed"], 12345), (by["chaogao"], None))] == [
         "25.00 %", "4,500.00", "12,345", "—"]  # fmt: skip
