@@ -108,6 +108,7 @@ class DetectionStage(BaseStage):
         self.reweighs: list[Reweigh] = []
         self.reweigh_pos: dict[str, tuple[str, int, int]] = {}  # where each waiting one was read
         self.weighed: dict[str, list[tuple[str, WimRecord]]] = {}
+        self.unsaved: list[tuple[str, WimRecord]] = []  # weighed, not yet in the drift store
         self.latest: dict[str, dt.datetime] = {}  # the latest weighing of each site
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic, self.reweigh_topic)
         self.matcher = Matcher(window_s)
@@ -118,6 +119,10 @@ class DetectionStage(BaseStage):
         if self.drift_store is not None:  # the watch continues where it stopped
             saved = await self.drift_store.drift_states()
             self.drift.states = {k: DriftState.load(v) for k, v in saved.items()}
+            # and the weighings a reweigh read after the restart may be of
+            for plate, r in await self.drift_store.recent_weighings():
+                self.weighed.setdefault(r.site_id, []).append((plate, r))
+                self.latest[r.site_id] = max(self.latest.get(r.site_id, r.ts), r.ts)
         if self.plate_reader is not None:
             await asyncio.to_thread(self.plate_reader.load)
 
@@ -323,6 +328,12 @@ class DetectionStage(BaseStage):
             await self.drift_store.write_drift_states(
                 {k: s.dump() for k, s in self.drift.states.items() if k in seen}
             )
+            if self.unsaved:  # and the weighings kept for reweighs, for a restart
+                window = dt.timedelta(seconds=self.drift.rules.reweigh_window_s)
+                sites = sorted({r.site_id for _, r in self.unsaved})
+                since = {site: self.latest[site] - window for site in sites}
+                await self.drift_store.write_weighings(self.unsaved, since)
+        self.unsaved = []
         for m, p in zip(matches, passes, strict=True):
             if (why := self.drift.blocked(m.record)) is not None:
                 p.evasion.append(why)  # not enforceable: review, with the drift figure
@@ -373,6 +384,7 @@ class DetectionStage(BaseStage):
             if p.plate_status == "read" and m.capture and (plate := normalise(m.capture.plate)):
                 site, ts = m.record.site_id, m.record.ts
                 self.weighed.setdefault(site, []).append((plate, m.record))
+                self.unsaved.append((plate, m.record))
                 self.latest[site] = max(self.latest.get(site, ts), ts)
                 touched.add(site)
         ready = [rw for rw in self.reweighs if rw.ts < self.latest.get(rw.site_id, rw.ts)]

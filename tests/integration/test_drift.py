@@ -3,15 +3,20 @@ of the detection stage, and `offsite devices drift` prints each device lane's st
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from detectors import DetectionStage
+from events import Detection, DeviceAlert
+from events.stage import Incoming
 from offsite import services
 from offsite.cli import _devices
 from offsite.config import Settings
 from sinks import CaseStore
 from tests.unit.test_drift import REGISTRY, traffic
-from tests.unit.test_stages import incoming
+from tests.unit.test_drift_reweigh import DEVICE, T0, reweigh
+from tests.unit.test_stages import capture, incoming, record
 
 
 async def test_the_drift_watch_survives_a_restart_and_is_printed(
@@ -39,3 +44,35 @@ async def test_the_drift_watch_survives_a_restart_and_is_printed(
     assert "WIM-G312-1035" in out and "ALARM +" in out and "not enforced" in out
     # both statistics: the steering axle's, which raised this alarm, and the static reweighs'
     assert "(steering axle)" in out and "reweighs" in out and "WIM/static" in out
+
+
+async def test_a_reweigh_just_after_a_restart_finds_the_weighings_read_before_it(
+    plain_settings: Settings,
+) -> None:
+    """Issue #27: the weighings kept for static reweighs survive a restart of the detection
+    stage (in the case store, beside the drift states). Six trucks weighed before the restart,
+    reweighed 4 % lighter just after it, raise the drift alert, and a later overload is not
+    enforced; before, the new stage had no weighing to match them to and raised nothing."""
+    items: list = []
+    for i in range(6):
+        items += [record(f"w{i}", 45_000, i * 600), capture(f"c{i}", i * 600 + 0.1, f"湘A1234{i}")]
+    store = await CaseStore.connect(services.endpoints(plain_settings).database_url)
+    try:
+        await store.migrate()
+        first = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9, drift_store=store)
+        await first.start()
+        await first.process(incoming(items))
+        await first.idle()
+        again = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9, drift_store=store)
+        await again.start()  # a restart: the weighings come back from the store
+        reweighs = [reweigh(f"rw{i}", f"湘A1234{i}", T0 + dt.timedelta(seconds=i * 600 + 300),
+                            43_269) for i in range(6)]  # 45,000 / 43,269 = 1.04  # fmt: skip
+        msgs = [Incoming("road.reweigh", 0, k, None, rw.to_json()) for k, rw in enumerate(reweighs)]
+        msgs += incoming([record("late", 52_000, 6 * 600 + 60), capture("cl", 6 * 600 + 60.1)])
+        out = (await again.process(msgs)).out + (await again.idle()).out
+    finally:
+        await store.close()
+    alerts = [DeviceAlert.model_validate_json(o.value) for o in out if o.topic == "alerts"]
+    assert [(a.condition, a.device_id) for a in alerts] == [("drift", DEVICE)]
+    (det,) = [Detection.model_validate_json(o.value) for o in out if o.topic == "detections"]
+    assert det.record_id == "late" and not det.enforceable
