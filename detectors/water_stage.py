@@ -308,18 +308,20 @@ class WaterDetectionStage(BaseStage):
         found = self.detector.detect(self._reports(), ready)
         low = self.horizon_ms
         decided = {c.capture_id for c in ready}
+        if self.replayed and low is not None:  # decided before a restart: its episode was sent
+            earlier = [d for d in found.detections if d.capture_id is None and _ms(d) <= low]
+            read_at = self._positions() if earlier else {}
+            for det in earlier:
+                pos = [read_at.get(i) for i in det.report_ids]
+                if pos and all(p is not None and p[2] < self.replayed.get(p[:2], 0) for p in pos):
+                    self.sent.setdefault(det.detection_id, _ms(det))
         out = []
-        again = self._read_again()
         for det in found.detections:
             ms = _ms(det)
             if det.capture_id is not None:
                 if det.capture_id not in decided:
                     continue
-            elif ms > cut:
-                continue
-            elif low is not None and ms <= low:
-                if again(det.report_ids):  # decided before a restart: its episode was sent
-                    self.sent.setdefault(det.detection_id, ms)
+            elif ms > cut or (low is not None and ms <= low):
                 continue
             if det.detection_id in self.sent:
                 continue
@@ -334,22 +336,13 @@ class WaterDetectionStage(BaseStage):
         self._prune(cut)
         return out
 
-    def _read_again(self) -> Callable[[list[str]], bool]:
-        """Whether reports (by id) were all read before a restart (:meth:`restore`): a finding
-        of theirs dated up to the restored horizon was decided then."""
-        if not self.replayed:
-            return lambda ids: False
-        known = {k.report.report_id: k.pos for k in self.window}
+    def _positions(self) -> dict[str, Pos]:
+        """Where each report kept was read, by report id (to tell the reports read again after
+        a restart: :meth:`restore`)."""
+        known: dict[str, Pos] = {k.report.report_id: k.pos for k in self.window}
         known |= {k.report.report_id: k.pos for k in self.last_position.values()}
         known |= {k.report.report_id: k.pos for k in self.last_static.values()}
-
-        def before(ids: list[str]) -> bool:
-            pos = [known.get(i) for i in ids]
-            return bool(pos) and all(
-                p is not None and p[2] < self.replayed.get(p[:2], 0) for p in pos
-            )
-
-        return before
+        return known
 
     def _reports(self) -> list[AisReport]:
         older = {id(k): k for k in (*self.last_position.values(), *self.last_static.values())}
