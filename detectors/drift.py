@@ -228,6 +228,19 @@ class DriftStore(Protocol):
 
     async def write_drift_states(self, states: dict[tuple[str, int], dict[str, Any]]) -> None: ...
 
+    async def reweigh_weighings(self) -> list[tuple[str, WimRecord]]:
+        """The weighings kept for static reweighs, each with its plate: records with only the
+        fields :func:`match_reweighs` and :meth:`DriftWatch.reweighed` read (record_id,
+        site_id, ts, device_id, lane, gross_weight_kg)."""
+        ...
+
+    async def keep_reweigh_weighings(
+        self, weighings: list[tuple[str, WimRecord]], since: dict[str, dt.datetime]
+    ) -> None:
+        """Keep ``weighings`` (one already kept is left), and forget those of each site in
+        ``since`` dated before it."""
+        ...
+
 
 class DriftWatch:
     """Every WIM device lane's :class:`DriftState`, fed in event time."""

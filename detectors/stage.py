@@ -119,6 +119,9 @@ class DetectionStage(BaseStage):
         self.reweighs: list[Reweigh] = []
         self.reweigh_pos: dict[str, tuple[str, int, int]] = {}  # where each waiting one was read
         self.weighed: dict[str, list[tuple[str, WimRecord]]] = {}
+        self.unsaved: list[tuple[str, WimRecord]] = []  # weighed, not yet in the drift store
+        self.partitions: frozenset[tuple[str, int]] = frozenset()  # assigned (runner)
+        self.reload = False  # a partition came from another worker: read the weighings again
         self.latest: dict[str, dt.datetime] = {}  # the latest weighing of each site
         self.inputs: tuple[str, ...] = (self.wim_topic, self.anpr_topic, self.reweigh_topic)
         self.matcher = Matcher(window_s)
@@ -127,18 +130,36 @@ class DetectionStage(BaseStage):
 
     async def start(self) -> None:
         if self.drift_store is not None:  # the watch continues where it stopped
-            saved = await self.drift_store.drift_states()
-            self.drift.states = {k: DriftState.load(v) for k, v in saved.items()}
+            await self._load_kept()
         if self.plate_reader is not None:
             await asyncio.to_thread(self.plate_reader.load)
 
+    async def _load_kept(self) -> None:
+        """The drift watch's states and the weighings a reweigh read from now on may be of, as
+        the drift store has them (another worker's too: after a restart or a rebalance, the
+        lanes and sites it read before are read here)."""
+        self.reload = False
+        if self.drift_store is None:
+            return
+        saved = await self.drift_store.drift_states()
+        self.drift.states = {k: DriftState.load(v) for k, v in saved.items()}
+        known = {r.record_id for site in self.weighed.values() for _, r in site}
+        for plate, r in await self.drift_store.reweigh_weighings():
+            if r.record_id not in known:
+                self.weighed.setdefault(r.site_id, []).append((plate, r))
+                self.latest[r.site_id] = max(self.latest.get(r.site_id, r.ts), r.ts)
+
     async def process(self, batch: list[Incoming]) -> StageResult:
+        if self.reload:
+            await self._load_kept()
         dead = [d for msg in batch if (d := self._accept(msg)) is not None]
         return await self._result(self.matcher.ready(), dead)
 
     async def idle(self) -> StageResult:
         """Nothing came for a while: match everything if the broker has nothing more for this
         reader, else only what the windows allow (a pause in a backlog decides nothing)."""
+        if self.reload:
+            await self._load_kept()
         return await self._result(self.matcher.ready(flush=not self.matcher.waiting))
 
     def behind(self, partitions: frozenset[tuple[str, int]]) -> None:
@@ -149,6 +170,8 @@ class DetectionStage(BaseStage):
 
     def assigned(self, partitions: frozenset[tuple[str, int]]) -> None:
         self.matcher.keep_only(partitions)
+        self.reload |= not partitions <= self.partitions  # what another worker kept
+        self.partitions = partitions
 
     def checkpoint(self) -> dict[tuple[str, int], str]:
         return self.matcher.checkpoint()
@@ -325,15 +348,21 @@ class DetectionStage(BaseStage):
             return []
         passes = [self._assess(m) for m in matches]
         raised = self.drift.observe(m.record for m in matches)
-        raised += self._reweighed(matches, passes)
+        by_reweigh, reweighed = self._reweighed(matches, passes)
+        raised += by_reweigh
         alerts = [self._drift_alert(r, state) for r, state in raised]
         if self.drift_store is not None:  # kept per device lane, for a restart
-            seen = {
-                (r.device_id, r.lane) for r in [m.record for m in matches] + [r for r, _ in raised]
-            }
+            # the lanes of this batch's weighings, and of the earlier ones reweighed now
+            seen = {(r.device_id, r.lane) for r in [m.record for m in matches] + reweighed}
             await self.drift_store.write_drift_states(
                 {k: s.dump() for k, s in self.drift.states.items() if k in seen}
             )
+            if self.unsaved:  # and the weighings kept for reweighs, for a restart
+                window = dt.timedelta(seconds=self.drift.rules.reweigh_window_s)
+                sites = sorted({r.site_id for _, r in self.unsaved})
+                since = {site: self.latest[site] - window for site in sites}
+                await self.drift_store.keep_reweigh_weighings(self.unsaved, since)
+        self.unsaved = []
         for m, p in zip(matches, passes, strict=True):
             if (why := self.drift.blocked(m.record)) is not None:
                 p.evasion.append(why)  # not enforceable: review, with the drift figure
@@ -383,7 +412,7 @@ class DetectionStage(BaseStage):
 
     def _reweighed(
         self, matches: list[Match], passes: list[_Pass]
-    ) -> list[tuple[WimRecord, DriftState]]:
+    ) -> tuple[list[tuple[WimRecord, DriftState]], list[WimRecord]]:
         """Static reweighs into the drift watch: a reweigh is matched once a weighing of its
         site after it has been assessed (so the choice among the weighings before it is final,
         and this batch's later weighings are already judged with its alarm)."""
@@ -393,6 +422,7 @@ class DetectionStage(BaseStage):
             if p.plate_status == "read" and m.capture and (plate := normalise(m.capture.plate)):
                 site, ts = m.record.site_id, m.record.ts
                 self.weighed.setdefault(site, []).append((plate, m.record))
+                self.unsaved.append((plate, m.record))
                 self.latest[site] = max(self.latest.get(site, ts), ts)
                 touched.add(site)
         ready = [rw for rw in self.reweighs if rw.ts < self.latest.get(rw.site_id, rw.ts)]
@@ -406,7 +436,7 @@ class DetectionStage(BaseStage):
         for site in touched:  # no reweigh still to come needs older ones
             cutoff = self.latest[site] - window
             self.weighed[site] = [(p, r) for p, r in self.weighed[site] if r.ts >= cutoff]
-        return self.drift.reweighed(pairs)
+        return self.drift.reweighed(pairs), [r for _, r in pairs]
 
     def _drift_alert(self, r: WimRecord, state: DriftState) -> Outgoing:
         """The command center's alert: the device lane's weighings are no longer enforced."""

@@ -53,8 +53,13 @@ class WaterSettings:
     health_fraction: float = 0.3  # below this share of its expected rate: degraded
     loiter_max_step_s: float = 600.0  # a longer silence ends a loitering run
     # one identity clash of an MMSI (two places at once, several MMSIs, changed static data)
-    # shows again at every report until it ends: found again within this, it is the same one
+    # shows again at every report until it ends: the findings of one MMSI and kind in the same
+    # span of this length (local time, from midnight) are one episode, one detection id
     same_clash_s: float = 86_400.0
+
+
+# findings that repeat with every report for as long as the clash lasts (see ``same_clash_s``)
+CLASH_KINDS = frozenset({"track.two_places", "static.several_mmsi", "static.changed"})
 
 
 def normalise_name(text: str | None) -> str | None:
@@ -133,6 +138,7 @@ class WaterDetector:
         self.fairway = Fairway(self.plane, registry.channel)
         self.rx_index = {r.id: k for k, r in enumerate(registry.receivers)}
         self.by_name = {normalise_name(v.name): v for v in registry.vessels}
+        self.tz_ms = round(registry.timezone_offset_hours * 3_600_000)
         self._derived: dict[int, tuple[AisReport, _Row]] = {}  # see _rows
 
     # --- columns -------------------------------------------------------------------------
@@ -385,11 +391,14 @@ class WaterDetector:
         for key, what in ((c.st_eni, "ENI"), (c.st_name, "船名")):
             for r in by_time[tracks.shared_identities(key[by_time], c.st_mmsi[by_time])].tolist():
                 rep = c.reports[int(c.st_row[r])]
-                same = (key == key[r]) & (c.st_mmsi != c.st_mmsi[r])
+                # the rows up to this one: those read ahead of it depend on how far the stage
+                # had read when it decided
+                earlier = c.t_all[c.st_row] <= c.t_all[c.st_row[r]]
+                same = (key == key[r]) & (c.st_mmsi != c.st_mmsi[r]) & earlier
                 others = sorted(set(c.st_mmsi[same].tolist()))
                 reasons = [f"{what} {rep.eni if what == 'ENI' else rep.name} 由多个MMSI播发: "
                            f"{', '.join(map(str, [*others, rep.mmsi]))}"]  # fmt: skip
-                rows = [int(c.st_row[k]) for k in np.flatnonzero(key == key[r])]
+                rows = [int(c.st_row[k]) for k in np.flatnonzero((key == key[r]) & earlier)]
                 self._emit(out, "water.identity", "static.several_mmsi", "channel", rep.ts,
                            rep.mmsi, c, rows, 0.8, reasons, {})  # fmt: skip
         # against the registry: what the MMSI's registered vessel must broadcast
@@ -521,9 +530,16 @@ class WaterDetector:
             evidence["checkpoint_id"] = capture.checkpoint_id
             if capture.hull_text is not None and capture.hull_confidence is not None:
                 evidence["hull_confidence"] = capture.hull_confidence
+        # a clash's id is its episode's, not its reports': which report of it is found first
+        # depends on where a batch or a restart cut the input, the episode does not
+        if kind in CLASH_KINDS and mmsi is not None:
+            episode = (_ms(ts) + self.tz_ms) // round(self.s.same_clash_s * 1000)
+            detection_id = derive_id("wdet", kind, site_id, mmsi, "episode", episode)
+        else:
+            detection_id = derive_id("wdet", kind, site_id, mmsi, *inputs, *report_ids)
         out.detections.append(
             WaterDetection(
-                detection_id=derive_id("wdet", kind, site_id, mmsi, *inputs, *report_ids),
+                detection_id=detection_id,
                 detector=f"{DETECTOR}.{kind}", detector_version=VERSION,
                 violation_code=code, legal_basis=LEGAL_BASIS[code], site_id=site_id, ts=ts,
                 device_id=capture.camera_id if capture else "+".join(receivers) or "ais",
@@ -539,4 +555,11 @@ class WaterDetector:
         )  # fmt: skip
 
 
-__all__ = ["KNOT_MPS", "Findings", "WaterDetector", "WaterSettings", "normalise_name"]
+__all__ = [
+    "CLASH_KINDS",
+    "KNOT_MPS",
+    "Findings",
+    "WaterDetector",
+    "WaterSettings",
+    "normalise_name",
+]

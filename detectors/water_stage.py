@@ -7,7 +7,12 @@ receiver-health window, beyond it), so that a track crossing the line just after
 and the receivers' health around it, are known before a vessel is called dark. Findings that
 need no capture (gaps, two places at once, static data, 冲关, night dredging) are decided on the
 same horizon: each batch of decisions takes those dated in (previous horizon, new horizon], so
-every finding is sent once, however the spans overlap.
+every finding is sent once, however the spans overlap. An identity clash is found again at
+every report while it lasts; its findings of one local day are one episode with one id
+(water_detect.CLASH_KINDS), so the lead it makes does not depend on which of its reports a
+batch, a partition or a restart happened to show first. After a restart, a finding of the
+reports read again that was decided before (dated up to the restored horizon) marks its
+episode as sent, so a clash that spans the crash is not sent again.
 
 What is kept between batches: the reports of the last ``keep`` of AIS time, and for older ones
 the last position and the last static report of each MMSI (for ``memory_s``), so that a gap
@@ -69,8 +74,6 @@ from .hull import HullReader
 from .water_detect import POSITION_TYPES, STATIC_TYPES, WaterDetector, WaterSettings
 
 log = logging.getLogger("offsite.water")
-# findings that repeat with every report for as long as the clash lasts: one case per MMSI
-CLASHES = frozenset({"water.track.two_places", "water.static.several_mmsi", "water.static.changed"})
 
 Pos = tuple[str, int, int]  # topic, partition, offset
 
@@ -136,9 +139,10 @@ class WaterDetectionStage(BaseStage):
         self.partition_ms: dict[tuple[str, int], int] = {}  # latest trusted time per partition
         self.ais_partitions: frozenset[tuple[str, int]] | None = None  # assigned (None: unknown)
         self.horizon_ms: int | None = None  # everything up to here has been decided
-        self.sent: dict[str, int] = {}  # detection id → its time, for ``memory_s``
-        self.clashes: dict[tuple[str, int], int] = {}  # (detector, MMSI) → its first finding
-        self.same_clash_ms = round(s.same_clash_s * 1000)
+        # detection id → its time: an identity clash is found again at every report of its
+        # episode (one id, water_detect.CLASH_KINDS), sent with the first
+        self.sent: dict[str, int] = {}
+        self.sent_ms = max(round(memory_s * 1000), round(s.same_clash_s * 1000))
         # captures the broker has and this stage has not read yet (told by the runner), and
         # the latest capture time read: while there are some, AIS time decides no later than
         # that, or AIS read ahead would be pruned before the captures it explains come
@@ -304,6 +308,13 @@ class WaterDetectionStage(BaseStage):
         found = self.detector.detect(self._reports(), ready)
         low = self.horizon_ms
         decided = {c.capture_id for c in ready}
+        if self.replayed and low is not None:  # decided before a restart: its episode was sent
+            earlier = [d for d in found.detections if d.capture_id is None and _ms(d) <= low]
+            read_at = self._positions() if earlier else {}
+            for det in earlier:
+                pos = [read_at.get(i) for i in det.report_ids]
+                if pos and all(p is not None and p[2] < self.replayed.get(p[:2], 0) for p in pos):
+                    self.sent.setdefault(det.detection_id, _ms(det))
         out = []
         for det in found.detections:
             ms = _ms(det)
@@ -315,11 +326,6 @@ class WaterDetectionStage(BaseStage):
             if det.detection_id in self.sent:
                 continue
             self.sent[det.detection_id] = ms
-            if det.detector in CLASHES and det.mmsi is not None:
-                first = self.clashes.get((det.detector, det.mmsi))
-                if first is not None and ms - first < self.same_clash_ms:
-                    continue  # the same clash, found again: its case exists
-                self.clashes[(det.detector, det.mmsi)] = ms
             out.append(det)
         for what, why in found.suppressed:
             if what in decided:  # a capture not called dark, and why (track ones repeat)
@@ -329,6 +335,14 @@ class WaterDetectionStage(BaseStage):
         self.horizon_ms = cut
         self._prune(cut)
         return out
+
+    def _positions(self) -> dict[str, Pos]:
+        """Where each report kept was read, by report id (to tell the reports read again after
+        a restart: :meth:`restore`)."""
+        known: dict[str, Pos] = {k.report.report_id: k.pos for k in self.window}
+        known |= {k.report.report_id: k.pos for k in self.last_position.values()}
+        known |= {k.report.report_id: k.pos for k in self.last_static.values()}
+        return known
 
     def _reports(self) -> list[AisReport]:
         older = {id(k): k for k in (*self.last_position.values(), *self.last_static.values())}
@@ -346,8 +360,7 @@ class WaterDetectionStage(BaseStage):
         for kept in (self.last_position, self.last_static):
             for m in [m for m, k in kept.items() if k.ms < forget]:
                 del kept[m]
-        self.sent = {i: ms for i, ms in self.sent.items() if ms >= forget}
-        self.clashes = {k: ms for k, ms in self.clashes.items() if ms >= cut - self.same_clash_ms}
+        self.sent = {i: ms for i, ms in self.sent.items() if ms >= cut - self.sent_ms}
 
     def _remember(self, k: _Kept) -> None:
         r = k.report

@@ -29,15 +29,18 @@ done
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
-free_port() {  # the preferred port if it is free, else any free one
-  python3 -c 'import socket,sys
-for p in (int(sys.argv[1]), 0):
+free_port() {  # the preferred port if it is free, else a free one below the ephemeral range
+  # (an ephemeral port, bind(0)'s, can be taken by any client's outgoing connection before
+  # the node binds it: "Address already in use")
+  python3 -c 'import random,socket,sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for p in [int(sys.argv[1])] + random.sample(range(20000, min(low, 32768)), 200):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", p))
     except OSError:
         continue
-    print(s.getsockname()[1]); break' "$1"
+    print(p); break' "$1"
 }
 
 jars() {  # again when the pom changed (.complete holds the checksum of the pom resolved)
@@ -68,9 +71,9 @@ configure() {  # once: ports, properties, storage format (a cluster id shared by
   for i in $(seq 1 "$n"); do
     ports[i]=$(free_port $((base + 2 * i)))
     cports[i]=$(free_port $((base + 1 + 2 * i)))
-    # (a port chosen here stays free until the node binds it: nothing else on loopback asks
-    # for these; two nodes never get the same one because the preferred ones differ and an
-    # ephemeral one is unique)
+    # (a port chosen here stays free until the node binds it: start holds a lock until then,
+    # so another start on this machine chooses after; two nodes never get the same one
+    # because the preferred ones differ and an ephemeral one is unique)
     voters="$voters${voters:+,}$i@127.0.0.1:${cports[i]}"
   done
   rf=$(( n >= 3 ? 3 : n )); isr=$(( n >= 3 ? 2 : 1 ))
@@ -121,8 +124,29 @@ PROPS
 
 start() {
   jars
-  [ -n "$(nodes)" ] || configure "$NODES"
-  local i bootstrap="" before=()
+  # one start at a time on this machine, until its nodes have bound their ports: two suites
+  # starting brokers at once both found the preferred port free and one of them failed with
+  # "Address already in use" (the lock goes with this shell when it exits)
+  exec 9>"${TMPDIR:-/tmp}/offsite-kafka-start.lock"
+  flock 9
+  local try
+  for try in 1 2 3; do
+    local fresh=
+    [ -n "$(nodes)" ] || { configure "$NODES"; fresh=1; }
+    launch "$fresh" && break
+    # a port of a new cluster was taken between choosing and binding it (by something that
+    # does not take the lock): choose again
+    echo "a port was taken before Apache Kafka bound it; choosing others (try $try of 3)"
+    stop
+    rm -rf "$DIR"/server-*.properties "$DIR"/data-* "$DIR"/kafka-*.log "$DIR"/format-*.log
+    [ "$try" -lt 3 ] || exit 1
+  done
+  exec 9>&-
+  echo "Apache Kafka up on $(cat "$DIR/bootstrap") (data in $DIR)"
+}
+
+launch() {  # start the nodes not running and wait for each; 1: a new cluster's port was taken
+  local fresh=$1 i bootstrap="" before=()
   for i in $(nodes); do
     before[i]=-1  # a node already running is not waited for
     alive "$i" && continue
@@ -130,7 +154,7 @@ start() {
     # setsid: the node outlives the shell (and the process) that started it
     setsid nohup java "-Xmx${KAFKA_HEAP:-512m}" -Xms64m -cp "$LIB/*" \
       "-Dlog4j2.configurationFile=$DIR/log4j2.properties" kafka.Kafka "$DIR/server-$i.properties" \
-      </dev/null >>"$DIR/kafka-$i.log" 2>&1 &
+      </dev/null >>"$DIR/kafka-$i.log" 2>&1 9>&- &  # (9: the start lock, not the node's)
     echo $! >"$DIR/pid-$i"
   done
   for i in $(nodes); do
@@ -142,7 +166,10 @@ start() {
         && { [ "${before[i]}" = -1 ] || [ "$(started_lines "$i")" -gt "${before[i]}" ]; }; then
         ready=1; break
       fi
-      alive "$i" || { tail -30 "$DIR/kafka-$i.log"; exit 1; }
+      if ! alive "$i"; then
+        [ -n "$fresh" ] && grep -q "Address already in use" "$DIR/kafka-$i.log" && return 1
+        tail -30 "$DIR/kafka-$i.log"; exit 1
+      fi
       sleep 0.5
     done
     [ -n "$ready" ] \
@@ -150,7 +177,6 @@ start() {
     bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:$port"
   done
   echo "$bootstrap" >"$DIR/bootstrap"
-  echo "Apache Kafka up on $bootstrap (data in $DIR)"
 }
 
 stop() {

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import asyncpg
 from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's own, client-side
 
-from events import Alert, DatabaseError, Lead, Sighting, Violation, derive_id
+from events import Alert, DatabaseError, Lead, Sighting, Violation, WimRecord, derive_id
 from events import case_id as pass_case_id
 from events.stage import AWAY_SQLSTATES
 from events.water import ControlSignal, WaterViolation
@@ -196,6 +196,48 @@ class CaseStore:
             )
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"writing weighings failed: {exc}") from exc
+
+    async def reweigh_weighings(self) -> list[tuple[str, WimRecord]]:
+        """The detection stage's weighings for static reweighs (detectors.drift.DriftStore)."""
+        try:
+            rows = await self.pool.fetch(
+                "SELECT plate, record_id, site_id, ts, device_id, lane, gross_weight_kg"
+                " FROM reweigh_weighings ORDER BY site_id, ts, record_id"
+            )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading the weighings kept for reweighs failed: {exc}") from exc
+        # trusted rows this store wrote, with the fields the reweigh match reads
+        return [(r[0], WimRecord.model_construct(
+            record_id=r[1], site_id=r[2], ts=r[3], device_id=r[4], lane=r[5],
+            gross_weight_kg=r[6])) for r in rows]  # fmt: skip
+
+    async def keep_reweigh_weighings(
+        self, weighings: list[tuple[str, WimRecord]], since: dict[str, dt.datetime]
+    ) -> None:
+        rs = [r for _, r in weighings]
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if weighings:
+                    await conn.execute(
+                        "INSERT INTO reweigh_weighings (record_id, site_id, plate, ts, device_id, lane,"
+                        " gross_weight_kg) SELECT * FROM unnest($1::text[],"
+                        " $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],"
+                        " $7::int[]) ON CONFLICT (record_id) DO NOTHING",
+                        [r.record_id for r in rs], [r.site_id for r in rs],
+                        [p for p, _ in weighings], [r.ts for r in rs],
+                        [r.device_id for r in rs], [r.lane for r in rs],
+                        [r.gross_weight_kg for r in rs],
+                    )  # fmt: skip
+                if since:
+                    await conn.execute(
+                        "DELETE FROM reweigh_weighings w USING unnest($1::text[],"
+                        " $2::timestamptz[]) AS c(site_id, since)"
+                        " WHERE w.site_id = c.site_id AND w.ts < c.since",
+                        list(since),
+                        list(since.values()),
+                    )
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"writing the weighings kept for reweighs failed: {exc}") from exc
 
     async def change_active(
         self, device_id: str, before: dict[str, str], after: dict[str, str]

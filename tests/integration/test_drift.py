@@ -3,15 +3,20 @@ of the detection stage, and `offsite devices drift` prints each device lane's st
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from detectors import DetectionStage
+from events import Detection, DeviceAlert
+from events.stage import Incoming
 from offsite import services
 from offsite.cli import _devices
 from offsite.config import Settings
 from sinks import CaseStore
 from tests.unit.test_drift import REGISTRY, traffic
-from tests.unit.test_stages import incoming
+from tests.unit.test_drift_reweigh import DEVICE, T0, reweigh
+from tests.unit.test_stages import capture, incoming, record
 
 
 async def test_the_drift_watch_survives_a_restart_and_is_printed(
@@ -39,3 +44,48 @@ async def test_the_drift_watch_survives_a_restart_and_is_printed(
     assert "WIM-G312-1035" in out and "ALARM +" in out and "not enforced" in out
     # both statistics: the steering axle's, which raised this alarm, and the static reweighs'
     assert "(steering axle)" in out and "reweighs" in out and "WIM/static" in out
+
+
+async def test_a_reweigh_just_after_a_restart_finds_the_weighings_read_before_it(
+    plain_settings: Settings,
+) -> None:
+    """Issue #27: the weighings kept for static reweighs survive a restart of the detection
+    stage, and reach a worker that takes the partition over in a rebalance (in the case store,
+    beside the drift states). Six trucks weighed before, reweighed 4 % lighter just after,
+    raise the drift alert, and a later overload is not enforced; before, the new stage had no
+    weighing to match them to and raised nothing."""
+    items: list = []
+    for i in range(6):
+        items += [record(f"w{i}", 45_000, i * 600), capture(f"c{i}", i * 600 + 0.1, f"湘A1234{i}")]
+    reweighs = [reweigh(f"rw{i}", f"湘A1234{i}", T0 + dt.timedelta(seconds=i * 600 + 300),
+                        43_269) for i in range(6)]  # 45,000 / 43,269 = 1.04  # fmt: skip
+    later = [Incoming("road.reweigh", 0, k, None, rw.to_json()) for k, rw in enumerate(reweighs)]
+    later += incoming([record("late", 52_000, 6 * 600 + 60), capture("cl", 6 * 600 + 60.1)])
+    store = await CaseStore.connect(services.endpoints(plain_settings).database_url)
+    outs = []
+    try:
+        await store.migrate()
+        for how in ("restart", "rebalance"):
+            await store.pool.execute("DELETE FROM reweigh_weighings")
+            await store.pool.execute("DELETE FROM drift_states")
+            first, again = (
+                DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9, drift_store=store)
+                for _ in range(2)
+            )
+            await first.start()
+            if how == "rebalance":
+                await again.start()  # a second worker, up before the first read the weighings
+            await first.process(incoming(items))
+            await first.idle()
+            if how == "restart":
+                await again.start()
+            else:  # the first leaves; the second is given its partitions
+                again.assigned(frozenset({("road.wim", 0), ("road.anpr", 0), ("road.reweigh", 0)}))
+            outs.append((await again.process(later)).out + (await again.idle()).out)
+    finally:
+        await store.close()
+    for out in outs:
+        alerts = [DeviceAlert.model_validate_json(o.value) for o in out if o.topic == "alerts"]
+        assert [(a.condition, a.device_id) for a in alerts] == [("drift", DEVICE)]
+        (det,) = [Detection.model_validate_json(o.value) for o in out if o.topic == "detections"]
+        assert det.record_id == "late" and not det.enforceable

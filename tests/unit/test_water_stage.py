@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 
 from detectors.water_stage import WaterDetectionStage
 from events import DeadLetter
@@ -19,16 +20,19 @@ from events.water import (
     WaterDetection,
 )
 from offsite.kafka import settled_to
-from rules.stage import water_violation_of
+from rules.stage import NO_INLAND_BASIS, maritime_lead, water_violation_of
 from tests.unit.test_water_detect import (
     CP2,
     DET,
     NOON,
     REG,
+    A,
     B,
+    at,
     background,
     capture,
     clean_pass,
+    rep,
     sail,
 )
 
@@ -213,3 +217,97 @@ async def test_settled_once_an_idle_decides_nothing_and_so_read_to_the_end() -> 
     assert marks == stage.read_to and marks[(WATER_AIS, 0)] > min(stage.held().values())
     await stage.process([msg(reports[-1])])
     assert all(settled_to(t) == -1 for t in stage.checkpoint().values())
+
+
+# --- identity clashes: one lead per episode, whatever the batches, partitions or crashes ------
+
+
+def lasting_clashes() -> list[AisReport]:
+    """Clean traffic with three clashes that last: a second transmitter sends A's MMSI near
+    CP2 every 30 s for 10 minutes (two places at once), another MMSI broadcasts A's name every
+    2 minutes, and B's static data changes back and forth."""
+    reports, _ = clean_pass()
+    t = NOON + dt.timedelta(minutes=20)
+    lon, lat = at(CP2 + 200)
+    clone = [rep(A, t + dt.timedelta(seconds=30 * k), "RX-XJ-02", lat=lat, lon=lon, sog_kn=6.0)
+             for k in range(20)]  # fmt: skip
+    names = [rep(412_345_678, t + dt.timedelta(minutes=2 * k), msg_type=5,
+                 name="XIANGCHANGSHAHUO1001", length_m=68.0) for k in range(6)]  # fmt: skip
+    changed = [rep(B, t + dt.timedelta(minutes=3 * k), msg_type=5,
+                   name="XIANGYUEYANGHUO2002" if k % 2 else "XIANGYUEYANG9", length_m=55.0)
+               for k in range(5)]  # fmt: skip
+    return [*reports, *clone, *names, *changed]
+
+
+def leads_of(found: list[WaterDetection]) -> list[str]:
+    """The maritime referrals the rules make of the findings (identity, AIS off)."""
+    return sorted(maritime_lead(d).lead_id for d in found if d.violation_code in NO_INLAND_BASIS)
+
+
+async def fed(stage: WaterDetectionStage, msgs: list[Incoming], size: int) -> list[WaterDetection]:
+    out = []
+    for k in range(0, len(msgs), size):
+        out += (await stage.process(msgs[k : k + size])).out
+    out += (await stage.idle()).out
+    return [WaterDetection.model_validate_json(o.value) for o in out]
+
+
+def split(reports: list[AisReport], partition_of: Callable[[AisReport], int]) -> list[Incoming]:
+    """The reports on two partitions of water.ais, each in time order, the first read far
+    ahead of the second (as one worker's fetches can come)."""
+    parts: list[list[Incoming]] = [[], []]
+    for r in sorted(reports, key=lambda r: r.ts):
+        p = partition_of(r)
+        ms = round(r.ts.timestamp() * 1000)
+        parts[p].append(Incoming(WATER_AIS, p, len(parts[p]), None, r.to_json(), ms))
+    out = []
+    while parts[0] or parts[1]:
+        out += parts[0][:700] + parts[1][:90]
+        parts = [parts[0][700:], parts[1][90:]]
+    return out
+
+
+async def test_a_lasting_clash_is_one_lead_whatever_the_batches_and_partitions() -> None:
+    """Issue #27: a maritime referral's id changed from run to run (several-MMSI findings
+    named the reports read ahead of them, so the id depended on how far the stage had read).
+    The same records in one partition in batches of 37 or 5,000, or split over two partitions
+    by receiver or by MMSI and read unevenly, give the same leads: one per clash."""
+    reports = lasting_clashes()
+    one = [msg(r) for r in sorted(reports, key=lambda r: r.ts)]
+    runs = [await fed(WaterDetectionStage(REG), one, size) for size in (37, 5000)]
+    for partition_of in (lambda r: r.receiver_id == "RX-XJ-02", lambda r: r.mmsi % 2):
+        stage = WaterDetectionStage(REG)
+        stage.assigned({(WATER_AIS, 0), (WATER_AIS, 1)})
+        runs.append(await fed(stage, split(reports, partition_of), 250))
+    assert len({tuple(leads_of(found)) for found in runs}) == 1
+    clashes = sorted((d.detector, d.mmsi) for d in runs[0] if d.violation_code == "water.identity")
+    assert clashes == [
+        ("water.static.changed", B), ("water.static.registry", B),
+        ("water.static.several_mmsi", 412_345_678), ("water.track.two_places", A),
+    ]  # fmt: skip
+
+
+async def test_a_clash_spanning_a_crash_is_reported_once() -> None:
+    """A stage killed in the middle of a clash and a new one reading from the committed
+    offsets with the checkpoint: the clash is sent once, with the id of a run without the
+    crash (before, the new stage had forgotten it and sent it again from a later report)."""
+    msgs = [msg(r) for r in sorted(lasting_clashes(), key=lambda r: r.ts)]
+    clean = await fed(WaterDetectionStage(REG), msgs, 250)
+    # the clone sends from minute 20 to 30; AIS time decides 7 minutes behind what was read
+    for minute in (28, 32, 36):
+        at_ms = (NOON + dt.timedelta(minutes=minute)).timestamp() * 1000
+        crash = next(k for k, m in enumerate(msgs) if (m.timestamp_ms or 0) >= at_ms)
+        first = WaterDetectionStage(REG)
+        before = [WaterDetection.model_validate_json(o.value)
+                  for k in range(0, crash, 250)
+                  for o in (await first.process(msgs[k : min(k + 250, crash)])).out]  # fmt: skip
+        held = first.held()
+        committed = {tp: min(to, held.get(tp, to)) for tp, to in first.read_to.items()}
+        second = WaterDetectionStage(REG)
+        second.restore(first.checkpoint())
+        again = [m for m in msgs[:crash] if m.offset >= committed[(m.topic, m.partition)]]
+        after = await fed(second, again + msgs[crash:], 250)
+        assert any(d.detector == "water.track.two_places" for d in before), crash
+        ids = [d.detection_id for d in before + after]
+        assert len(ids) == len(set(ids)), crash  # nothing sent twice
+        assert sorted(ids) == sorted(d.detection_id for d in clean), crash
