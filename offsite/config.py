@@ -397,6 +397,12 @@ class ConsoleSettings(BaseModel):
     # for 陈述、申辩 and 听证 (address, telephone), printed on the notice (review D.7, D.11)
     notice_prefix: str = "超限"
     agency_contact: str = ""
+    # the waterway offences this agency fines (its 权责清单: the 海事管理机构's penalties the
+    # province gave the transport agency); the others are transferred (review B11). [] where
+    # the maritime authority fines them itself
+    water_fine_codes: frozenset[Literal["water.overdraught", "water.signal"]] = frozenset(
+        {"water.overdraught", "water.signal"}
+    )
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
@@ -407,6 +413,7 @@ class ConsoleSettings(BaseModel):
                       hearing_fine_cny_at_least_organization=(
                           self.hearing_fine_cny_at_least_organization),
                       notice_prefix=self.notice_prefix, agency_contact=self.agency_contact,
+                      water_fine_codes=frozenset(self.water_fine_codes),
                       deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 
