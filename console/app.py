@@ -59,7 +59,7 @@ from .atlas import atlas_routes
 from .casefile import casefile_routes
 from .command import command_routes
 from .dispatch import dispatch_routes, sweeping
-from .notice import notice_document, notice_routes
+from .notice import notice_document, notice_routes, vessel_name
 from .pages import (
     CASE_VIEWERS,
     DOMAINS,
@@ -304,7 +304,7 @@ def create_app(console: Console) -> Starlette:
                 "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
                 " WHERE violation_code LIKE 'water.%' AND case_id <> $2"
                 " AND violation->'detection'->>'mmsi' = $1::text ORDER BY ts DESC LIMIT 20",
-                water["mmsi"], cid,
+                str(water["mmsi"]), cid,
             ) if water["mmsi"] is not None else []  # fmt: skip
         statements = await c.pool.fetch(
             "SELECT * FROM statements WHERE case_id = $1 ORDER BY statement_id", cid
@@ -416,10 +416,8 @@ def _water_facts(violation: dict[str, Any], package: Path) -> dict[str, Any]:
     """What a waterway case page shows instead of a weighing: the vessel as the detection names
     it, and the registry extract its evidence package holds (evidence.water_bag)."""
     det = violation.get("detection") or {}
-    vessel = (det.get("vessel_name") or det.get("ais_name") or det.get("hull_name")
-              or (f"MMSI {det['mmsi']}" if det.get("mmsi") is not None else "未识别船舶"))  # fmt: skip
     return {
-        "vessel": vessel, "mmsi": det.get("mmsi"), "detection": det,
+        "vessel": vessel_name(det), "mmsi": det.get("mmsi"), "detection": det,
         "site": _json_file(package / "data" / "registry" / "site.json"),
         "registered": _json_file(package / "data" / "registry" / "vessels.json") or [],
     }  # fmt: skip
