@@ -188,6 +188,11 @@ async def test_b11_a_waterway_case_is_fined_through_the_procedure_on_the_console
         "SELECT decision_no FROM penalty_decisions WHERE case_id = $1 AND fine_cny = 30000", cid
     )
     assert number is not None
+    async with client_of(console) as client:
+        await log_in(client, "wang")
+        decision = (await client.get(f"/cases/{cid}/decision")).text
+    assert "当事人的船舶 湘岳阳货2002" in decision and "第八十二条" in decision
+    assert "公路超限检测设备" not in decision
     await import_payments(w.store.pool, [Payment("W-1", number, 30_000_00, local(w))], "bank",
                           w.clock.now)  # fmt: skip
     await w.lifecycle.apply(cid, _req("close", WANG))
