@@ -641,8 +641,12 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     before = await step.conn.fetchrow(
         "UPDATE notices SET superseded_at = $2 WHERE case_id = $1 AND superseded_at IS NULL"
         " RETURNING seq, notice_no", step.case.case_id, step.now)  # fmt: skip
-    if before is not None:
+    if before is not None:  # the party may ask for a hearing on the new proposal
         doc["replaces"] = before["notice_no"]
+        for table in ("all_hearing_notices", "all_hearings"):
+            await step.conn.execute(
+                f"UPDATE {table} SET superseded_at = $2 WHERE case_id = $1"
+                " AND superseded_at IS NULL", step.case.case_id, step.now)  # fmt: skip
     seq = before["seq"] + 1 if before is not None else 1
     await step.conn.execute(
         "INSERT INTO notices (case_id, seq, notice_no, lookup_code, plate, issued_at,"

@@ -27,8 +27,8 @@ from tests.unit.test_water_detect import CP2, DET, NOON, REG, B, background, cap
 from tests.unit.test_water_evidence import with_images
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
-from .test_lifecycle import AGENCY, CHEN, PARTY_ACTOR, TEAM, WANG, World, make_world
-from .test_procedure import POLICY, local, serve
+from .test_lifecycle import AGENCY, CHEN, PARTY_ACTOR, TEAM, WANG, ZHAO, World, make_world
+from .test_procedure import DISCUSSED, DOC, POLICY, hearing_notice_served, local, serve
 
 OFFICERS = ",".join(sorted(TEAM))
 
@@ -109,6 +109,50 @@ async def test_a3_an_amended_proposal_is_notified_again_and_decided_on_the_new_n
     await w.act("small", "decide", CHEN, reason="采纳当事人申辩")
     assert await w.store.pool.fetchval(
         "SELECT fine_cny FROM penalty_decisions WHERE case_id = $1", cid) == 1_500  # fmt: skip
+
+
+async def test_a3_the_party_is_heard_again_on_the_amended_notice(world: World) -> None:
+    # the new notice gives the right to a hearing again (Art. 63, 64); before migration 054 the
+    # second 听证通知书 was refused ("听证通知书已于 … 送达") and the case stuck in hearing_requested
+    w, cid = world, world.cases["major"]  # fine 24,500, marked for legal review
+    await w.act("major", "confirm", WANG)
+    await w.act("major", "approve", ZHAO)
+    await w.act("major", "issue_notice", WANG, payload={"document": DOC["major"]})
+    await w.act("major", "serve_notice", WANG, payload=serve(local(w)))
+    held_on = await hearing_notice_served(w, local(w))
+    w.clock.now = dt.datetime.combine(held_on, dt.time(15), POLICY.tz)
+    minutes = {
+        "held_on": held_on.isoformat(),
+        "host": "孙主持",
+        "minutes": "当事人提交了分载证明。",
+    }
+    await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=minutes)
+    # amended on the hearing's record; a major case is reviewed again before its new notice
+    assert await w.act("major", "amend_proposal", WANG, reason="听证查明超限数额较小", payload={
+        "outcome": "fine", "fine_cny": "12000", "tier_name": "超限10000千克以上",
+        "facts": "听证笔录：分载证明"}) == ["amended", "legal_review"]  # fmt: skip
+    await w.act("major", "approve", ZHAO, reason="事实清楚")
+    await w.act("major", "issue_notice", WANG, payload={"document": {**DOC["major"],
+                                                                    "fine_cny": 12_000}})  # fmt: skip
+    await w.act("major", "serve_notice", WANG, payload=serve(local(w)))
+    held_again = await hearing_notice_served(w, local(w))
+    rows = await w.store.pool.fetch(
+        "SELECT notice_no, superseded_at IS NOT NULL AS old FROM all_hearing_notices"
+        " WHERE case_id = $1 ORDER BY hearing_notice_id", cid)  # fmt: skip
+    assert [r["old"] for r in rows] == [True, False] and rows[0]["notice_no"] != rows[1][
+        "notice_no"
+    ]
+    w.clock.now = dt.datetime.combine(held_again, dt.time(15), POLICY.tz)
+    again = {**minutes, "held_on": held_again.isoformat(), "minutes": "当事人无新的意见。"}
+    await w.act("major", "hold_hearing", WANG, reason="听证结束", payload=again)
+    assert await w.store.pool.fetchval(
+        "SELECT count(*) FROM all_hearings WHERE case_id = $1", cid) == 2  # fmt: skip
+    await after(w, cid)
+    await w.act("major", "review_after_hearing", ZHAO, reason="事实清楚，程序合法")
+    await w.act("major", "collective_discussion", CHEN, reason="集体讨论", payload=DISCUSSED)
+    assert await w.act("major", "decide", CHEN, reason="依听证笔录") == ["decided"]
+    assert await w.store.pool.fetchval(
+        "SELECT fine_cny FROM penalty_decisions WHERE case_id = $1", cid) == 12_000  # fmt: skip
 
 
 async def test_a5_a_new_decision_after_the_notice_is_reopened_on_the_case_page(
