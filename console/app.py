@@ -284,6 +284,8 @@ def create_app(console: Console) -> Starlette:
         package = c.evidence_dir / cid
         water = _water_facts(violation, package) if is_water(facts) else None
         hidden = {"submit_statement", "correct_plate"} if water else {"submit_statement"}
+        if not water and facts.status == "confirmed":  # a road case is amended after its notice
+            hidden.add("amend_proposal")
         offered = [t for t in c.lifecycle.offered(facts, session.roles)
                    if t.action not in hidden]  # fmt: skip
         images = sorted(p.name for p in (package / "data" / "images").glob("*.jpg"))
