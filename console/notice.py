@@ -15,7 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,9 +131,19 @@ class Notice:
 
 
 async def load_notice(c: Console, case_id: str) -> Notice | None:
+    """The case's notice in force (the latest one issued)."""
     r = await c.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1", case_id)
-    if r is None:
-        return None
+    return None if r is None else _notice(r)
+
+
+async def load_notices(c: Console, case_id: str) -> list[Notice]:
+    """Every notice the case was given, in order: an amended proposal's notice does not
+    remove the one it replaced (review A3)."""
+    rows = await c.pool.fetch("SELECT * FROM notices WHERE case_id = $1 ORDER BY seq", case_id)
+    return [_notice(r) for r in rows]
+
+
+def _notice(r: Mapping[str, Any]) -> Notice:
     doc = r["document"]
     return Notice(r["case_id"], r["notice_no"], r["lookup_code"], r["statement_due"],
                   r["hearing_due"], r["issued_at"],
@@ -246,14 +256,15 @@ class _LocalOnly(URLFetcher):
         raise ValueError(f"not fetched: {url[:80]}")
 
 
-def render_pdf(html: str, sealer: Sealer | None = None) -> bytes:
-    """The PDF of a document's HTML, signed by ``sealer`` when given. Blocking (layout, fonts,
-    signing): call it in a thread."""
+def render_pdf(html: str | Sequence[str], sealer: Sealer | None = None) -> bytes:
+    """The PDF of a document's HTML (several: one PDF of their pages, in order), signed by
+    ``sealer`` when given. Blocking (layout, fonts, signing): call it in a thread."""
     fetcher = _LocalOnly()
     css = (HERE / "static" / "notice.css").read_text(encoding="utf-8") + FONT_FACE
-    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(
-        stylesheets=[CSS(string=css, url_fetcher=fetcher)]
-    )
+    sheets = [CSS(string=css, url_fetcher=fetcher)]
+    docs = [HTML(string=h, url_fetcher=fetcher).render(stylesheets=sheets)
+            for h in ([html] if isinstance(html, str) else html)]  # fmt: skip
+    pdf = docs[0].copy([page for d in docs for page in d.pages]).write_pdf()
     assert pdf is not None  # write_pdf without a target returns the bytes
     return sealer.sign(pdf) if sealer is not None else pdf
 

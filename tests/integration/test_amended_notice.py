@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from cases.casefile import MANIFEST
 from cases.payments import Payment, import_payments
 from console import Console
+from console.casefile import export_casefile
+from console.notice import notice_document
 from events.water import WaterViolation
 from evidence import Signer
 from evidence.water_bag import build_water_package
@@ -28,6 +33,7 @@ from tests.unit.test_water_evidence import with_images
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import AGENCY, CHEN, PARTY_ACTOR, TEAM, WANG, ZHAO, World, make_world
+from .test_notice import pdf_text
 from .test_procedure import DISCUSSED, DOC, POLICY, hearing_notice_served, local, serve
 
 OFFICERS = ",".join(sorted(TEAM))
@@ -60,12 +66,13 @@ async def after(w: World, cid: str) -> None:
 
 
 async def test_a3_an_amended_proposal_is_notified_again_and_decided_on_the_new_notice(
-    world: World,
+    world: World, tmp_path: Path
 ) -> None:
     w, cid = world, world.cases["small"]  # fine 2,500 under the baseline
     await w.act("small", "confirm", WANG)
-    await w.act("small", "issue_notice", WANG, payload={"document": {"plate": "湘A12345",
-                                                                    "fine_cny": 2_500}})  # fmt: skip
+    await w.act(
+        "small", "issue_notice", WANG, payload={"document": await notice_document(app_of(w), cid)}
+    )
     await w.act("small", "serve_notice", WANG, payload=serve(local(w)))
     first = await w.store.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1", cid)
     await w.act("small", "submit_statement", PARTY_ACTOR,
@@ -107,8 +114,22 @@ async def test_a3_an_amended_proposal_is_notified_again_and_decided_on_the_new_n
         await w.act("small", "decide", CHEN, reason="事实清楚")
     await after(w, cid)
     await w.act("small", "decide", CHEN, reason="采纳当事人申辩")
-    assert await w.store.pool.fetchval(
-        "SELECT fine_cny FROM penalty_decisions WHERE case_id = $1", cid) == 1_500  # fmt: skip
+    number = await w.store.pool.fetchval(
+        "SELECT decision_no FROM penalty_decisions WHERE case_id = $1 AND fine_cny = 1500", cid
+    )
+    assert number is not None
+    # closed, its 电子案卷 holds both notices and both 送达回证, in order
+    await w.act("small", "serve_decision", WANG, payload=serve(local(w)))
+    await import_payments(w.store.pool, [Payment("B-1", number, 1_500_00, local(w))], "f",
+                          w.clock.now)  # fmt: skip
+    await w.act("small", "close", WANG)
+    folder = await export_casefile(app_of(w), cid, tmp_path, Signer.load(w.settings.evidence.key))
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    pdfs = {d["kind"]: pdf_text((folder / d["path"]).read_bytes())
+            for d in manifest["documents"] if d["kind"] in ("notice", "notice_receipt")}  # fmt: skip
+    for kind in ("notice", "notice_receipt"):
+        text = pdfs[kind].replace(" ", "").replace("\n", "")
+        assert 0 <= text.index(first["notice_no"]) < text.index(second["notice_no"]), kind
 
 
 async def test_a3_the_party_is_heard_again_on_the_amended_notice(world: World) -> None:
