@@ -34,6 +34,7 @@ from tests.unit.test_water_evidence import with_images
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import AGENCY, CHEN, PARTY_ACTOR, TEAM, WANG, ZHAO, World, make_world
 from .test_notice import pdf_text
+from .test_party import find
 from .test_procedure import DISCUSSED, DOC, POLICY, hearing_notice_served, local, serve
 
 OFFICERS = ",".join(sorted(TEAM))
@@ -246,6 +247,14 @@ async def test_b11_a_waterway_case_is_fined_through_the_procedure_on_the_console
     assert "湘岳阳货2002" in notice and "30,000" in notice and "第八十二条" in notice
     assert "超限运输" not in notice  # a vessel's notice, not a truck's
     await w.lifecycle.apply(cid, _req("serve_notice", WANG, serve(local(w))))
+    # the party finds its case with the vessel's name and the notice's code (a vessel has no
+    # plate: before, no waterway party could open its page)
+    code = await w.store.pool.fetchval(
+        "SELECT lookup_code FROM violation_notices WHERE case_id = $1", cid)  # fmt: skip
+    async with client_of(console) as party:
+        await find(party, "湘岳阳货2002", code)
+        page = (await party.get("/party/case")).text
+    assert '船名 <span class="vessel">湘岳阳货2002</span>' in page and "30,000" in page
     await after(w, cid)
     await w.lifecycle.apply(cid, _req("decide", CHEN, reason="事实清楚，证据确凿"))
     await w.lifecycle.apply(cid, _req("serve_decision", WANG, serve(local(w))))
