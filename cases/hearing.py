@@ -84,9 +84,9 @@ async def schedule_hearing(step: Step, today: dt.date) -> dict[str, Any]:
         host=host,
     )
     await step.conn.execute(
-        "INSERT INTO hearing_notices (case_id, notice_no, held_at, place, host, document,"
-        " issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id)"
-        " DO UPDATE SET held_at = EXCLUDED.held_at, place = EXCLUDED.place, host ="
+        "INSERT INTO all_hearing_notices (case_id, notice_no, held_at, place, host, document,"
+        " issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (case_id) WHERE superseded_at IS NULL DO UPDATE SET held_at = EXCLUDED.held_at, place = EXCLUDED.place, host ="
         " EXCLUDED.host, document = EXCLUDED.document, issued_by = EXCLUDED.issued_by,"
         " issued_at = EXCLUDED.issued_at",
         cid, number, held_at, place, host, json.dumps(doc, ensure_ascii=False),

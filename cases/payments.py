@@ -17,7 +17,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -241,7 +241,9 @@ class Decisions:
             return fine, None
         day = step.now.astimezone(step.lifecycle.policy.tz).date()
         new = await self.rejudge(old, day)
-        c = compare(outcome_of(old), outcome_of(new) if new else None, day)
+        # the proposal as the notice in force told it (an amended one: review A3)
+        told = replace(outcome_of(old), outcome=step.case.outcome, fine_cny=fine)
+        c = compare(told, outcome_of(new) if new else None, day)
         if c.applies == "old":
             return fine, c.trace
         if c.applies == "new" and new is not None and new.outcome == "fine":

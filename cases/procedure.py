@@ -72,7 +72,7 @@ def has_statement(ctx: Context) -> str | None:
 
 
 # the party can be corrected until the notice names it; after that only by a new notice
-BEFORE_NOTICE = frozenset({"confirmed", "legal_review", "approved", "sent_back"})
+BEFORE_NOTICE = frozenset({"confirmed", "legal_review", "approved", "sent_back", "amended"})
 
 PROCEDURE: tuple[Transition, ...] = (
     Transition("correct_party", "更正当事人信息", BEFORE_NOTICE, None, _OFFICER, "required",

@@ -63,7 +63,7 @@ from .chaogao import chaogao_routes, sending
 from .command import command_routes
 from .credit import credit_routes, crediting
 from .dispatch import dispatch_routes, sweeping
-from .notice import notice_document, notice_routes
+from .notice import notice_document, notice_routes, vessel_name
 from .pages import (
     CASE_VIEWERS,
     DOMAINS,
@@ -290,6 +290,8 @@ def create_app(console: Console) -> Starlette:
         package = c.evidence_dir / cid
         water = _water_facts(violation, package) if is_water(facts) else None
         hidden = {"submit_statement", "correct_plate"} if water else {"submit_statement"}
+        if not water and facts.status == "confirmed":  # a road case is amended after its notice
+            hidden.add("amend_proposal")
         offered = [t for t in c.lifecycle.offered(facts, session.roles)
                    if t.action not in hidden]  # fmt: skip
         images = sorted(p.name for p in (package / "data" / "images").glob("*.jpg"))
@@ -310,7 +312,7 @@ def create_app(console: Console) -> Starlette:
                 "SELECT case_id, ts, site_id, violation_code, status, outcome, fine_cny FROM cases"
                 " WHERE violation_code LIKE 'water.%' AND case_id <> $2"
                 " AND violation->'detection'->>'mmsi' = $1::text ORDER BY ts DESC LIMIT 20",
-                water["mmsi"], cid,
+                str(water["mmsi"]), cid,
             ) if water["mmsi"] is not None else []  # fmt: skip
         statements = await c.pool.fetch(
             "SELECT * FROM statements WHERE case_id = $1 ORDER BY statement_id", cid
@@ -434,10 +436,8 @@ def _water_facts(violation: dict[str, Any], package: Path) -> dict[str, Any]:
     """What a waterway case page shows instead of a weighing: the vessel as the detection names
     it, and the registry extract its evidence package holds (evidence.water_bag)."""
     det = violation.get("detection") or {}
-    vessel = (det.get("vessel_name") or det.get("ais_name") or det.get("hull_name")
-              or (f"MMSI {det['mmsi']}" if det.get("mmsi") is not None else "未识别船舶"))  # fmt: skip
     return {
-        "vessel": vessel, "mmsi": det.get("mmsi"), "detection": det,
+        "vessel": vessel_name(det), "mmsi": det.get("mmsi"), "detection": det,
         "site": _json_file(package / "data" / "registry" / "site.json"),
         "registered": _json_file(package / "data" / "registry" / "vessels.json") or [],
     }  # fmt: skip

@@ -29,6 +29,7 @@ from .notice import (
     checked_images,
     data_uris,
     load_notice,
+    load_notices,
     notice_html,
     render_pdf,
     view,
@@ -103,7 +104,7 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
     def when(t: dt.datetime) -> str:
         return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
-    html: dict[str, str] = {}
+    html: dict[str, str | list[str]] = {}
     v = json.loads(case["violation"])
     html["filing"] = form(KINDS["filing"][1], **base, fields=[
         ("案由", v.get("reasoning", "")[:60] or case["violation_code"]),
@@ -116,16 +117,21 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         html["decision"] = _env.get_template("decision.html").render(
             pdf=True, d=decision_view(decision, party, tz), n=view(notice, tz)
         )
+    receipt = _env.get_template("receipt.html")
     for kind, doc in (("decision_receipt", "decision"), ("notice_receipt", "notice")):
         served = [s for s in services if s["document"] == doc]
-        if served:  # the service that counted: the last one recorded
-            html[kind] = _env.get_template("receipt.html").render(
-                pdf=True, r=receipt_view(served[-1], party, agency)
-            )
-    if notice is not None:
-        found = await asyncio.to_thread(checked_images, c, notice)
-        html["notice"] = notice_html(c, notice, c.public_url.rstrip("/") + PARTY_PATH,
-                                     data_uris(found), pdf=True)  # fmt: skip
+        # the decision's service that counted (the last one recorded); every notice's (an
+        # amended proposal's notice beside the one it replaced: review A3)
+        kept = served[-1:] if doc == "decision" else served
+        if kept:
+            html[kind] = [receipt.render(pdf=True, r=receipt_view(s, party, agency)) for s in kept]
+    notices = []
+    for each in await load_notices(c, case_id):
+        found = await asyncio.to_thread(checked_images, c, each)
+        notices.append(notice_html(c, each, c.public_url.rstrip("/") + PARTY_PATH,
+                                   data_uris(found), pdf=True))  # fmt: skip
+    if notices:
+        html["notice"] = notices
     if statements:
         replies = await statement_replies(c, case_id)
         rows, images = [("提交时间", "方式", "陈述、申辩内容", "附件", "复核意见")], []

@@ -15,7 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ async def notice_document(c: Console, case_id: str) -> dict[str, Any]:
     det = v.get("detection") or {}
     package = c.evidence_dir / case_id
     site, agency, images = await asyncio.to_thread(_package_facts, package)
-    return {"case_id": case_id, "plate": row["plate"], "plate_color": row["plate_color"],
+    doc = {"case_id": case_id, "plate": row["plate"], "plate_color": row["plate_color"],
             "fine_cny": row["fine_cny"], "outcome": row["outcome"], "ts": row["ts"].isoformat(),
             "site_id": row["site_id"], "violation_code": row["violation_code"],
             "measured_kg": row["measured_kg"], "limit_kg": row["limit_kg"],
@@ -74,6 +74,25 @@ async def notice_document(c: Console, case_id: str) -> dict[str, Any]:
             "device_id": row["device_id"], "certificate_number": det.get("certificate_number"),
             "site_name": site.get("name"), "road": site.get("road"), "km": site.get("km"),
             "direction": site.get("direction"), "agency": agency, "images": images}  # fmt: skip
+    if row["violation_code"].startswith("water."):  # a vessel, no weighing (review B11)
+        where = await asyncio.to_thread(_json_file, package / "data" / "registry" / "site.json")
+        doc.update(vessel=vessel_name(det), mmsi=det.get("mmsi"), measured_kg=None,
+                   limit_kg=None, overload_kg=None, tolerance_kg=None,
+                   site_name=(where or {}).get("name"))  # fmt: skip
+    amended = await c.pool.fetchrow(
+        "SELECT notice_no, tier_name, facts, reason FROM proposal_amendments WHERE case_id = $1"
+        " ORDER BY amendment_id DESC LIMIT 1", case_id)  # fmt: skip
+    if amended is not None:  # the officer's proposal (变更拟处罚意见), with the facts adopted
+        doc.update(tier_name=amended["tier_name"], reasoning=amended["reason"],
+                   amended={"notice_no": amended["notice_no"], "facts": amended["facts"]})  # fmt: skip
+    return doc
+
+
+def vessel_name(detection: Mapping[str, Any]) -> str:
+    """A vessel as its waterway detection names it."""
+    d = detection
+    return (d.get("vessel_name") or d.get("ais_name") or d.get("hull_name")
+            or (f"MMSI {d['mmsi']}" if d.get("mmsi") is not None else "未识别船舶"))  # fmt: skip
 
 
 def _package_facts(package: Path) -> tuple[dict[str, Any], str | None, list[dict[str, str]]]:
@@ -112,9 +131,19 @@ class Notice:
 
 
 async def load_notice(c: Console, case_id: str) -> Notice | None:
+    """The case's notice in force (the latest one issued)."""
     r = await c.pool.fetchrow("SELECT * FROM violation_notices WHERE case_id = $1", case_id)
-    if r is None:
-        return None
+    return None if r is None else _notice(r)
+
+
+async def load_notices(c: Console, case_id: str) -> list[Notice]:
+    """Every notice the case was given, in order: an amended proposal's notice does not
+    remove the one it replaced (review A3)."""
+    rows = await c.pool.fetch("SELECT * FROM notices WHERE case_id = $1 ORDER BY seq", case_id)
+    return [_notice(r) for r in rows]
+
+
+def _notice(r: Mapping[str, Any]) -> Notice:
     doc = r["document"]
     return Notice(r["case_id"], r["notice_no"], r["lookup_code"], r["statement_due"],
                   r["hearing_due"], r["issued_at"],
@@ -193,6 +222,11 @@ def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
         "lookup_code": notice.lookup_code,
         "case_id": notice.case_id,
         "party": d.get("party"),  # the 当事人 from 立案 (issue #25, review B8), when known
+        "vessel": d.get("vessel"),  # a waterway case (review B11)
+        "mmsi": d.get("mmsi"),
+        # the proposal amended after an earlier notice (review A3): that notice and the facts
+        # adopted
+        "amended": d.get("amended"),
     }
 
 
@@ -222,14 +256,15 @@ class _LocalOnly(URLFetcher):
         raise ValueError(f"not fetched: {url[:80]}")
 
 
-def render_pdf(html: str, sealer: Sealer | None = None) -> bytes:
-    """The PDF of a document's HTML, signed by ``sealer`` when given. Blocking (layout, fonts,
-    signing): call it in a thread."""
+def render_pdf(html: str | Sequence[str], sealer: Sealer | None = None) -> bytes:
+    """The PDF of a document's HTML (several: one PDF of their pages, in order), signed by
+    ``sealer`` when given. Blocking (layout, fonts, signing): call it in a thread."""
     fetcher = _LocalOnly()
     css = (HERE / "static" / "notice.css").read_text(encoding="utf-8") + FONT_FACE
-    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(
-        stylesheets=[CSS(string=css, url_fetcher=fetcher)]
-    )
+    sheets = [CSS(string=css, url_fetcher=fetcher)]
+    docs = [HTML(string=h, url_fetcher=fetcher).render(stylesheets=sheets)
+            for h in ([html] if isinstance(html, str) else html)]  # fmt: skip
+    pdf = docs[0].copy([page for d in docs for page in d.pages]).write_pdf()
     assert pdf is not None  # write_pdf without a target returns the bytes
     return sealer.sign(pdf) if sealer is not None else pdf
 

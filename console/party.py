@@ -173,9 +173,12 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         if not (plate + code).isprintable():  # no notice has one: a failure all the same
             c.throttle.failed(key)
             return await lookup_form(request, WRONG, 400)
-        # both parts in one query: a wrong plate and a wrong code take the same path
+        # both parts in one query: a wrong plate and a wrong code take the same path; the code
+        # of any of the case's notices (an amended proposal's, or the first one the party kept);
+        # a vessel's notice is found by the vessel's name as the notice prints it (review B11)
         cid = await c.pool.fetchval(
-            "SELECT case_id FROM violation_notices WHERE lookup_code = $1 AND plate = $2",
+            "SELECT case_id FROM notices WHERE lookup_code = $1 AND coalesce(plate,"
+            " upper(replace(document->>'vessel', ' ', ''))) = $2",
             code, plate,
         )  # fmt: skip
         if cid is None:

@@ -19,6 +19,7 @@ from cases.payments import instalments, owed_fen
 from cases.plans import PLAN_KINDS, approved_plan
 from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
 from cases.sealing import Sealer
+from events.water import FINE_RANGE as WATER_FINE_RANGE
 from sinks.accounts import Session
 from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
 
@@ -34,6 +35,7 @@ _env.globals.update(
     SERVICE_METHODS=SERVICE_METHODS,
     DOCUMENTS=DOCUMENTS,
     PLAN_KINDS=PLAN_KINDS,
+    WATER_FINE_RANGE=WATER_FINE_RANGE,
 )
 # each coded action's reasons by name, for the case's history (撤销立案, 不予行政处罚, 移送 …)
 _env.globals["REASON_NAMES"] = {
@@ -44,7 +46,7 @@ _env.globals["REASON_NAMES"] = {
 HEARING_FIELDS = ("held_on", "host", "minutes")
 HEARING_NOTICE_FIELDS = ("held_on", "held_time", "place", "host")
 # the 听证笔录, a statement received offline, a payment plan's instalments and grounds
-LONG_FIELDS = frozenset({"minutes", "body", "instalments", "grounds", "opinion"})
+LONG_FIELDS = frozenset({"minutes", "body", "instalments", "grounds", "opinion", "facts"})
 
 
 def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +56,9 @@ def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
               "record_statement": ("body",), "reply_statement": ("statement_id", "opinion"),
               "apply_payment_plan": ("kind", "instalments", "grounds"),
-              "collective_discussion": ("participants", "minutes")}.get(action, ())  # fmt: skip
+              "collective_discussion": ("participants", "minutes"),
+              "amend_proposal": ("outcome", "fine_cny", "tier_name", "penalty_basis", "facts"),
+              }.get(action, ())  # fmt: skip
     out = {k: str(form.get(k) or "").strip()[: 20_000 if k in LONG_FIELDS else 200]
            for k in fields}  # fmt: skip
     return {k: v for k, v in out.items() if v or k in ("kind", "name", "id_number", "address")}

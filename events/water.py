@@ -71,6 +71,17 @@ AGENCY: dict[str, str] = {
 }
 
 
+# The fines of the waterway offences a transport agency may impose where it exercises the
+# 海事管理机构's penalties (sinks.lifecycle.Policy.water_fine_codes): (least, most, the penalty
+# article). ✓ LawRefBook 行政法规/内河交通安全管理条例(2019-03-02) as reviews/legal-2026-12-07.md §W
+# read it: Art. 82 "…处2万元以上10万元以下的罚款" (超载), Art. 68 para 1 item (4) 5,000–50,000
+# (强行通过交通管制区). No range for AIS (no inland basis) or dredging (水行政主管部门): transfer.
+FINE_RANGE: dict[str, tuple[int, int, str]] = {
+    "water.overdraught": (20_000, 100_000, "《内河交通安全管理条例》第八十二条"),
+    "water.signal": (5_000, 50_000, "《内河交通安全管理条例》第六十八条第一款第（四）项"),
+}
+
+
 class ControlSignal(Message):
     """A control station's (信号台) signal change, from its own log: from ``ts`` on, vessels bound
     ``direction`` into controlled section ``section_id`` may enter ("go") or not ("stop"). The

@@ -436,6 +436,10 @@ class ConsoleSettings(BaseModel):
     # console's credit sweeps (drafts, listings, removals due today)
     credit_repair_on_commitment: bool = False
     credit_sweep_s: float = Field(default=3600, gt=0, le=86400)
+    # the waterway offences this agency fines (its 权责清单: the 海事管理机构's penalties the
+    # province gave the transport agency); the others are transferred (review B11). Empty by
+    # default: whether an agency holds that power is a fact of its province, never assumed
+    water_fine_codes: frozenset[Literal["water.overdraught", "water.signal"]] = frozenset()
 
     def policy(self) -> Policy:
         """The lifecycle's policy; loads the working-day calendar (a bad file stops here)."""
@@ -446,6 +450,7 @@ class ConsoleSettings(BaseModel):
                       hearing_fine_cny_at_least_organization=(
                           self.hearing_fine_cny_at_least_organization),
                       notice_prefix=self.notice_prefix, agency_contact=self.agency_contact,
+                      water_fine_codes=frozenset(self.water_fine_codes),
                       deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 
 

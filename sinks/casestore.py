@@ -38,7 +38,7 @@ Trip = tuple[str, str, str | None, dt.datetime, str | None]
 # a case an officer has confirmed, and every state after it: its history counts
 # (not a withdrawn or unpunished one: issue #25, review A4)
 CONFIRMED = ("confirmed", "legal_review", "approved", "notice_issued", "statement_received",
-             "decided", "closed", "hearing_requested", "heard")  # fmt: skip
+             "decided", "closed", "hearing_requested", "heard", "amended")  # fmt: skip
 
 
 # what a record makes PostgreSQL refuse, not a failure of the database: a value it cannot

@@ -47,6 +47,9 @@ import asyncpg
 
 from events import DatabaseError, OffsiteError, Violation
 from events.clock import Clock
+from events.water import AGENCY as WATER_AGENCY
+from events.water import FINE_RANGE as WATER_FINE_RANGE
+from events.water import LEGAL_BASIS as WATER_LEGAL_BASIS
 
 from .accounts import HEAD, LEGAL_REVIEWER, OFFICER, PARTY
 
@@ -68,13 +71,16 @@ STATES: dict[str, str] = {
     "not_punished": "不予行政处罚",
     "withdrawn": "已撤销立案",
     "revoked": "已撤销行政处罚决定",  # issue #26: a decision revoked after it was made
+    # review A3/A5/B11: the proposal changed after the notice (or a waterway case's first
+    # proposal); a new notice is served before any decision
+    "amended": "已变更拟处罚意见（待重新告知）",
 }
 # the states in which an officer has confirmed the case: its history counts (first offence,
 # repeat tiers, Art. 46's threshold)
 # (a withdrawn or unpunished case is no prior offence: Art. 33, 57 (2)/(3))
 CONFIRMED_STATES = frozenset(
     {"confirmed", "legal_review", "approved", "notice_issued", "statement_received", "decided",
-     "closed", "hearing_requested", "heard"}
+     "closed", "hearing_requested", "heard", "amended"}
 )  # fmt: skip
 FINAL_STATES = frozenset(
     {"rejected", "transferred", "closed", "not_punished", "withdrawn", "revoked"}
@@ -203,6 +209,10 @@ class Policy:
     notice_prefix: str = "超限"  # the agency's code, e.g. 湘交执超通 (review D.11)
     # where the party turns for 陈述、申辩 and 听证: address, telephone (review D.7)
     agency_contact: str = ""
+    # the waterway codes whose fines this agency imposes (its 权责清单: where the province gave
+    # the 海事管理机构's penalties to the transport agency); any other waterway case is
+    # transferred to the competent agency (events.water.AGENCY)
+    water_fine_codes: frozenset[str] = frozenset()
     # working days and holidays (Art. 85); without it no deadline can be set, so no notice
     deadline: DeadlineRule | None = None
 
@@ -249,6 +259,9 @@ class CaseFacts:
     statement_due: dt.date | None = None  # from the notice, once served
     hearing_due: dt.date | None = None  # the last day to ask for a hearing, once served
     notice_served: dt.date | None = None  # the day the notice counts as served (送达)
+    # what the case's current notice proposed (Art. 45: the decision is never heavier)
+    notified_outcome: str | None = None
+    notified_fine_cny: int | None = None
 
 
 class Past(NamedTuple):
@@ -326,14 +339,14 @@ def not_major(ctx: Context) -> str | None:
 
 
 def penalty_proposed(ctx: Context) -> str | None:
-    if is_water(ctx.case):
+    if is_water(ctx.case) and ctx.case.outcome != "fine":  # the officer proposes it (B11)
         return "水上案件罚款数额未经官方文本核对，系统未拟定处罚，不能送达违法行为通知书"
     if ctx.case.outcome not in ("fine", "warning"):
         return "该案件未拟处罚，无须送达违法行为通知书"
     return None
 
 
-REVIEWING_ACTIONS = frozenset({"confirm", "resubmit", "correct_plate"})
+REVIEWING_ACTIONS = frozenset({"confirm", "resubmit", "correct_plate", "amend_proposal"})
 
 
 def separation_of_duties(ctx: Context) -> str | None:
@@ -374,7 +387,7 @@ def within_hearing_period(ctx: Context) -> str | None:
 
 
 RUNNING_ACTIONS = frozenset(
-    {"confirm", "issue_notice", "serve_notice", "resubmit", "correct_plate"}
+    {"confirm", "issue_notice", "serve_notice", "resubmit", "correct_plate", "amend_proposal"}
 )
 
 
@@ -414,6 +427,44 @@ def reviewed_after_hearing(ctx: Context) -> str | None:
     return "重大执法决定经过听证程序的，须经法制审核后方可作出决定（行政处罚法第五十八条）"
 
 
+# how heavy a proposal is: a fine weighs by its amount (cases.art37 weighs the same way)
+_WEIGHT = {"no_penalty": 0, "warning": 1, "fine": 2}
+
+
+def heavier(outcome: str, fine_cny: int | None, than: str, than_fine: int | None) -> bool:
+    return (_WEIGHT.get(outcome, 3), fine_cny or 0) > (_WEIGHT.get(than, 3), than_fine or 0)
+
+
+def not_heavier_than_notified(ctx: Context) -> str | None:
+    """行政处罚法 Art. 45 (2): "行政机关不得因当事人陈述、申辩而给予更重的处罚": the decision is
+    never heavier than what the notice in force told the party; a heavier one is proposed
+    again (变更拟处罚意见) and notified anew."""
+    c = ctx.case
+    if c.notified_outcome is None or not heavier(
+        c.outcome, c.fine_cny, c.notified_outcome, c.notified_fine_cny
+    ):
+        return None
+    return ("拟作出的处罚重于违法行为通知书告知的处罚（行政处罚法第四十五条）：须变更拟处罚意见，"
+            "重新制作并送达违法行为通知书")  # fmt: skip
+
+
+def may_amend(ctx: Context) -> str | None:
+    """变更拟处罚意见: after the notice was served (the party's statement or the hearing showed
+    the proposal wrong), or after a reopening; a waterway case gets its first proposal from the
+    officer (the system proposes no waterway fine) when this agency may impose it."""
+    c = ctx.case
+    code = c.violation_code
+    if is_water(c) and (code not in ctx.policy.water_fine_codes or code not in WATER_FINE_RANGE):
+        agency = WATER_AGENCY.get(code, "有管辖权的机关")
+        return (f"本机关对该水上违法行为无处罚权，请移送{agency}"
+                "（移送有管辖权的机关）")  # fmt: skip
+    if c.status == "confirmed" and not is_water(c):
+        return "道路案件的拟处罚意见由规则引擎提出；送达违法行为通知书后方可变更"
+    if c.status in _NOTIFIED | {"heard"} and c.notice_served is None:
+        return "违法行为通知书尚未送达当事人，不能变更拟处罚意见"
+    return None
+
+
 def has_plate(ctx: Context) -> str | None:
     return "船舶案件没有车牌，不能更正车牌" if is_water(ctx.case) else None
 
@@ -428,8 +479,11 @@ _HEAD = frozenset({HEAD})
 _REVIEWABLE = frozenset({"pending_review", "sent_back"})
 # a case opened (立案) and not yet decided
 _OPEN = frozenset({"confirmed", "legal_review", "approved", "sent_back", "notice_issued",
-                   "statement_received", "hearing_requested", "heard"})  # fmt: skip
+                   "statement_received", "hearing_requested", "heard", "amended"})  # fmt: skip
 _NOTIFIED = frozenset({"notice_issued", "statement_received"})
+# after the notice, until the decision: a new decision of the rules reopens the case into the
+# amended proposal (review A5)
+_AFTER_NOTICE = frozenset({"notice_issued", "statement_received", "hearing_requested", "heard"})
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("confirm", "确认", frozenset({"pending_review"}), "confirmed", _OFFICER,
@@ -438,7 +492,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("transfer", "移送公安机关", _REVIEWABLE, "transferred", _OFFICER, "required"),
     Transition("correct_plate", "更正车牌", _REVIEWABLE, "pending_review", _OFFICER, "required",
                guards=(has_plate,), effect="correct_plate"),
-    Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed"}), "legal_review",
+    Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed", "amended"}),
+               "legal_review",
                _OFFICER, guards=(is_major,)),
     Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,
                "optional", guards=(separation_of_duties, no_new_decision)),
@@ -448,7 +503,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("issue_notice", "制作违法行为通知书", frozenset({"approved"}), "notice_issued",
                _OFFICER, guards=(penalty_proposed, no_new_decision), effect="issue_notice"),
     # a decision that is not major goes from the officer's confirmation to the notice
-    Transition("issue_notice", "制作违法行为通知书", frozenset({"confirmed"}), "notice_issued",
+    Transition("issue_notice", "制作违法行为通知书", frozenset({"confirmed", "amended"}),
+               "notice_issued",
                _OFFICER, guards=(penalty_proposed, not_major, no_new_decision),
                effect="issue_notice"),
     Transition("submit_statement", "提交陈述申辩", frozenset({"notice_issued", "statement_received"}),
@@ -468,7 +524,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "required", effect="record_discussion"),
     Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received", "heard"}),
                "decided", _HEAD, "required",
-               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
+               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed,
+                       not_heavier_than_notified)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
     # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
@@ -483,6 +540,16 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("reopen", "重新审核", frozenset({"confirmed", "legal_review", "approved",
                "sent_back"}), "pending_review", _OFFICER, "required",
                guards=(needs_another_look,), effect="clear_review_reason"),
+    # after the notice a new decision is looked at in the amend path: a new notice is served
+    # before any decision (review A5)
+    Transition("reopen", "重新审核", _AFTER_NOTICE, "amended", _OFFICER, "required",
+               guards=(needs_another_look,), effect="clear_review_reason"),
+    # 变更拟处罚意见 (review A3, B11; Art. 45): the amount, tier and basis proposed anew, with the
+    # facts adopted; a major case goes to 法制审核 again, and a new notice is served
+    Transition("amend_proposal", "变更拟处罚意见",
+               frozenset({"confirmed", "notice_issued", "statement_received", "heard", "amended"}),
+               "amended", _OFFICER, "required", guards=(may_amend, no_new_decision),
+               effect="amend_proposal", then="submit_legal_review"),
 )  # fmt: skip
 
 
@@ -584,13 +651,24 @@ async def issue_notice(step: Step) -> dict[str, Any]:
     doc.update(notice_no=number, issued_on=today.isoformat(), statement_days=p.statement_days,
                hearing_days=p.hearing_request_days if hearing else None,
                contact=p.agency_contact)  # fmt: skip
+    # an amended proposal's notice replaces the one in force, which stays in the file
+    before = await step.conn.fetchrow(
+        "UPDATE notices SET superseded_at = $2 WHERE case_id = $1 AND superseded_at IS NULL"
+        " RETURNING seq, notice_no", step.case.case_id, step.now)  # fmt: skip
+    if before is not None:  # the party may ask for a hearing on the new proposal
+        doc["replaces"] = before["notice_no"]
+        for table in ("all_hearing_notices", "all_hearings"):
+            await step.conn.execute(
+                f"UPDATE {table} SET superseded_at = $2 WHERE case_id = $1"
+                " AND superseded_at IS NULL", step.case.case_id, step.now)  # fmt: skip
+    seq = before["seq"] + 1 if before is not None else 1
     await step.conn.execute(
-        "INSERT INTO violation_notices (case_id, notice_no, lookup_code, plate, issued_at,"
-        " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        step.case.case_id, number, new_lookup_code(), step.case.plate, step.now,
+        "INSERT INTO notices (case_id, seq, notice_no, lookup_code, plate, issued_at,"
+        " issued_by, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        step.case.case_id, seq, number, new_lookup_code(), step.case.plate, step.now,
         step.request.actor.name, json.dumps(doc, ensure_ascii=False),
     )  # fmt: skip
-    return {"notice_no": number}
+    return {"notice_no": number, **({"replaces": before["notice_no"]} if before else {})}
 
 
 async def store_statement(step: Step) -> dict[str, Any]:
@@ -678,6 +756,52 @@ async def record_discussion(step: Step) -> dict[str, Any]:
     return {"participants": names, "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}
 
 
+async def amend_proposal(step: Step) -> dict[str, Any]:
+    """payload: outcome (fine | warning), fine_cny, tier_name (裁量档次), facts (the facts,
+    reasons and evidence adopted from the party's statement or the hearing), penalty_basis (a
+    road case; default its own). A waterway case's fine is within its article's range
+    (events.water.FINE_RANGE), on that article. The case takes the new proposal; what the
+    notice in force proposed is kept in ``proposal_amendments``."""
+    cid, pay = step.case.case_id, step.request.payload
+    outcome = str(pay.get("outcome") or "fine")
+    tier, facts = str(pay.get("tier_name") or "").strip(), str(pay.get("facts") or "").strip()
+    if outcome not in ("fine", "warning"):
+        raise TransitionRefused("拟处罚种类须为罚款或警告", cid)
+    try:
+        fine = int(str(pay.get("fine_cny") or "").strip()) if outcome == "fine" else None
+    except ValueError:
+        raise TransitionRefused("请填写罚款数额（元，整数）", cid) from None
+    if not tier or not facts:
+        raise TransitionRefused("请填写裁量档次和采纳的事实、理由及证据", cid)
+    row = await step.conn.fetchrow(
+        "SELECT legal_basis, penalty_basis FROM cases WHERE case_id = $1", cid)  # fmt: skip
+    legal, basis = row["legal_basis"], str(pay.get("penalty_basis") or "").strip()
+    basis = basis or row["penalty_basis"]
+    if is_water(step.case):
+        least, most, basis = WATER_FINE_RANGE[step.case.violation_code]
+        legal = WATER_LEGAL_BASIS[step.case.violation_code]
+        if fine is None or not least <= fine <= most:
+            raise TransitionRefused(f"罚款数额须在 {least} 元至 {most} 元之间（{basis}）", cid)
+    elif fine is not None and fine <= 0:
+        raise TransitionRefused("罚款数额须大于零", cid)
+    notice_no = await step.conn.fetchval(
+        "SELECT notice_no FROM violation_notices WHERE case_id = $1", cid)  # fmt: skip
+    await step.conn.execute(
+        "INSERT INTO proposal_amendments (case_id, notice_no, old_outcome, old_fine_cny, outcome,"
+        " fine_cny, tier_name, legal_basis, penalty_basis, facts, reason, actor, at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        cid, notice_no, step.case.outcome, step.case.fine_cny, outcome, fine, tier, legal, basis,
+        facts, step.request.reason or "", step.request.actor.name, step.now,
+    )  # fmt: skip
+    await step.conn.execute(
+        "UPDATE cases SET outcome = $2, fine_cny = $3, legal_basis = $4, penalty_basis = $5"
+        " WHERE case_id = $1", cid, outcome, fine, legal, basis)  # fmt: skip
+    return {"amends": notice_no, "old": {"outcome": step.case.outcome,
+                                         "fine_cny": step.case.fine_cny},
+            "new": {"outcome": outcome, "fine_cny": fine, "tier_name": tier,
+                    "penalty_basis": basis}, "facts": facts}  # fmt: skip
+
+
 async def clear_review_reason(step: Step) -> dict[str, Any]:
     await step.conn.execute(
         "UPDATE cases SET review_reason = NULL WHERE case_id = $1", step.case.case_id
@@ -690,6 +814,7 @@ EFFECTS: dict[str, Effect] = {
     "issue_notice": issue_notice,
     "store_statement": store_statement,
     "clear_review_reason": clear_review_reason,
+    "amend_proposal": amend_proposal,
     "hold_hearing": hold_hearing,
     "record_discussion": record_discussion,
 }
@@ -719,7 +844,8 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
         outcome=row["outcome"], fine_cny=row["fine_cny"], violation_code=row["violation_code"],
         legal_review=bool(doc.get("legal_review")), review_reason=row["review_reason"],
         statement_due=row["statement_due"], hearing_due=row.get("hearing_due"),
-        notice_served=row.get("served_on"),
+        notice_served=row.get("served_on"), notified_outcome=row.get("notified_outcome"),
+        notified_fine_cny=row.get("notified_fine_cny"),
     )  # fmt: skip
 
 
@@ -818,7 +944,9 @@ class Lifecycle:
     async def _lock(self, conn: Any, case_id: str) -> Any:
         row = await conn.fetchrow(
             "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
-            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on"
+            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on,"
+            " n.document->>'outcome' AS notified_outcome,"
+            " (n.document->>'fine_cny')::integer AS notified_fine_cny"
             " FROM cases c"
             " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
             " FOR UPDATE OF c",

@@ -7,6 +7,7 @@ statements), B11 (waterway cases end lawfully, and go to the competent agency)."
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -172,3 +173,95 @@ def test_b4_the_hearing_threshold_depends_on_the_kind_of_party() -> None:
     assert not p.hearing(1_000, "organization") and p.hearing(20_000, "organization")
     assert p.hearing(1_000, None)
     assert not Policy().hearing(1_000_000, "citizen")  # no amounts configured: none
+
+
+AMEND = {
+    "reason": "当事人提交的过磅单证明超限数额较小",
+    "payload": {
+        "outcome": "fine",
+        "fine_cny": "1500",
+        "tier_name": "超限1000千克以上",
+        "facts": "过磅单",
+    },
+}
+
+
+def test_a3_an_officer_amends_the_proposal_after_the_notice_and_a_new_notice_follows() -> None:
+    # before: no transition changed the proposal after the notice ("未知的操作 amend_proposal")
+    for status in ("notice_issued", "statement_received", "heard"):
+        assert plan(facts(status), "amend_proposal", WANG, **AMEND).target == "amended"
+    with pytest.raises(TransitionRefused, match="尚未送达"):  # the party was not told yet
+        plan(facts("notice_issued", notice_served=None), "amend_proposal", WANG, **AMEND)
+    with pytest.raises(RoleRefused):  # an officer proposes; the 负责人 decides
+        plan(facts("statement_received"), "amend_proposal", CHEN, **AMEND)
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("statement_received"), "amend_proposal", WANG, payload=AMEND["payload"])
+    with pytest.raises(TransitionRefused, match="规则引擎提出"):  # a road case: after the notice
+        plan(facts("confirmed"), "amend_proposal", WANG, (), **AMEND)
+    # the amended proposal is notified again before any decision; a major one is reviewed
+    amended = facts("amended")
+    assert plan(amended, "issue_notice", WANG).target == "notice_issued"
+    with pytest.raises(TransitionRefused, match="不能执行"):
+        plan(amended, "decide", CHEN, reason="事实清楚")
+    major = Policy(major_fine_cny_at_least=1_000)
+    assert plan(amended, "submit_legal_review", WANG, policy=major).target == "legal_review"
+    with pytest.raises(TransitionRefused, match="法制审核"):
+        plan(amended, "issue_notice", WANG, policy=major)
+    # and it counts as a confirmed case (prior offences)
+    assert "amended" in CONFIRMED_STATES and "amended" in CONFIRMED
+
+
+def test_a3_a_decision_heavier_than_the_notice_in_force_is_refused() -> None:
+    # 行政处罚法 Art. 45 (2): no heavier penalty for a defence. Before, decide took the case's
+    # fine whatever the notice had told the party.
+    told = {"notified_outcome": "fine", "notified_fine_cny": 2_000}
+    with pytest.raises(TransitionRefused, match="第四十五条"):
+        plan(facts("statement_received", fine_cny=2_500, **told), "decide", CHEN, reason="事实清楚")
+    warned = {"notified_outcome": "warning", "notified_fine_cny": None}
+    with pytest.raises(TransitionRefused, match="重新制作并送达"):
+        plan(facts("statement_received", **warned), "decide", CHEN, reason="事实清楚")
+    for fine in (2_000, 1_500):  # the notified fine or a lighter one is decided
+        t = plan(
+            facts("statement_received", fine_cny=fine, **told), "decide", CHEN, reason="事实清楚"
+        )
+        assert t.target == "decided"
+
+
+def test_a5_a_new_decision_after_the_notice_reopens_into_the_amend_path() -> None:
+    # review A5: "reopen" was not offered after the notice; now it leads to a new proposal and a
+    # new notice (not only 撤销 / 不予处罚)
+    new = {"review_reason": "decided again after an officer confirmed it: now fine 1000 CNY"}
+    machine = Lifecycle(None, None, clock=lambda: NOW)  # type: ignore[arg-type]
+    for status in ("notice_issued", "statement_received", "hearing_requested", "heard"):
+        stale = facts(status, **new)
+        assert "reopen" in [t.action for t in machine.offered(stale, {OFFICER})]
+        assert plan(stale, "reopen", WANG, reason="规则重新计算").target == "amended"
+        with pytest.raises(TransitionRefused, match=r"重新作出决定|不能执行"):  # reopened first
+            plan(stale, "amend_proposal", WANG, **AMEND)
+    with pytest.raises(TransitionRefused, match="没有待复核"):
+        plan(facts("statement_received"), "reopen", WANG, reason="规则重新计算")
+    # pre-notice reopening still goes back to the officer's review
+    assert plan(facts("confirmed", **new), "reopen", WANG, reason="复核").target == "pending_review"
+
+
+def test_b11_a_waterway_case_gets_its_fine_proposed_by_the_officer_or_is_transferred() -> None:
+    # before: a waterway case could never get a notice ("系统未拟定处罚"), so never be fined
+    policy = ConsoleSettings().policy()
+    water = facts("confirmed", violation_code="water.overdraught", outcome="review",
+                  fine_cny=None, plate=None, notice_served=None)  # fmt: skip
+    fine = {"reason": "超载", "payload": {"outcome": "fine", "fine_cny": "30000",
+                                         "tier_name": "超载10%以下", "facts": "吃水超载重线"}}  # fmt: skip
+    assert plan(water, "amend_proposal", WANG, (), policy, **fine).target == "amended"
+    with pytest.raises(TransitionRefused, match="系统未拟定处罚"):
+        plan(replace(water, status="amended"), "issue_notice", WANG, (), policy)
+    proposed = replace(water, status="amended", outcome="fine", fine_cny=30_000)
+    # 20,000 yuan and more is a major decision (the default catalogue): 法制审核, then the notice
+    assert plan(proposed, "submit_legal_review", WANG, (), policy).target == "legal_review"
+    approved = replace(proposed, status="approved")
+    assert plan(approved, "issue_notice", WANG, (), policy).target == "notice_issued"
+    # dredging is the 水行政主管部门's; an agency without the 海事 powers transfers every one
+    dredging = replace(water, violation_code="water.dredging")
+    with pytest.raises(TransitionRefused, match="水行政主管部门"):
+        plan(dredging, "amend_proposal", WANG, (), policy, **fine)
+    with pytest.raises(TransitionRefused, match="海事管理机构"):
+        plan(water, "amend_proposal", WANG, (), Policy(), **fine)
