@@ -246,7 +246,8 @@ def test_a5_a_new_decision_after_the_notice_reopens_into_the_amend_path() -> Non
 
 def test_b11_a_waterway_case_gets_its_fine_proposed_by_the_officer_or_is_transferred() -> None:
     # before: a waterway case could never get a notice ("系统未拟定处罚"), so never be fined
-    policy = ConsoleSettings().policy()
+    # an agency that holds the 海事 power over over-draught (console.water_fine_codes; none by default)
+    policy = ConsoleSettings(water_fine_codes=["water.overdraught"]).policy()
     water = facts("confirmed", violation_code="water.overdraught", outcome="review",
                   fine_cny=None, plate=None, notice_served=None)  # fmt: skip
     fine = {"reason": "超载", "payload": {"outcome": "fine", "fine_cny": "30000",
@@ -265,3 +266,5 @@ def test_b11_a_waterway_case_gets_its_fine_proposed_by_the_officer_or_is_transfe
         plan(dredging, "amend_proposal", WANG, (), policy, **fine)
     with pytest.raises(TransitionRefused, match="海事管理机构"):
         plan(water, "amend_proposal", WANG, (), Policy(), **fine)
+    with pytest.raises(TransitionRefused, match="海事管理机构"):  # the default settings
+        plan(water, "amend_proposal", WANG, (), ConsoleSettings().policy(), **fine)
