@@ -127,7 +127,10 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
             s["reason"] or "") for s in steps]  # fmt: skip
     html["review_log"] = form(KINDS["review_log"][1], **base,
                               table=[("时间", "环节", "经办人", "意见"), *log])  # fmt: skip
-    legal = [row for row, s in zip(log, steps, strict=True) if s["action"] in LEGAL_ACTIONS]
+    # the reviewer with the 法律职业资格 the opinion was given under (Art. 58 para 2; review B5)
+    legal = [(at, step, _reviewer(who, s["detail"]), opinion)
+             for (at, step, who, opinion), s in zip(log, steps, strict=True)
+             if s["action"] in LEGAL_ACTIONS]  # fmt: skip
     if legal:
         html["legal_review"] = form(KINDS["legal_review"][1], **base,
                                     table=[("时间", "审核结论", "审核人", "审核意见"), *legal])  # fmt: skip
@@ -151,6 +154,11 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         *(asyncio.to_thread(render_pdf, h, c.sealer) for h in html.values())
     )
     return [Document(kind, pdf) for kind, pdf in zip(html, pdfs, strict=True)]
+
+
+def _reviewer(name: str, detail: object) -> str:
+    cert = json.loads(str(detail or "{}")).get("legal_cert_no")
+    return f"{name}（法律职业资格证书编号 {cert}）" if cert else name
 
 
 async def export_casefile(c: Console, case_id: str, out: Path, signer: Signs) -> Path:

@@ -428,8 +428,10 @@ TRANSITIONS: tuple[Transition, ...] = (
                guards=(has_plate,), effect="correct_plate"),
     Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed"}), "legal_review",
                _OFFICER, guards=(is_major,)),
+    # 法制审核: a written opinion by a reviewer with 法律职业资格 (review B5; Art. 58)
     Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,
-               "optional", guards=(separation_of_duties, no_new_decision)),
+               "required", guards=(separation_of_duties, no_new_decision),
+               effect="legal_opinion"),
     Transition("send_back", "退回", frozenset({"legal_review"}), "sent_back", _LEGAL, "required"),
     Transition("resubmit", "重新提交法制审核", frozenset({"sent_back"}), "legal_review", _OFFICER,
                "required", guards=(is_major,)),
@@ -450,7 +452,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("hold_hearing", "听证结束（附听证笔录）", frozenset({"hearing_requested"}), "heard",
                _OFFICER, "required", effect="hold_hearing"),
     Transition("review_after_hearing", "听证后法制审核通过", frozenset({"heard"}), None, _LEGAL,
-               "required", guards=(separation_of_duties,)),
+               "required", guards=(separation_of_duties,), effect="legal_opinion"),
     Transition("collective_discussion", "负责人集体讨论（附讨论记录）",
                frozenset({"notice_issued", "statement_received", "heard"}), None, _HEAD,
                "required", effect="record_discussion"),
@@ -664,6 +666,22 @@ async def record_discussion(step: Step) -> dict[str, Any]:
     return {"participants": names, "minutes_sha256": hashlib.sha256(minutes.encode()).hexdigest()}
 
 
+async def legal_opinion(step: Step) -> dict[str, Any]:
+    """法制审核 by a reviewer who holds 法律职业资格: 行政处罚法 Art. 58 para 2 "行政机关中初次从事
+    行政处罚决定法制审核的人员，应当通过国家统一法律职业资格考试取得法律职业资格". (A reviewer who
+    did the work before 2018 is exempt by that text; the agency records such a reviewer's
+    qualification or appointment number in the same field.) The opinion is the reason."""
+    cert = await step.conn.fetchval(
+        "SELECT legal_cert_no FROM accounts WHERE username = $1 AND active",
+        step.request.actor.name,
+    )
+    if not (cert or "").strip():
+        raise TransitionRefused(
+            "法制审核人员须取得法律职业资格（行政处罚法第五十八条第二款）：您的账户未登记法律职业资格"
+            "证书编号，不能作出法制审核意见，请管理员在账户管理中填写", step.case.case_id)  # fmt: skip
+    return {"legal_cert_no": cert}
+
+
 async def clear_review_reason(step: Step) -> dict[str, Any]:
     await step.conn.execute(
         "UPDATE cases SET review_reason = NULL WHERE case_id = $1", step.case.case_id
@@ -676,6 +694,7 @@ EFFECTS: dict[str, Effect] = {
     "issue_notice": issue_notice,
     "store_statement": store_statement,
     "clear_review_reason": clear_review_reason,
+    "legal_opinion": legal_opinion,
     "hold_hearing": hold_hearing,
     "record_discussion": record_discussion,
 }

@@ -180,6 +180,7 @@ async def test_legal_review_and_the_separation_of_duties(world: World) -> None:
         legal = await client.get("/legal")
         assert cid in legal.text
         r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "reason": "事实清楚，依据正确",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 409 and "审核分离" in r.text
     async with client_of(app_of(w)) as client:
@@ -191,6 +192,7 @@ async def test_legal_review_and_the_separation_of_duties(world: World) -> None:
             "action": "confirm", "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 409 and "岗位" in r.text
         r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "reason": "事实清楚，依据正确",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303 and await w.status("major") == "approved"
 

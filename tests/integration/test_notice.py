@@ -19,7 +19,7 @@ from sinks.accounts import Accounts
 from sinks.lifecycle import Policy
 
 from .test_console import PASSWORD, USERS, app_of, client_of, log_in
-from .test_lifecycle import WANG, ZHAO, World, make_world
+from .test_lifecycle import WANG, ZHAO, World, make_world, qualify
 
 # the province's 较大数额: from 10,000 yuan the party may ask for a hearing (听证)
 POLICY = Policy(hearing_fine_cny_at_least=10_000)
@@ -31,6 +31,7 @@ async def world(plain_settings: Settings) -> AsyncIterator[World]:
     accounts = Accounts(w.store.pool)
     for name, roles in USERS.items():
         await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    await qualify(w.store.pool, "zhao")  # 法律职业资格 (Art. 58)
     yield w
     await w.store.close()
 

@@ -17,18 +17,20 @@ import pypdf
 import pytest
 
 from cases import WorkCalendar, deadline
-from cases.casefile import verify_casefile
+from cases.casefile import MANIFEST, verify_casefile
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from cases.sealing import load_certificate, verify_pdf
+from console.casefile import export_casefile
 from console.notice import load_notice, notice_document, notice_html, render_pdf
+from evidence import Signer
 from evidence.custody import read_log
 from offsite.cli import main
 from offsite.config import Settings
 from offsite.console import document_sealer, rejudger
 from offsite.demo_case import walk_case
-from sinks.accounts import Accounts
-from sinks.lifecycle import Policy, TransitionRefused
+from sinks.accounts import LEGAL_REVIEWER, Accounts
+from sinks.lifecycle import Actor, Policy, Request, TransitionRefused
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import AGENCY, CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
@@ -820,3 +822,34 @@ async def test_b4_a_citizen_is_told_of_the_hearing_at_an_amount_a_company_is_not
             ) == told
     finally:
         await w.store.close()
+
+
+async def test_b5_legal_review_needs_a_qualified_reviewer_and_its_opinion_is_filed(
+    world: World, tmp_path: Path
+) -> None:
+    # review B5: 法制审核 before the notice took an optional opinion from any legal reviewer.
+    # 行政处罚法 Art. 58 para 2: 初次从事行政处罚决定法制审核的人员，应当通过国家统一法律职业资格考试
+    # 取得法律职业资格; the opinion is the 法制审核意见 of the file's 副卷
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("qian", ["legal_reviewer"], PASSWORD, display_name="钱法制")
+    qian = Actor("qian", frozenset({LEGAL_REVIEWER}))
+    opinion = "事实清楚，证据确凿，适用《公路安全保护条例》第六十四条正确，程序合法，裁量适当"
+    await w.act("major", "confirm", WANG)
+    with pytest.raises(TransitionRefused, match="法律职业资格"):
+        await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
+    await accounts.set_legal_cert("qian", "A20194301000777")
+    with pytest.raises(TransitionRefused, match="须填写理由"):  # no written opinion
+        await w.lifecycle.apply(w.cases["major"], Request("approve", qian))
+    done = await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
+    assert done[-1].to_status == "approved"
+    assert done[-1].detail["legal_cert_no"] == "A20194301000777"
+    # the opinion and the reviewer's qualification in the 副卷's 法制审核意见
+    await w.act("major", "withdraw", CHEN, reason_code="other", reason="当事人持有效许可")
+    folder = await export_casefile(app_of(w), w.cases["major"], tmp_path,
+                                   Signer.load(w.settings.evidence.key))  # fmt: skip
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    (doc,) = [d for d in manifest["documents"] if d["kind"] == "legal_review"]
+    assert doc["path"].startswith("副卷")
+    text = pdf_text((folder / doc["path"]).read_bytes()).replace("\n", "")
+    assert opinion[:20] in text and "A20194301000777" in text and "qian" in text

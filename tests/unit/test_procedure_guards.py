@@ -101,7 +101,7 @@ def test_a5_a_new_decision_stops_the_notice_and_the_decision() -> None:
     with pytest.raises(TransitionRefused, match="重新作出决定"):
         plan(facts("confirmed", **new), "issue_notice", WANG, ())
     with pytest.raises(TransitionRefused, match="重新作出决定"):
-        plan(facts("legal_review", **new), "approve", ZHAO, ())
+        plan(facts("legal_review", **new), "approve", ZHAO, (), reason="事实清楚")
     with pytest.raises(TransitionRefused, match="重新作出决定"):
         plan(facts("statement_received", **new), "decide", CHEN, reason="事实清楚")
     # what the new decision may call for stays open
@@ -147,6 +147,18 @@ def test_b5_a_major_case_is_reviewed_again_after_its_hearing() -> None:
     assert plan(heard, "decide", CHEN, discussed, major, reason="依听证笔录").target == "decided"
     # not major: decided on the record without a second review
     assert plan(facts("heard"), "decide", CHEN, held, reason="依听证笔录").target == "decided"
+
+
+def test_b5_the_legal_review_before_the_notice_is_a_written_opinion() -> None:
+    # review B5: "approve's opinion is optional"; 行政处罚法 Art. 58: 法制审核 is an opinion on
+    # the facts, the basis and the procedure, kept in the file (the 法制审核意见书 of the 副卷)
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("legal_review"), "approve", ZHAO, RAN)
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("legal_review"), "approve", ZHAO, RAN, reason="   ")
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("heard"), "review_after_hearing", ZHAO, RAN)
+    assert plan(facts("legal_review"), "approve", ZHAO, RAN, reason="事实清楚").target == "approved"
 
 
 def test_b7_an_officer_records_a_statement_received_offline() -> None:
