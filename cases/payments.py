@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from events import OffsiteError, Violation
-from sinks.lifecycle import Step, TransitionRefused
+from sinks.lifecycle import Step, TransitionRefused, document_number
 
 from .art37 import Rejudge, compare, outcome_of
 from .plans import approved_plan
@@ -253,8 +253,9 @@ class Decisions:
         cid, p = step.case.case_id, step.lifecycle.policy
         penalty = step.request.action == "decide"
         year = step.now.astimezone(p.tz).year
-        seq = await step.conn.fetchval("SELECT nextval('decision_numbers')")
-        number = f"{p.notice_prefix}罚〔{year}〕{seq:06d}号"
+        # numbered like the notice: the agency's code, the year, from 1 each year (review D.11)
+        prefix = p.decision_prefix or f"{p.notice_prefix}罚"
+        number = await document_number(step.conn, "decision", prefix, year)
         fine, trace = await self._art37(step) if penalty else (None, None)
         doc = {"decision_no": number, "kind": "penalty" if penalty else "no_penalty",
                "fine_cny": fine, "payment_ref": self.payment_code or None, "art37": trace,

@@ -189,6 +189,8 @@ class Policy:
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
     notice_prefix: str = "超限"  # the agency's code, e.g. 湘交执超通 (review D.11)
+    # the agency's code on its 行政处罚决定书, e.g. 湘交执超罚; blank: notice_prefix + 罚
+    decision_prefix: str = ""
     # where the party turns for 陈述、申辩 and 听证: address, telephone (review D.7)
     agency_contact: str = ""
     # working days and holidays (Art. 85); without it no deadline can be set, so no notice

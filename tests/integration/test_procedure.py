@@ -30,7 +30,7 @@ from offsite.config import Settings
 from offsite.console import document_sealer, rejudger
 from offsite.demo_case import walk_case
 from sinks.accounts import LEGAL_REVIEWER, Accounts
-from sinks.lifecycle import Actor, Policy, Request, TransitionRefused
+from sinks.lifecycle import Actor, Policy, Request, TransitionRefused, document_number
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import AGENCY, CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
@@ -853,3 +853,27 @@ async def test_b5_legal_review_needs_a_qualified_reviewer_and_its_opinion_is_fil
     assert doc["path"].startswith("副卷")
     text = pdf_text((folder / doc["path"]).read_bytes()).replace("\n", "")
     assert opinion[:20] in text and "A20194301000777" in text and "qian" in text
+
+
+async def test_decision_numbers_carry_the_agency_s_code_and_start_at_1_each_year(
+    plain_settings: Settings,
+) -> None:
+    # as the notice's (review D.11): 湘交执超罚〔2027〕1号, the agency's code for its decisions,
+    # the year, a number from 1; before, notice_prefix + 罚 and one sequence for ever (000001)
+    policy = dataclasses.replace(POLICY, notice_prefix="湘交执超通", decision_prefix="湘交执超罚")
+    w = await make_world(plain_settings, policy)
+    try:
+        await ready_to_decide(w)
+        await w.act("small", "decide", CHEN, reason="事实清楚")
+        year = w.clock.now.astimezone(POLICY.tz).year
+        number = await w.store.pool.fetchval(
+            "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", w.cases["small"])  # fmt: skip
+        assert number == f"湘交执超罚〔{year}〕1号"
+        # the next decision of the year is 2; the year after starts at 1 again
+        async with w.store.pool.acquire() as conn:
+            assert await document_number(conn, "decision", "湘交执超罚", year) == (
+                f"湘交执超罚〔{year}〕2号")  # fmt: skip
+            assert await document_number(conn, "decision", "湘交执超罚", year + 1) == (
+                f"湘交执超罚〔{year + 1}〕1号")  # fmt: skip
+    finally:
+        await w.store.close()
