@@ -239,6 +239,7 @@ class CaseFacts:
     statement_due: dt.date | None = None  # from the notice, once served
     hearing_due: dt.date | None = None  # the last day to ask for a hearing, once served
     notice_served: dt.date | None = None  # the day the notice counts as served (送达)
+    unreviewed_statements: int = 0  # the party's statements with no 复核意见 yet (Art. 45)
 
 
 class Past(NamedTuple):
@@ -343,6 +344,16 @@ def party_heard(ctx: Context) -> str | None:
     for due, what in ((ctx.case.statement_due, "陈述、申辩"), (ctx.case.hearing_due, "申请听证")):
         if due is not None and today <= due:
             return f"当事人{what}期限（{due.isoformat()}）未届满，不能作出处罚决定"
+    return None
+
+
+def statements_reviewed(ctx: Context) -> str | None:
+    """Every statement has its 复核意见 before the decision (review B7; 行政处罚法 Art. 45:
+    对当事人提出的事实、理由和证据，应当进行复核)."""
+    if n := ctx.case.unreviewed_statements:
+        return (
+            f"当事人的陈述、申辩尚有 {n} 份未作复核意见（行政处罚法第四十五条），不能作出处罚决定"
+        )
     return None
 
 
@@ -460,7 +471,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "required", effect="record_discussion"),
     Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received", "heard"}),
                "decided", _HEAD, "required",
-               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed)),
+               guards=(party_heard, statements_reviewed, not_alone, no_new_decision,
+                       reviewed_after_hearing, discussed)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
     # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
@@ -727,6 +739,7 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
         legal_review=bool(doc.get("legal_review")), review_reason=row["review_reason"],
         statement_due=row["statement_due"], hearing_due=row.get("hearing_due"),
         notice_served=row.get("served_on"),
+        unreviewed_statements=row.get("unreviewed_statements") or 0,
     )  # fmt: skip
 
 
@@ -825,7 +838,9 @@ class Lifecycle:
     async def _lock(self, conn: Any, case_id: str) -> Any:
         row = await conn.fetchrow(
             "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
-            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on"
+            " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on,"
+            " (SELECT count(*) FROM statements s WHERE s.case_id = c.case_id"
+            "  AND s.reviewed_at IS NULL) AS unreviewed_statements"
             " FROM cases c"
             " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
             " FOR UPDATE OF c",

@@ -182,6 +182,14 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     w.clock.now = dt.datetime.combine(notice["statement_due"] + dt.timedelta(days=1),
                                       dt.time(9), BEIJING)  # fmt: skip
+    # review B7 (Art. 45): no decision before the statement has its 复核意见
+    with pytest.raises(TransitionRefused, match="未作复核意见"):
+        await w.act("small", "decide", CHEN, reason="陈述理由不成立")
+    sid = await w.store.pool.fetchval(
+        "SELECT statement_id FROM statements WHERE case_id = $1", w.cases["small"])  # fmt: skip
+    await w.act("small", "reply_statement", WANG, payload={
+        "statement_id": str(sid), "adopted": "not_adopted",
+        "opinion": "称重记录与检定证书在案，所称合法货物不影响超限事实"})  # fmt: skip
     await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     # review B10: a decision is written, and the case closes only once the fine is paid
     with pytest.raises(TransitionRefused, match=r"尚欠 2500\.00 元"):
@@ -198,6 +206,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         ("issue_notice", "confirmed", "notice_issued", "wang"),
         ("serve_notice", "notice_issued", "notice_issued", "wang"),
         ("submit_statement", "notice_issued", "statement_received", "party"),
+        ("reply_statement", "statement_received", "statement_received", "wang"),
         ("decide", "statement_received", "decided", "chen"),
         ("serve_decision", "decided", "decided", "wang"),
         ("close", "decided", "closed", "wang"),
@@ -208,7 +217,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert rows[0]["reason"] == "图像清晰" and rows[1]["at"] == issued_at
     # each transition is the custody entry it names, signed, after the package's creation
     log = read_log(w.package("small"))
-    assert [e["event"] for e in log] == ["created"] + ["transition"] * 7
+    assert [e["event"] for e in log] == ["created"] + ["transition"] * 8
     for r in rows:
         entry = log[r["custody_seq"] - 1]
         assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party", "chen")
@@ -223,7 +232,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert "lookup_code" not in log[2]["detail"] and notice["lookup_code"] not in log[2]["detail"]
     heads = await custody_heads(w.store.pool, [w.cases["small"]])
     head = heads[w.cases["small"]]
-    assert head == (8, log[-1]["hash"])
+    assert head == (9, log[-1]["hash"])
     assert verify_package(w.package("small"), custody_head=head) == []
 
 

@@ -701,8 +701,8 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
         assert (await asyncio.to_thread(verify_pdf, path.read_bytes(), cert)).ok, path
     steps = [r["action"] for r in await w.store.pool.fetch(
         "SELECT action FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid)]  # fmt: skip
-    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement", "decide",
-                     "serve_decision", "close"]  # fmt: skip
+    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement",
+                     "reply_statement", "decide", "serve_decision", "close"]  # fmt: skip
     report = pdf_text(written[3].read_bytes())
     assert (
         "结案报告" in report

@@ -6,6 +6,7 @@ statements), B11 (waterway cases end lawfully, and go to the competent agency)."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -184,3 +185,15 @@ def test_b4_the_hearing_threshold_depends_on_the_kind_of_party() -> None:
     assert not p.hearing(1_000, "organization") and p.hearing(20_000, "organization")
     assert p.hearing(1_000, None)
     assert not Policy().hearing(1_000_000, "citizen")  # no amounts configured: none
+
+
+def test_b7_no_decision_while_a_statement_has_no_review_opinion() -> None:
+    # review B7 / must-have 5 (行政处罚法 Art. 45: 对当事人提出的事实、理由和证据，应当进行复核):
+    # before, the 负责人 decided with the party's statement unanswered
+    served = TODAY - dt.timedelta(days=30)
+    over = facts("statement_received", statement_due=TODAY - dt.timedelta(days=1),
+                 notice_served=served)  # fmt: skip
+    with pytest.raises(TransitionRefused, match="1 份未作复核意见"):
+        plan(dataclasses.replace(over, unreviewed_statements=1), "decide", CHEN, RAN,
+             reason="事实清楚")  # fmt: skip
+    assert plan(over, "decide", CHEN, RAN, reason="事实清楚").target == "decided"
