@@ -32,7 +32,7 @@ from .notice import (
     view,
 )
 from .pages import Console, _env, render
-from .procedure import closing_values, decision_view, receipt_view
+from .procedure import closing_values, decision_view, receipt_view, reply_text
 
 log = logging.getLogger("offsite.console")
 CLOSED = sorted(FINAL_STATES - {"rejected"})  # a rejected lead was never a case to file
@@ -114,10 +114,11 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         found = await asyncio.to_thread(checked_images, c, notice)
         html["notice"] = notice_html(c, notice, c.public_url.rstrip("/") + PARTY_PATH,
                                      data_uris(found), pdf=True)  # fmt: skip
-    if statements:
+    if statements:  # each with its attachments (by SHA-256) and its 复核意见 (review B7)
         html["statements"] = form(KINDS["statements"][1], **base, table=[
-            ("提交时间", "陈述、申辩内容"),
-            *[(when(s["submitted_at"]), s["body"]) for s in statements]])  # fmt: skip
+            ("提交时间", "陈述、申辩内容", "附件", "复核意见"),
+            *[(when(s["submitted_at"]), s["body"], attachments(s["images"]),
+               reply_text(s) if s["reviewed_at"] else "（未复核）") for s in statements]])  # fmt: skip
     if hearing is not None:
         html["hearing"] = form(KINDS["hearing"][1], **base, fields=[
             ("听证通知日期", str(hearing["notified_on"])), ("举行日期", str(hearing["held_on"])),
@@ -154,6 +155,19 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         *(asyncio.to_thread(render_pdf, h, c.sealer) for h in html.values())
     )
     return [Document(kind, pdf) for kind, pdf in zip(html, pdfs, strict=True)]
+
+
+def attachments(images: object) -> str:
+    """A statement's attachments as the file lists them: kind, size and SHA-256 (the blob)."""
+    kinds = {"application/pdf": "PDF", "image/jpeg": "JPEG 图片", "image/png": "PNG 图片"}
+    return (
+        "；".join(
+            f"{n}. {kinds.get(str(a.get('type')), '文件')} {int(a.get('size') or 0) // 1024} KB"
+            f" SHA-256 {a.get('sha256')}"
+            for n, a in enumerate(json.loads(str(images or "[]")), 1)
+        )
+        or "无"
+    )
 
 
 def _reviewer(name: str, detail: object) -> str:
