@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cases.party import PARTY_KINDS
-from cases.payments import instalments, owed_fen
+from cases.payments import instalments, owed_fen, yuan_text
 from cases.plans import PLAN_KINDS, approved_plan
 from cases.procedure import ADOPTION, DOCUMENTS, SERVICE_METHODS, procedure_table
 from cases.sealing import Sealer
@@ -190,6 +190,7 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
             "address": party["address"] if party else "",
             "id_label": "统一社会信用代码" if org else "身份证号码"},
         "fine": f"{decision['fine_cny']:,}" if decision["fine_cny"] else "",
+        "fine_text": yuan_text(decision["fine_cny"]) if decision["fine_cny"] else "",  # D.10
         "payment_ref": decision["payment_ref"] or "",
         "payment_due": _date(decision["payment_due"]) if decision["payment_due"] else "",
         "art37": doc.get("art37") or "", "statement": doc.get("statement", False),

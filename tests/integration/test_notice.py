@@ -83,7 +83,9 @@ async def test_the_notice_downloads_as_a_pdf_with_the_plate_fine_and_lookup_code
         reader = pypdf.PdfReader(io.BytesIO(r.content))
         text = pdf_text(r.content)
         assert "违法行为通知书" in text and "湘A12345" in text and code in text
-        assert "2,500" in text and "9,999" not in text
+        # review D.10: the fine in figures and in capitals (《正确填写票据和结算凭证的基本规定》)
+        assert "罚款人民币2500元（贰仟伍佰元整）" in text.replace(" ", "").replace("\n", "")
+        assert "9,999" not in text
         assert "http://127.0.0.1:8080/party" in text and "陈述" in text  # the console's own
         assert "湖南省交通运输综合行政执法局" in text  # the agency, from the signed package
         assert "听证" not in text  # 2,500 yuan is below the hearing threshold
@@ -122,7 +124,7 @@ async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount
         assert '<img src="/cases/' in r.text and "composite.jpg" in r.text
         r = await client.get(f"/cases/{major}/notice")
         assert r.status_code == 200 and 'id="hearing"' in r.text and "要求举行听证" in r.text
-        assert "24,500" in r.text and "湘C34567" in r.text
+        assert "24500元（贰万肆仟伍佰元整）" in r.text and "湘C34567" in r.text
         # the party's address is the agency's, never the one a request claims (issue #28,
         # row 9: the Host header printed evil.example on the notice)
         console.public_url = "https://zf.example.gov.cn/"

@@ -524,7 +524,7 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
         text = pdf_text(r.content).replace(" ", "").replace("\n", "")
     today = local(w)
     for part in ("行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
-                 "超限运输车辆行驶公路管理规定", "罚款人民币2,500元", "六十日内", "六个月内",
+                 "超限运输车辆行驶公路管理规定", "罚款人民币2500元（贰仟伍佰元整）", "六十日内", "六个月内",
                  f"{pay_due.year}年{pay_due.month}月{pay_due.day}日",
                  f"{today.year}年{today.month}月{today.day}日", "百分之三",
                  # Art. 42: both officers and their 执法证号 (the world's team)
@@ -710,7 +710,10 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
         and "已缴清（实缴2500.00元）" in report
     )
     decision = pdf_text(written[2].read_bytes())
-    assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
+    assert (
+        "罚款人民币2500元（贰仟伍佰元整）" in decision
+        and "当事人在法定期限内提出了陈述、申辩" in decision
+    )
     # closed, it is filed as a close on the console files it (电子案卷, issue #26)
     (filed,) = [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
     assert verify_casefile(filed) == []  # its evidence package's custody log in time order too
