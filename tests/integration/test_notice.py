@@ -122,6 +122,9 @@ async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount
         assert 'id="rights"' in r.text and "陈述和申辩" in r.text and 'id="statement-due"' in r.text
         assert "听证" not in r.text and 'id="hearing"' not in r.text
         assert '<img src="/cases/' in r.text and "composite.jpg" in r.text
+        # review D.12: the caption says what the image is, not its file name
+        assert "<figcaption>证据合成图（抓拍图像、车牌特写与称重数据）</figcaption>" in r.text
+        assert "<figcaption>composite.jpg" not in r.text and 'alt="composite.jpg"' not in r.text
         r = await client.get(f"/cases/{major}/notice")
         assert r.status_code == 200 and 'id="hearing"' in r.text and "要求举行听证" in r.text
         assert "24500元（贰万肆仟伍佰元整）" in r.text and "湘C34567" in r.text
