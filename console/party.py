@@ -99,20 +99,26 @@ def attachment_kind(data: bytes) -> str | None:
     return image_kind(data)
 
 
-async def read_attachments(files: list[UploadFile]) -> tuple[list[tuple[bytes, str]], str]:
-    """The statement's attachments as (bytes, kind), or why they are refused (Chinese; then
-    nothing is kept): at most ``MAX_IMAGES``, JPEG or PNG up to 2 MB, PDF up to 5 MB."""
-    if len(files) > MAX_IMAGES:
-        return [], f"最多上传 {MAX_IMAGES} 张图片或 PDF 文件。"
+async def read_attachments(
+    form: FormData, field: str, most: int = MAX_IMAGES, pdf: bool = True, noun: str = "文件"
+) -> tuple[list[tuple[bytes, str]], str]:
+    """The files uploaded as ``field`` as (bytes, kind), or why they are refused (Chinese;
+    then nothing is kept): at most ``most``, JPEG or PNG up to 2 MB, and (``pdf``) PDF up to
+    5 MB; ``noun``: what the person uploads (文件, 照片)."""
+    files = [f for f in form.getlist(field)
+             if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
+    kinds = "JPEG、PNG 图片或 PDF 文件" if pdf else f"JPEG 或 PNG {noun}"
+    if len(files) > most:
+        return [], f"最多上传 {most} 张{'图片或 PDF 文件' if pdf else noun}。"
     out = []
     for f in files:
         data = await f.read(MAX_PDF_BYTES + 1)
-        limit = MAX_PDF_BYTES if data.startswith(b"%PDF-") else MAX_IMAGE_BYTES
+        limit = MAX_PDF_BYTES if pdf and data.startswith(b"%PDF-") else MAX_IMAGE_BYTES
         if len(data) > limit:
-            return [], f"文件“{f.filename}”超过 {limit // 2**20} MB。"
-        kind = await asyncio.to_thread(attachment_kind, data)
+            return [], f"{noun}“{f.filename}”超过 {limit // 2**20} MB。"
+        kind = await asyncio.to_thread(attachment_kind if pdf else image_kind, data)
         if kind is None:
-            return [], f"“{f.filename}”不是有效的 JPEG、PNG 图片或 PDF 文件。"
+            return [], f"“{f.filename}”不是有效的 {kinds}。"
         out.append((data, kind))
     return out, ""
 
@@ -377,14 +383,12 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             return render("error.html", 403, session=None, title="请求无效",
                           message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
         body = str(form.get("body") or "").strip()
-        files = [f for f in form.getlist("images")
-                 if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
         problem = ""
         if not body:
             problem = "请填写陈述、申辩的内容。"
         elif len(body) > MAX_TEXT:
             problem = f"陈述、申辩的内容最多 {MAX_TEXT} 字。"
-        images, problem = await read_attachments(files) if not problem else ([], problem)
+        images, problem = (await read_attachments(form, "images")) if not problem else ([], problem)
         if problem:
             return await case_response(request, session, notice, problem, 400)
         if images and c.blobs is None:
@@ -453,9 +457,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             return refused(413, f"提交的内容过大：最多 {MAX_IMAGES} 个附件。")
         form = await request.form()  # the CSRF token was checked (page)
         try:
-            files = [f for f in form.getlist("images")
-                     if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
-            items, problem = await read_attachments(files)
+            items, problem = await read_attachments(form, "images")
             if problem:
                 return refused(400, problem)
             if items and c.blobs is None:
