@@ -841,7 +841,17 @@ async def test_b5_legal_review_needs_a_qualified_reviewer_and_its_opinion_is_fil
     await w.act("major", "confirm", WANG)
     with pytest.raises(TransitionRefused, match="法律职业资格"):
         await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
-    await accounts.set_legal_cert("qian", "A20194301000777")
+    async with client_of(app_of(w)) as client:  # the admin records the certificate
+        await accounts.create("root", ["admin"], PASSWORD)
+        await log_in(client, "root")
+        page = await client.get("/admin")
+        assert 'name="legal_cert_no"' in page.text
+        r = await client.post("/admin/badge", data={"username": "qian", "csrf": csrf_of(page),
+                                                    "legal_cert_no": "A2019 4301"})  # fmt: skip
+        assert r.status_code == 400 and "法律职业资格证书编号" in r.text  # no spaces
+        r = await client.post("/admin/badge", data={"username": "qian", "csrf": csrf_of(page),
+                                                    "legal_cert_no": "A20194301000777"})  # fmt: skip
+        assert r.status_code == 303
     with pytest.raises(TransitionRefused, match="须填写理由"):  # no written opinion
         await w.lifecycle.apply(w.cases["major"], Request("approve", qian))
     done = await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
