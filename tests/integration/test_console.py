@@ -187,6 +187,7 @@ async def test_legal_review_and_the_separation_of_duties(world: World) -> None:
         await log_in(client, "zhao")
         page = await client.get(f"/cases/{cid}")
         assert 'id="act-approve"' in page.text and 'id="act-confirm"' not in page.text
+        assert "法制审核意见（必填" in page.text  # B5: the opinion is written
         # a legal reviewer cannot confirm (role), and approves
         r = await client.post(f"/cases/{w.cases['small']}/act", data={
             "action": "confirm", "csrf": csrf_of(page)})  # fmt: skip
