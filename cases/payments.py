@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from events import OffsiteError, Violation
-from sinks.lifecycle import Step, TransitionRefused
+from sinks.lifecycle import Step, TransitionRefused, document_number
 
 from .art37 import Rejudge, compare, outcome_of
 from .plans import approved_plan
@@ -211,6 +211,55 @@ def owed_fen(fine_cny: int, due: dt.date | None, paid: Iterable[tuple[dt.date, i
     return max(0, fine + fee - sum(a for _, a in days))
 
 
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+
+
+def _section(n: int) -> str:
+    """0 < n < 10,000 in capitals; a zero between digits is one 零, none at the end."""
+    out, zero = "", False
+    for unit, place in (("仟", 1000), ("佰", 100), ("拾", 10), ("", 1)):
+        d = n // place % 10
+        if d == 0:
+            zero = zero or bool(out)
+        else:
+            out += ("零" if zero else "") + _DIGITS[d] + unit
+            zero = False
+    return out
+
+
+def amount_in_capitals(fen: int) -> str:
+    """An amount in 中文大写 as a payment document writes it, after 中国人民银行《支付结算办法》
+    附件一《正确填写票据和结算凭证的基本规定》: 元 then 整 when there are no 角 and 分; a zero between
+    digits, or several, is one 零; 壹拾 in full. 2500 元 → 贰仟伍佰元整."""
+    if fen < 0:
+        raise ValueError(f"no amount in capitals for {fen} fen")
+    yuan, jiao, cents = fen // 100, fen // 10 % 10, fen % 10
+    sections = []
+    while yuan:
+        yuan, part = divmod(yuan, 10_000)
+        sections.append(part)
+    out, gap = "", False
+    for i in reversed(range(len(sections))):
+        part = sections[i]
+        if part == 0:
+            gap = gap or bool(out)
+            continue
+        out += ("零" if out and (gap or part < 1000) else "") + _section(part) + ("", "万", "亿")[i]
+        gap = False
+    if jiao == 0 and cents == 0:
+        return (out or "零") + "元整"
+    if out:  # 元位是0 or 角位是0: one 零 after 元 (the rule's examples)
+        out += "元" + ("零" if jiao == 0 or fen // 100 % 10 == 0 else "")
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    return out + (_DIGITS[cents] + "分" if cents else "")
+
+
+def yuan_text(yuan: int) -> str:
+    """A fine as the notice and the decision state it: 2500元（贰仟伍佰元整） (review D.10)."""
+    return f"{yuan}元（{amount_in_capitals(yuan * 100)}）"
+
+
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` later (the month's last day when it has no such day)."""
     y, m = divmod(day.month - 1 + months, 12)
@@ -255,8 +304,9 @@ class Decisions:
         cid, p = step.case.case_id, step.lifecycle.policy
         penalty = step.request.action == "decide"
         year = step.now.astimezone(p.tz).year
-        seq = await step.conn.fetchval("SELECT nextval('decision_numbers')")
-        number = f"{p.notice_prefix}罚〔{year}〕{seq:06d}号"
+        # numbered like the notice: the agency's code, the year, from 1 each year (review D.11)
+        prefix = p.decision_prefix or f"{p.notice_prefix}罚"
+        number = await document_number(step.conn, "decision", prefix, year)
         fine, trace = await self._art37(step) if penalty else (None, None)
         doc = {"decision_no": number, "kind": "penalty" if penalty else "no_penalty",
                "fine_cny": fine, "payment_ref": self.payment_code or None, "art37": trace,

@@ -131,19 +131,33 @@ async def _write_party(conn: Any, case_id: str, party: Party, source: str, actor
     )  # fmt: skip
 
 
+# the 复核意见's conclusion (Art. 45: 当事人提出的事实、理由或者证据成立的，行政机关应当采纳)
+ADOPTION: dict[str, str] = {"adopted": "采纳", "not_adopted": "不予采纳"}
+
+
 async def reply_statement(step: Step) -> dict[str, Any]:
-    """payload: statement_id, opinion: the 复核意见 on one of the case's statements (Art. 45:
-    "对当事人提出的事实、理由和证据，应当进行复核"), kept in the transition's detail."""
+    """payload: statement_id, adopted (``ADOPTION``), opinion: the 复核意见 on one of the case's
+    statements (Art. 45: "对当事人提出的事实、理由和证据，应当进行复核"), kept on the statement
+    (the last one counts) and in the transition's detail. A statement adopted calls for the
+    head's next step (不予处罚, 撤销立案, a lighter decision); this records the review only."""
     cid, payload = step.case.case_id, step.request.payload
     opinion = str(payload.get("opinion") or "").strip()
+    adopted = str(payload.get("adopted") or "")
     sid = str(payload.get("statement_id") or "")
     if not sid.isdigit() or not await step.conn.fetchval(
         "SELECT true FROM statements WHERE case_id = $1 AND statement_id = $2", cid, int(sid)
     ):
         raise TransitionRefused("请选择本案的一份陈述、申辩", cid)
+    if adopted not in ADOPTION:
+        raise TransitionRefused("请选择复核结论：采纳或不予采纳", cid)
     if not opinion:
-        raise TransitionRefused("请填写复核意见", cid)
-    return {"statement_id": int(sid), "opinion": opinion}
+        raise TransitionRefused("请填写复核意见（采纳或不予采纳的理由）", cid)
+    await step.conn.execute(
+        "UPDATE statements SET review_adopted = $3, review_opinion = $4, reviewed_by = $5,"
+        " reviewed_at = $6 WHERE case_id = $1 AND statement_id = $2",
+        cid, int(sid), adopted == "adopted", opinion, step.request.actor.name, step.now,
+    )  # fmt: skip
+    return {"statement_id": int(sid), "adopted": adopted, "opinion": opinion}
 
 
 class Procedure:

@@ -377,14 +377,20 @@ def create_app(console: Console) -> Starlette:
             return RedirectResponse(f"/cases/{following}", 303)
         return RedirectResponse(f"/cases/{cid}", 303)
 
-    async def set_badge(request: Request, session: Session) -> Response:
-        """An account's 执法证号 (Art. 42), set by the admin."""
+    async def set_number(request: Request, session: Session) -> Response:
+        """An account's 执法证号 (Art. 42) or 法律职业资格证书编号 (Art. 58 para 2), set by the
+        admin: the form sends the one it edits."""
         form = await request.form()
+        user = str(form.get("username") or "")
         try:
-            await c.accounts.set_badge(str(form.get("username") or ""),
-                                       str(form.get("badge_no") or ""))  # fmt: skip
+            if "legal_cert_no" in form:
+                what = "法律职业资格证书编号"
+                await c.accounts.set_legal_cert(user, str(form.get("legal_cert_no") or ""))
+            else:
+                what = "执法证号"
+                await c.accounts.set_badge(user, str(form.get("badge_no") or ""))
         except AccountError as exc:
-            return render("error.html", 400, session=session, title="执法证号无效",
+            return render("error.html", 400, session=session, title=f"{what}无效",
                           message=str(exc))  # fmt: skip
         return RedirectResponse("/admin", 303)
 
@@ -409,7 +415,7 @@ def create_app(console: Console) -> Starlette:
         *procedure_routes(c, page),  # 立案, party, service: console/procedure.py
         *payment_routes(c, page),  # the bank's payment callback: console/payments.py
         *stats_routes(c, page),  # 统计报表 and its XLSX: console/stats.py
-        Route("/admin/badge", page({ADMIN}, set_badge), methods=["POST"]),
+        Route("/admin/badge", page({ADMIN}, set_number), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lambda _: background(c))

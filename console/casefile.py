@@ -35,7 +35,7 @@ from .notice import (
     view,
 )
 from .pages import Console, _env, render
-from .procedure import closing_values, decision_view, receipt_view, statement_replies
+from .procedure import closing_values, decision_view, receipt_view, reply_text
 
 log = logging.getLogger("offsite.console")
 CLOSED = sorted(FINAL_STATES - {"rejected"})  # a rejected lead was never a case to file
@@ -132,16 +132,17 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
                                    data_uris(found), pdf=True))  # fmt: skip
     if notices:
         html["notice"] = notices
-    if statements:
-        replies = await statement_replies(c, case_id)
+    if statements:  # each with its attachments (by SHA-256) and its 复核意见 (review B7)
         rows, images = [("提交时间", "方式", "陈述、申辩内容", "附件", "复核意见")], []
         for s in statements:
-            sid, attached = s["statement_id"], json.loads(s["images"])
-            reply = replies.get(sid)
+            attached = json.loads(s["images"] or "[]")
             rows.append((when(s["submitted_at"]), CHANNELS.get(s["channel"], s["channel"]),
-                         s["body"], f"{len(attached)} 件" if attached else "无",
-                         f"{reply[0]}（{when(reply[1])}）" if reply else "未答复"))  # fmt: skip
+                         s["body"], attachments(s["images"]),
+                         f"{reply_text(s)}（{when(s['reviewed_at'])}）" if s["reviewed_at"]
+                         else "（未复核）"))  # fmt: skip
             for n, img in enumerate(attached, start=1):
+                if not str(img.get("type") or "image/jpeg").startswith("image/"):
+                    continue  # a PDF is listed with its SHA-256 above, not drawn
                 data = await asyncio.to_thread(_blob, c, str(img.get("uri") or ""))
                 images.append((f"{when(s['submitted_at'])} 陈述申辩附件{n}（SHA-256 {img['sha256']}）",
                                None if data is None else f"data:{img.get('type') or 'image/jpeg'};"
@@ -156,7 +157,10 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
             s["reason"] or "") for s in steps]  # fmt: skip
     html["review_log"] = form(KINDS["review_log"][1], **base,
                               table=[("时间", "环节", "经办人", "意见"), *log])  # fmt: skip
-    legal = [row for row, s in zip(log, steps, strict=True) if s["action"] in LEGAL_ACTIONS]
+    # the reviewer with the 法律职业资格 the opinion was given under (Art. 58 para 2; review B5)
+    legal = [(at, step, _reviewer(who, s["detail"]), opinion)
+             for (at, step, who, opinion), s in zip(log, steps, strict=True)
+             if s["action"] in LEGAL_ACTIONS]  # fmt: skip
     if legal:
         html["legal_review"] = form(KINDS["legal_review"][1], **base,
                                     table=[("时间", "审核结论", "审核人", "审核意见"), *legal])  # fmt: skip
@@ -180,6 +184,24 @@ async def casefile_documents(c: Console, case_id: str, archive_no: str) -> list[
         *(asyncio.to_thread(render_pdf, h, c.sealer) for h in html.values())
     )
     return [Document(kind, pdf) for kind, pdf in zip(html, pdfs, strict=True)]
+
+
+def attachments(images: object) -> str:
+    """A statement's attachments as the file lists them: kind, size and SHA-256 (the blob)."""
+    kinds = {"application/pdf": "PDF", "image/jpeg": "JPEG 图片", "image/png": "PNG 图片"}
+    return (
+        "；".join(
+            f"{n}. {kinds.get(str(a.get('type')), '文件')} {int(a.get('size') or 0) // 1024} KB"
+            f" SHA-256 {a.get('sha256')}"
+            for n, a in enumerate(json.loads(str(images or "[]")), 1)
+        )
+        or "无"
+    )
+
+
+def _reviewer(name: str, detail: object) -> str:
+    cert = json.loads(str(detail or "{}")).get("legal_cert_no")
+    return f"{name}（法律职业资格证书编号 {cert}）" if cert else name
 
 
 async def export_casefile(c: Console, case_id: str, out: Path, signer: Signs) -> Path:

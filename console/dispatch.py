@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
@@ -28,7 +28,7 @@ from sinks.dispatch import Dispatch, DispatchError, Squad, Squads, as_photos, fi
 from .command import Page, _place_names, _water_places, listen
 from .names import PRIORITIES, SOURCE_KINDS, TASK_RESULTS, UNNAMED, name
 from .pages import Console, _env, render, repeating
-from .party import KINDS, MAX_IMAGE_BYTES, image_kind
+from .party import KINDS, MAX_IMAGE_BYTES, read_attachments
 
 COMMANDERS = frozenset({COMMAND_CENTER, ADMIN})
 LEADERS = frozenset({SQUAD_LEADER, COMMAND_CENTER, ADMIN})
@@ -312,21 +312,7 @@ def dispatch_routes(c: Console, page: Page) -> list[Route]:
 
 async def _photos(form: FormData) -> tuple[list[tuple[bytes, str]], str]:
     """The photos of a field result, checked as the party page's images are."""
-    files = [
-        f for f in form.getlist("photos") if isinstance(f, UploadFile) and (f.filename or f.size)
-    ]
-    if len(files) > MAX_PHOTOS:
-        return [], f"最多上传 {MAX_PHOTOS} 张照片。"
-    out = []
-    for f in files:
-        data = await f.read(MAX_IMAGE_BYTES + 1)
-        if len(data) > MAX_IMAGE_BYTES:
-            return [], f"照片“{f.filename}”超过 {MAX_IMAGE_BYTES // 2**20} MB。"
-        kind = await asyncio.to_thread(image_kind, data)
-        if kind is None:
-            return [], f"“{f.filename}”不是有效的 JPEG 或 PNG 照片。"
-        out.append((data, kind))
-    return out, ""
+    return await read_attachments(form, "photos", MAX_PHOTOS, pdf=False, noun="照片")
 
 
 def _choices(c: Console, domain: str) -> list[tuple[str, str]]:

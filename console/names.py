@@ -117,6 +117,24 @@ TASK_RESULTS = table({
 SOURCE_KINDS = table({"lead": "线索", "alert": "告警", "device": "设备故障", "case": "案件"})
 PRIORITIES = table({"urgent": "紧急", "high": "高", "normal": "一般", "low": "低"})
 SQUAD_LEVELS = table({"brigade": "执法大队", "squad": "执法中队"})
+# an evidence package's images by role (evidence/bag.py names them <role>.jpg, <role>-N.jpg)
+IMAGE_ROLES = table({
+    "composite": "证据合成图（抓拍图像、车牌特写与称重数据）", "front": "车辆前方抓拍",
+    "rear": "车辆后方抓拍", "side": "车辆侧面抓拍", "overview": "全景抓拍", "plate": "车牌特写",
+})  # fmt: skip
+
+
+def image_caption(file_name: str) -> str:
+    """What an evidence image is, for a document's caption (review D.12), never its file name:
+    ``front-1.jpg`` → 车辆前方抓拍（2）."""
+    stem = file_name.removesuffix(".jpg")
+    role, dash, n = stem.rpartition("-")
+    if not (dash and n.isdigit()):
+        role, n = stem, ""
+    # (not .get: a Names table gives 未定名称 for a missing key)
+    caption = IMAGE_ROLES[role] if role in IMAGE_ROLES else "证据图像"  # noqa: SIM401
+    return f"{caption}（{int(n) + 1}）" if n else caption
+
 
 TABLES: dict[str, Names] = {
     "violation": VIOLATIONS, "lead_kind": LEAD_KINDS, "lead_state": LEAD_STATES,
@@ -124,6 +142,7 @@ TABLES: dict[str, Names] = {
     "outcome": OUTCOMES, "reason": REASONS, "device_type": DEVICE_TYPES,
     "cert_state": CERT_STATES, "measure": MEASURES, "finding": FINDINGS, "device_condition": DEVICE_CONDITIONS, "task_state": TASK_STATES, "task_result": TASK_RESULTS,
     "priority": PRIORITIES, "source_kind": SOURCE_KINDS, "squad_level": SQUAD_LEVELS,
+    "image_role": IMAGE_ROLES,
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from cases.calendar import period_zh
+from cases.payments import yuan_text
 from cases.sealing import Sealer
 from cases.vehicles import full_width, single_item, vehicle_type
 from sinks.accounts import Session
@@ -212,6 +213,8 @@ def view(notice: Notice, tz: dt.tzinfo) -> dict[str, Any]:
         "outcome": d.get("outcome"),
         "outcome_name": OUTCOMES.get(str(d.get("outcome")), str(d.get("outcome"))),
         "fine": f"{d['fine_cny']:,}" if d.get("fine_cny") is not None else None,
+        # review D.10: in figures and in capitals, 2500元（贰仟伍佰元整）
+        "fine_text": yuan_text(d["fine_cny"]) if d.get("fine_cny") is not None else "",
         "reasoning": d.get("reasoning") or "",
         "statement_due": _date(notice.statement_due),
         "hearing_due": _date(notice.hearing_due) if notice.hearing_due else "",

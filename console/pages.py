@@ -120,6 +120,7 @@ _env.globals.update(STATES=names.STATES, ROLES=names.ROLES, OUTCOMES=OUTCOMES,
 _env.globals["seal"] = lambda agency: Markup(seal_svg(agency or ""))
 _env.filters["yesno"] = names.yes_no
 _env.filters["fromjson"] = json.loads
+_env.filters["caption"] = names.image_caption  # an evidence image by what it shows (D.12)
 
 
 @contextlib.asynccontextmanager

@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from events.images import jpeg_is_whole, png_is_whole
-from sinks.accounts import PARTY, Session, Throttle, same_token
+from sinks.accounts import OFFICER, PARTY, Session, Throttle, same_token
 from sinks.blobs import SCHEME
 from sinks.lifecycle import Actor, CustodyError, LifecycleError
 from sinks.lifecycle import Request as Action
@@ -55,13 +55,15 @@ PARTY_COOKIE = "offsite_party"  # the party's session; sent to /party only
 FORM_COOKIE = "offsite_party_form"  # the look-up form's CSRF token (double submit: no session)
 WRONG = "号牌号码或查询码不正确，请核对违法行为通知书后重试。"
 MAX_TEXT = 4000
-MAX_IMAGES = 3
+MAX_IMAGES = 3  # attachments to one statement: images or PDFs
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
+MAX_PDF_BYTES = 5 * 1024 * 1024  # a scanned permit or contract of a few pages (review B7)
 # a small file that decodes to gigabytes is refused before decoding: 24 MP (a phone's photo)
 # is 72 MB decoded; a 6,000 × 6,000 image is not taken
 MAX_PIXELS = 24_000_000
-MAX_REQUEST = MAX_IMAGES * MAX_IMAGE_BYTES + 256 * 1024
-KINDS = {"jpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png")}
+MAX_REQUEST = MAX_IMAGES * MAX_PDF_BYTES + 256 * 1024
+KINDS = {"jpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png"),
+         "pdf": ("application/pdf", ".pdf")}  # fmt: skip
 PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
 
 
@@ -86,6 +88,49 @@ def image_kind(data: bytes) -> str | None:
         except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             return None
     return kind
+
+
+def attachment_kind(data: bytes) -> str | None:
+    """``jpeg``, ``png`` (as :func:`image_kind`) or ``pdf`` when ``data`` is a whole file of
+    that kind, else None: by its bytes, never its name. A PDF starts with its header and ends
+    with its end-of-file marker (a file cut short has none). Blocking."""
+    if data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]:
+        return "pdf"
+    return image_kind(data)
+
+
+async def read_attachments(
+    form: FormData, field: str, most: int = MAX_IMAGES, pdf: bool = True, noun: str = "文件"
+) -> tuple[list[tuple[bytes, str]], str]:
+    """The files uploaded as ``field`` as (bytes, kind), or why they are refused (Chinese;
+    then nothing is kept): at most ``most``, JPEG or PNG up to 2 MB, and (``pdf``) PDF up to
+    5 MB; ``noun``: what the person uploads (文件, 照片)."""
+    files = [f for f in form.getlist(field)
+             if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
+    kinds = "JPEG、PNG 图片或 PDF 文件" if pdf else f"JPEG 或 PNG {noun}"
+    if len(files) > most:
+        return [], f"最多上传 {most} 张{'图片或 PDF 文件' if pdf else noun}。"
+    out = []
+    for f in files:
+        data = await f.read(MAX_PDF_BYTES + 1)
+        limit = MAX_PDF_BYTES if pdf and data.startswith(b"%PDF-") else MAX_IMAGE_BYTES
+        if len(data) > limit:
+            return [], f"{noun}“{f.filename}”超过 {limit // 2**20} MB。"
+        kind = await asyncio.to_thread(attachment_kind if pdf else image_kind, data)
+        if kind is None:
+            return [], f"“{f.filename}”不是有效的 {kinds}。"
+        out.append((data, kind))
+    return out, ""
+
+
+async def store_attachments(c: Console, items: list[tuple[bytes, str]]) -> list[dict[str, Any]]:
+    """The attachments in the blob store, as the statement lists them."""
+    stored = []
+    for data, kind in items:
+        media_type, suffix = KINDS[kind]
+        uri, digest = await asyncio.to_thread(c.blobs.put, data, suffix)  # type: ignore[union-attr]
+        stored.append({"uri": uri, "sha256": digest, "type": media_type, "size": len(data)})
+    return stored
 
 
 def _normal(text: Any, limit: int) -> str:
@@ -238,6 +283,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             open_for_statement=open_for_statement, csrf=session.csrf_token, error=error,
             sent=request.query_params.get("sent") == "1", max_text=MAX_TEXT,
             max_images=MAX_IMAGES, max_mib=MAX_IMAGE_BYTES // (1024 * 1024),
+            max_pdf_mib=MAX_PDF_BYTES // 2**20,
             hearing_open=hearing_open, procedure=procedure, plan_open=plan_open,
             served=served, hearing_notice=hearing_notice, title="违法行为查询与陈述申辩",
         )  # fmt: skip
@@ -317,7 +363,8 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         if length > MAX_REQUEST:
             return await case_response(
                 request, session, notice,
-                f"提交的内容过大：最多 {MAX_IMAGES} 张图片，每张不超过 {MAX_IMAGE_BYTES // 2**20} MB。", 413,
+                f"提交的内容过大：最多 {MAX_IMAGES} 个附件，图片每张不超过"
+                f" {MAX_IMAGE_BYTES // 2**20} MB，PDF 每份不超过 {MAX_PDF_BYTES // 2**20} MB。", 413,
             )  # fmt: skip
         try:
             form = await request.form(max_files=MAX_IMAGES + 5, max_fields=20,
@@ -325,7 +372,7 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         except HTTPException as exc:
             if "Too many files" in str(exc.detail):  # the limit, not a riddle
                 return await case_response(request, session, notice,
-                                           f"最多上传 {MAX_IMAGES} 张图片。", 400)  # fmt: skip
+                                           f"最多上传 {MAX_IMAGES} 张图片或 PDF 文件。", 400)  # fmt: skip
             return await case_response(request, session, notice, "提交的内容无法识别。", 400)
         try:
             return await submit(request, session, notice, form)
@@ -339,35 +386,17 @@ def party_routes(c: Console, page: Page) -> list[Route]:
             return render("error.html", 403, session=None, title="请求无效",
                           message="表单已过期或来源不明（CSRF），请返回后重试。")  # fmt: skip
         body = str(form.get("body") or "").strip()
-        files = [f for f in form.getlist("images")
-                 if isinstance(f, UploadFile) and (f.filename or f.size)]  # fmt: skip
         problem = ""
         if not body:
             problem = "请填写陈述、申辩的内容。"
         elif len(body) > MAX_TEXT:
             problem = f"陈述、申辩的内容最多 {MAX_TEXT} 字。"
-        elif len(files) > MAX_IMAGES:
-            problem = f"最多上传 {MAX_IMAGES} 张图片。"
-        images: list[tuple[bytes, str]] = []
-        for f in files if not problem else []:
-            data = await f.read(MAX_IMAGE_BYTES + 1)
-            if len(data) > MAX_IMAGE_BYTES:
-                problem = f"图片“{f.filename}”超过 {MAX_IMAGE_BYTES // 2**20} MB。"
-                break
-            kind = await asyncio.to_thread(image_kind, data)
-            if kind is None:
-                problem = f"“{f.filename}”不是有效的 JPEG 或 PNG 图片。"
-                break
-            images.append((data, kind))
+        images, problem = (await read_attachments(form, "images")) if not problem else ([], problem)
         if problem:
             return await case_response(request, session, notice, problem, 400)
         if images and c.blobs is None:
-            return await case_response(request, session, notice, "本系统暂不能接收图片。", 503)
-        stored = []
-        for data, kind in images:
-            media_type, suffix = KINDS[kind]
-            uri, digest = await asyncio.to_thread(c.blobs.put, data, suffix)  # type: ignore[union-attr]
-            stored.append({"uri": uri, "sha256": digest, "type": media_type, "size": len(data)})
+            return await case_response(request, session, notice, "本系统暂不能接收附件。", 503)
+        stored = await store_attachments(c, images)
         try:
             await c.lifecycle.apply(notice.case_id, Action(
                 "submit_statement", PARTY_ACTOR,
@@ -418,6 +447,34 @@ def party_routes(c: Console, page: Page) -> list[Route]:
                                         media_type=str(img.get("type") or "image/jpeg"))  # fmt: skip
         return Response("没有这张图片", 404)
 
+    async def record_statement(request: Request, session: Session) -> Response:
+        """An officer records a statement received offline (by post, in person) with its scans
+        and PDFs (review B7), checked by their bytes as the party's are."""
+        cid = request.path_params["case_id"]
+
+        def refused(status: int, message: str) -> Response:
+            return render("error.html", status, session=session, title="不能登记陈述、申辩",
+                          message=message)  # fmt: skip
+
+        if int(request.headers.get("content-length") or 0) > MAX_REQUEST:
+            return refused(413, f"提交的内容过大：最多 {MAX_IMAGES} 个附件。")
+        form = await request.form()  # the CSRF token was checked (page)
+        try:
+            items, problem = await read_attachments(form, "images")
+            if problem:
+                return refused(400, problem)
+            if items and c.blobs is None:
+                return refused(503, "本系统暂不能接收附件。")
+            payload = {"body": str(form.get("body") or "").strip()[:20_000],
+                       "images": await store_attachments(c, items)}  # fmt: skip
+            actor = Actor(session.actor, session.roles)
+            await c.lifecycle.apply(cid, Action("record_statement", actor, payload=payload))
+        except LifecycleError as exc:
+            return refused(409, exc.message)
+        finally:
+            await form.close()
+        return RedirectResponse(f"/cases/{cid}", 303)
+
     return [
         Route("/party", lookup, methods=["GET", "POST"]),
         Route("/party/case", case_page),
@@ -431,4 +488,5 @@ def party_routes(c: Console, page: Page) -> list[Route]:
         Route("/party/payment-plan", payment_plan, methods=["POST"]),
         Route("/party/logout", leave, methods=["POST"]),
         Route("/cases/{case_id}/statement-images/{name}", page(CASE_VIEWERS, statement_image)),
+        Route("/cases/{case_id}/statement", page({OFFICER}, record_statement), methods=["POST"]),
     ]

@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cases.party import PARTY_KINDS
-from cases.payments import instalments, owed_fen
+from cases.payments import instalments, owed_fen, yuan_text
 from cases.plans import PLAN_KINDS, approved_plan
-from cases.procedure import DOCUMENTS, SERVICE_METHODS, procedure_table
+from cases.procedure import ADOPTION, DOCUMENTS, SERVICE_METHODS, procedure_table
 from cases.sealing import Sealer
 from events.water import FINE_RANGE as WATER_FINE_RANGE
 from sinks.accounts import Session
@@ -36,6 +36,7 @@ _env.globals.update(
     DOCUMENTS=DOCUMENTS,
     PLAN_KINDS=PLAN_KINDS,
     WATER_FINE_RANGE=WATER_FINE_RANGE,
+    ADOPTION=ADOPTION,
 )
 # each coded action's reasons by name, for the case's history (撤销立案, 不予行政处罚, 移送 …)
 _env.globals["REASON_NAMES"] = {
@@ -54,7 +55,7 @@ def procedure_payload(action: str, form: Mapping[str, Any]) -> dict[str, Any]:
     fields = {"serve_notice": SERVICE_FIELDS, "serve_decision": SERVICE_FIELDS,
               "serve_hearing_notice": SERVICE_FIELDS, "schedule_hearing": HEARING_NOTICE_FIELDS,
               "correct_party": PARTY_FIELDS, "hold_hearing": HEARING_FIELDS,
-              "record_statement": ("body",), "reply_statement": ("statement_id", "opinion"),
+              "record_statement": ("body",), "reply_statement": ("statement_id", "adopted", "opinion"),
               "apply_payment_plan": ("kind", "instalments", "grounds"),
               "collective_discussion": ("participants", "minutes"),
               "amend_proposal": ("outcome", "fine_cny", "tier_name", "penalty_basis", "facts"),
@@ -101,16 +102,18 @@ async def case_procedure(c: Console, case_id: str) -> dict[str, Any]:
 
 
 async def statement_replies(c: Console, case_id: str) -> dict[int, tuple[str, dt.datetime]]:
-    """The agency's last 复核意见 on each of the case's statements: {statement_id: (opinion, at)}
-    (cases.procedure.reply_statement)."""
+    """The agency's 复核意见 on each of the case's statements: {statement_id: (采纳 or 不予采纳
+    and the reasons, when)} (cases.procedure.reply_statement)."""
     rows = await c.pool.fetch(
-        "SELECT detail, at FROM case_transitions WHERE case_id = $1"
-        " AND action = 'reply_statement' ORDER BY transition_id", case_id)  # fmt: skip
-    out = {}
-    for r in rows:
-        d = json.loads(r["detail"])
-        out[int(d["statement_id"])] = (str(d["opinion"]), r["at"])
-    return out
+        "SELECT statement_id, review_adopted, review_opinion, reviewed_at FROM statements"
+        " WHERE case_id = $1 AND reviewed_at IS NOT NULL", case_id)  # fmt: skip
+    return {r["statement_id"]: (reply_text(r), r["reviewed_at"]) for r in rows}
+
+
+def reply_text(row: Mapping[str, Any]) -> str:
+    """A statement's 复核意见 as the officer and the party read it: 采纳 / 不予采纳, the reasons."""
+    key = "adopted" if row["review_adopted"] else "not_adopted"
+    return f"{ADOPTION[key]}。{row['review_opinion']}"
 
 
 def deadlines(
@@ -191,6 +194,7 @@ def decision_view(decision: Mapping[str, Any], party: Mapping[str, Any] | None,
             "address": party["address"] if party else "",
             "id_label": "统一社会信用代码" if org else "身份证号码"},
         "fine": f"{decision['fine_cny']:,}" if decision["fine_cny"] else "",
+        "fine_text": yuan_text(decision["fine_cny"]) if decision["fine_cny"] else "",  # D.10
         "payment_ref": decision["payment_ref"] or "",
         "payment_due": _date(decision["payment_due"]) if decision["payment_due"] else "",
         "art37": doc.get("art37") or "", "statement": doc.get("statement", False),

@@ -430,6 +430,8 @@ class ConsoleSettings(BaseModel):
     # the agency's code in its documents' numbers (e.g. 湘交执超通) and where the party turns
     # for 陈述、申辩 and 听证 (address, telephone), printed on the notice (review D.7, D.11)
     notice_prefix: str = "超限"
+    # the agency's code in its 行政处罚决定书 numbers (e.g. 湘交执超罚); blank: notice_prefix + 罚
+    decision_prefix: str = ""
     agency_contact: str = ""
     # credit (cases/credit.py): the province allows 承诺即修复 (信用修复 on the party's signed
     # commitment once the fine is paid; else an officer decides), and seconds between the
@@ -449,7 +451,8 @@ class ConsoleSettings(BaseModel):
                       hearing_fine_cny_at_least=self.hearing_fine_cny_at_least,
                       hearing_fine_cny_at_least_organization=(
                           self.hearing_fine_cny_at_least_organization),
-                      notice_prefix=self.notice_prefix, agency_contact=self.agency_contact,
+                      notice_prefix=self.notice_prefix, decision_prefix=self.decision_prefix,
+                      agency_contact=self.agency_contact,
                       water_fine_codes=frozenset(self.water_fine_codes),
                       deadline=functools.partial(deadline, load_calendar(self.holidays)))  # fmt: skip
 

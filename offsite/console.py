@@ -212,14 +212,18 @@ async def add_user(
     password: str,
     display_name: str = "",
     badge_no: str | None = None,
+    legal_cert_no: str | None = None,
 ) -> None:
-    """A new account; ``badge_no``: its 执法证号 (Art. 42), needed to be named on a notice."""
+    """A new account; ``badge_no``: its 执法证号 (Art. 42), needed to be named on a notice;
+    ``legal_cert_no``: its 法律职业资格证书编号 (Art. 58 para 2), needed for 法制审核."""
     store = await CaseStore.connect(services.endpoints(settings).database_url, size=2)
     try:
         await store.migrate()
         await Accounts(store.pool).create(username, roles, password, display_name)
         if badge_no:
             await Accounts(store.pool).set_badge(username, badge_no)
+        if legal_cert_no:
+            await Accounts(store.pool).set_legal_cert(username, legal_cert_no)
     finally:
         await store.close()
 
@@ -236,6 +240,8 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                    help="repeat for several roles")  # fmt: skip
     u.add_argument("--display-name", default="", help="the name shown in the console")
     u.add_argument("--badge", default=None, help="the officer's 执法证号 (Art. 42)")
+    u.add_argument("--legal-cert", default=None, help="the legal reviewer's 法律职业资格证书编号"
+                   " (Art. 58 para 2: needed to approve in 法制审核)")  # fmt: skip
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
@@ -245,7 +251,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     password = os.environ.get("OFFSITE_CONSOLE_PASSWORD") or getpass.getpass("password: ")
     try:
         asyncio.run(add_user(settings, args.username, args.role, password, args.display_name,
-                             args.badge))  # fmt: skip
+                             args.badge, args.legal_cert))  # fmt: skip
     except AccountError as exc:
         raise UsageError(str(exc)) from exc
     print(f"account {args.username}: {', '.join(ROLES[r] for r in sorted(set(args.role)))}")

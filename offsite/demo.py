@@ -57,6 +57,8 @@ DEMO_ACCOUNTS = (("wang", "officer", "王警官 执法人员"), ("li", "officer"
                  ("xu", "squad_leader", "徐中队长 水上中队"), ("ma", "field_officer", "马警官 水上中队"))  # fmt: skip
 
 DEMO_BADGES = {"wang": "43000000001（示例）", "li": "43000000002（示例）"}
+# the demo's legal reviewer holds 法律职业资格 (Art. 58 para 2: no 法制审核 without it)
+DEMO_LEGAL_CERTS = {"zhao": "A20194300000001（示例）"}
 
 
 def demo_days(clock: Clock) -> tuple[dt.datetime, dt.datetime]:
@@ -185,7 +187,8 @@ async def demo(
         with contextlib.suppress(AccountError):  # made by an earlier demo
             # the demo's officers carry a 执法证号 (a notice names two of them, Art. 42)
             badge = DEMO_BADGES.get(name)
-            await add_user(settings, name, [role], DEMO_PASSWORD, shown, badge)
+            await add_user(settings, name, [role], DEMO_PASSWORD, shown, badge,
+                           DEMO_LEGAL_CERTS.get(name))  # fmt: skip
     if small:
         walked = min(small, key=lambda r: (r["fine_cny"], r["case_id"]))
         await _walk(settings, walked)

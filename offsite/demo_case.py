@@ -101,6 +101,12 @@ async def walk_case(settings: Settings, case_id: str, passed: dt.datetime, out: 
         clock.now += dt.timedelta(days=2)
         await act("record_statement", OFFICER_ACTOR,
                   payload={"body": "邮寄：车辆当日临时替班运输，请求从轻处理。"})  # fmt: skip
+        # its 复核意见 (Art. 45): no decision before every statement has one
+        sid = await c.pool.fetchval(
+            "SELECT max(statement_id) FROM statements WHERE case_id = $1", case_id)  # fmt: skip
+        await act("reply_statement", OFFICER_ACTOR, payload={
+            "statement_id": str(sid), "adopted": "not_adopted",
+            "opinion": "临时替班运输不影响超限运输的事实，已按裁量基准的最低档次拟处罚"})  # fmt: skip
         # the statement period over (its last day as the calendar computed it), the head decides
         due = await c.pool.fetchval(
             "SELECT statement_due FROM violation_notices WHERE case_id = $1", case_id)  # fmt: skip

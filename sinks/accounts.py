@@ -55,6 +55,8 @@ class Account:
     roles: frozenset[str]
     active: bool = True
     badge_no: str | None = None  # 执法证号 (Art. 42): an officer named on a notice needs one
+    # 法律职业资格证书编号 (Art. 58 para 2): a legal reviewer's 法制审核 needs one
+    legal_cert_no: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +98,7 @@ def _roles(roles: Iterable[str]) -> list[str]:
 
 def _account(r: Any) -> Account:
     return Account(r["account_id"], r["username"], r["display_name"], frozenset(r["roles"]),
-                   r["active"], r.get("badge_no"))  # fmt: skip
+                   r["active"], r.get("badge_no"), r.get("legal_cert_no"))  # fmt: skip
 
 
 class Accounts:
@@ -141,11 +143,18 @@ class Accounts:
 
     async def set_badge(self, username: str, badge_no: str | None) -> None:
         """The account's 执法证号 (None or blank: none)."""
-        badge = (badge_no or "").strip() or None
-        if badge is not None and (len(badge) > 40 or any(ch.isspace() for ch in badge)):
-            raise AccountError("执法证号至多40个字符，不含空格")
+        await self._set_number(username, "badge_no", badge_no, "执法证号")
+
+    async def set_legal_cert(self, username: str, cert_no: str | None) -> None:
+        """The account's 法律职业资格证书编号 (None or blank: none)."""
+        await self._set_number(username, "legal_cert_no", cert_no, "法律职业资格证书编号")
+
+    async def _set_number(self, username: str, column: str, value: str | None, what: str) -> None:
+        number = (value or "").strip() or None
+        if number is not None and (len(number) > 40 or any(ch.isspace() for ch in number)):
+            raise AccountError(f"{what}至多40个字符，不含空格")
         done = await self._execute(
-            "UPDATE accounts SET badge_no = $2 WHERE username = $1", username, badge
+            f"UPDATE accounts SET {column} = $2 WHERE username = $1", username, number
         )
         if done == "UPDATE 0":
             raise AccountError(f"no account {username}")

@@ -207,6 +207,8 @@ class Policy:
     hearing_request_days: int = 5  # 行政处罚法 Art. 64 (1): within 5 days of being told
     utc_offset_hours: int = 8
     notice_prefix: str = "超限"  # the agency's code, e.g. 湘交执超通 (review D.11)
+    # the agency's code on its 行政处罚决定书, e.g. 湘交执超罚; blank: notice_prefix + 罚
+    decision_prefix: str = ""
     # where the party turns for 陈述、申辩 and 听证: address, telephone (review D.7)
     agency_contact: str = ""
     # the waterway codes whose fines this agency imposes (its 权责清单: where the province gave
@@ -262,6 +264,7 @@ class CaseFacts:
     # what the case's current notice proposed (Art. 45: the decision is never heavier)
     notified_outcome: str | None = None
     notified_fine_cny: int | None = None
+    unreviewed_statements: int = 0  # the party's statements with no 复核意见 yet (Art. 45)
 
 
 class Past(NamedTuple):
@@ -366,6 +369,16 @@ def party_heard(ctx: Context) -> str | None:
     for due, what in ((ctx.case.statement_due, "陈述、申辩"), (ctx.case.hearing_due, "申请听证")):
         if due is not None and today <= due:
             return f"当事人{what}期限（{due.isoformat()}）未届满，不能作出处罚决定"
+    return None
+
+
+def statements_reviewed(ctx: Context) -> str | None:
+    """Every statement has its 复核意见 before the decision (review B7; 行政处罚法 Art. 45:
+    对当事人提出的事实、理由和证据，应当进行复核)."""
+    if n := ctx.case.unreviewed_statements:
+        return (
+            f"当事人的陈述、申辩尚有 {n} 份未作复核意见（行政处罚法第四十五条），不能作出处罚决定"
+        )
     return None
 
 
@@ -495,8 +508,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("submit_legal_review", "提交法制审核", frozenset({"confirmed", "amended"}),
                "legal_review",
                _OFFICER, guards=(is_major,)),
+    # 法制审核: a written opinion by a reviewer with 法律职业资格 (review B5; Art. 58)
     Transition("approve", "法制审核通过", frozenset({"legal_review"}), "approved", _LEGAL,
-               "optional", guards=(separation_of_duties, no_new_decision)),
+               "required", guards=(separation_of_duties, no_new_decision),
+               effect="legal_opinion"),
     Transition("send_back", "退回", frozenset({"legal_review"}), "sent_back", _LEGAL, "required"),
     Transition("resubmit", "重新提交法制审核", frozenset({"sent_back"}), "legal_review", _OFFICER,
                "required", guards=(is_major,)),
@@ -518,14 +533,14 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("hold_hearing", "听证结束（附听证笔录）", frozenset({"hearing_requested"}), "heard",
                _OFFICER, "required", effect="hold_hearing"),
     Transition("review_after_hearing", "听证后法制审核通过", frozenset({"heard"}), None, _LEGAL,
-               "required", guards=(separation_of_duties,)),
+               "required", guards=(separation_of_duties,), effect="legal_opinion"),
     Transition("collective_discussion", "负责人集体讨论（附讨论记录）",
                frozenset({"notice_issued", "statement_received", "heard"}), None, _HEAD,
                "required", effect="record_discussion"),
     Transition("decide", "作出处罚决定", frozenset({"notice_issued", "statement_received", "heard"}),
                "decided", _HEAD, "required",
-               guards=(party_heard, not_alone, no_new_decision, reviewed_after_hearing, discussed,
-                       not_heavier_than_notified)),
+               guards=(party_heard, statements_reviewed, not_alone, no_new_decision,
+                       reviewed_after_hearing, discussed, not_heavier_than_notified)),
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
                _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
     # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
@@ -802,6 +817,22 @@ async def amend_proposal(step: Step) -> dict[str, Any]:
                     "penalty_basis": basis}, "facts": facts}  # fmt: skip
 
 
+async def legal_opinion(step: Step) -> dict[str, Any]:
+    """法制审核 by a reviewer who holds 法律职业资格: 行政处罚法 Art. 58 para 2 "行政机关中初次从事
+    行政处罚决定法制审核的人员，应当通过国家统一法律职业资格考试取得法律职业资格". (A reviewer who
+    did the work before 2018 is exempt by that text; the agency records such a reviewer's
+    qualification or appointment number in the same field.) The opinion is the reason."""
+    cert = await step.conn.fetchval(
+        "SELECT legal_cert_no FROM accounts WHERE username = $1 AND active",
+        step.request.actor.name,
+    )
+    if not (cert or "").strip():
+        raise TransitionRefused(
+            "法制审核人员须取得法律职业资格（行政处罚法第五十八条第二款）：您的账户未登记法律职业资格"
+            "证书编号，不能作出法制审核意见，请管理员在账户管理中填写", step.case.case_id)  # fmt: skip
+    return {"legal_cert_no": cert}
+
+
 async def clear_review_reason(step: Step) -> dict[str, Any]:
     await step.conn.execute(
         "UPDATE cases SET review_reason = NULL WHERE case_id = $1", step.case.case_id
@@ -815,6 +846,7 @@ EFFECTS: dict[str, Effect] = {
     "store_statement": store_statement,
     "clear_review_reason": clear_review_reason,
     "amend_proposal": amend_proposal,
+    "legal_opinion": legal_opinion,
     "hold_hearing": hold_hearing,
     "record_discussion": record_discussion,
 }
@@ -846,6 +878,7 @@ def case_facts(row: Mapping[str, Any]) -> CaseFacts:
         statement_due=row["statement_due"], hearing_due=row.get("hearing_due"),
         notice_served=row.get("served_on"), notified_outcome=row.get("notified_outcome"),
         notified_fine_cny=row.get("notified_fine_cny"),
+        unreviewed_statements=row.get("unreviewed_statements") or 0,
     )  # fmt: skip
 
 
@@ -946,7 +979,9 @@ class Lifecycle:
             "SELECT c.case_id, c.status, c.plate, c.outcome, c.fine_cny, c.violation_code,"
             " c.review_reason, c.violation, n.statement_due, n.hearing_due, n.served_on,"
             " n.document->>'outcome' AS notified_outcome,"
-            " (n.document->>'fine_cny')::integer AS notified_fine_cny"
+            " (n.document->>'fine_cny')::integer AS notified_fine_cny,"
+            " (SELECT count(*) FROM statements s WHERE s.case_id = c.case_id"
+            "  AND s.reviewed_at IS NULL) AS unreviewed_statements"
             " FROM cases c"
             " LEFT JOIN violation_notices n USING (case_id) WHERE c.case_id = $1"
             " FOR UPDATE OF c",

@@ -19,7 +19,7 @@ from offsite.faults import scratch
 from offsite.testing import isolated_settings
 from sinks.accounts import Accounts
 from tests.integration.test_console import PASSWORD, USERS
-from tests.integration.test_lifecycle import World, make_world
+from tests.integration.test_lifecycle import World, make_world, qualify
 
 # Every property test without a per-example deadline: hypothesis's default (200 ms) fails an
 # example that is merely slow, and under load (scripts/starve.sh, 8 runs on 2 cores) a numpy
@@ -56,5 +56,6 @@ async def world(plain_settings: Settings) -> AsyncIterator[World]:
     accounts = Accounts(w.store.pool)
     for name, roles in USERS.items():
         await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    await qualify(w.store.pool, "zhao")  # 法律职业资格 (Art. 58)
     yield w
     await w.store.close()

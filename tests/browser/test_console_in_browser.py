@@ -115,6 +115,7 @@ async def test_a_legal_reviewer_approves_a_major_case(live: Live) -> None:
     await expect(page.locator("#act-confirm")).to_have_count(0)
     assert await images_load(page, "section.images img") >= 1
     await live.shot(page, "case")
+    await page.fill("#act-approve [name=reason]", "事实清楚，证据确凿，程序合法")
     await page.click("#act-approve button[type=submit]")
     await expect(page.locator("h1 .status")).to_have_text("法制审核通过")
     assert await w.status("major") == "approved"
@@ -133,6 +134,7 @@ async def test_who_confirmed_a_case_cannot_approve_it(live: Live) -> None:
     await page.goto("/legal")
     await expect(page.locator("#queue tbody tr")).to_contain_text("湘C34567")
     await page.click("#queue a.case-link")
+    await page.fill("#act-approve [name=reason]", "事实清楚，证据确凿，程序合法")
     await page.click("#act-approve button[type=submit]")
     await expect(page.locator("#error")).to_contain_text("审核分离")
     await live.shot(page, "refused")

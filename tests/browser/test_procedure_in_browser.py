@@ -17,7 +17,7 @@ from offsite.config import Settings
 from sinks.accounts import Accounts
 from sinks.lifecycle import Policy
 from tests.integration.test_console import PASSWORD, USERS
-from tests.integration.test_lifecycle import World, make_world
+from tests.integration.test_lifecycle import World, make_world, qualify
 
 from .conftest import Live
 
@@ -33,6 +33,7 @@ async def world(plain_settings: Settings) -> AsyncIterator[World]:
     accounts = Accounts(w.store.pool)
     for name, roles in {**USERS, "liu": ["head"]}.items():
         await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    await qualify(w.store.pool, "zhao")  # 法律职业资格 (Art. 58)
     yield w
     await w.store.close()
 
@@ -84,7 +85,7 @@ async def test_a_major_case_goes_from_confirmation_to_closing_with_a_hearing(liv
     await act(officer, "confirm", "法制审核中")
     legal = await live.log_in("zhao")
     await legal.goto(f"/cases/{cid}")
-    await act(legal, "approve", "法制审核通过")
+    await act(legal, "approve", "法制审核通过", reason="事实清楚，证据确凿，程序合法")
     await officer.goto(f"/cases/{cid}")
     # two officers with their 执法证号 (Art. 42): the world's team (tests/integration)
     await act(officer, "issue_notice", "已告知（违法行为通知书）", officers="team.liu,team.ma")

@@ -180,17 +180,20 @@ async def test_legal_review_and_the_separation_of_duties(world: World) -> None:
         legal = await client.get("/legal")
         assert cid in legal.text
         r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "reason": "事实清楚，依据正确",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 409 and "审核分离" in r.text
     async with client_of(app_of(w)) as client:
         await log_in(client, "zhao")
         page = await client.get(f"/cases/{cid}")
         assert 'id="act-approve"' in page.text and 'id="act-confirm"' not in page.text
+        assert "法制审核意见（必填" in page.text  # B5: the opinion is written
         # a legal reviewer cannot confirm (role), and approves
         r = await client.post(f"/cases/{w.cases['small']}/act", data={
             "action": "confirm", "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 409 and "岗位" in r.text
         r = await client.post(f"/cases/{cid}/act", data={"action": "approve",
+                                                         "reason": "事实清楚，依据正确",
                                                          "csrf": csrf_of(page)})  # fmt: skip
         assert r.status_code == 303 and await w.status("major") == "approved"
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,10 @@ PARTY_ACTOR = Actor(PARTY, frozenset({PARTY}))
 CHEN = Actor("chen", frozenset({HEAD}))  # the 负责人: decides (Art. 57)
 # the two officers a notice names (Art. 42), with their 执法证号: every world has their accounts
 TEAM = {"team.liu": ("刘警官", "43010000001"), "team.ma": ("马警官", "43010000002")}
+# the world's legal reviewer holds 法律职业资格 (Art. 58 para 2), and writes an opinion (B5)
+LEGAL_CERTS = {"zhao": "A20194301000001"}
+OPINION = "事实清楚，证据确凿，适用依据正确，程序合法，裁量适当"
+LEGAL_ACTIONS = ("approve", "review_after_hearing")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -87,8 +92,19 @@ class World:
         if action == "issue_notice":  # the world's two officers unless the test names others
             payload = dict(kw.get("payload") or {})  # type: ignore[call-overload]
             kw["payload"] = {"officers": sorted(TEAM), **payload}
+        if action in LEGAL_ACTIONS and actor.name in LEGAL_CERTS:  # unless the test says
+            kw.setdefault("reason", OPINION)
+            await qualify(self.store.pool, actor.name)
         done = await self.lifecycle.apply(self.cases[name], Request(action, actor, **kw))  # type: ignore[arg-type]
         return [a.to_status for a in done]
+
+
+async def qualify(pool: Any, username: str) -> None:
+    """The account of ``username`` (made here if a test has not) with its 法律职业资格证书编号."""
+    await pool.execute(
+        "INSERT INTO accounts (username, display_name, roles, password_hash, legal_cert_no)"
+        " VALUES ($1, $1, ARRAY['legal_reviewer'], '!', $2) ON CONFLICT (username)"
+        " DO UPDATE SET legal_cert_no = EXCLUDED.legal_cert_no", username, LEGAL_CERTS[username])  # fmt: skip
 
 
 OWNERS = load_owners(Path("configs/owners.yaml"))  # the party of 湘A12345, 湘C34567, 湘B23456
@@ -166,6 +182,14 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     w.clock.now = dt.datetime.combine(notice["statement_due"] + dt.timedelta(days=1),
                                       dt.time(9), BEIJING)  # fmt: skip
+    # review B7 (Art. 45): no decision before the statement has its 复核意见
+    with pytest.raises(TransitionRefused, match="未作复核意见"):
+        await w.act("small", "decide", CHEN, reason="陈述理由不成立")
+    sid = await w.store.pool.fetchval(
+        "SELECT statement_id FROM statements WHERE case_id = $1", w.cases["small"])  # fmt: skip
+    await w.act("small", "reply_statement", WANG, payload={
+        "statement_id": str(sid), "adopted": "not_adopted",
+        "opinion": "称重记录与检定证书在案，所称合法货物不影响超限事实"})  # fmt: skip
     await w.act("small", "decide", CHEN, reason="陈述理由不成立")
     # review B10: a decision is written, and the case closes only once the fine is paid
     with pytest.raises(TransitionRefused, match=r"尚欠 2500\.00 元"):
@@ -182,6 +206,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
         ("issue_notice", "confirmed", "notice_issued", "wang"),
         ("serve_notice", "notice_issued", "notice_issued", "wang"),
         ("submit_statement", "notice_issued", "statement_received", "party"),
+        ("reply_statement", "statement_received", "statement_received", "wang"),
         ("decide", "statement_received", "decided", "chen"),
         ("serve_decision", "decided", "decided", "wang"),
         ("close", "decided", "closed", "wang"),
@@ -192,7 +217,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert rows[0]["reason"] == "图像清晰" and rows[1]["at"] == issued_at
     # each transition is the custody entry it names, signed, after the package's creation
     log = read_log(w.package("small"))
-    assert [e["event"] for e in log] == ["created"] + ["transition"] * 7
+    assert [e["event"] for e in log] == ["created"] + ["transition"] * 8
     for r in rows:
         entry = log[r["custody_seq"] - 1]
         assert entry["hash"] == r["custody_hash"] and entry["actor"] in ("wang", "party", "chen")
@@ -207,7 +232,7 @@ async def test_a_case_goes_from_review_to_closed_and_every_step_is_recorded(worl
     assert "lookup_code" not in log[2]["detail"] and notice["lookup_code"] not in log[2]["detail"]
     heads = await custody_heads(w.store.pool, [w.cases["small"]])
     head = heads[w.cases["small"]]
-    assert head == (8, log[-1]["hash"])
+    assert head == (9, log[-1]["hash"])
     assert verify_package(w.package("small"), custody_head=head) == []
 
 
@@ -249,7 +274,7 @@ async def test_a_major_decision_goes_to_legal_review_and_the_confirmer_cannot_ap
     # confirmed by someone who also does legal review: it goes on to legal review by itself
     assert await w.act("major", "confirm", BOTH) == ["confirmed", "legal_review"]
     with pytest.raises(TransitionRefused, match="审核分离"):
-        await w.act("major", "approve", BOTH)
+        await w.act("major", "approve", BOTH, reason="事实清楚")
     with pytest.raises(TransitionRefused, match="须填写理由"):
         await w.act("major", "send_back", ZHAO)
     await w.act("major", "send_back", ZHAO, reason="超限数额请复核轴重")

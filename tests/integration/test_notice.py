@@ -19,7 +19,7 @@ from sinks.accounts import Accounts
 from sinks.lifecycle import Policy
 
 from .test_console import PASSWORD, USERS, app_of, client_of, log_in
-from .test_lifecycle import WANG, ZHAO, World, make_world
+from .test_lifecycle import WANG, ZHAO, World, make_world, qualify
 
 # the province's 较大数额: from 10,000 yuan the party may ask for a hearing (听证)
 POLICY = Policy(hearing_fine_cny_at_least=10_000)
@@ -31,6 +31,7 @@ async def world(plain_settings: Settings) -> AsyncIterator[World]:
     accounts = Accounts(w.store.pool)
     for name, roles in USERS.items():
         await accounts.create(name, roles, PASSWORD, display_name=f"{name}警官")
+    await qualify(w.store.pool, "zhao")  # 法律职业资格 (Art. 58)
     yield w
     await w.store.close()
 
@@ -82,7 +83,9 @@ async def test_the_notice_downloads_as_a_pdf_with_the_plate_fine_and_lookup_code
         reader = pypdf.PdfReader(io.BytesIO(r.content))
         text = pdf_text(r.content)
         assert "违法行为通知书" in text and "湘A12345" in text and code in text
-        assert "2,500" in text and "9,999" not in text
+        # review D.10: the fine in figures and in capitals (《正确填写票据和结算凭证的基本规定》)
+        assert "罚款人民币2500元（贰仟伍佰元整）" in text.replace(" ", "").replace("\n", "")
+        assert "9,999" not in text
         assert "http://127.0.0.1:8080/party" in text and "陈述" in text  # the console's own
         assert "湖南省交通运输综合行政执法局" in text  # the agency, from the signed package
         assert "听证" not in text  # 2,500 yuan is below the hearing threshold
@@ -119,9 +122,12 @@ async def test_the_html_notice_has_the_rights_and_a_hearing_only_when_the_amount
         assert 'id="rights"' in r.text and "陈述和申辩" in r.text and 'id="statement-due"' in r.text
         assert "听证" not in r.text and 'id="hearing"' not in r.text
         assert '<img src="/cases/' in r.text and "composite.jpg" in r.text
+        # review D.12: the caption says what the image is, not its file name
+        assert "<figcaption>证据合成图（抓拍图像、车牌特写与称重数据）</figcaption>" in r.text
+        assert "<figcaption>composite.jpg" not in r.text and 'alt="composite.jpg"' not in r.text
         r = await client.get(f"/cases/{major}/notice")
         assert r.status_code == 200 and 'id="hearing"' in r.text and "要求举行听证" in r.text
-        assert "24,500" in r.text and "湘C34567" in r.text
+        assert "24500元（贰万肆仟伍佰元整）" in r.text and "湘C34567" in r.text
         # the party's address is the agency's, never the one a request claims (issue #28,
         # row 9: the Host header printed evil.example on the notice)
         console.public_url = "https://zf.example.gov.cn/"

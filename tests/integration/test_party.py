@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
+from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
+import pypdf
 
+from cases.casefile import MANIFEST
 from console import Console
+from console.casefile import export_casefile
+from evidence import Signer
 from evidence.custody import read_log
 from sinks import BlobStore
 
 from .test_console import client_of, csrf_of, log_in
-from .test_lifecycle import World
-from .test_notice import issue
+from .test_lifecycle import CHEN, WANG, World
+from .test_notice import issue, pdf_text
 
 
 def console_of(w: World) -> Console:
@@ -227,3 +233,71 @@ async def test_the_party_sees_only_its_own_case_and_not_after_the_deadline(world
         r = await statement(client, "迟到的陈述", [], csrf_of(page))
         assert r.status_code == 409 and "期限已于" in r.text
     assert await w.status("small") == "notice_issued"
+
+
+def blank_pdf(pages: int = 1) -> bytes:
+    """A real PDF (pypdf's writer), as a scanned permit would be one."""
+    writer = pypdf.PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+async def test_b7_statements_carry_scans_and_pdfs_checked_by_their_bytes_into_the_file(
+    world: World, tmp_path: Path
+) -> None:
+    # review B7: "A permit or contract PDF cannot be submitted at all" and the officer's form for
+    # a statement received by post took text only; each statement's 复核意见 is in the file
+    w = world
+    c = console_of(w)
+    cid = w.cases["small"]
+    code = await issue(w, c, "small")
+    pdf = blank_pdf()
+    async with client_of(c) as party:
+        await find(party, "湘A12345", code)
+        csrf = csrf_of(await party.get("/party/case"))
+        for name, data in (("permit.pdf", b"GIF89a a picture named .pdf"),  # the name proves nothing
+                           ("permit.pdf", pdf[: len(pdf) // 2])):  # a PDF cut short  # fmt: skip
+            r = await statement(party, "许可证", [(name, data, "application/pdf")], csrf)
+            assert r.status_code == 400 and "不是有效的 JPEG、PNG 图片或 PDF 文件" in r.text
+        r = await statement(party, "附超限运输许可证扫描件", [("x.bin", pdf, "text/plain")], csrf)
+        assert r.status_code == 303
+    async with client_of(c) as officer:
+        await log_in(officer, "wang")
+        page = await officer.get(f"/cases/{cid}")
+        assert f'action="/cases/{cid}/statement" enctype="multipart/form-data"' in page.text
+        files = [("images", ("contract.pdf", pdf, "application/pdf")),
+                 ("images", ("scan.jpg", jpeg(3), "image/jpeg"))]  # fmt: skip
+        r = await officer.post(f"/cases/{cid}/statement", files=files,
+                               data={"csrf": csrf_of(page), "body": "邮寄：附运输合同和磅单"})  # fmt: skip
+        assert r.status_code == 303
+        r = await officer.post(f"/cases/{cid}/statement", files=[
+            ("images", ("scan.pdf", b"%PDF-1.7 no end", "application/pdf"))],
+            data={"csrf": csrf_of(page), "body": "再次邮寄"})  # fmt: skip
+        assert r.status_code == 400 and "不是有效" in r.text
+        rows = await w.store.pool.fetch(
+            "SELECT statement_id, channel, images FROM statements WHERE case_id = $1"
+            " ORDER BY statement_id", cid)  # fmt: skip
+        kinds = [(r["channel"], [(i["type"], i["sha256"]) for i in json.loads(r["images"])])
+                 for r in rows]  # fmt: skip
+        digest = hashlib.sha256(pdf).hexdigest()
+        assert kinds == [("online", [("application/pdf", digest)]),
+                         ("offline", [("application/pdf", digest),
+                                      ("image/jpeg", hashlib.sha256(jpeg(3)).hexdigest())])]  # fmt: skip
+        page = await officer.get(f"/cases/{cid}")
+        assert "PDF 附件 1" in page.text
+        name = json.loads(rows[1]["images"])[0]["uri"].rsplit("/", 1)[-1]
+        got = await officer.get(f"/cases/{cid}/statement-images/{name}")
+        assert got.headers["content-type"] == "application/pdf" and got.content == pdf
+    await w.act("small", "reply_statement", WANG, payload={
+        "statement_id": str(rows[0]["statement_id"]), "adopted": "adopted",
+        "opinion": "许可证在有效期内，车货与许可一致"})  # fmt: skip
+    await w.act("small", "withdraw", CHEN, reason_code="valid_permit")
+    folder = await export_casefile(c, cid, tmp_path, Signer.load(w.settings.evidence.key))
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    (doc,) = [d for d in manifest["documents"] if d["kind"] == "statements"]
+    text = pdf_text((folder / doc["path"]).read_bytes()).replace("\n", "")
+    assert text.count(digest) == 2 and "JPEG" in text
+    assert "采纳。许可证在有效期内" in text and "（未复核）" in text

@@ -59,8 +59,12 @@ async def test_the_party_page_shows_service_replies_the_hearing_notice_and_what_
         r = await officer.post(f"/cases/{cid}/act", data={
             "csrf": csrf_of(page), "action": "reply_statement", "statement_id": str(sid),
             "opinion": OPINION})  # fmt: skip
+        assert r.status_code == 409 and "采纳或不予采纳" in r.text  # B7: the conclusion too
+        r = await officer.post(f"/cases/{cid}/act", data={
+            "csrf": csrf_of(page), "action": "reply_statement", "statement_id": str(sid),
+            "adopted": "not_adopted", "opinion": OPINION})  # fmt: skip
         assert r.status_code == 303
-        assert OPINION in (await officer.get(f"/cases/{cid}")).text
+        assert f"不予采纳。{OPINION}" in (await officer.get(f"/cases/{cid}")).text
     held_on = await hearing_notice_served(w, served_on)
     hearing_no = await w.store.pool.fetchval(
         "SELECT notice_no FROM hearing_notices WHERE case_id = $1", cid)  # fmt: skip
@@ -83,7 +87,7 @@ async def test_the_party_page_shows_service_replies_the_hearing_notice_and_what_
         # (a) the notice's service: method and day
         assert f"通知书送达：邮寄送达，{served_on}" in page
         # (c) the statement, and the agency's reply under it
-        assert page.index("地磅不准，请求复核。") < page.index(OPINION)
+        assert page.index("地磅不准，请求复核。") < page.index(f"不予采纳。{OPINION}")
         assert "执法机关复核意见" in page
         # (b) the 听证通知书: number, time, place, host, served, and the party's own PDF
         section = page[page.index('id="party-hearing-notice"') :]

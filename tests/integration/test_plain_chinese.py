@@ -26,7 +26,7 @@ from tests.unit.test_water_evidence import dark_vessel
 
 from .test_console import PASSWORD, client_of, csrf_of, log_in
 from .test_dispatch import SQUADS, STAFF, lead
-from .test_lifecycle import AGENCY, WANG, World
+from .test_lifecycle import AGENCY, WANG, World, qualify
 from .test_party import find
 
 # what must never reach a person's eyes: violation codes, Python values and dicts, and a code
@@ -87,6 +87,7 @@ async def demo_cases(w: World) -> dict[str, str]:
     accounts = Accounts(w.store.pool)
     for user, roles in STAFF.items():
         await accounts.create(user, roles, PASSWORD, display_name=f"{user}警官")
+    await qualify(w.store.pool, "zhao")  # 法律职业资格 (Art. 58)
     return {**w.cases, "water": case_id(v), "task": done}
 
 

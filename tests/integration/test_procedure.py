@@ -17,19 +17,21 @@ import pypdf
 import pytest
 
 from cases import WorkCalendar, deadline
-from cases.casefile import verify_casefile
+from cases.casefile import MANIFEST, verify_casefile
 from cases.chaogao import chaogao_id
 from cases.payments import Payment, add_months, import_payments, parse_payments
 from cases.procedure import procedure_lifecycle
 from cases.sealing import load_certificate, verify_pdf
+from console.casefile import export_casefile
 from console.notice import load_notice, notice_document, notice_html, render_pdf
+from evidence import Signer
 from evidence.custody import read_log
 from offsite.cli import main
 from offsite.config import Settings
 from offsite.console import document_sealer, rejudger
 from offsite.demo_case import walk_case
-from sinks.accounts import Accounts
-from sinks.lifecycle import Policy, TransitionRefused
+from sinks.accounts import LEGAL_REVIEWER, Accounts
+from sinks.lifecycle import Actor, Policy, Request, TransitionRefused, document_number
 
 from .test_console import PASSWORD, app_of, client_of, csrf_of, log_in
 from .test_lifecycle import AGENCY, CHEN, OWNERS, PARTY_ACTOR, WANG, ZHAO, World, make_world
@@ -523,7 +525,7 @@ async def test_the_decision_renders_to_pdf_with_what_art_59_requires(world: Worl
         text = pdf_text(r.content).replace(" ", "").replace("\n", "")
     today = local(w)
     for part in ("行政处罚决定书", "湖南示例物流有限公司", "91430100MA4L00000F", "湘A12345",
-                 "超限运输车辆行驶公路管理规定", "罚款人民币2,500元", "六十日内", "六个月内",
+                 "超限运输车辆行驶公路管理规定", "罚款人民币2500元（贰仟伍佰元整）", "六十日内", "六个月内",
                  f"{pay_due.year}年{pay_due.month}月{pay_due.day}日",
                  f"{today.year}年{today.month}月{today.day}日", "百分之三",
                  # Art. 42: both officers and their 执法证号 (the world's team)
@@ -700,8 +702,8 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
         assert (await asyncio.to_thread(verify_pdf, path.read_bytes(), cert)).ok, path
     steps = [r["action"] for r in await w.store.pool.fetch(
         "SELECT action FROM case_transitions WHERE case_id = $1 ORDER BY transition_id", cid)]  # fmt: skip
-    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement", "decide",
-                     "serve_decision", "close"]  # fmt: skip
+    assert steps == ["confirm", "issue_notice", "serve_notice", "record_statement",
+                     "reply_statement", "decide", "serve_decision", "close"]  # fmt: skip
     report = pdf_text(written[3].read_bytes())
     assert (
         "结案报告" in report
@@ -709,7 +711,10 @@ async def test_the_demo_takes_a_road_case_to_its_closed_file(world: World, tmp_p
         and "已缴清（实缴2500.00元）" in report
     )
     decision = pdf_text(written[2].read_bytes())
-    assert "罚款人民币2,500元" in decision and "当事人在法定期限内提出了陈述、申辩" in decision
+    assert (
+        "罚款人民币2500元（贰仟伍佰元整）" in decision
+        and "当事人在法定期限内提出了陈述、申辩" in decision
+    )
     # closed, it is filed as a close on the console files it (电子案卷, issue #26)
     (filed,) = [p for p in (w.settings.var_dir / "casefiles").glob(f"*-{cid}") if p.is_dir()]
     assert verify_casefile(filed) == []  # its evidence package's custody log in time order too
@@ -823,5 +828,70 @@ async def test_b4_a_citizen_is_told_of_the_hearing_at_an_amount_a_company_is_not
             assert (
                 'id="hearing"' in notice_html(console, notice, "http://x/party", [], pdf=False)
             ) == told
+    finally:
+        await w.store.close()
+
+
+async def test_b5_legal_review_needs_a_qualified_reviewer_and_its_opinion_is_filed(
+    world: World, tmp_path: Path
+) -> None:
+    # review B5: 法制审核 before the notice took an optional opinion from any legal reviewer.
+    # 行政处罚法 Art. 58 para 2: 初次从事行政处罚决定法制审核的人员，应当通过国家统一法律职业资格考试
+    # 取得法律职业资格; the opinion is the 法制审核意见 of the file's 副卷
+    w = world
+    accounts = Accounts(w.store.pool)
+    await accounts.create("qian", ["legal_reviewer"], PASSWORD, display_name="钱法制")
+    qian = Actor("qian", frozenset({LEGAL_REVIEWER}))
+    opinion = "事实清楚，证据确凿，适用《公路安全保护条例》第六十四条正确，程序合法，裁量适当"
+    await w.act("major", "confirm", WANG)
+    with pytest.raises(TransitionRefused, match="法律职业资格"):
+        await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
+    async with client_of(app_of(w)) as client:  # the admin records the certificate
+        await accounts.create("root", ["admin"], PASSWORD)
+        await log_in(client, "root")
+        page = await client.get("/admin")
+        assert 'name="legal_cert_no"' in page.text
+        r = await client.post("/admin/badge", data={"username": "qian", "csrf": csrf_of(page),
+                                                    "legal_cert_no": "A2019 4301"})  # fmt: skip
+        assert r.status_code == 400 and "法律职业资格证书编号" in r.text  # no spaces
+        r = await client.post("/admin/badge", data={"username": "qian", "csrf": csrf_of(page),
+                                                    "legal_cert_no": "A20194301000777"})  # fmt: skip
+        assert r.status_code == 303
+    with pytest.raises(TransitionRefused, match="须填写理由"):  # no written opinion
+        await w.lifecycle.apply(w.cases["major"], Request("approve", qian))
+    done = await w.lifecycle.apply(w.cases["major"], Request("approve", qian, reason=opinion))
+    assert done[-1].to_status == "approved"
+    assert done[-1].detail["legal_cert_no"] == "A20194301000777"
+    # the opinion and the reviewer's qualification in the 副卷's 法制审核意见
+    await w.act("major", "withdraw", CHEN, reason_code="other", reason="当事人持有效许可")
+    folder = await export_casefile(app_of(w), w.cases["major"], tmp_path,
+                                   Signer.load(w.settings.evidence.key))  # fmt: skip
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    (doc,) = [d for d in manifest["documents"] if d["kind"] == "legal_review"]
+    assert doc["path"].startswith("副卷")
+    text = pdf_text((folder / doc["path"]).read_bytes()).replace("\n", "")
+    assert opinion[:20] in text and "A20194301000777" in text and "qian" in text
+
+
+async def test_decision_numbers_carry_the_agency_s_code_and_start_at_1_each_year(
+    plain_settings: Settings,
+) -> None:
+    # as the notice's (review D.11): 湘交执超罚〔2027〕1号, the agency's code for its decisions,
+    # the year, a number from 1; before, notice_prefix + 罚 and one sequence for ever (000001)
+    policy = dataclasses.replace(POLICY, notice_prefix="湘交执超通", decision_prefix="湘交执超罚")
+    w = await make_world(plain_settings, policy)
+    try:
+        await ready_to_decide(w)
+        await w.act("small", "decide", CHEN, reason="事实清楚")
+        year = w.clock.now.astimezone(POLICY.tz).year
+        number = await w.store.pool.fetchval(
+            "SELECT decision_no FROM penalty_decisions WHERE case_id = $1", w.cases["small"])  # fmt: skip
+        assert number == f"湘交执超罚〔{year}〕1号"
+        # the next decision of the year is 2; the year after starts at 1 again
+        async with w.store.pool.acquire() as conn:
+            assert await document_number(conn, "decision", "湘交执超罚", year) == (
+                f"湘交执超罚〔{year}〕2号")  # fmt: skip
+            assert await document_number(conn, "decision", "湘交执超罚", year + 1) == (
+                f"湘交执超罚〔{year + 1}〕1号")  # fmt: skip
     finally:
         await w.store.close()

@@ -113,10 +113,9 @@ def test_the_plan_follows_the_state_the_role_and_the_reason() -> None:
 def test_separation_of_duties_and_the_party_s_time_to_answer() -> None:
     confirmed_by_zhao = (Past("confirm", "zhao"), Past("submit_legal_review", "zhao"))
     with pytest.raises(TransitionRefused, match="审核分离"):
-        plan(facts("legal_review"), "approve", ZHAO, confirmed_by_zhao)
-    assert plan(facts("legal_review"), "approve", ZHAO, (Past("confirm", "wang"),)).target == (
-        "approved"
-    )
+        plan(facts("legal_review"), "approve", ZHAO, confirmed_by_zhao, reason="事实清楚")
+    assert plan(facts("legal_review"), "approve", ZHAO, (Past("confirm", "wang"),),
+                reason="事实清楚").target == "approved"  # fmt: skip
     due = NOW.astimezone(Policy().tz).date()
     served = due - dt.timedelta(days=20)
     with pytest.raises(TransitionRefused, match="未届满"):

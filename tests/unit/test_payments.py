@@ -11,9 +11,11 @@ import pytest
 from cases.payments import (
     PaymentFileError,
     add_months,
+    amount_in_capitals,
     late_fee_fen,
     owed_fen,
     parse_payments,
+    yuan_text,
 )
 from offsite.cli import main
 
@@ -78,3 +80,21 @@ def test_six_months_later_is_the_same_day_or_the_month_end() -> None:
     assert add_months(dt.date(2027, 1, 15), 6) == dt.date(2027, 7, 15)
     assert add_months(dt.date(2027, 8, 31), 6) == dt.date(2028, 2, 29)
     assert add_months(dt.date(2026, 12, 31), 6) == dt.date(2027, 6, 30)
+
+
+def test_d10_amounts_in_capitals_as_the_payment_rules_write_them() -> None:
+    # review D.10: the fine in capitals beside the figures. The examples are those of 中国人民银行
+    # 《支付结算办法》(银发〔1997〕393号) 附件一《正确填写票据和结算凭证的基本规定》, its examples for zeros (where it
+    # allows two forms, its first): a zero between digits, several zeros, 元位 or 角位 zero
+    examples = {1409_50: "壹仟肆佰零玖元伍角", 6007_14: "陆仟零柒元壹角肆分",
+                1680_32: "壹仟陆佰捌拾元零叁角贰分", 107000_53: "壹拾万柒仟元零伍角叁分",
+                16409_02: "壹万陆仟肆佰零玖元零贰分", 325_04: "叁佰贰拾伍元零肆分"}  # fmt: skip
+    for fen, words in examples.items():
+        assert amount_in_capitals(fen) == words, fen
+    # item 二: 到"元"为止的，在"元"之后，应写"整"
+    assert amount_in_capitals(2_500_00) == "贰仟伍佰元整"
+    assert amount_in_capitals(30_000_00) == "叁万元整"
+    assert amount_in_capitals(100_001_000_00) == "壹亿零壹仟元整"
+    assert yuan_text(2_500) == "2500元（贰仟伍佰元整）"
+    with pytest.raises(ValueError):
+        amount_in_capitals(-1)

@@ -6,6 +6,7 @@ statements), B11 (waterway cases end lawfully, and go to the competent agency)."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import replace
 
@@ -102,7 +103,7 @@ def test_a5_a_new_decision_stops_the_notice_and_the_decision() -> None:
     with pytest.raises(TransitionRefused, match="重新作出决定"):
         plan(facts("confirmed", **new), "issue_notice", WANG, ())
     with pytest.raises(TransitionRefused, match="重新作出决定"):
-        plan(facts("legal_review", **new), "approve", ZHAO, ())
+        plan(facts("legal_review", **new), "approve", ZHAO, (), reason="事实清楚")
     with pytest.raises(TransitionRefused, match="重新作出决定"):
         plan(facts("statement_received", **new), "decide", CHEN, reason="事实清楚")
     # what the new decision may call for stays open
@@ -148,6 +149,18 @@ def test_b5_a_major_case_is_reviewed_again_after_its_hearing() -> None:
     assert plan(heard, "decide", CHEN, discussed, major, reason="依听证笔录").target == "decided"
     # not major: decided on the record without a second review
     assert plan(facts("heard"), "decide", CHEN, held, reason="依听证笔录").target == "decided"
+
+
+def test_b5_the_legal_review_before_the_notice_is_a_written_opinion() -> None:
+    # review B5: "approve's opinion is optional"; 行政处罚法 Art. 58: 法制审核 is an opinion on
+    # the facts, the basis and the procedure, kept in the file (the 法制审核意见书 of the 副卷)
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("legal_review"), "approve", ZHAO, RAN)
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("legal_review"), "approve", ZHAO, RAN, reason="   ")
+    with pytest.raises(TransitionRefused, match="须填写理由"):
+        plan(facts("heard"), "review_after_hearing", ZHAO, RAN)
+    assert plan(facts("legal_review"), "approve", ZHAO, RAN, reason="事实清楚").target == "approved"
 
 
 def test_b7_an_officer_records_a_statement_received_offline() -> None:
@@ -268,3 +281,15 @@ def test_b11_a_waterway_case_gets_its_fine_proposed_by_the_officer_or_is_transfe
         plan(water, "amend_proposal", WANG, (), Policy(), **fine)
     with pytest.raises(TransitionRefused, match="海事管理机构"):  # the default settings
         plan(water, "amend_proposal", WANG, (), ConsoleSettings().policy(), **fine)
+
+
+def test_b7_no_decision_while_a_statement_has_no_review_opinion() -> None:
+    # review B7 / must-have 5 (行政处罚法 Art. 45: 对当事人提出的事实、理由和证据，应当进行复核):
+    # before, the 负责人 decided with the party's statement unanswered
+    served = TODAY - dt.timedelta(days=30)
+    over = facts("statement_received", statement_due=TODAY - dt.timedelta(days=1),
+                 notice_served=served)  # fmt: skip
+    with pytest.raises(TransitionRefused, match="1 份未作复核意见"):
+        plan(dataclasses.replace(over, unreviewed_statements=1), "decide", CHEN, RAN,
+             reason="事实清楚")  # fmt: skip
+    assert plan(over, "decide", CHEN, RAN, reason="事实清楚").target == "decided"
