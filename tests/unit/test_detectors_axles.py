@@ -332,3 +332,31 @@ def test_the_columnar_axle_columns_equal_the_per_vehicle_twin(records: list) -> 
     fast, twin = _axle_columns(matches), _axle_columns_one(matches)
     for f in fields(axles.AxleColumns):
         assert np.array_equal(getattr(fast, f.name), getattr(twin, f.name)), f.name
+
+
+async def test_the_stage_says_the_same_with_the_per_vehicle_axle_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # simulated traffic through the whole stage: every message it sends, fast path and twin
+    from pathlib import Path
+
+    from detectors import DetectionStage, stage
+    from events.stage import Incoming
+    from offsite.config import load_registry
+    from sim import SimulationConfig, simulate
+
+    registry = load_registry(Path(__file__).resolve().parents[2] / "configs" / "sites.yaml")
+    passes = simulate(registry, SimulationConfig(vehicles=400, seed=3, images=False))
+    msgs = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
+    msgs += [Incoming("road.anpr", 0, i, None, p.capture.to_json())
+             for i, p in enumerate(passes) if p.capture is not None]  # fmt: skip
+
+    async def sent() -> list[tuple[str, bytes | None, bytes]]:
+        s = DetectionStage(registry)
+        results = [await s.process(msgs[:500]), await s.process(msgs[500:]), await s.idle()]
+        return [(o.topic, o.key, o.value) for r in results for o in r.out + r.dead]
+
+    fast = await sent()
+    monkeypatch.setattr(stage, "_axle_columns", stage._axle_columns_one)
+    assert await sent() == fast
+    assert any(b'"detector":"overload.axle"' in v for _, _, v in fast)  # groups were judged
