@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from detectors import DetectionStage, axles, clones, hours, operation, overload
-from events import AnprCapture, WimRecord
+from events import AnprCapture, Registry, WimRecord
 from events.stage import Incoming
 from offsite.config import load_registry
 from offsite.pipeline import tune_gc
@@ -119,12 +119,34 @@ def timing(module: object, name: str, spent: list[float]) -> None:
     setattr(module, name, timed_call)
 
 
-async def stage_cost(vehicles: int) -> None:
+def stage_messages(vehicles: int) -> tuple[Registry, list[Incoming]]:
     registry = load_registry(ROOT / "configs" / "sites.yaml")
     passes = simulate(registry, SimulationConfig(vehicles=vehicles, seed=2, images=False))
     msgs = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
     msgs += [Incoming("road.anpr", 0, i, None, p.capture.to_json())
              for i, p in enumerate(passes) if p.capture is not None]  # fmt: skip
+    return registry, msgs
+
+
+def stage_cpu(vehicles: int = 400, repeat: int = 50) -> None:
+    """CPU time of the whole stage over a short slice, the least of many runs: on a shared
+    machine the one figure that compares two versions of the code (run each on the same slice)."""
+    registry, msgs = stage_messages(vehicles)
+    loop = asyncio.new_event_loop()
+
+    async def fresh() -> None:
+        stage = DetectionStage(registry)
+        await stage.process(msgs)
+        await stage.idle()
+
+    cpu = min(timeit.repeat(lambda: loop.run_until_complete(fresh()), number=1, repeat=repeat,
+                            timer=time.process_time))  # fmt: skip
+    print(f"  whole stage, CPU per WIM record (with its capture), least of {repeat} runs of "
+          f"{vehicles}: {cpu / vehicles * 1e6:.1f} µs")  # fmt: skip
+
+
+async def stage_cost(vehicles: int) -> None:
+    registry, msgs = stage_messages(vehicles)
     t0 = time.perf_counter()
     for m in msgs:
         (WimRecord if m.topic == "road.wim" else AnprCapture).model_validate_json(m.value)
@@ -154,3 +176,4 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     main(n)
     asyncio.run(stage_cost(n // 4))
+    stage_cpu()

@@ -32,7 +32,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from events import AnprCapture, WimRecord
 
@@ -169,15 +169,21 @@ class Matcher:
         lane = site.lanes[record.lane]
         me = bisect.bisect_left(lane.passes, (ts, record.record_id))
         gap = ts - lane.passes[me - 1][2] if me > 0 else None
-        return replace(self._capture(lane, ts, record, pos, gap), received_ms=received_ms)
+        return self._capture(lane, ts, record, pos, gap, received_ms)
 
     def _capture(
-        self, lane: _Lane, ts: int, record: WimRecord, pos: Position, gap_ms: int | None
+        self,
+        lane: _Lane,
+        ts: int,
+        record: WimRecord,
+        pos: Position,
+        gap_ms: int | None,
+        received_ms: int | None,
     ) -> Match:
         lo = bisect.bisect_left(lane.captures, (ts - self.window,))
         hi = bisect.bisect_right(lane.captures, (ts + self.window, _LAST))
         if lo == hi:
-            return Match(record, pos, None, 0.0, gap_ms=gap_ms)
+            return Match(record, pos, None, 0.0, False, gap_ms, received_ms)
         gap, _, index = min(
             (abs(lane.captures[i][0] - ts), lane.captures[i][1], i) for i in range(lo, hi)
         )
@@ -185,8 +191,9 @@ class Matcher:
         plo = bisect.bisect_left(lane.passes, (cap_ts - self.window,))
         phi = bisect.bisect_right(lane.passes, (cap_ts + self.window, _LAST))
         if hi - lo > 1 or phi - plo > 1:
-            return Match(record, pos, capture, 0.0, ambiguous=True, gap_ms=gap_ms)
-        return Match(record, pos, capture, round(1.0 - gap / self.window, 3), gap_ms=gap_ms)
+            return Match(record, pos, capture, 0.0, True, gap_ms, received_ms)
+        confidence = round(1.0 - gap / self.window, 3)
+        return Match(record, pos, capture, confidence, False, gap_ms, received_ms)
 
     def _low_mark(self, site: _Site) -> int | None:
         """How far both topics of a site have come: the lower of their marks, leaving out a

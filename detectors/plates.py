@@ -7,6 +7,7 @@ of them after the first letter is the digit 1 or 0.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,8 +23,11 @@ _TAIL = re.compile(r"[A-HJ-NP-Z][A-HJ-NP-Z0-9OI]{4,6}[挂掛学學警]?$")
 PROVINCE_WIDTH = 0.23  # the province character's share of a plate's width
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise(text: str | None) -> str | None:
-    """The plate in canonical form, or None when ``text`` is not a valid plate."""
+    """The plate in canonical form, or None when ``text`` is not a valid plate. Cached: the
+    detection stage asks for each capture's plate three or four times (status, registry, drift
+    watch, document); ``normalise.__wrapped__`` is the function itself."""
     if not text:
         return None
     s = _SEPARATORS.sub("", text).upper()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -615,7 +616,33 @@ def _ms(ts: dt.datetime) -> int:
 def _axle_columns(matches: list[Match]) -> axles.AxleColumns:
     """The axle loads and spacings of a batch, padded; tyres by the Art. 3 presumption and the
     drive axles right behind the steer axle (one, or the reported number). A vehicle with more
-    axles than the padding keeps its count, so it is not judged."""
+    axles than the padding keeps its count, so it is not judged. Columnar: each list of the
+    batch is laid into its row in one scatter (:func:`_axle_columns_one` is the reference twin)."""
+    records = [m.record for m in matches]
+    n = len(records)
+    count = np.array([r.axle_count for r in records], np.int64)
+    weight = np.full((n, MAX_AXLES), -1, np.int64)
+    spacing = np.full((n, MAX_AXLES), -1, np.int64)
+    drive = np.zeros((n, MAX_AXLES), bool)
+    fits = [r for r in records if r.axle_count <= MAX_AXLES]
+    rows = np.flatnonzero(count <= MAX_AXLES)
+    _scatter(weight, rows, [r.axle_weights_kg for r in fits])
+    _scatter(spacing, rows, [r.axle_spacings_mm for r in fits])  # empty: not measured, -1
+    drive[rows, 1] = True
+    drive[rows, 2] = np.array([r.drive_axles == 2 for r in fits], bool)
+    return axles.AxleColumns(count, weight, spacing, axles.presumed_dual(count), drive)
+
+
+def _scatter(out: np.ndarray, rows: np.ndarray, lists: list[list[int]]) -> None:
+    """``out[rows[i], :len(lists[i])] = lists[i]`` for every i, in one assignment."""
+    lengths = np.array([len(v) for v in lists], np.int64)
+    starts = np.cumsum(lengths) - lengths
+    cols = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    out[np.repeat(rows, lengths), cols] = list(itertools.chain.from_iterable(lists))
+
+
+def _axle_columns_one(matches: list[Match]) -> axles.AxleColumns:
+    """Reference twin of :func:`_axle_columns`: one vehicle at a time."""
     n = len(matches)
     count = np.array([m.record.axle_count for m in matches], np.int64)
     weight = np.full((n, MAX_AXLES), -1, np.int64)

@@ -77,10 +77,20 @@ PlateText = Annotated[str, StringConstraints(max_length=PLATE_MAX, pattern=NO_CO
 Label = Annotated[str, StringConstraints(max_length=TEXT_MAX, pattern=NO_CONTROL)]
 
 
+def in_range(ts: dt.datetime) -> bool:
+    """``EARLIEST <= ts < LATEST``, fast: a local year strictly inside the range puts the
+    instant inside it whatever the UTC offset (under a day), so the aware comparison (~1.5 µs,
+    twice for every message read) is made only for a date in the range's first or last year."""
+    return _INSIDE_FROM <= ts.year <= _INSIDE_TO or EARLIEST <= ts < LATEST
+
+
+_INSIDE_FROM, _INSIDE_TO = EARLIEST.year + 1, LATEST.year - 2
+
+
 def _plausible(ts: dt.datetime, info: ValidationInfo) -> dt.datetime:
     """``ts`` if no device can be wrong by that much: within [EARLIEST, LATEST), and within
     the window around now that a caller with a clock passes as context (the gateway)."""
-    if not EARLIEST <= ts < LATEST:
+    if not in_range(ts):
         raise ValueError(f"{ts.isoformat()} is outside {EARLIEST.year}–{LATEST.year - 1}: "
                          "no device records such a date")  # fmt: skip
     window = (info.context or {}).get(TS_WINDOW)

@@ -303,3 +303,60 @@ def test_a_record_without_spacings_has_no_axle_groups_judged() -> None:
     cols = _axle_columns([Match(rec, ("road.wim", 0, 0), None, 1.0)])
     assert cols.spacing_mm[0].tolist() == [-1] * len(cols.spacing_mm[0])
     assert not axles.detect(cols).judged[0]
+
+
+@st.composite
+def wim_records(draw: st.DrawFn) -> object:
+    import datetime as dt
+
+    from events import WimRecord
+
+    n = draw(st.integers(2, MAX_AXLES + 3))  # past the padding too: kept out of the columns
+    weights = draw(st.lists(st.integers(0, 20_000), min_size=n, max_size=n))
+    spaced = draw(st.booleans())
+    spacings = draw(st.lists(st.integers(1, 9_000), min_size=n - 1, max_size=n - 1))
+    return WimRecord(record_id="r", site_id="S", device_id="W", lane=1,
+                     ts=dt.datetime(2026, 11, 22, 8, tzinfo=dt.UTC), speed_kmh=60.0, axle_count=n,
+                     axle_weights_kg=weights, axle_spacings_mm=spacings if spaced else [],
+                     gross_weight_kg=max(1, sum(weights)),
+                     drive_axles=draw(st.sampled_from([None, 1, 2])))  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(st.lists(wim_records(), max_size=12))
+def test_the_columnar_axle_columns_equal_the_per_vehicle_twin(records: list) -> None:
+    from detectors.match import Match
+    from detectors.stage import _axle_columns, _axle_columns_one
+
+    matches = [Match(r, ("road.wim", 0, i), None, 1.0) for i, r in enumerate(records)]
+    fast, twin = _axle_columns(matches), _axle_columns_one(matches)
+    for f in fields(axles.AxleColumns):
+        assert np.array_equal(getattr(fast, f.name), getattr(twin, f.name)), f.name
+
+
+async def test_the_stage_says_the_same_with_the_per_vehicle_axle_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # simulated traffic through the whole stage: every message it sends, fast path and twin
+    from pathlib import Path
+
+    from detectors import DetectionStage, stage
+    from events.stage import Incoming
+    from offsite.config import load_registry
+    from sim import SimulationConfig, simulate
+
+    registry = load_registry(Path(__file__).resolve().parents[2] / "configs" / "sites.yaml")
+    passes = simulate(registry, SimulationConfig(vehicles=400, seed=3, images=False))
+    msgs = [Incoming("road.wim", 0, i, None, p.wim.to_json()) for i, p in enumerate(passes)]
+    msgs += [Incoming("road.anpr", 0, i, None, p.capture.to_json())
+             for i, p in enumerate(passes) if p.capture is not None]  # fmt: skip
+
+    async def sent() -> list[tuple[str, bytes | None, bytes]]:
+        s = DetectionStage(registry)
+        results = [await s.process(msgs[:500]), await s.process(msgs[500:]), await s.idle()]
+        return [(o.topic, o.key, o.value) for r in results for o in r.out + r.dead]
+
+    fast = await sent()
+    monkeypatch.setattr(stage, "_axle_columns", stage._axle_columns_one)
+    assert await sent() == fast
+    assert any(b'"detector":"overload.axle"' in v for _, _, v in fast)  # groups were judged

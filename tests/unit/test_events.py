@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from events import WimRecord, schemas
+from events.models import EARLIEST, LATEST, in_range
 from events.stage import validation_reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +73,22 @@ def test_good_record_keeps_unknown_fields() -> None:
 )
 def test_rejections_say_why(changes: dict, phrase: str) -> None:
     assert phrase in reason(**changes)
+
+
+@given(
+    st.datetimes(dt.datetime(1999, 1, 1), dt.datetime(2101, 12, 31)),
+    st.integers(-(24 * 60 - 1), 24 * 60 - 1),
+)
+def test_the_fast_date_range_check_agrees_with_the_aware_comparison(
+    local: dt.datetime, offset_min: int
+) -> None:
+    # its reference twin: the plain comparison of aware datetimes, at every UTC offset
+    ts = local.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_min)))
+    assert in_range(ts) == (EARLIEST <= ts < LATEST)
+    edge = EARLIEST.astimezone(ts.tzinfo)  # the first instant, seen from that offset
+    assert in_range(edge) and not in_range(edge - dt.timedelta(microseconds=1))
+    edge = LATEST.astimezone(ts.tzinfo)
+    assert not in_range(edge) and in_range(edge - dt.timedelta(microseconds=1))
 
 
 def test_missing_field_and_truncated_json() -> None:

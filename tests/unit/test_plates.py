@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.plates import OcrPlateReader, PlateRead, agree, normalise
 from sim.images import jpeg, render_plate
@@ -31,6 +33,13 @@ READER = OcrPlateReader()
 )
 def test_normalise(text: str, plate: str | None) -> None:
     assert normalise(text) == plate
+
+
+@given(st.lists(st.text(alphabet="湘粤京相A1I0O5·- 掛挂学", max_size=10), max_size=30))
+def test_the_cached_normalise_agrees_with_the_function_itself(texts: list[str]) -> None:
+    # the detection stage's hot path asks the cache; the plain function is its reference twin
+    for text in texts + texts:
+        assert normalise(text) == normalise.__wrapped__(text)
 
 
 @pytest.mark.parametrize(
