@@ -79,6 +79,9 @@ async def test_a3_an_amended_proposal_is_notified_again_and_decided_on_the_new_n
     await w.act("small", "submit_statement", PARTY_ACTOR,
                 payload={"body": "车辆当日装载的是可分载物，附过磅单，超限数额应为一千二百千克。"})  # fmt: skip
     w.clock.now += dt.timedelta(days=2)
+    sid = await w.store.pool.fetchval("SELECT statement_id FROM statements WHERE case_id = $1", cid)
+    await w.act("small", "reply_statement", WANG, payload={  # the 复核意见 (review B7)
+        "statement_id": str(sid), "adopted": "adopted", "opinion": "过磅单与称重记录相符，申辩成立"})  # fmt: skip
     async with client_of(app_of(w)) as client:
         await log_in(client, "wang")
         page = await client.get(f"/cases/{cid}")
@@ -101,7 +104,10 @@ async def test_a3_an_amended_proposal_is_notified_again_and_decided_on_the_new_n
         (2, False, "1500"),
     ]
     assert rows[0]["notice_no"] == first["notice_no"] != rows[1]["notice_no"]
-    assert f"变更本机关 {first['notice_no']} 违法行为通知书" in notice and "1,500" in notice
+    assert (
+        f"变更本机关 {first['notice_no']} 违法行为通知书" in notice
+        and "1500元（壹仟伍佰元整）" in notice
+    )
     assert "过磅单证明超限1200千克" in notice
     # its periods run from its own service, not from the first one's
     with pytest.raises(TransitionRefused, match="尚未送达"):
@@ -244,7 +250,7 @@ async def test_b11_a_waterway_case_is_fined_through_the_procedure_on_the_console
         assert await post(client, cid, action="issue_notice", officers=OFFICERS) == 303
         notice = (await client.get(f"/cases/{cid}/notice")).text
     assert await status(w, cid) == "notice_issued"
-    assert "湘岳阳货2002" in notice and "30,000" in notice and "第八十二条" in notice
+    assert "湘岳阳货2002" in notice and "30000元（叁万元整）" in notice and "第八十二条" in notice
     assert "超限运输" not in notice  # a vessel's notice, not a truck's
     await w.lifecycle.apply(cid, _req("serve_notice", WANG, serve(local(w))))
     # the party finds its case with the vessel's name and the notice's code (a vessel has no

@@ -129,7 +129,8 @@ async def test_a_withdrawn_case_is_filed_with_the_statement_its_reply_and_its_at
                 payload={"body": "当日车牌被套用，附行驶证照片", "images": [image]})  # fmt: skip
     sid = await w.store.pool.fetchval("SELECT statement_id FROM statements WHERE case_id = $1", cid)
     await w.act("small", "reply_statement", WANG,
-                payload={"statement_id": str(sid), "opinion": "经核实车牌识别有误，予以采纳"})  # fmt: skip
+                payload={"statement_id": str(sid), "adopted": "adopted",
+                         "opinion": "经核实车牌识别有误，予以采纳"})  # fmt: skip
     await Accounts(w.store.pool).create("chen", ["head"], PASSWORD)
     async with client_of(console) as client:
         await log_in(client, "chen")

@@ -637,7 +637,10 @@ async def test_the_sealed_decision_pdf_verifies_and_a_changed_byte_fails(
     w = world
     await Accounts(w.store.pool).create("wang", ["officer"], PASSWORD)
     cid = w.cases["small"]
-    evidence = w.settings.evidence.model_copy(update={"agency": AGENCY})
+    # its own key and certificate: the session's scratch folder is shared with other tests
+    evidence = w.settings.evidence.model_copy(update={
+        "agency": AGENCY, "document_key": tmp_path / "documents.pem",
+        "document_cert": tmp_path / "documents.crt"})  # fmt: skip
     sealer = document_sealer(w.settings.model_copy(update={"evidence": evidence}), w.clock)
     console = dataclasses.replace(app_of(w), sealer=sealer)
     await ready_to_decide(w, await notice_document(console, cid))
@@ -646,7 +649,7 @@ async def test_the_sealed_decision_pdf_verifies_and_a_changed_byte_fails(
         await log_in(client, "wang")
         decision = (await client.get(f"/cases/{cid}/decision.pdf")).content
         notice = (await client.get(f"/cases/{cid}/notice.pdf")).content
-    cert = w.settings.evidence.document_cert
+    cert = evidence.document_cert
     for pdf in (decision, notice):  # pyHanko's checks run their own event loop: in a thread
         found = await asyncio.to_thread(verify_pdf, pdf, load_certificate(cert))
         assert found.ok and found.signer == AGENCY, found.problems
