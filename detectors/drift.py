@@ -26,7 +26,10 @@ A lane whose reweighs drift is not enforceable like a steering-axle drift. The c
 its WIM decision: DOMAIN.md and DOMAIN-REFERENCE.md do not say that a 精检 replaces the
 non-site weighing a case rests on, so no law is invented here (see the README).
 
-The state depends on the weighings alone, in event-time order (never the wall clock)."""
+The state depends on the weighings alone, in event-time order (never the wall clock). Each lane
+remembers the last weighing and the last reweigh it took, by (event time, record id): one at or
+before it is not taken, so a batch read again after a crash or a rebalance (the states were
+saved, the offsets not yet committed) is not counted twice, and a late one is dropped as before."""
 
 from __future__ import annotations
 
@@ -98,7 +101,8 @@ class DriftState:
     high_n: int = 0
     low_n: int = 0
     watched: int = 0  # weighings after the reference
-    last_ts: dt.datetime | None = None
+    last_ts: dt.datetime | None = None  # the last weighing taken (event time, record id)
+    last_id: str | None = None
     alarm_at: dt.datetime | None = None
     drift_pct: float | None = None  # the estimated shift at the alarm, % of the reference
     # the static reweighs: WIM/static − 1 in standard units, its CUSUM, its alarm
@@ -112,12 +116,12 @@ class DriftState:
     rw_mean_pct: float = 0.0  # the mean difference of the reweighs so far, %
     rw_alarm_at: dt.datetime | None = None
     rw_pct: float | None = None  # the estimated WIM − static difference at the alarm, %
+    rw_last_ts: dt.datetime | None = None  # the last reweigh taken (event time, record id)
+    rw_last_id: str | None = None
 
-    def add(
-        self, ts: dt.datetime, steer_kg: float, accuracy_class: float, rules: DriftRules
-    ) -> bool:
+    def add(self, r: WimRecord, steer_kg: float, accuracy_class: float, rules: DriftRules) -> bool:
         """Take one weighing; True when it raises the alarm."""
-        self.last_ts = ts
+        ts, self.last_ts, self.last_id = r.ts, r.ts, r.record_id
         if self.alarm_at is not None:
             return False
         if self.mean_kg is None or self.sd_kg is None:
@@ -142,6 +146,7 @@ class DriftState:
 
     def reweighed(self, rw: Reweigh, wim_kg: int, accuracy_class: float, rules: DriftRules) -> bool:
         """Take one static reweigh of a weighing of this lane; True when it raises the alarm."""
+        self.rw_last_ts, self.rw_last_id = rw.ts, rw.record_id
         if self.rw_alarm_at is not None:
             return False
         sd = math.hypot(accuracy_class / 200, rw.scale_mpe_kg() / rw.gross_weight_kg / 2)
@@ -186,10 +191,19 @@ class DriftState:
     def load(cls, d: dict[str, Any]) -> DriftState:
         out = cls(**d)
         out.calibrated = dt.date.fromisoformat(str(d["calibrated"]))
-        for name in ("last_ts", "alarm_at", "rw_alarm_at"):
+        for name in ("last_ts", "alarm_at", "rw_alarm_at", "rw_last_ts"):
             if (v := d.get(name)) is not None:
                 setattr(out, name, dt.datetime.fromisoformat(str(v)))
         return out
+
+
+def folded(
+    ts: dt.datetime, record_id: str, last_ts: dt.datetime | None, last_id: str | None
+) -> bool:
+    """At or before the last one a lane took, in event time (ties: the record id): the same
+    record read again, or a late one. The sums run in event time, so neither is taken; a state
+    saved before the record id was kept (``last_id`` None) skips only an earlier time."""
+    return last_ts is not None and (ts, record_id) <= (last_ts, last_id or "")
 
 
 def watched(r: WimRecord, loaded_kg: int) -> bool:
@@ -259,9 +273,9 @@ class DriftWatch:
                 continue
             calibrated = device.certificate.valid_from
             state = self._state(r, calibrated)
-            if r.ts.date() < calibrated or (state.last_ts is not None and r.ts < state.last_ts):
-                continue  # before the calibration, or late: the sums run in event time
-            if state.add(r.ts, r.axle_weights_kg[0], device.accuracy_class, self.rules):
+            if r.ts.date() < calibrated or folded(r.ts, r.record_id, state.last_ts, state.last_id):
+                continue  # before the calibration, late, or taken already (read again)
+            if state.add(r, r.axle_weights_kg[0], device.accuracy_class, self.rules):
                 raised.append((r, state))
         return raised
 
@@ -276,7 +290,8 @@ class DriftWatch:
     ) -> list[tuple[WimRecord, DriftState]]:
         """Feed reweighs matched to their weighings (:func:`match_reweighs`), in the reweighs'
         order; the weighings whose reweigh raised an alarm. A weighing before the device's last
-        calibration, or a static scale without a valid certificate that day, proves nothing."""
+        calibration, or a static scale without a valid certificate that day, proves nothing; a
+        reweigh at or before the lane's last one (:func:`folded`) is not taken."""
         raised = []
         for rw, r in sorted(pairs, key=lambda p: (p[0].ts, p[0].record_id)):
             device = self.registry.device(r.device_id)
@@ -286,6 +301,8 @@ class DriftWatch:
             if r.ts.date() < calibrated or not rw.scale_certificate.valid_on(rw.ts.date()):
                 continue
             state = self._state(r, calibrated)
+            if folded(rw.ts, rw.record_id, state.rw_last_ts, state.rw_last_id):
+                continue  # late, or taken already (read again after a crash or a rebalance)
             if state.reweighed(rw, r.gross_weight_kg, device.accuracy_class, self.rules):
                 raised.append((r, state))
         return raised

@@ -434,9 +434,10 @@ class DetectionStage(BaseStage):
         self.reweighs = [rw for rw in self.reweighs if rw.record_id not in done]
         for record_id in done:
             self.reweigh_pos.pop(record_id, None)
-        for site in touched:  # no reweigh still to come needs older ones
+        for site in touched:  # no reweigh still to come needs older ones; one read again once
             cutoff = self.latest[site] - window
-            self.weighed[site] = [(p, r) for p, r in self.weighed[site] if r.ts >= cutoff]
+            kept = {r.record_id: (p, r) for p, r in self.weighed[site] if r.ts >= cutoff}
+            self.weighed[site] = list(kept.values())
         return self.drift.reweighed(pairs), [r for _, r in pairs]
 
     def _drift_alert(self, r: WimRecord, state: DriftState) -> Outgoing:

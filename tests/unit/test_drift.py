@@ -91,6 +91,39 @@ def test_state_survives_a_dump_and_load() -> None:
     assert DriftState.load(state.dump()) == state
 
 
+def test_a_batch_read_again_after_a_crash_is_not_counted_twice() -> None:
+    """Issue #27 item 1: a worker that saved the states and died before committing its offsets
+    (or lost its partitions then) has the batch read again from the last committed offset by
+    whoever starts from the saved states. The states, the alarm and every weighing's verdict
+    are those of a run without the crash: in the reference, in the watch, and just before the
+    alarm, where the last weighing of the batch taken twice would raise the alarm on itself
+    (before, the weighing at the lane's last time was taken again)."""
+    history = traffic(24 * 12, drift_from=24 * 10)
+    clean = DriftWatch(REGISTRY)
+    ((alarmed, _),) = clean.observe(history)
+    a = history.index(alarmed)
+
+    def doubled_alarms(c: int) -> bool:  # record c taken twice would raise the alarm on itself
+        watch = DriftWatch(REGISTRY)
+        watch.observe(history[: c + 1])
+        (state,), device = watch.states.values(), REGISTRY.device(history[c].device_id)
+        assert device is not None and device.accuracy_class is not None
+        return state.add(history[c], history[c].axle_weights_kg[0], device.accuracy_class,
+                         watch.rules)  # fmt: skip
+
+    near = next(c for c in range(a - 1, 0, -1) if doubled_alarms(c))
+    assert a - near < 50  # the crash is just before the alarm of the clean run
+    for crash in (100, 1_000, near):  # the reference is the first 200; then the CUSUM
+        first = DriftWatch(REGISTRY)
+        first.observe(history[: crash + 1])  # the batch history[crash - 40 : crash + 1]
+        saved = {k: s.dump() for k, s in first.states.items()}
+        again = DriftWatch(REGISTRY)  # a restart (or the next owner) from the saved states
+        again.states = {k: DriftState.load(v) for k, v in saved.items()}
+        again.observe(history[crash - 40 :])  # from the last committed offset
+        assert again.states == clean.states, crash
+        assert [again.blocked(r) for r in history] == [clean.blocked(r) for r in history]
+
+
 async def test_the_detection_stage_sends_drifted_weighings_to_review_with_an_alert() -> None:
     stage = DetectionStage(REGISTRY, window_s=1.0, min_plate_confidence=0.9)
     history = traffic(24 * 12, drift_from=24 * 10)
