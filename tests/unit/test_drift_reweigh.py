@@ -161,6 +161,10 @@ async def test_the_stage_keeps_only_the_weighings_a_reweigh_may_still_need() -> 
     await stage.idle()
     kept = sorted(r.record_id for _, r in stage.weighed[SITE])
     assert kept == ["w10", "w11", "w8", "w9"]  # 80, 90, 100 and 110 min: within 30 min of 110
+    # the last batch read again (a crash before its offsets were committed): each kept once
+    await stage.process(incoming(items)[-4:])
+    await stage.idle()
+    assert sorted(r.record_id for _, r in stage.weighed[SITE]) == kept
 
 
 async def test_a_reweigh_waiting_for_its_sites_weighings_holds_its_offset() -> None:
