@@ -4,9 +4,10 @@ stored), and the cases (ids, decisions, fines), leads and evidence packages comp
 clean run. It prints one table and exits non-zero on any difference.
 
 Faults: kill -9 of a worker mid-batch (a replacement started), PostgreSQL restarted, a third
-worker joining and the first leaving, and on a cluster (``--cluster``: three Apache Kafka
-brokers started for the suite, or commands that stop and start one broker of another,
-``--broker-stop``/``--broker-start``) one broker killed (kill -9) and started again. A run is
+worker joining and the first leaving, and one broker killed (kill -9) and started again: the
+embedded broker (the only one: the workers ride out its absence), one of a cluster
+(``--cluster``: three Apache Kafka brokers started for the suite), or, on another broker, what
+the commands ``--broker-stop``/``--broker-start`` kill and start. A run is
 over when every stage's consumer group has committed all its input to the end offsets and the
 ends stand still (``wait_drained``): a fact about offsets, never a pause.
 
@@ -202,7 +203,7 @@ class Plan:
 
     messages: list[Outgoing]
     expected_cases: int
-    broker_stop: Callable[[], object] | None = None  # kill -9 of one broker of a cluster
+    broker_stop: Callable[[], object] | None = None  # kill -9 of one broker
     broker_start: Callable[[], object] | None = None  # and its start again
     workers: int = 2
 
@@ -342,7 +343,7 @@ async def suite(
         if only and name not in only:
             continue
         if act is kill_broker and not (plan.broker_stop and plan.broker_start):
-            rows.append(Row(name, skipped="one broker: --cluster or --broker-stop/-start"))
+            rows.append(Row(name, skipped="no --broker-stop/--broker-start for this broker"))
             continue
         if act is restart_database and base.database.url is not None:
             rows.append(Row(name, skipped="the database is external"))
@@ -434,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cluster:  # node 1: the first of the bootstrap list
         commands = {"stop": functools.partial(services.kill_broker, brokers, 1),
                     "start": functools.partial(services.start_cluster, brokers, 3)}  # fmt: skip
+    elif args.bootstrap is None:  # the embedded broker: killed, then started by `services up`
+        commands = {"stop": functools.partial(services.kill_embedded_broker, base),
+                    "start": functools.partial(services.up, base)}  # fmt: skip
     try:
         rows = asyncio.run(suite(base, args.vehicles, args.vessels, args.seed, args.only,
                                  commands))  # fmt: skip

@@ -91,6 +91,11 @@ def kill_broker(folder: Path, node: int) -> None:
     _kafka("kill", folder.resolve(), str(node))
 
 
+def kill_embedded_broker(settings: Settings) -> None:
+    """kill -9 of the embedded broker (for fault tests); `up` starts it again on its data."""
+    kill_broker(_kafka_dir(settings), 1)
+
+
 def stop_cluster(folder: Path) -> None:
     """Stop every node of the cluster in ``folder`` (the data stays)."""
     _kafka("stop", folder.resolve())

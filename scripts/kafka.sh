@@ -194,7 +194,10 @@ stop() {
 case "$CMD" in
   start) start ;;
   stop) stop ;;
-  kill) [ -n "$NODE" ] && alive "$NODE" && kill -9 "$(cat "$DIR/pid-$NODE")"; rm -f "$DIR/pid-$NODE" ;;
+  kill)  # kill -9, and return once the node is gone (a start right after must not find it alive)
+    [ -n "$NODE" ] && alive "$NODE" && kill -9 "$(cat "$DIR/pid-$NODE")"
+    while [ -n "$NODE" ] && alive "$NODE"; do sleep 0.05; done
+    rm -f "$DIR/pid-$NODE" ;;
   wipe) stop; rm -rf "$DIR" ;;
   jars) jars ;;
   *) echo "usage: $0 start|stop|kill NODE|wipe|jars [--nodes N] [--dir DIR]"; exit 2 ;;
