@@ -374,6 +374,12 @@ async def test_a_withdrawn_case_is_no_prior_offence_and_an_offline_statement_is_
     row = await w.store.pool.fetchrow("SELECT * FROM statements WHERE case_id = $1",
                                       w.cases["other"])  # fmt: skip
     assert (row["channel"], row["recorded_by"]) == ("offline", "wang")
+    # Art. 45: the statement is reviewed before any decision, a 不予行政处罚 too (it was not)
+    with pytest.raises(TransitionRefused, match="未作复核意见"):
+        await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3")
+    await w.act("other", "reply_statement", WANG, payload={
+        "statement_id": str(row["statement_id"]), "adopted": "adopted",
+        "opinion": "所附超限运输许可在有效期内，陈述成立"})  # fmt: skip
     # the defence holds: 不予行政处罚 (Art. 57 (3)), no prior offence either
     assert await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3") == [
         "not_punished"
