@@ -685,6 +685,10 @@ async def test_the_no_penalty_decision_renders_to_pdf_with_its_reason_and_basis(
     async with client_of(console) as client:
         await log_in(client, "wang")
         r = await client.get(f"/cases/{cid}/decision.pdf")
+        closing = await client.get(f"/cases/{cid}/closing-report")
+    # the 结案报告 says what ended the case (it said 已缴清（实缴 0.00 元）)
+    assert closing.status_code == 200 and "不予行政处罚，无执行事项" in closing.text
+    assert "已缴清" not in closing.text and "实缴" not in closing.text
     assert r.status_code == 200 and r.content.startswith(b"%PDF-")
     text = pdf_text(r.content)
     today = local(w)
