@@ -21,7 +21,9 @@ from cases.statistics import Statistics, statistics
 from console import Console
 from console.notice import render_pdf
 from detectors import DetectionStage
+from events.water import CHANNEL
 from offsite.cli import _stats
+from offsite.config import load_waterways
 from tests.unit.test_casefile import good_facts
 from tests.unit.test_stages import REGISTRY, incoming, record
 
@@ -273,3 +275,30 @@ async def test_the_page_and_its_xlsx_show_the_same_figures(
     printed = capsys.readouterr().out
     assert "超限率: 合计 42.86 %" in printed and "评查低于60分的案卷数: 合计 1" in printed
     assert xlsx_table(out.read_bytes()) == filed
+
+
+async def test_a_waterway_place_is_shown_by_its_name(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: a finding along the whole channel was a column headed by its raw id "channel" on
+    # the page, in the workbook and in `offsite stats` (the command center's lookup had no name)
+    w = world
+    await add_case(w, "w1", CHANNEL, "water.identity", at(12, 3))
+    await add_case(w, "w2", "CP-XJ-01", "water.overdraught", at(12, 4))
+    waterways = load_waterways(w.settings.waterways)
+    assert waterways.channel_name == "湘江长沙段航道"  # configs/waterways.yaml
+    console = Console(w.store.pool, w.lifecycle, w.settings.evidence.dir, registry=REGISTRY,
+                      waterways=waterways)  # fmt: skip
+    query = {"from": "2026-12-01", "to": "2026-12-31"}
+    async with client_of(console) as client:
+        await log_in(client, "zhou")
+        page = await client.get("/stats", params=query)
+        book = await client.get("/stats.xlsx", params=query)
+    heads = re.findall(r'<th data-place="([^"]*)">([^<]*)</th>', page.text)
+    assert (CHANNEL, "湘江长沙段航道") in heads and ("CP-XJ-01", "橘子洲过境检查点") in heads
+    header = next(openpyxl.load_workbook(io.BytesIO(book.content))["统计"].iter_rows(
+        min_row=2, max_row=2, values_only=True))  # fmt: skip
+    assert "湘江长沙段航道" in header and CHANNEL not in header
+    assert await _stats(w.settings, *DEC, None, None) == 0
+    printed = capsys.readouterr().out
+    assert "湘江长沙段航道 1" in printed and f"{CHANNEL} " not in printed
