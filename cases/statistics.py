@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from events import DatabaseError
 from sinks.lifecycle import FINAL_STATES
 
 from .review import casefiles, review_file
@@ -49,6 +52,11 @@ PASS_MARK = 60  # a 评查 score below this is a failed file: this project's def
 # scoring table was found (paperwork review §3.4); an agency sets its own
 MONTHLY_AFTER = 62  # a longer period is charted by month, a shorter one by day
 CONCLUDED = sorted(FINAL_STATES - {"rejected"})  # a rejected case was never 立案
+# the calendar years of weighings kept (console.weighings_keep_years): the current one and the
+# two before it. A year's annual report is made early in the next year and set against the year
+# before (同比), so in January 2027 the weighings of 2025 are still asked for; older ones are
+# deleted (one row per weighing grows without bound). A period before that shows no weighings.
+WEIGHINGS_YEARS = 3
 
 
 @dataclass
@@ -123,6 +131,17 @@ def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, d
         raise ValueError(f"the period ends ({last}) before it starts ({first})")
     start = dt.datetime.combine(first, dt.time(), tz)
     return start, dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+
+
+async def prune_weighings(pool: Any, today: dt.date, years: int, tz: dt.tzinfo) -> int:
+    """Deletes the weighings before 1 January (local time) of the oldest of the ``years``
+    calendar years kept, ``today``'s the last of them; how many were deleted."""
+    start = dt.datetime(today.year - years + 1, 1, 1, tzinfo=tz)
+    try:
+        done = await pool.execute("DELETE FROM weighings WHERE ts < $1", start)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"pruning the weighings before {start} failed: {exc}") from exc
+    return int(done.split()[-1])
 
 
 async def statistics(

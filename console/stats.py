@@ -5,6 +5,7 @@ stats` all show :func:`table`, so they cannot disagree."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 from collections.abc import Collection, Mapping, Sequence
@@ -15,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cases.statistics import PASS_MARK, Statistics, statistics
+from cases.statistics import PASS_MARK, Statistics, prune_weighings, statistics
 from sinks.accounts import ADMIN, COMMAND_CENTER, HEAD, LEGAL_REVIEWER, Session
 
 from .command import PALETTE, Page, _order, _place_names, stacked_bars
 from .names import STATES, VIOLATIONS
-from .pages import Console, render
+from .pages import Console, render, repeating
 
 ROLES = frozenset({COMMAND_CENTER, ADMIN, HEAD, LEGAL_REVIEWER})
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -189,6 +190,19 @@ def places(c: Console) -> tuple[dict[str, str], frozenset[str] | None]:
         s.id for s in reg.sites if any((d := reg.device(i)) and d.type == "wim" for i in s.devices)
     )  # fmt: skip
     return _place_names(c), weigh
+
+
+def pruning(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
+    """While the console serves: every ``c.sweep_s`` seconds, the weighings older than the
+    ``c.weighings_years`` calendar years kept are deleted (None: none are)."""
+    years, tz = c.weighings_years, c.lifecycle.policy.tz
+
+    async def prune() -> str | None:
+        assert years is not None
+        n = await prune_weighings(c.pool, c.now().astimezone(tz).date(), years, tz)
+        return f"{n} weighings older than {years} years deleted" if n else None
+
+    return repeating("weighings", c.sweep_s if years else None, prune)
 
 
 def stats_routes(c: Console, page: Page) -> list[Route]:

@@ -17,18 +17,20 @@ import openpyxl
 import pytest
 
 from cases.casefile import VOLUMES, Document, archive_number, write_casefile
-from cases.statistics import Statistics, statistics
+from cases.statistics import WEIGHINGS_YEARS, Statistics, statistics
 from console import Console
 from console.notice import render_pdf
+from console.stats import pruning
 from detectors import DetectionStage
 from events.water import CHANNEL
 from offsite.cli import _stats
-from offsite.config import load_waterways
+from offsite.config import ConsoleSettings, load_waterways
 from tests.unit.test_casefile import good_facts
 from tests.unit.test_stages import REGISTRY, incoming, record
 
 from .test_command import add_case
 from .test_console import client_of, log_in
+from .test_credit import until
 from .test_lifecycle import World
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -302,3 +304,31 @@ async def test_a_waterway_place_is_shown_by_its_name(
     assert await _stats(w.settings, *DEC, None, None) == 0
     printed = capsys.readouterr().out
     assert "湘江长沙段航道 1" in printed and f"{CHANNEL} " not in printed
+
+
+async def test_the_running_console_deletes_the_weighings_older_than_the_years_kept(
+    world: World,
+) -> None:
+    # before: the weighings (one row per judged weighing, migration 086) were never deleted.
+    # Kept by default: this year and the two before it (cases.statistics.WEIGHINGS_YEARS)
+    w = world
+    assert ConsoleSettings().weighings_keep_years == WEIGHINGS_YEARS == 3
+    w.clock.now = dt.datetime(2026, 12, 7, 9, tzinfo=TZ)
+    for rid, ts in (("old", dt.datetime(2023, 12, 31, 23, 50, tzinfo=TZ)),
+                    # 2023-12-31 16:10 UTC: the years are Beijing's
+                    ("kept", dt.datetime(2024, 1, 1, 0, 10, tzinfo=TZ)),
+                    ("now", at(12, 3))):  # fmt: skip
+        await w.store.pool.execute(
+            "INSERT INTO weighings (device_id, record_id, site_id, ts, overloaded)"
+            " VALUES ('WIM-S207-45', $1, $2, $3, false)", rid, S207, ts)  # fmt: skip
+    console = Console(w.store.pool, w.lifecycle, w.settings.evidence.dir, sweep_s=3600)
+    left = lambda: w.store.pool.fetch("SELECT record_id FROM weighings ORDER BY ts")  # noqa: E731
+    console.weighings_years = WEIGHINGS_YEARS
+    async with pruning(console):  # as `offsite console` runs it, no page open
+
+        async def pruned() -> bool:
+            return len(await left()) == 2
+
+        await until(pruned, "the old weighing deleted")
+    assert [r["record_id"] for r in await left()] == ["kept", "now"]
+    assert (await december(w)).total.weighed == 1
