@@ -123,6 +123,9 @@ class Statistics:
     # (bucket's first day, weighed, overloaded, cases by violation): by day or by month
     series: list[tuple[dt.date, int, int, Counter[str]]]
     monthly: bool
+    # the first day whose weighings are kept (prune_weighings): a period that starts before it
+    # has lost some, its weighing figures are not given; None: all are kept
+    weighings_from: dt.date | None = None
 
 
 def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -133,10 +136,16 @@ def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, d
     return start, dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
 
 
+def weighings_kept_from(today: dt.date, years: int) -> dt.date:
+    """The first day whose weighings are kept: 1 January of the oldest of the ``years``
+    calendar years, ``today``'s the last of them."""
+    return dt.date(today.year - years + 1, 1, 1)
+
+
 async def prune_weighings(pool: Any, today: dt.date, years: int, tz: dt.tzinfo) -> int:
     """Deletes the weighings before 1 January (local time) of the oldest of the ``years``
     calendar years kept, ``today``'s the last of them; how many were deleted."""
-    start = dt.datetime(today.year - years + 1, 1, 1, tzinfo=tz)
+    start = dt.datetime.combine(weighings_kept_from(today, years), dt.time(), tz)
     try:
         done = await pool.execute("DELETE FROM weighings WHERE ts < $1", start)
     except asyncpg.PostgresError as exc:
@@ -152,9 +161,11 @@ async def statistics(
     *,
     site: str | None = None,
     casefile_dir: Path | None = None,
+    weighings_from: dt.date | None = None,
 ) -> Statistics:
     """The figures of the days ``first`` to ``last`` (both included) per place, of ``site``
-    alone when given. ``casefile_dir``: the 电子案卷, for the 评查 scores."""
+    alone when given. ``casefile_dir``: the 电子案卷, for the 评查 scores; ``weighings_from``:
+    the first day whose weighings are kept (``Statistics.weighings_from``)."""
     start, end = period(first, last, tz)
     offset = tz.utcoffset(None)
     places: dict[str, Figures] = {}
@@ -244,7 +255,8 @@ async def statistics(
     monthly = (last - first).days + 1 > MONTHLY_AFTER
     series = _series(by_day, first, last, monthly)
     total = sum(places.values(), Figures())
-    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly)
+    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly,
+                      weighings_from)  # fmt: skip
 
 
 def _scores(out: Path, closed: list[Any]) -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ from console.stats import pruning
 from detectors import DetectionStage
 from events.water import CHANNEL
 from offsite.cli import _stats
-from offsite.config import ConsoleSettings, load_waterways
+from offsite.config import ConsoleSettings, Settings, load_waterways
 from tests.unit.test_casefile import good_facts
 from tests.unit.test_stages import REGISTRY, incoming, record
 
@@ -161,6 +161,13 @@ def _signer(w: World) -> Any:
     return Signer.load(w.settings.evidence.key)
 
 
+def kept_forever(settings: Settings) -> Settings:
+    """The settings with every weighing kept: `offsite stats` runs on the wall clock, and the
+    fixed December 2026 must not fall before the years kept when the calendar moves on."""
+    console = settings.console.model_copy(update={"weighings_keep_years": None})
+    return settings.model_copy(update={"console": console})
+
+
 async def december(w: World, site: str | None = None) -> Statistics:
     return await statistics(w.store.pool, *DEC, TZ, site=site,
                             casefile_dir=w.settings.var_dir / "casefiles")  # fmt: skip
@@ -273,7 +280,7 @@ async def test_the_page_and_its_xlsx_show_the_same_figures(
     assert shown["抄告数"] == [0, 0, 0, 0]  # none in this store: counted, not "—"
     # `offsite stats` prints the same, and writes the same workbook
     out = tmp_path / "stats.xlsx"
-    assert await _stats(w.settings, *DEC, None, out) == 0
+    assert await _stats(kept_forever(w.settings), *DEC, None, out) == 0
     printed = capsys.readouterr().out
     assert "超限率: 合计 42.86 %" in printed and "评查低于60分的案卷数: 合计 1" in printed
     assert xlsx_table(out.read_bytes()) == filed
