@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from events import DatabaseError
 from sinks.lifecycle import FINAL_STATES
 
 from .review import casefiles, review_file
@@ -49,6 +52,11 @@ PASS_MARK = 60  # a 评查 score below this is a failed file: this project's def
 # scoring table was found (paperwork review §3.4); an agency sets its own
 MONTHLY_AFTER = 62  # a longer period is charted by month, a shorter one by day
 CONCLUDED = sorted(FINAL_STATES - {"rejected"})  # a rejected case was never 立案
+# the calendar years of weighings kept (console.weighings_keep_years): the current one and the
+# two before it. A year's annual report is made early in the next year and set against the year
+# before (同比), so in January 2027 the weighings of 2025 are still asked for; older ones are
+# deleted (one row per weighing grows without bound). A period before that shows no weighings.
+WEIGHINGS_YEARS = 3
 
 
 @dataclass
@@ -115,6 +123,9 @@ class Statistics:
     # (bucket's first day, weighed, overloaded, cases by violation): by day or by month
     series: list[tuple[dt.date, int, int, Counter[str]]]
     monthly: bool
+    # the first day whose weighings are kept (prune_weighings): a period that starts before it
+    # has lost some, its weighing figures are not given; None: all are kept
+    weighings_from: dt.date | None = None
 
 
 def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -125,6 +136,23 @@ def period(first: dt.date, last: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, d
     return start, dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
 
 
+def weighings_kept_from(today: dt.date, years: int) -> dt.date:
+    """The first day whose weighings are kept: 1 January of the oldest of the ``years``
+    calendar years, ``today``'s the last of them."""
+    return dt.date(today.year - years + 1, 1, 1)
+
+
+async def prune_weighings(pool: Any, today: dt.date, years: int, tz: dt.tzinfo) -> int:
+    """Deletes the weighings before 1 January (local time) of the oldest of the ``years``
+    calendar years kept, ``today``'s the last of them; how many were deleted."""
+    start = dt.datetime.combine(weighings_kept_from(today, years), dt.time(), tz)
+    try:
+        done = await pool.execute("DELETE FROM weighings WHERE ts < $1", start)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"pruning the weighings before {start} failed: {exc}") from exc
+    return int(done.split()[-1])
+
+
 async def statistics(
     pool: Any,
     first: dt.date,
@@ -133,9 +161,11 @@ async def statistics(
     *,
     site: str | None = None,
     casefile_dir: Path | None = None,
+    weighings_from: dt.date | None = None,
 ) -> Statistics:
     """The figures of the days ``first`` to ``last`` (both included) per place, of ``site``
-    alone when given. ``casefile_dir``: the 电子案卷, for the 评查 scores."""
+    alone when given. ``casefile_dir``: the 电子案卷, for the 评查 scores; ``weighings_from``:
+    the first day whose weighings are kept (``Statistics.weighings_from``)."""
     start, end = period(first, last, tz)
     offset = tz.utcoffset(None)
     places: dict[str, Figures] = {}
@@ -225,7 +255,8 @@ async def statistics(
     monthly = (last - first).days + 1 > MONTHLY_AFTER
     series = _series(by_day, first, last, monthly)
     total = sum(places.values(), Figures())
-    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly)
+    return Statistics(first, last, dict(sorted(places.items())), total, series, monthly,
+                      weighings_from)  # fmt: skip
 
 
 def _scores(out: Path, closed: list[Any]) -> list[tuple[str, int]]:

@@ -79,7 +79,7 @@ from .party import party_routes
 from .payments import payment_routes
 from .procedure import case_procedure, procedure_payload, procedure_routes
 from .publicity import publication_routes
-from .stats import stats_routes
+from .stats import pruning, stats_routes
 
 HERE = Path(__file__).parent
 log = logging.getLogger("offsite.console")
@@ -425,9 +425,9 @@ def create_app(console: Console) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def background(c: Console) -> AsyncIterator[None]:
-    """The console's background jobs while it serves: the dispatch sweep, the credit sweep and
-    the 抄告 sender."""
-    async with sweeping(c), crediting(c), sending(c):
+    """The console's background jobs while it serves: the dispatch sweep, the credit sweep,
+    the 抄告 sender and the pruning of old weighings."""
+    async with sweeping(c), crediting(c), sending(c), pruning(c):
         yield
 
 

@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from events import CalibrationCertificate
+from events.water import CHANNEL
 from sinks.accounts import ADMIN, COMMAND_CENTER, Session
 
 from .names import CERT_STATES, DEVICE_TYPES, VIOLATIONS
@@ -406,6 +407,8 @@ def _place_names(c: Console) -> dict[str, str]:
     name gives it: what a page shows instead of the id."""
     names = {s.id: _with_stake(s.name, s.km) for s in c.registry.sites} if c.registry else {}
     names.update(_water_places(c))
+    if c.waterways is not None:  # a finding along the whole channel, at no one place
+        names[CHANNEL] = c.waterways.channel_name
     return names
 
 

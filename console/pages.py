@@ -98,6 +98,7 @@ class Console:
     sealer: Sealer | None = None  # signs the documents' PDFs (cases/sealing.py); None: unsigned
     credit: Credit | None = None  # the 严重失信 list and 信用修复 (console/credit.py); None: off
     credit_sweep_s: float | None = None  # seconds between the background credit sweeps
+    weighings_years: int | None = None  # the years of weighings kept (console/stats.py); None: all
     sessions: Sessions = field(init=False)
     accounts: Accounts = field(init=False)
 

@@ -21,7 +21,7 @@ from cases.procedure import ADOPTION, DOCUMENTS, SERVICE_METHODS, procedure_tabl
 from cases.sealing import Sealer
 from events.water import FINE_RANGE as WATER_FINE_RANGE
 from sinks.accounts import Session
-from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES
+from sinks.lifecycle import FINAL_STATES, NO_PENALTY_REASONS, STATES, TRANSFER_AGENCIES
 
 from .notice import Page, _date, load_notice, render_pdf, view
 from .pages import CASE_VIEWERS, Console, _env, render
@@ -232,6 +232,44 @@ async def decision_values(c: Console, cid: str) -> dict[str, Any] | None:
     return {"d": decision_view(d, party, tz), "n": view(notice, tz)}
 
 
+def transferred_to(ending: Mapping[str, Any]) -> str:
+    """The body a transferred case went to, from its last transition: the officer's 移送公安机关,
+    or the 负责人's coded 移送 (an "other" body is named in its reason)."""
+    code = ending.get("reason_code")
+    if code == "other":
+        return f"其他有管辖权的机关（{ending.get('reason') or ''}）"
+    return TRANSFER_AGENCIES.get(str(code), TRANSFER_AGENCIES["police"])
+
+
+def execution_text(status: str, decision: Mapping[str, Any] | None, paid_fen: int,
+                   owed: int | None, ending: Mapping[str, Any]) -> str:  # fmt: skip
+    """The 结案报告's 执行情况: what really ended the case. 已缴清 only for a fine paid in full;
+    an ending without a fine says so (不予处罚, 撤销立案, 移送, a warning); a revoked decision
+    says what had been paid before it."""
+    paid = f"{paid_fen / 100:.2f} 元"
+    if status == "not_punished":
+        return "不予行政处罚，无执行事项"
+    if status == "withdrawn":
+        return "撤销立案，无执行事项"
+    if status == "transferred":
+        return f"已移送{transferred_to(ending)}，本机关无执行事项"
+    if status == "revoked":
+        before = f"撤销前已缴纳罚款 {paid}" if paid_fen else "撤销前未缴纳罚款"
+        return (
+            f"处罚决定已撤销（{before}）" if decision and decision["fine_cny"] else "处罚决定已撤销"
+        )
+    if decision is None:
+        return "无执行事项"
+    if not decision["fine_cny"]:  # a warning: executed by its service
+        served = decision["served_on"]
+        return f"警告，决定书已于 {served} 送达" if served else "警告，决定书尚未送达"
+    if owed:
+        left = f"未缴清（已缴 {paid}，尚欠 {owed / 100:.2f} 元）"
+        applied = decision["enforcement_applied_on"]
+        return f"{left}，已于 {applied} 申请人民法院强制执行" if applied else left
+    return f"已缴清（实缴 {paid}）"
+
+
 async def closing_values(c: Console, cid: str) -> dict[str, Any] | None:
     """What the 结案报告 shows (``r``: the result, how it was executed, the steps), or None
     while the case is open."""
@@ -242,19 +280,19 @@ async def closing_values(c: Console, cid: str) -> dict[str, Any] | None:
     proc = await case_procedure(c, cid)
     notice = await load_notice(c, cid)
     steps = await c.pool.fetch(
-        "SELECT action, actor, at, reason FROM case_transitions WHERE case_id = $1"
-        " ORDER BY transition_id", cid)  # fmt: skip
+        "SELECT action, actor, at, reason, reason_code, to_status FROM case_transitions"
+        " WHERE case_id = $1 ORDER BY transition_id", cid)  # fmt: skip
     labels = c.lifecycle.labels()
     d, paid = proc["decision"], sum(p["amount_fen"] for p in proc["payments"])
-    if d is not None and d["enforcement_applied_on"] is not None and proc["owed_fen"]:
-        execution = f"未缴清，已于 {d['enforcement_applied_on']} 申请人民法院强制执行"
-    else:
-        execution = f"已缴清（实缴 {paid / 100:.2f} 元）"
+    status = case["status"]
+    ending: Mapping[str, Any] = next((s for s in reversed(steps) if s["to_status"] == status), {})
+    execution = execution_text(status, d, paid, proc["owed_fen"], ending)
+    result = f"已移送{transferred_to(ending)}" if status == "transferred" else STATES[status]
     return {"r": {
         "case_id": cid, "agency": str(notice.document.get("agency") or "") if notice else "",
         "party": proc["party"]["name"] if proc["party"] else "",
         "filed_on": proc["filed"]["filed_at"].astimezone(tz).date() if proc["filed"] else "",
-        "result": STATES[case["status"]], "decision_no": d["decision_no"] if d else "",
+        "result": result, "decision_no": d["decision_no"] if d else "",
         "fine": d["fine_cny"] if d else None, "execution": execution,
         "closed_on": steps[-1]["at"].astimezone(tz).date() if steps else "",
         "timeline": [{"at": s["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),

@@ -5,6 +5,7 @@ stats` all show :func:`table`, so they cannot disagree."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 from collections.abc import Collection, Mapping, Sequence
@@ -15,12 +16,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cases.statistics import PASS_MARK, Statistics, statistics
+from cases.statistics import (
+    PASS_MARK,
+    Statistics,
+    prune_weighings,
+    statistics,
+    weighings_kept_from,
+)
 from sinks.accounts import ADMIN, COMMAND_CENTER, HEAD, LEGAL_REVIEWER, Session
 
 from .command import PALETTE, Page, _order, _place_names, stacked_bars
 from .names import STATES, VIOLATIONS
-from .pages import Console, render
+from .pages import Console, render, repeating
 
 ROLES = frozenset({COMMAND_CENTER, ADMIN, HEAD, LEGAL_REVIEWER})
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -42,10 +49,15 @@ def table(s: Statistics, road: Collection[str] | None = None) -> tuple[list[str]
     "—"."""
     ids = ["", *s.places]
     cols = [s.total, *s.places.values()]
+    # a period from before the first day whose weighings are kept: they are not given
+    lost = s.weighings_from is not None and s.first < s.weighings_from
 
     def row(
         key: str, label: str, kind: str, value: Any, note: str = "", weighs: bool = False
     ) -> Row:
+        if weighs and lost:
+            return Row(key, label, kind, [None] * len(ids),
+                       f"{s.weighings_from} 之前的称重记录已按保存期限删除，不予统计")  # fmt: skip
         values = [None if weighs and road is not None and p and p not in road else value(f)
                   for p, f in zip(ids, cols, strict=True)]  # fmt: skip
         return Row(key, label, kind, values, note)
@@ -179,7 +191,13 @@ async def _figures(c: Console, request: Request) -> Statistics:
     first, last = _dates(c, request.query_params)
     return await statistics(c.pool, first, last, c.lifecycle.policy.tz,
                             site=request.query_params.get("site") or None,
-                            casefile_dir=c.casefile_dir)  # fmt: skip
+                            casefile_dir=c.casefile_dir, weighings_from=kept_from(c))  # fmt: skip
+
+
+def kept_from(c: Console) -> dt.date | None:
+    """The first day whose weighings the console keeps (None: all are kept)."""
+    today = c.now().astimezone(c.lifecycle.policy.tz).date()
+    return weighings_kept_from(today, c.weighings_years) if c.weighings_years else None
 
 
 def places(c: Console) -> tuple[dict[str, str], frozenset[str] | None]:
@@ -189,6 +207,19 @@ def places(c: Console) -> tuple[dict[str, str], frozenset[str] | None]:
         s.id for s in reg.sites if any((d := reg.device(i)) and d.type == "wim" for i in s.devices)
     )  # fmt: skip
     return _place_names(c), weigh
+
+
+def pruning(c: Console) -> contextlib.AbstractAsyncContextManager[None]:
+    """While the console serves: every ``c.sweep_s`` seconds, the weighings older than the
+    ``c.weighings_years`` calendar years kept are deleted (None: none are)."""
+    years, tz = c.weighings_years, c.lifecycle.policy.tz
+
+    async def prune() -> str | None:
+        assert years is not None
+        n = await prune_weighings(c.pool, c.now().astimezone(tz).date(), years, tz)
+        return f"{n} weighings older than {years} years deleted" if n else None
+
+    return repeating("weighings", c.sweep_s if years else None, prune)
 
 
 def stats_routes(c: Console, page: Page) -> list[Route]:

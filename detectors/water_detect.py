@@ -20,6 +20,7 @@ import numpy as np
 
 from events import derive_id
 from events.water import (
+    CHANNEL,
     LEGAL_BASIS,
     AisReport,
     Checkpoint,
@@ -375,7 +376,7 @@ class WaterDetector:
             ]
             rows = [int(c.pos_row[a]), int(c.pos_row[b])]
             q = {"distance_m": dist, "implied_speed_kn": min(speed, 1e6)}
-            self._emit(out, "water.identity", "track.two_places", "channel",
+            self._emit(out, "water.identity", "track.two_places", CHANNEL,
                        c.reports[rows[1]].ts, m, c, rows, 0.8, reasons, q)  # fmt: skip
 
     def _static(self, c: Columns, out: Findings) -> None:
@@ -385,7 +386,7 @@ class WaterDetector:
             ra, rb = c.reports[int(c.st_row[a])], c.reports[int(c.st_row[b])]
             reasons = [f"MMSI {ra.mmsi} 静态数据被改: 船名 {ra.name} → {rb.name}, "
                        f"船长 {ra.length_m} → {rb.length_m} m"]  # fmt: skip
-            self._emit(out, "water.identity", "static.changed", "channel", rb.ts, rb.mmsi, c,
+            self._emit(out, "water.identity", "static.changed", CHANNEL, rb.ts, rb.mmsi, c,
                        [int(c.st_row[a]), int(c.st_row[b])], 0.7, reasons, {})  # fmt: skip
         by_time = tracks.sort_order(np.zeros(len(c.st_row), np.int64), c.t_all[c.st_row])
         for key, what in ((c.st_eni, "ENI"), (c.st_name, "船名")):
@@ -399,7 +400,7 @@ class WaterDetector:
                 reasons = [f"{what} {rep.eni if what == 'ENI' else rep.name} 由多个MMSI播发: "
                            f"{', '.join(map(str, [*others, rep.mmsi]))}"]  # fmt: skip
                 rows = [int(c.st_row[k]) for k in np.flatnonzero((key == key[r]) & earlier)]
-                self._emit(out, "water.identity", "static.several_mmsi", "channel", rep.ts,
+                self._emit(out, "water.identity", "static.several_mmsi", CHANNEL, rep.ts,
                            rep.mmsi, c, rows, 0.8, reasons, {})  # fmt: skip
         # against the registry: what the MMSI's registered vessel must broadcast
         reg_name, reg_len, load_line = self._registered(c)
@@ -413,7 +414,7 @@ class WaterDetector:
             v = self.reg.by_mmsi[rep.mmsi]
             reasons = [f"MMSI {rep.mmsi} 播发 船名 {rep.name} 船长 {rep.length_m} m, "
                        f"登记为 {v.ais_name or v.name} {v.length_m:g} m"]  # fmt: skip
-            self._emit(out, "water.identity", "static.registry", "channel", rep.ts, rep.mmsi,
+            self._emit(out, "water.identity", "static.registry", CHANNEL, rep.ts, rep.mmsi,
                        c, [int(c.st_row[r])], 0.7, reasons, {}, vessel=v)  # fmt: skip
         over = tracks.over_draught(c.st_draught, c.st_half_step, load_line)
         done: set[int] = set()
@@ -425,7 +426,7 @@ class WaterDetector:
             v = self.reg.by_mmsi[rep.mmsi]
             reasons = [f"AIS报告吃水 {rep.draught_m} m 超过载重线吃水 {v.load_line_draught_m} m"]
             q = {"draught_m": float(c.st_draught[r]), "load_line_m": v.load_line_draught_m}
-            self._emit(out, "water.overdraught", "static.reported_draught", "channel", rep.ts,
+            self._emit(out, "water.overdraught", "static.reported_draught", CHANNEL, rep.ts,
                        rep.mmsi, c, [int(c.st_row[r])], 0.7, reasons, q, vessel=v)  # fmt: skip
 
     def _registered(self, c: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

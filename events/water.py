@@ -381,6 +381,11 @@ class NoDredgingZone(_Strict):
         return _polygon(v)
 
 
+# the place of a finding along the whole channel rather than at one checkpoint or section
+# (AIS identity and reported draught); the registry's ``channel_name`` names it
+CHANNEL = "channel"
+
+
 class WaterRegistry(_Strict):
     """configs/waterways.yaml: what the waterway detectors need to know. What the schema of one
     entry cannot see (references between entries, duplicates) is :func:`registry_problems`; the
@@ -388,6 +393,7 @@ class WaterRegistry(_Strict):
 
     timezone_offset_hours: int = 8
     channel: list[LonLat] = Field(min_length=2)  # fairway centreline, downstream to upstream
+    channel_name: str = Field(default="航道（全段）", min_length=1, max_length=60)
     max_speed_kn: float = Field(gt=0, default=30.0)
     receivers: list[Receiver]
     vessels: list[RegisteredVessel] = Field(default_factory=list)

@@ -413,7 +413,7 @@ async def _stats(
 ) -> int:
     """`offsite stats`: the figures printed, one a line; with --xlsx the workbook too."""
     from cases.statistics import statistics
-    from console.stats import lines, places, workbook
+    from console.stats import kept_from, lines, places, workbook
 
     from .console import open_console
 
@@ -422,7 +422,8 @@ async def _stats(
     console, store = await open_console(settings)
     try:
         s = await statistics(store.pool, first, last, console.lifecycle.policy.tz, site=site,
-                             casefile_dir=console.casefile_dir)  # fmt: skip
+                             casefile_dir=console.casefile_dir,
+                             weighings_from=kept_from(console))  # fmt: skip
     finally:
         await store.close()
     names, road = places(console)

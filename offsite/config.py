@@ -438,6 +438,10 @@ class ConsoleSettings(BaseModel):
     # console's credit sweeps (drafts, listings, removals due today)
     credit_repair_on_commitment: bool = False
     credit_sweep_s: float = Field(default=3600, gt=0, le=86400)
+    # the calendar years of weighings (the statistics' 检测车辆数) kept: the current year and the
+    # ones before it (cases.statistics.WEIGHINGS_YEARS says why 3); the console deletes older
+    # ones on its dispatch sweep's clock; unset (null): kept for ever
+    weighings_keep_years: int | None = Field(default=3, ge=1, le=100)
     # the waterway offences this agency fines (its 权责清单: the 海事管理机构's penalties the
     # province gave the transport agency); the others are transferred (review B11). Empty by
     # default: whether an agency holds that power is a fact of its province, never assumed

@@ -159,6 +159,7 @@ async def open_console(settings: Settings, clock: Clock = wall_clock) -> tuple[C
         credit_of(settings, store.pool, clock),
         cs.credit_sweep_s,
     )
+    console.weighings_years = cs.weighings_keep_years
     file_on_close(console, settings.var_dir / "casefiles", signer)  # 电子案卷 on closing
     chaogao_on_close(console, settings.chaogao.outbound(settings.var_dir))  # then the 抄告
     return console, store

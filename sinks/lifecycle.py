@@ -376,9 +376,7 @@ def statements_reviewed(ctx: Context) -> str | None:
     """Every statement has its 复核意见 before the decision (review B7; 行政处罚法 Art. 45:
     对当事人提出的事实、理由和证据，应当进行复核)."""
     if n := ctx.case.unreviewed_statements:
-        return (
-            f"当事人的陈述、申辩尚有 {n} 份未作复核意见（行政处罚法第四十五条），不能作出处罚决定"
-        )
+        return f"当事人的陈述、申辩尚有 {n} 份未作复核意见（行政处罚法第四十五条），不能作出决定"
     return None
 
 
@@ -541,8 +539,9 @@ TRANSITIONS: tuple[Transition, ...] = (
                "decided", _HEAD, "required",
                guards=(party_heard, statements_reviewed, not_alone, no_new_decision,
                        reviewed_after_hearing, discussed, not_heavier_than_notified)),
+    # Art. 45 reviews every statement before any decision, a 不予行政处罚 one too
     Transition("decide_no_penalty", "不予行政处罚", _OPEN - {"legal_review"}, "not_punished",
-               _HEAD, "coded", NO_PENALTY_REASONS, guards=(not_alone,)),
+               _HEAD, "coded", NO_PENALTY_REASONS, guards=(statements_reviewed, not_alone)),
     # the 负责人's other decisions on an opened case: never by one who ran it (Art. 42, 57)
     Transition("withdraw", "撤销立案", _OPEN, "withdrawn", _HEAD, "coded", WITHDRAW_REASONS,
                guards=(not_alone,)),

@@ -179,6 +179,9 @@ async def test_a_closed_case_whose_decision_is_revoked_is_filed_again(
             for d in manifest["documents"] if d["kind"] != "evidence"}  # fmt: skip
     assert "撤销行政处罚决定" in text["review_log"] and "人民法院判决撤销" in text["review_log"]
     assert "已撤销行政处罚决定" in text["note"] and manifest["facts"]["status"] == "revoked"
+    # its 结案报告 says the decision was revoked after the fine was paid (it said 已缴清)
+    assert "处罚决定已撤销（撤销前已缴纳罚款" in text["closing"]
+    assert "已缴清" not in text["closing"]
 
 
 async def test_the_legal_department_reviews_a_seeded_sample_and_sees_the_defects(

@@ -374,6 +374,12 @@ async def test_a_withdrawn_case_is_no_prior_offence_and_an_offline_statement_is_
     row = await w.store.pool.fetchrow("SELECT * FROM statements WHERE case_id = $1",
                                       w.cases["other"])  # fmt: skip
     assert (row["channel"], row["recorded_by"]) == ("offline", "wang")
+    # Art. 45: the statement is reviewed before any decision, a 不予行政处罚 too (it was not)
+    with pytest.raises(TransitionRefused, match="未作复核意见"):
+        await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3")
+    await w.act("other", "reply_statement", WANG, payload={
+        "statement_id": str(row["statement_id"]), "adopted": "adopted",
+        "opinion": "所附超限运输许可在有效期内，陈述成立"})  # fmt: skip
     # the defence holds: 不予行政处罚 (Art. 57 (3)), no prior offence either
     assert await w.act("other", "decide_no_penalty", CHEN, reason_code="art57_3") == [
         "not_punished"
@@ -679,6 +685,10 @@ async def test_the_no_penalty_decision_renders_to_pdf_with_its_reason_and_basis(
     async with client_of(console) as client:
         await log_in(client, "wang")
         r = await client.get(f"/cases/{cid}/decision.pdf")
+        closing = await client.get(f"/cases/{cid}/closing-report")
+    # the 结案报告 says what ended the case (it said 已缴清（实缴 0.00 元）)
+    assert closing.status_code == 200 and "不予行政处罚，无执行事项" in closing.text
+    assert "已缴清" not in closing.text and "实缴" not in closing.text
     assert r.status_code == 200 and r.content.startswith(b"%PDF-")
     text = pdf_text(r.content)
     today = local(w)

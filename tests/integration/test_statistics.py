@@ -17,16 +17,20 @@ import openpyxl
 import pytest
 
 from cases.casefile import VOLUMES, Document, archive_number, write_casefile
-from cases.statistics import Statistics, statistics
+from cases.statistics import WEIGHINGS_YEARS, Statistics, statistics
 from console import Console
 from console.notice import render_pdf
+from console.stats import pruning
 from detectors import DetectionStage
+from events.water import CHANNEL
 from offsite.cli import _stats
+from offsite.config import ConsoleSettings, Settings, load_waterways
 from tests.unit.test_casefile import good_facts
 from tests.unit.test_stages import REGISTRY, incoming, record
 
 from .test_command import add_case
 from .test_console import client_of, log_in
+from .test_credit import until
 from .test_lifecycle import World
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -157,6 +161,13 @@ def _signer(w: World) -> Any:
     return Signer.load(w.settings.evidence.key)
 
 
+def kept_forever(settings: Settings) -> Settings:
+    """The settings with every weighing kept: `offsite stats` runs on the wall clock, and the
+    fixed December 2026 must not fall before the years kept when the calendar moves on."""
+    console = settings.console.model_copy(update={"weighings_keep_years": None})
+    return settings.model_copy(update={"console": console})
+
+
 async def december(w: World, site: str | None = None) -> Statistics:
     return await statistics(w.store.pool, *DEC, TZ, site=site,
                             casefile_dir=w.settings.var_dir / "casefiles")  # fmt: skip
@@ -269,7 +280,62 @@ async def test_the_page_and_its_xlsx_show_the_same_figures(
     assert shown["抄告数"] == [0, 0, 0, 0]  # none in this store: counted, not "—"
     # `offsite stats` prints the same, and writes the same workbook
     out = tmp_path / "stats.xlsx"
-    assert await _stats(w.settings, *DEC, None, out) == 0
+    assert await _stats(kept_forever(w.settings), *DEC, None, out) == 0
     printed = capsys.readouterr().out
     assert "超限率: 合计 42.86 %" in printed and "评查低于60分的案卷数: 合计 1" in printed
     assert xlsx_table(out.read_bytes()) == filed
+
+
+async def test_a_waterway_place_is_shown_by_its_name(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: a finding along the whole channel was a column headed by its raw id "channel" on
+    # the page, in the workbook and in `offsite stats` (the command center's lookup had no name)
+    w = world
+    await add_case(w, "w1", CHANNEL, "water.identity", at(12, 3))
+    await add_case(w, "w2", "CP-XJ-01", "water.overdraught", at(12, 4))
+    waterways = load_waterways(w.settings.waterways)
+    assert waterways.channel_name == "湘江长沙段航道"  # configs/waterways.yaml
+    console = Console(w.store.pool, w.lifecycle, w.settings.evidence.dir, registry=REGISTRY,
+                      waterways=waterways)  # fmt: skip
+    query = {"from": "2026-12-01", "to": "2026-12-31"}
+    async with client_of(console) as client:
+        await log_in(client, "zhou")
+        page = await client.get("/stats", params=query)
+        book = await client.get("/stats.xlsx", params=query)
+    heads = re.findall(r'<th data-place="([^"]*)">([^<]*)</th>', page.text)
+    assert (CHANNEL, "湘江长沙段航道") in heads and ("CP-XJ-01", "橘子洲过境检查点") in heads
+    header = next(openpyxl.load_workbook(io.BytesIO(book.content))["统计"].iter_rows(
+        min_row=2, max_row=2, values_only=True))  # fmt: skip
+    assert "湘江长沙段航道" in header and CHANNEL not in header
+    assert await _stats(w.settings, *DEC, None, None) == 0
+    printed = capsys.readouterr().out
+    assert "湘江长沙段航道 1" in printed and f"{CHANNEL} " not in printed
+
+
+async def test_the_running_console_deletes_the_weighings_older_than_the_years_kept(
+    world: World,
+) -> None:
+    # before: the weighings (one row per judged weighing, migration 086) were never deleted.
+    # Kept by default: this year and the two before it (cases.statistics.WEIGHINGS_YEARS)
+    w = world
+    assert ConsoleSettings().weighings_keep_years == WEIGHINGS_YEARS == 3
+    w.clock.now = dt.datetime(2026, 12, 7, 9, tzinfo=TZ)
+    for rid, ts in (("old", dt.datetime(2023, 12, 31, 23, 50, tzinfo=TZ)),
+                    # 2023-12-31 16:10 UTC: the years are Beijing's
+                    ("kept", dt.datetime(2024, 1, 1, 0, 10, tzinfo=TZ)),
+                    ("now", at(12, 3))):  # fmt: skip
+        await w.store.pool.execute(
+            "INSERT INTO weighings (device_id, record_id, site_id, ts, overloaded)"
+            " VALUES ('WIM-S207-45', $1, $2, $3, false)", rid, S207, ts)  # fmt: skip
+    console = Console(w.store.pool, w.lifecycle, w.settings.evidence.dir, sweep_s=3600)
+    left = lambda: w.store.pool.fetch("SELECT record_id FROM weighings ORDER BY ts")  # noqa: E731
+    console.weighings_years = WEIGHINGS_YEARS
+    async with pruning(console):  # as `offsite console` runs it, no page open
+
+        async def pruned() -> bool:
+            return len(await left()) == 2
+
+        await until(pruned, "the old weighing deleted")
+    assert [r["record_id"] for r in await left()] == ["kept", "now"]
+    assert (await december(w)).total.weighed == 1

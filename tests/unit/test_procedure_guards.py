@@ -293,3 +293,8 @@ def test_b7_no_decision_while_a_statement_has_no_review_opinion() -> None:
         plan(dataclasses.replace(over, unreviewed_statements=1), "decide", CHEN, RAN,
              reason="事实清楚")  # fmt: skip
     assert plan(over, "decide", CHEN, RAN, reason="事实清楚").target == "decided"
+    # a 不予行政处罚 is a decision too: the statement is reviewed first (before: it was not)
+    with pytest.raises(TransitionRefused, match="1 份未作复核意见"):
+        plan(dataclasses.replace(over, unreviewed_statements=1), "decide_no_penalty", CHEN,
+             RAN, reason_code="art57_3")  # fmt: skip
+    assert plan(over, "decide_no_penalty", CHEN, reason_code="art57_3").target == "not_punished"

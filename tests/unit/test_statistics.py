@@ -86,3 +86,24 @@ def test_the_table_names_every_figure_and_marks_what_does_not_apply() -> None:
     assert [text(v, r.kind) for r, v in ((by["overload_rate"], 0.25), (by["collected"], 4500.0),
                                          (by["weighed"], 12345), (by["chaogao"], None))] == [
         "25.00 %", "4,500.00", "12,345", "—"]  # fmt: skip
+
+
+def test_a_period_before_the_weighings_kept_gives_no_weighing_figures() -> None:
+    # before: once the console deleted the old weighings, such a period read 0 weighed
+    import dataclasses
+
+    from cases.statistics import Figures, Statistics, weighings_kept_from
+    from console.stats import table
+
+    # the current year and the two before it (cases.statistics.WEIGHINGS_YEARS)
+    kept = weighings_kept_from(dt.date(2026, 12, 7), 3)
+    assert kept == dt.date(2024, 1, 1)
+    road = Figures(weighed=4, overloaded=1, filed=2)
+    s = Statistics(dt.date(2023, 12, 1), dt.date(2024, 1, 31), {"G312-K1035-E": road}, road, [],
+                   False, kept)  # fmt: skip
+    by = {r.key: r for r in table(s)[1]}
+    for key in ("weighed", "overloaded", "overload_rate"):
+        assert by[key].values == [None, None] and "2024-01-01 之前" in by[key].note
+    assert by["filed"].values == [2, 2]  # the other figures are kept
+    inside = {r.key: r for r in table(dataclasses.replace(s, first=kept))[1]}
+    assert inside["weighed"].values == [4, 4]
