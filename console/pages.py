@@ -130,7 +130,8 @@ async def repeating(
 ) -> AsyncIterator[None]:
     """A background job of the console while it serves: ``work()`` now and every ``every_s``
     seconds (None: no job); what it returns is logged, an offsite error is logged and the job
-    goes on."""
+    goes on; any other error is logged with its traceback (a bug) and the job goes on too: the
+    next round may well succeed, and a job that ended silently would leave its work undone."""
 
     async def loop(every: float) -> None:
         while True:
@@ -140,6 +141,8 @@ async def repeating(
                     log.info("%s: %s", what, done)
             except OffsiteError as exc:
                 log.warning("%s failed: %s", what, exc)
+            except Exception:
+                log.exception("%s failed (a bug)", what)
             await asyncio.sleep(every)
 
     job = asyncio.create_task(loop(every_s)) if every_s else None
