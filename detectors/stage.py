@@ -26,7 +26,6 @@ from events import (
     ROAD_REWEIGH,
     ROAD_WIM,
     UNENFORCEABLE_FLAGS,
-    AnprCapture,
     Detection,
     Device,
     DeviceAlert,
@@ -49,7 +48,7 @@ from events.stage import (
     validation_reason,
 )
 
-from . import axles, overload
+from . import axles, decode, overload
 from .drift import DriftState, DriftStore, DriftWatch, match_reweighs
 from .limits import CONFIGURATIONS, readings
 from .match import Match, Matcher
@@ -233,7 +232,7 @@ class DetectionStage(BaseStage):
         pos = (msg.topic, msg.partition, msg.offset)
         try:
             if msg.topic == self.wim_topic:
-                record = WimRecord.model_validate_json(msg.value)
+                record = decode.wim_record(msg.value)
                 problem = self.check_registry(record.site_id, record.device_id, "wim", record.lane)
                 if problem is None:
                     self.matcher.add_wim(record, pos, msg.timestamp_ms)
@@ -244,7 +243,7 @@ class DetectionStage(BaseStage):
                     self.reweighs.append(rw)
                     self.reweigh_pos[rw.record_id] = pos
             else:
-                capture = AnprCapture.model_validate_json(msg.value)
+                capture = decode.anpr_capture(msg.value)
                 problem = self.check_registry(
                     capture.site_id, capture.camera_id, "anpr", capture.lane
                 )
