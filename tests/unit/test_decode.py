@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from detectors import DetectionStage, decode
+from detectors import decode
 from events import ROAD_ANPR, ROAD_WIM, AnprCapture, WimRecord
 from events.stage import Incoming, validation_reason
+from tests.unit.test_detectors_axles import stage_sends
 from tests.unit.test_poison_property import CAPTURE, EXAMPLES, WIM, variant, weighed
 
 SHA = "ab" * 32
@@ -125,15 +126,10 @@ async def test_the_stage_says_the_same_with_the_model_decode(
     values[100:100] = [(ROAD_WIM, v) for v in bad] + [(ROAD_ANPR, v) for v in bad]
     msgs = [Incoming(t, 0, i, None, v) for i, (t, v) in enumerate(values)]
 
-    async def sent() -> list[tuple[str, bytes | None, bytes]]:
-        s = DetectionStage(registry)
-        results = [await s.process(msgs[:500]), await s.process(msgs[500:]), await s.idle()]
-        return [(o.topic, o.key, o.value) for r in results for o in r.out + r.dead]
-
-    fast = await sent()
+    fast = await stage_sends(registry, msgs)
     monkeypatch.setattr(decode, "wim_record", WimRecord.model_validate_json)
     monkeypatch.setattr(decode, "anpr_capture", AnprCapture.model_validate_json)
-    assert await sent() == fast
+    assert await stage_sends(registry, msgs) == fast
     assert sum(t == "road.wim.dlq" for t, _, _ in fast) == len(bad)
     assert sum(t == "road.anpr.dlq" for t, _, _ in fast) == len(bad)
     assert any(t == "detections" for t, _, _ in fast)
