@@ -26,6 +26,7 @@ from events import (
     ROAD_REWEIGH,
     ROAD_WIM,
     UNENFORCEABLE_FLAGS,
+    AnprCapture,
     Detection,
     Device,
     DeviceAlert,
@@ -243,7 +244,7 @@ class DetectionStage(BaseStage):
                     self.reweighs.append(rw)
                     self.reweigh_pos[rw.record_id] = pos
             else:
-                capture = decode.anpr_capture(msg.value)
+                capture = AnprCapture.model_validate_json(msg.value)
                 problem = self.check_registry(
                     capture.site_id, capture.camera_id, "anpr", capture.lane
                 )
