@@ -310,9 +310,11 @@ class DriftWatch:
     def blocked(self, r: WimRecord) -> str | None:
         """Why this weighing is not enforceable for drift, or None."""
         state = self.states.get((r.device_id, r.lane))
-        device = self.registry.device(r.device_id)
-        if state is None or (since := state.since()) is None or r.ts < since:
+        if state is None or (state.alarm_at is None and state.rw_alarm_at is None):
+            return None  # the common case, without since()'s generator
+        if (since := state.since()) is None or r.ts < since:
             return None
+        device = self.registry.device(r.device_id)
         if (
             device is not None
             and device.certificate is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -123,6 +123,12 @@ class Device(_Strict):
         return self
 
 
+@cache
+def _zone(hours: int) -> dt.timezone:
+    """A site's fixed UTC offset, made once (the detection stage asks for it every pass)."""
+    return dt.timezone(dt.timedelta(hours=hours))
+
+
 class Site(_Strict):
     id: str = Field(min_length=1)
     name: str
@@ -141,7 +147,7 @@ class Site(_Strict):
 
     def local(self, ts: dt.datetime) -> dt.datetime:
         """``ts`` in the site's own time zone: every legal date and hour is the local one."""
-        return ts.astimezone(dt.timezone(dt.timedelta(hours=self.timezone_offset_hours)))
+        return ts.astimezone(_zone(self.timezone_offset_hours))
 
     def not_admissible_on(self, day: dt.date) -> list[str]:
         """Why a pass on local ``day`` is not admissible here under Art. 41 (empty: it is)."""

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from detectors import axles
 from detectors.axles import MAX_AXLES, SINGLE, TANDEM, TRIDEM, AxleLimits
+from events import Registry
+from events.stage import Incoming
 
 
 @dataclass
@@ -340,8 +342,7 @@ async def test_the_stage_says_the_same_with_the_per_vehicle_axle_columns(
     # simulated traffic through the whole stage: every message it sends, fast path and twin
     from pathlib import Path
 
-    from detectors import DetectionStage, stage
-    from events.stage import Incoming
+    from detectors import stage
     from offsite.config import load_registry
     from sim import SimulationConfig, simulate
 
@@ -351,12 +352,18 @@ async def test_the_stage_says_the_same_with_the_per_vehicle_axle_columns(
     msgs += [Incoming("road.anpr", 0, i, None, p.capture.to_json())
              for i, p in enumerate(passes) if p.capture is not None]  # fmt: skip
 
-    async def sent() -> list[tuple[str, bytes | None, bytes]]:
-        s = DetectionStage(registry)
-        results = [await s.process(msgs[:500]), await s.process(msgs[500:]), await s.idle()]
-        return [(o.topic, o.key, o.value) for r in results for o in r.out + r.dead]
-
-    fast = await sent()
+    fast = await stage_sends(registry, msgs)
     monkeypatch.setattr(stage, "_axle_columns", stage._axle_columns_one)
-    assert await sent() == fast
+    assert await stage_sends(registry, msgs) == fast
     assert any(b'"detector":"overload.axle"' in v for _, _, v in fast)  # groups were judged
+
+
+async def stage_sends(
+    registry: Registry, msgs: list[Incoming]
+) -> list[tuple[str, bytes | None, bytes]]:
+    """Every message a new detection stage sends for ``msgs``, read in two batches, then idle."""
+    from detectors import DetectionStage
+
+    s = DetectionStage(registry)
+    results = [await s.process(msgs[:500]), await s.process(msgs[500:]), await s.idle()]
+    return [(o.topic, o.key, o.value) for r in results for o in r.out + r.dead]
