@@ -75,8 +75,10 @@ def _kafka(command: str, folder: Path, *args: str) -> None:
     with log.open("ab") as out:
         done = subprocess.run([str(KAFKA_SH), command, *args, "--dir", str(folder)],
                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
-    if done.returncode != 0:
-        raise ServiceError(f"scripts/kafka.sh {command} failed; see {log}")
+    if done.returncode != 0:  # its last line says why
+        lines = log.read_text(errors="replace").strip().splitlines()
+        why = f": {lines[-1]}" if lines else ""
+        raise ServiceError(f"scripts/kafka.sh {command} failed{why} (see {log})")
 
 
 def start_cluster(folder: Path, nodes: int = 3) -> str:

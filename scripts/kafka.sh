@@ -167,7 +167,14 @@ launch() {  # start the nodes not running and wait for each; 1: a new cluster's 
         ready=1; break
       fi
       if ! alive "$i"; then
-        [ -n "$fresh" ] && grep -q "Address already in use" "$DIR/kafka-$i.log" && return 1
+        if grep -q "Address already in use" "$DIR/kafka-$i.log"; then
+          [ -n "$fresh" ] && return 1
+          # the ports of a cluster that has data are its own: say which one is taken
+          echo "Apache Kafka node $i cannot bind 127.0.0.1:$port or its controller port: another" \
+            "process holds it (ss -ltnp shows which); stop that process, or wipe $DIR to start" \
+            "afresh on other ports (its topics and offsets are lost then)"
+          exit 1
+        fi
         tail -30 "$DIR/kafka-$i.log"; exit 1
       fi
       sleep 0.5

@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -227,3 +228,19 @@ async def test_a_broker_restart_is_ridden_out_and_nothing_is_decided_twice(
         for s in (settings, clean)
     ]
     assert decided[0] == decided[1]
+
+
+def test_a_broker_whose_port_another_process_holds_says_which_port(tmp_path: Path) -> None:
+    """An installed broker keeps its ports (its clients and data are set up for them); when
+    another process holds one, the start fails with a line that names the port, not only a
+    log to read."""
+    folder = tmp_path / "kafka"
+    services.start_cluster(folder, 1)
+    port = int(services.start_cluster(folder, 1).rpartition(":")[2])  # running: the same list
+    services.stop_cluster(folder)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(services.ServiceError, match=f"cannot bind 127.0.0.1:{port}"):
+            services.start_cluster(folder, 1)
+    services.stop_cluster(folder)
